@@ -1,0 +1,10 @@
+//! keel-core: every piece of Keel's broker logic, as a sans-IO state machine.
+//!
+//! Nothing here touches sockets, threads, the clock or OS randomness: time arrives as
+//! [`time::Instant`] arguments, randomness from a seeded ChaCha RNG, and persistent bytes go
+//! through the [`storage::Storage`] boundary. The tokio driver (keel-net) and the simulator
+//! (keel-sim) run this same code.
+
+pub mod record;
+pub mod storage;
+pub mod time;
