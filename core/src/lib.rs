@@ -5,6 +5,11 @@
 //! through the [`storage::Storage`] boundary. The tokio driver (keel-net) and the simulator
 //! (keel-sim) run this same code.
 
+pub mod api;
+pub mod compression;
+pub mod config;
+pub mod error;
+pub mod metadata;
 pub mod record;
 pub mod storage;
 pub mod time;

@@ -1,1 +1,4 @@
-//! Keel net.
+//! keel-net: Keel's Kafka wire codec and framing, the async driver that runs a core node
+//! over sockets and a disk, filesystem storage, and a small Kafka client.
+
+pub mod codec;
