@@ -40,20 +40,30 @@ pub fn decompress(codec: i16, data: &[u8], limit: usize) -> Result<Vec<u8>, Deco
         SNAPPY => snappy(data, limit),
         LZ4 => read_bounded("lz4", lz4_flex::frame::FrameDecoder::new(data), limit),
         ZSTD => {
-            let decoder = zstd::stream::read::Decoder::new(data)
-                .map_err(|e| DecompressError::Corrupt { codec: "zstd", reason: e.to_string() })?;
+            let decoder =
+                zstd::stream::read::Decoder::new(data).map_err(|e| DecompressError::Corrupt {
+                    codec: "zstd",
+                    reason: e.to_string(),
+                })?;
             read_bounded("zstd", decoder, limit)
         }
         other => Err(DecompressError::UnknownCodec(other)),
     }
 }
 
-fn read_bounded(codec: &'static str, reader: impl Read, limit: usize) -> Result<Vec<u8>, DecompressError> {
+fn read_bounded(
+    codec: &'static str,
+    reader: impl Read,
+    limit: usize,
+) -> Result<Vec<u8>, DecompressError> {
     let mut out = Vec::new();
     reader
         .take(limit as u64 + 1)
         .read_to_end(&mut out)
-        .map_err(|e| DecompressError::Corrupt { codec, reason: e.to_string() })?;
+        .map_err(|e| DecompressError::Corrupt {
+            codec,
+            reason: e.to_string(),
+        })?;
     if out.len() > limit {
         return Err(DecompressError::TooLarge(limit));
     }
@@ -64,7 +74,10 @@ fn read_bounded(codec: &'static str, reader: impl Read, limit: usize) -> Result<
 /// (the Java client): a 16-byte header, then blocks of a 4-byte big-endian length and a raw
 /// snappy block.
 fn snappy(data: &[u8], limit: usize) -> Result<Vec<u8>, DecompressError> {
-    let corrupt = |reason: String| DecompressError::Corrupt { codec: "snappy", reason };
+    let corrupt = |reason: String| DecompressError::Corrupt {
+        codec: "snappy",
+        reason,
+    };
     let mut decoder = snap::raw::Decoder::new();
     let mut block = |raw: &[u8], out: &mut Vec<u8>| -> Result<(), DecompressError> {
         let len = snap::raw::decompress_len(raw).map_err(|e| corrupt(e.to_string()))?;
@@ -73,7 +86,9 @@ fn snappy(data: &[u8], limit: usize) -> Result<Vec<u8>, DecompressError> {
         }
         let start = out.len();
         out.resize(start + len, 0);
-        let n = decoder.decompress(raw, &mut out[start..]).map_err(|e| corrupt(e.to_string()))?;
+        let n = decoder
+            .decompress(raw, &mut out[start..])
+            .map_err(|e| corrupt(e.to_string()))?;
         out.truncate(start + n);
         Ok(())
     };
@@ -84,7 +99,8 @@ fn snappy(data: &[u8], limit: usize) -> Result<Vec<u8>, DecompressError> {
             if data.len() - pos < 4 {
                 return Err(corrupt("truncated block length".into()));
             }
-            let len = u32::from_be_bytes([data[pos], data[pos + 1], data[pos + 2], data[pos + 3]]) as usize;
+            let len = u32::from_be_bytes([data[pos], data[pos + 1], data[pos + 2], data[pos + 3]])
+                as usize;
             pos += 4;
             if data.len() - pos < len {
                 return Err(corrupt("truncated block".into()));
@@ -104,7 +120,9 @@ mod tests {
     use std::io::Write;
 
     fn sample() -> Vec<u8> {
-        (0..10_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect()
+        (0..10_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect()
     }
 
     #[test]
@@ -118,9 +136,25 @@ mod tests {
         lz.write_all(&data).unwrap();
         let lz = lz.finish().unwrap();
         let zs = zstd::stream::encode_all(&data[..], 3).unwrap();
-        for (codec, bytes) in [(GZIP, gz), (SNAPPY, snappy), (LZ4, lz), (ZSTD, zs), (NONE, data.clone())] {
-            assert_eq!(decompress(codec, &bytes, 1 << 20).unwrap(), data, "codec {codec}");
-            assert!(matches!(decompress(codec, &bytes, 100), Err(DecompressError::TooLarge(100))), "codec {codec}");
+        for (codec, bytes) in [
+            (GZIP, gz),
+            (SNAPPY, snappy),
+            (LZ4, lz),
+            (ZSTD, zs),
+            (NONE, data.clone()),
+        ] {
+            assert_eq!(
+                decompress(codec, &bytes, 1 << 20).unwrap(),
+                data,
+                "codec {codec}"
+            );
+            assert!(
+                matches!(
+                    decompress(codec, &bytes, 100),
+                    Err(DecompressError::TooLarge(100))
+                ),
+                "codec {codec}"
+            );
         }
     }
 

@@ -25,18 +25,42 @@ const TOPIC_CONFIGS: &[(&str, Kind, &str)] = &[
     ("compression.type", Kind::OneOf(&["producer"]), "producer"),
     ("delete.retention.ms", Kind::Long { min: 0 }, "86400000"),
     ("file.delete.delay.ms", Kind::Long { min: 0 }, "60000"),
-    ("flush.messages", Kind::Long { min: 1 }, "9223372036854775807"),
+    (
+        "flush.messages",
+        Kind::Long { min: 1 },
+        "9223372036854775807",
+    ),
     ("flush.ms", Kind::Long { min: 0 }, "9223372036854775807"),
     ("index.interval.bytes", Kind::Int { min: 0 }, "4096"),
     ("local.retention.bytes", Kind::Long { min: -2 }, "-2"),
     ("local.retention.ms", Kind::Long { min: -2 }, "-2"),
-    ("max.compaction.lag.ms", Kind::Long { min: 1 }, "9223372036854775807"),
+    (
+        "max.compaction.lag.ms",
+        Kind::Long { min: 1 },
+        "9223372036854775807",
+    ),
     ("max.message.bytes", Kind::Int { min: 0 }, "1048588"),
     ("message.downconversion.enable", Kind::Bool, "true"),
-    ("message.timestamp.after.max.ms", Kind::Long { min: 0 }, "3600000"),
-    ("message.timestamp.before.max.ms", Kind::Long { min: 0 }, "9223372036854775807"),
-    ("message.timestamp.difference.max.ms", Kind::Long { min: 0 }, "9223372036854775807"),
-    ("message.timestamp.type", Kind::OneOf(&["CreateTime", "LogAppendTime"]), "CreateTime"),
+    (
+        "message.timestamp.after.max.ms",
+        Kind::Long { min: 0 },
+        "3600000",
+    ),
+    (
+        "message.timestamp.before.max.ms",
+        Kind::Long { min: 0 },
+        "9223372036854775807",
+    ),
+    (
+        "message.timestamp.difference.max.ms",
+        Kind::Long { min: 0 },
+        "9223372036854775807",
+    ),
+    (
+        "message.timestamp.type",
+        Kind::OneOf(&["CreateTime", "LogAppendTime"]),
+        "CreateTime",
+    ),
     ("min.cleanable.dirty.ratio", Kind::Double, "0.5"),
     ("min.compaction.lag.ms", Kind::Long { min: 0 }, "0"),
     ("min.insync.replicas", Kind::Int { min: 1 }, "1"),
@@ -61,10 +85,18 @@ pub fn validate_topic_config(name: &str, value: Option<&str>) -> Result<(), Stri
     let Some(value) = value else {
         return Err(format!("Null value not supported for topic config {name}"));
     };
-    let bad = |allowed: String| Err(format!("Invalid value {value} for configuration {name}: {allowed}"));
+    let bad = |allowed: String| {
+        Err(format!(
+            "Invalid value {value} for configuration {name}: {allowed}"
+        ))
+    };
     match *kind {
         Kind::Long { min } | Kind::Int { min } => {
-            let max = if matches!(kind, Kind::Int { .. }) { i32::MAX as i64 } else { i64::MAX };
+            let max = if matches!(kind, Kind::Int { .. }) {
+                i32::MAX as i64
+            } else {
+                i64::MAX
+            };
             match value.trim().parse::<i64>() {
                 Ok(v) if v >= min && v <= max => Ok(()),
                 _ => bad(format!("must be an integer in [{min}, {max}]")),
@@ -91,10 +123,12 @@ pub fn validate_topic_config(name: &str, value: Option<&str>) -> Result<(), Stri
 
 /// A topic's effective value of `name`: its own setting, else Kafka's default.
 pub fn effective<'a>(configs: &'a BTreeMap<String, String>, name: &str) -> Option<&'a str> {
-    configs
-        .get(name)
-        .map(String::as_str)
-        .or_else(|| TOPIC_CONFIGS.iter().find(|(n, _, _)| *n == name).map(|(_, _, d)| *d))
+    configs.get(name).map(String::as_str).or_else(|| {
+        TOPIC_CONFIGS
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .map(|(_, _, d)| *d)
+    })
 }
 
 /// Every known topic config with its effective value and whether the topic set it.
@@ -110,7 +144,10 @@ pub fn describe(configs: &BTreeMap<String, String>) -> Vec<(String, String, bool
 
 /// Parses an integer config already validated; falls back to `default` if absent.
 pub fn int_config(configs: &BTreeMap<String, String>, name: &str, default: i64) -> i64 {
-    configs.get(name).and_then(|v| v.trim().parse().ok()).unwrap_or(default)
+    configs
+        .get(name)
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
 }
 
 #[cfg(test)]
@@ -120,8 +157,12 @@ mod tests {
     #[test]
     fn unknown_and_bad_values_are_refused_with_a_reason() {
         assert!(validate_topic_config("retention.ms", Some("1000")).is_ok());
-        assert!(validate_topic_config("segment.bytes", Some("13")).unwrap_err().contains("[14,"));
-        assert!(validate_topic_config("no.such.config", Some("1")).unwrap_err().contains("Unknown"));
+        assert!(validate_topic_config("segment.bytes", Some("13"))
+            .unwrap_err()
+            .contains("[14,"));
+        assert!(validate_topic_config("no.such.config", Some("1"))
+            .unwrap_err()
+            .contains("Unknown"));
         assert!(validate_topic_config("message.timestamp.type", Some("LogAppendTime")).is_ok());
         assert!(validate_topic_config("cleanup.policy", Some("compact")).is_err());
         assert!(validate_topic_config("retention.ms", None).is_err());

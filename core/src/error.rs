@@ -31,6 +31,8 @@ impl ErrorCode {
     pub const POLICY_VIOLATION: ErrorCode = ErrorCode(44);
     pub const UNSUPPORTED_FOR_MESSAGE_FORMAT: ErrorCode = ErrorCode(43);
     pub const INVALID_RECORD: ErrorCode = ErrorCode(87);
+    pub const FENCED_LEADER_EPOCH: ErrorCode = ErrorCode(74);
+    pub const UNKNOWN_LEADER_EPOCH: ErrorCode = ErrorCode(75);
     pub const UNKNOWN_TOPIC_ID: ErrorCode = ErrorCode(100);
 
     pub fn is_ok(self) -> bool {

@@ -6,9 +6,11 @@
 //! (keel-sim) run this same code.
 
 pub mod api;
+pub mod broker;
 pub mod compression;
 pub mod config;
 pub mod error;
+pub mod log;
 pub mod metadata;
 pub mod record;
 pub mod storage;

@@ -36,7 +36,9 @@ impl Metadata {
         let Some(len) = storage.len(METADATA_FILE).map_err(|e| e.to_string())? else {
             return Ok(Metadata::default());
         };
-        let bytes = storage.read_at(METADATA_FILE, 0, len as usize).map_err(|e| e.to_string())?;
+        let bytes = storage
+            .read_at(METADATA_FILE, 0, len as usize)
+            .map_err(|e| e.to_string())?;
         Metadata::decode(&bytes)
     }
 
@@ -99,7 +101,15 @@ impl Metadata {
                 let v = r.string()?;
                 configs.insert(k, v);
             }
-            topics.insert(name.clone(), TopicMeta { name, id, partitions, configs });
+            topics.insert(
+                name.clone(),
+                TopicMeta {
+                    name,
+                    id,
+                    partitions,
+                    configs,
+                },
+            );
         }
         if r.pos != body.len() {
             return Err("trailing bytes".into());
@@ -147,9 +157,14 @@ pub fn validate_topic_name(name: &str) -> Result<(), String> {
         return Err("Topic name cannot be \".\" or \"..\"".into());
     }
     if name.len() > 249 {
-        return Err(format!("Topic name is illegal, it can't be longer than 249 characters, topic name: {name}"));
+        return Err(format!(
+            "Topic name is illegal, it can't be longer than 249 characters, topic name: {name}"
+        ));
     }
-    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-') {
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+    {
         return Err(format!(
             "Topic name {name} is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
         ));
@@ -168,7 +183,12 @@ mod tests {
         configs.insert("retention.ms".to_string(), "1000".to_string());
         m.topics.insert(
             "orders".into(),
-            TopicMeta { name: "orders".into(), id: TopicId([7; 16]), partitions: 3, configs },
+            TopicMeta {
+                name: "orders".into(),
+                id: TopicId([7; 16]),
+                partitions: 3,
+                configs,
+            },
         );
         m
     }

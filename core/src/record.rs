@@ -76,7 +76,10 @@ impl<'a> BatchHeader<'a> {
     /// Views the header at the start of `bytes`, which must hold at least [`HEADER_LEN`] bytes.
     pub fn new(bytes: &'a [u8]) -> Result<Self, BatchError> {
         if bytes.len() < HEADER_LEN {
-            return Err(BatchError::BadLength { expected: HEADER_LEN, actual: bytes.len() });
+            return Err(BatchError::BadLength {
+                expected: HEADER_LEN,
+                actual: bytes.len(),
+            });
         }
         Ok(BatchHeader { bytes })
     }
@@ -158,7 +161,10 @@ pub fn verify_batch(batch: &[u8]) -> Result<BatchHeader<'_>, BatchError> {
     }
     let computed = batch_crc(batch);
     if computed != header.crc() {
-        return Err(BatchError::BadCrc { stored: header.crc(), computed });
+        return Err(BatchError::BadCrc {
+            stored: header.crc(),
+            computed,
+        });
     }
     Ok(header)
 }
@@ -168,17 +174,26 @@ pub fn verify_batch(batch: &[u8]) -> Result<BatchHeader<'_>, BatchError> {
 pub fn validate_produced_batch(records: &[u8]) -> Result<BatchHeader<'_>, BatchError> {
     let header = verify_batch(records)?;
     if header.base_offset() != 0 {
-        return Err(BatchError::Invalid("the baseOffset of a produced batch must be 0"));
+        return Err(BatchError::Invalid(
+            "the baseOffset of a produced batch must be 0",
+        ));
     }
     let count = header.records_count();
-    if count <= 0 || header.last_offset_delta() < 0 || header.last_offset_delta() as i64 + 1 != count as i64 {
-        return Err(BatchError::Invalid("recordsCount and lastOffsetDelta disagree"));
+    if count <= 0
+        || header.last_offset_delta() < 0
+        || header.last_offset_delta() as i64 + 1 != count as i64
+    {
+        return Err(BatchError::Invalid(
+            "recordsCount and lastOffsetDelta disagree",
+        ));
     }
     if header.is_control() {
         return Err(BatchError::Invalid("clients may not write control batches"));
     }
     if header.producer_id() >= 0 && header.base_sequence() < 0 {
-        return Err(BatchError::Invalid("a batch with a producerId needs a baseSequence"));
+        return Err(BatchError::Invalid(
+            "a batch with a producerId needs a baseSequence",
+        ));
     }
     Ok(header)
 }
@@ -189,7 +204,9 @@ pub fn split_batches(buf: &Bytes) -> (Vec<Bytes>, usize) {
     let mut out = Vec::new();
     let mut pos = 0usize;
     while buf.len() - pos >= HEADER_LEN {
-        let Ok(header) = BatchHeader::new(&buf[pos..]) else { break };
+        let Ok(header) = BatchHeader::new(&buf[pos..]) else {
+            break;
+        };
         let total = header.total_len();
         if total < HEADER_LEN as i64 || total as u64 > (buf.len() - pos) as u64 {
             break;
@@ -240,9 +257,16 @@ pub mod builder {
     /// Encodes `records` as one uncompressed batch with baseOffset 0 and no producer id.
     /// `records` must not be empty.
     pub fn build_batch(records: &[Record]) -> Bytes {
-        assert!(!records.is_empty(), "a record batch holds at least one record");
+        assert!(
+            !records.is_empty(),
+            "a record batch holds at least one record"
+        );
         let base_ts = records[0].timestamp_ms;
-        let max_ts = records.iter().map(|r| r.timestamp_ms).max().unwrap_or(base_ts);
+        let max_ts = records
+            .iter()
+            .map(|r| r.timestamp_ms)
+            .max()
+            .unwrap_or(base_ts);
         let mut body = Vec::new();
         for (i, r) in records.iter().enumerate() {
             let mut rec = Vec::new();
@@ -286,7 +310,12 @@ mod tests {
     use super::*;
 
     fn rec(v: &str, ts: i64) -> Record {
-        Record { key: Some(b"k".to_vec()), value: Some(v.as_bytes().to_vec()), headers: vec![], timestamp_ms: ts }
+        Record {
+            key: Some(b"k".to_vec()),
+            value: Some(v.as_bytes().to_vec()),
+            headers: vec![],
+            timestamp_ms: ts,
+        }
     }
 
     #[test]
@@ -317,10 +346,16 @@ mod tests {
     #[test]
     fn short_or_overlong_batches_are_refused() {
         let b = build_batch(&[rec("a", 10)]);
-        assert!(matches!(verify_batch(&b[..30]), Err(BatchError::BadLength { .. })));
+        assert!(matches!(
+            verify_batch(&b[..30]),
+            Err(BatchError::BadLength { .. })
+        ));
         let mut long = b.to_vec();
         long.push(0);
-        assert!(matches!(verify_batch(&long), Err(BatchError::BadLength { .. })));
+        assert!(matches!(
+            verify_batch(&long),
+            Err(BatchError::BadLength { .. })
+        ));
     }
 
     #[test]

@@ -92,7 +92,11 @@ fn not_found(file: &str) -> io::Error {
 
 /// Lists the direct children of `dir` among `names`; shared by the in-memory disks.
 pub fn list_children<'a>(names: impl Iterator<Item = &'a String>, dir: &str) -> Vec<String> {
-    let prefix = if dir.is_empty() { String::new() } else { format!("{}/", dir.trim_end_matches('/')) };
+    let prefix = if dir.is_empty() {
+        String::new()
+    } else {
+        format!("{}/", dir.trim_end_matches('/'))
+    };
     let mut out: Vec<String> = names
         .filter_map(|name| name.strip_prefix(prefix.as_str()))
         .map(|rest| rest.split('/').next().unwrap_or(rest).to_string())

@@ -33,7 +33,10 @@ impl Instant {
     }
 
     pub fn saturating_add(self, d: Duration) -> Self {
-        Instant(self.0.saturating_add(d.as_nanos().min(u64::MAX as u128) as u64))
+        Instant(
+            self.0
+                .saturating_add(d.as_nanos().min(u64::MAX as u128) as u64),
+        )
     }
 
     pub fn saturating_duration_since(self, earlier: Instant) -> Duration {

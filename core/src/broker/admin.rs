@@ -1,0 +1,456 @@
+//! Metadata, ListOffsets, CreateTopics and DeleteTopics: the requests that describe and
+//! change which topics exist.
+
+use super::{partition_dir, Node};
+use crate::api::*;
+use crate::config::{describe, validate_topic_config};
+use crate::error::ErrorCode;
+use crate::metadata::{validate_topic_name, TopicMeta};
+use rand::RngCore;
+use std::collections::BTreeMap;
+
+/// Kafka's internal topics, flagged `is_internal` in Metadata.
+const INTERNAL_TOPICS: &[&str] = &["__consumer_offsets", "__transaction_state"];
+
+impl Node {
+    pub(super) fn metadata_request(&mut self, request: MetadataRequest) -> MetadataResponse {
+        let mut response = MetadataResponse {
+            brokers: vec![BrokerInfo {
+                node_id: self.config.node_id,
+                host: self.config.advertised_host.clone(),
+                port: self.config.advertised_port,
+                rack: None,
+            }],
+            cluster_id: Some(self.config.cluster_id.clone()),
+            controller_id: self.config.node_id,
+            topics: Vec::new(),
+        };
+        match request.topics {
+            None => {
+                let names: Vec<String> = self.metadata.topics.keys().cloned().collect();
+                for name in names {
+                    response.topics.push(self.describe_topic(&name));
+                }
+            }
+            Some(topics) => {
+                for t in topics {
+                    let name = match (&t.name, t.id) {
+                        (Some(name), _) => name.clone(),
+                        (None, id) => match self.metadata.by_id(id) {
+                            Some(meta) => meta.name.clone(),
+                            None => {
+                                response.topics.push(MetadataTopic {
+                                    error_code: ErrorCode::UNKNOWN_TOPIC_ID,
+                                    topic_id: id,
+                                    ..Default::default()
+                                });
+                                continue;
+                            }
+                        },
+                    };
+                    if !self.metadata.topics.contains_key(&name) {
+                        if let Err(code) =
+                            self.auto_create(&name, request.allow_auto_topic_creation)
+                        {
+                            response.topics.push(MetadataTopic {
+                                error_code: code,
+                                name: Some(name),
+                                ..Default::default()
+                            });
+                            continue;
+                        }
+                    }
+                    response.topics.push(self.describe_topic(&name));
+                }
+            }
+        }
+        response
+    }
+
+    /// Creates a topic a client named for the first time, if the broker and the request allow.
+    fn auto_create(&mut self, name: &str, allowed_by_request: bool) -> Result<(), ErrorCode> {
+        if validate_topic_name(name).is_err() {
+            return Err(ErrorCode::INVALID_TOPIC_EXCEPTION);
+        }
+        if !(self.config.auto_create_topics && allowed_by_request) {
+            return Err(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
+        }
+        let partitions = self.config.default_num_partitions.max(1);
+        self.create_topic(name, partitions, BTreeMap::new())
+            .map(|_| ())
+            .map_err(|(code, msg)| {
+                tracing::warn!(topic = name, %msg, "auto-creating a topic failed");
+                code
+            })
+    }
+
+    fn describe_topic(&self, name: &str) -> MetadataTopic {
+        let Some(meta) = self.metadata.topics.get(name) else {
+            return MetadataTopic {
+                error_code: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                name: Some(name.to_string()),
+                ..Default::default()
+            };
+        };
+        let node = self.config.node_id;
+        MetadataTopic {
+            error_code: ErrorCode::NONE,
+            name: Some(name.to_string()),
+            topic_id: meta.id,
+            is_internal: INTERNAL_TOPICS.contains(&name),
+            partitions: (0..meta.partitions)
+                .map(|index| {
+                    let healthy = self
+                        .partitions
+                        .get(&(name.to_string(), index))
+                        .is_some_and(|p| p.failed.is_none());
+                    MetadataPartition {
+                        error_code: if healthy {
+                            ErrorCode::NONE
+                        } else {
+                            ErrorCode::KAFKA_STORAGE_ERROR
+                        },
+                        partition_index: index,
+                        leader_id: node,
+                        leader_epoch: super::produce::LEADER_EPOCH,
+                        replica_nodes: vec![node],
+                        isr_nodes: vec![node],
+                        offline_replicas: if healthy { vec![] } else { vec![node] },
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    pub(super) fn list_offsets(&mut self, request: ListOffsetsRequest) -> ListOffsetsResponse {
+        let mut response = ListOffsetsResponse::default();
+        for topic in request.topics {
+            let mut topic_response = ListOffsetsTopicResponse {
+                name: topic.name.clone(),
+                partitions: Vec::new(),
+            };
+            for lp in topic.partitions {
+                let mut out = ListOffsetsPartitionResponse {
+                    partition_index: lp.partition_index,
+                    error_code: ErrorCode::NONE,
+                    timestamp: -1,
+                    offset: -1,
+                    leader_epoch: -1,
+                };
+                match self
+                    .partitions
+                    .get(&(topic.name.clone(), lp.partition_index))
+                {
+                    None => out.error_code = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                    Some(p) => {
+                        if let Some(code) = super::fetch::leader_epoch_error(
+                            lp.current_leader_epoch,
+                            super::produce::LEADER_EPOCH,
+                        ) {
+                            out.error_code = code;
+                        } else {
+                            let hw = p.high_watermark;
+                            match lp.timestamp {
+                                EARLIEST_TIMESTAMP => {
+                                    out.offset = p.log.log_start_offset();
+                                    out.leader_epoch = super::produce::LEADER_EPOCH;
+                                }
+                                LATEST_TIMESTAMP => {
+                                    out.offset = hw;
+                                    out.leader_epoch = super::produce::LEADER_EPOCH;
+                                }
+                                MAX_TIMESTAMP => match p.log.max_timestamp_offset(hw) {
+                                    Ok(Some((offset, ts))) => {
+                                        out.offset = offset;
+                                        out.timestamp = ts;
+                                        out.leader_epoch = super::produce::LEADER_EPOCH;
+                                    }
+                                    Ok(None) => {}
+                                    Err(e) => {
+                                        tracing::error!(error = %e, "max timestamp lookup failed");
+                                        out.error_code = ErrorCode::KAFKA_STORAGE_ERROR;
+                                    }
+                                },
+                                ts if ts >= 0 => match p.log.offset_for_timestamp(ts, hw) {
+                                    Ok(Some((offset, ts))) => {
+                                        out.offset = offset;
+                                        out.timestamp = ts;
+                                        out.leader_epoch = super::produce::LEADER_EPOCH;
+                                    }
+                                    Ok(None) => {}
+                                    Err(e) => {
+                                        tracing::error!(error = %e, "timestamp lookup failed");
+                                        out.error_code = ErrorCode::KAFKA_STORAGE_ERROR;
+                                    }
+                                },
+                                _ => out.error_code = ErrorCode::INVALID_REQUEST,
+                            }
+                        }
+                    }
+                }
+                topic_response.partitions.push(out);
+            }
+            response.topics.push(topic_response);
+        }
+        response
+    }
+
+    pub(super) fn create_topics(&mut self, request: CreateTopicsRequest) -> CreateTopicsResponse {
+        let mut response = CreateTopicsResponse::default();
+        let mut seen = std::collections::BTreeSet::new();
+        let mut counts = BTreeMap::new();
+        for t in &request.topics {
+            *counts.entry(t.name.clone()).or_insert(0) += 1;
+        }
+        for t in request.topics {
+            let mut result = CreatableTopicResult {
+                name: t.name.clone(),
+                num_partitions: -1,
+                replication_factor: -1,
+                ..Default::default()
+            };
+            let outcome = if counts.get(&t.name).copied().unwrap_or(0) > 1 {
+                Err((
+                    ErrorCode::INVALID_REQUEST,
+                    format!(
+                        "Create topics request from client contains a duplicate topic {}",
+                        t.name
+                    ),
+                ))
+            } else {
+                self.check_creatable(&t).and_then(|(partitions, configs)| {
+                    if request.validate_only {
+                        Ok((TopicId::ZERO, partitions, configs))
+                    } else {
+                        self.create_topic(&t.name, partitions, configs.clone())
+                            .map(|id| (id, partitions, configs))
+                    }
+                })
+            };
+            seen.insert(t.name.clone());
+            match outcome {
+                Ok((id, partitions, configs)) => {
+                    result.topic_id = id;
+                    result.num_partitions = partitions;
+                    result.replication_factor = 1;
+                    result.configs = describe(&configs)
+                        .into_iter()
+                        .map(|(name, value, set)| TopicConfigEntry {
+                            name,
+                            value: Some(value),
+                            read_only: false,
+                            config_source: if set { 1 } else { 5 },
+                            is_sensitive: false,
+                        })
+                        .collect();
+                }
+                Err((code, message)) => {
+                    result.error_code = code;
+                    result.error_message = Some(message);
+                }
+            }
+            response.topics.push(result);
+        }
+        response
+    }
+
+    /// Checks a CreateTopics entry as Kafka does, returning the partition count and configs.
+    fn check_creatable(
+        &self,
+        t: &CreatableTopic,
+    ) -> Result<(i32, BTreeMap<String, String>), (ErrorCode, String)> {
+        validate_topic_name(&t.name).map_err(|m| (ErrorCode::INVALID_TOPIC_EXCEPTION, m))?;
+        if self.metadata.topics.contains_key(&t.name) {
+            return Err((
+                ErrorCode::TOPIC_ALREADY_EXISTS,
+                format!("Topic '{}' already exists.", t.name),
+            ));
+        }
+        let partitions = if !t.assignments.is_empty() {
+            if t.num_partitions != -1 || t.replication_factor != -1 {
+                return Err((
+                    ErrorCode::INVALID_REQUEST,
+                    "Both numPartitions or replicationFactor and replicasAssignments were set"
+                        .into(),
+                ));
+            }
+            let mut indexes: Vec<i32> = t.assignments.iter().map(|(p, _)| *p).collect();
+            indexes.sort_unstable();
+            let node = self.config.node_id;
+            if indexes.iter().enumerate().any(|(i, p)| *p != i as i32)
+                || t.assignments
+                    .iter()
+                    .any(|(_, brokers)| brokers.as_slice() != [node])
+            {
+                return Err((
+                    ErrorCode::INVALID_REPLICA_ASSIGNMENT,
+                    format!(
+                        "a single-node cluster can only assign partitions 0..n to broker {node}"
+                    ),
+                ));
+            }
+            indexes.len() as i32
+        } else {
+            let partitions = if t.num_partitions == -1 {
+                self.config.default_num_partitions
+            } else {
+                t.num_partitions
+            };
+            if partitions <= 0 {
+                return Err((
+                    ErrorCode::INVALID_PARTITIONS,
+                    "Number of partitions must be larger than 0.".into(),
+                ));
+            }
+            if t.replication_factor != -1 && t.replication_factor != 1 {
+                if t.replication_factor <= 0 {
+                    return Err((
+                        ErrorCode::INVALID_REPLICATION_FACTOR,
+                        "Replication factor must be larger than 0.".into(),
+                    ));
+                }
+                return Err((
+                    ErrorCode::INVALID_REPLICATION_FACTOR,
+                    format!("Unable to replicate the partition {} time(s): The target replication factor of {} cannot be reached because only 1 broker(s) are registered.", t.replication_factor, t.replication_factor),
+                ));
+            }
+            partitions
+        };
+        const MAX_PARTITIONS: i32 = 100_000;
+        if partitions > MAX_PARTITIONS {
+            return Err((
+                ErrorCode::INVALID_PARTITIONS,
+                format!("at most {MAX_PARTITIONS} partitions per topic"),
+            ));
+        }
+        let mut configs = BTreeMap::new();
+        for (name, value) in &t.configs {
+            validate_topic_config(name, value.as_deref())
+                .map_err(|m| (ErrorCode::INVALID_CONFIG, m))?;
+            if let Some(v) = value {
+                configs.insert(name.clone(), v.trim().to_string());
+            }
+        }
+        Ok((partitions, configs))
+    }
+
+    /// Records a new topic durably, then opens its partition logs.
+    fn create_topic(
+        &mut self,
+        name: &str,
+        partitions: i32,
+        configs: BTreeMap<String, String>,
+    ) -> Result<TopicId, (ErrorCode, String)> {
+        let id = self.new_topic_id();
+        let meta = TopicMeta {
+            name: name.to_string(),
+            id,
+            partitions,
+            configs,
+        };
+        let mut next = self.metadata.clone();
+        next.topics.insert(name.to_string(), meta.clone());
+        next.save(self.storage.as_ref()).map_err(|e| {
+            (
+                ErrorCode::KAFKA_STORAGE_ERROR,
+                format!("could not persist the topic: {e}"),
+            )
+        })?;
+        self.metadata = next;
+        for index in 0..partitions {
+            // Files left by an earlier topic of this name whose deletion was cut short.
+            let dir = partition_dir(name, index);
+            if let Ok(files) = self.storage.list(&dir) {
+                for f in files {
+                    let _ = self.storage.remove(&format!("{dir}/{f}"));
+                }
+            }
+            if let Err(e) = self.open_partition(&meta, index) {
+                tracing::error!(topic = name, partition = index, error = %e, "could not open a new partition log");
+                return Err((ErrorCode::KAFKA_STORAGE_ERROR, e.to_string()));
+            }
+        }
+        tracing::info!(topic = name, partitions, "created topic");
+        Ok(id)
+    }
+
+    /// A random version-4 UUID from the node's seeded RNG, never the all-zero id.
+    fn new_topic_id(&mut self) -> TopicId {
+        loop {
+            let mut b = [0u8; 16];
+            self.rng.fill_bytes(&mut b);
+            b[6] = (b[6] & 0x0f) | 0x40;
+            b[8] = (b[8] & 0x3f) | 0x80;
+            let id = TopicId(b);
+            if self.metadata.by_id(id).is_none() {
+                return id;
+            }
+        }
+    }
+
+    pub(super) fn delete_topics(&mut self, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
+        let mut response = DeleteTopicsResponse::default();
+        for t in request.topics {
+            let meta = match (&t.name, t.id) {
+                (Some(name), _) => self.metadata.topics.get(name).cloned(),
+                (None, id) => self.metadata.by_id(id).cloned(),
+            };
+            let mut result = DeletableTopicResult {
+                name: t.name.clone(),
+                topic_id: t.id,
+                ..Default::default()
+            };
+            match meta {
+                None => {
+                    result.error_code = if t.name.is_some() {
+                        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+                    } else {
+                        ErrorCode::UNKNOWN_TOPIC_ID
+                    };
+                    result.error_message = Some("This server does not host this topic".into());
+                }
+                Some(meta) => {
+                    result.name = Some(meta.name.clone());
+                    result.topic_id = meta.id;
+                    if let Err(e) = self.delete_topic(&meta) {
+                        result.error_code = ErrorCode::KAFKA_STORAGE_ERROR;
+                        result.error_message = Some(e);
+                    }
+                }
+            }
+            response.responses.push(result);
+        }
+        response
+    }
+
+    /// Forgets a topic durably, then removes its files; a crash in between leaves orphan
+    /// files that the next `open` removes.
+    fn delete_topic(&mut self, meta: &TopicMeta) -> Result<(), String> {
+        let mut next = self.metadata.clone();
+        next.topics.remove(&meta.name);
+        next.save(self.storage.as_ref())
+            .map_err(|e| format!("could not persist the deletion: {e}"))?;
+        self.metadata = next;
+        for index in 0..meta.partitions {
+            let key = (meta.name.clone(), index);
+            let Some(p) = self.partitions.remove(&key) else {
+                continue;
+            };
+            self.logs.remove(&p.log_id);
+            self.dirty.remove(&key);
+            for (_, wait) in &p.waiting_acks {
+                self.release_ack(*wait, &key, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
+            }
+            if let Some(waits) = self.fetch_waits_by_partition.get(&key).cloned() {
+                for wait in waits {
+                    self.complete_fetch(wait);
+                }
+            }
+            if let Err(e) = p.log.delete() {
+                tracing::warn!(topic = %meta.name, partition = index, error = %e, "could not remove a deleted partition's files; they go at next start");
+            }
+        }
+        tracing::info!(topic = %meta.name, "deleted topic");
+        Ok(())
+    }
+}

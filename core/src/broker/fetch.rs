@@ -1,0 +1,187 @@
+//! Fetch: serve stored batches up to the high watermark, exactly as stored, and park a fetch
+//! that found fewer than min_bytes until more data is durable or max_wait_ms passes.
+
+use super::{Node, PartitionKey, PendingFetch, WaitId, MAX_PARKED_FETCHES};
+use crate::api::{
+    ConnId, FetchPartitionResponse, FetchRequest, FetchResponse, FetchTopicResponse, RequestId,
+    Response,
+};
+use crate::error::ErrorCode;
+use crate::log::LogError;
+use bytes::Bytes;
+use std::time::Duration;
+
+impl Node {
+    pub(super) fn fetch(&mut self, conn: ConnId, id: RequestId, request: FetchRequest) {
+        let (response, bytes, any_error) = self.read_fetch(&request);
+        let min_bytes = request.min_bytes.max(0) as usize;
+        let wait_ms = request.max_wait_ms.max(0) as u64;
+        if bytes >= min_bytes
+            || any_error
+            || wait_ms == 0
+            || self.fetch_waits.len() >= MAX_PARKED_FETCHES
+        {
+            self.respond(conn, id, Response::Fetch(response));
+            return;
+        }
+        let wait = self.next_wait_id();
+        let deadline = self.now + Duration::from_millis(wait_ms);
+        for topic in &request.topics {
+            for p in &topic.partitions {
+                self.fetch_waits_by_partition
+                    .entry((topic.name.clone(), p.partition_index))
+                    .or_default()
+                    .insert(wait);
+            }
+        }
+        self.timers.insert((deadline, wait));
+        self.fetch_waits.insert(
+            wait,
+            PendingFetch {
+                conn,
+                id,
+                request,
+                deadline,
+            },
+        );
+    }
+
+    /// New data is durable in `key`: answer the parked fetches that now have enough.
+    pub(super) fn wake_fetches(&mut self, key: &PartitionKey) {
+        let Some(waits) = self.fetch_waits_by_partition.get(key) else {
+            return;
+        };
+        let waits: Vec<WaitId> = waits.iter().copied().collect();
+        for wait in waits {
+            let Some(f) = self.fetch_waits.get(&wait) else {
+                continue;
+            };
+            let min_bytes = f.request.min_bytes.max(0) as usize;
+            let (response, bytes, any_error) = self.read_fetch(&f.request);
+            if bytes >= min_bytes || any_error {
+                if let Some(f) = self.remove_fetch_wait(wait) {
+                    self.respond(f.conn, f.id, Response::Fetch(response));
+                }
+            }
+        }
+    }
+
+    /// Answers a parked fetch with whatever is there now.
+    pub(super) fn complete_fetch(&mut self, wait: WaitId) {
+        let Some(f) = self.remove_fetch_wait(wait) else {
+            return;
+        };
+        let (response, _, _) = self.read_fetch(&f.request);
+        self.respond(f.conn, f.id, Response::Fetch(response));
+    }
+
+    pub(super) fn remove_fetch_wait(&mut self, wait: WaitId) -> Option<PendingFetch> {
+        let f = self.fetch_waits.remove(&wait)?;
+        self.timers.remove(&(f.deadline, wait));
+        for topic in &f.request.topics {
+            for p in &topic.partitions {
+                let key = (topic.name.clone(), p.partition_index);
+                if let Some(set) = self.fetch_waits_by_partition.get_mut(&key) {
+                    set.remove(&wait);
+                    if set.is_empty() {
+                        self.fetch_waits_by_partition.remove(&key);
+                    }
+                }
+            }
+        }
+        Some(f)
+    }
+
+    /// Reads what a fetch asks for: returns the response, the record bytes in it, and whether
+    /// any partition carries an error (which answers the fetch at once, as Kafka does).
+    ///
+    /// Limits: `partition_max_bytes` per partition and `max_bytes` overall, except that the
+    /// first batch of the first partition with data is returned whole even if it is larger
+    /// (KIP-74), so a consumer can always make progress.
+    fn read_fetch(&self, request: &FetchRequest) -> (FetchResponse, usize, bool) {
+        let mut response = FetchResponse::default();
+        let mut remaining = if request.max_bytes <= 0 {
+            i32::MAX as usize
+        } else {
+            request.max_bytes as usize
+        };
+        let mut total = 0usize;
+        let mut any_error = false;
+        for topic in &request.topics {
+            let mut topic_response = FetchTopicResponse {
+                name: topic.name.clone(),
+                partitions: Vec::new(),
+            };
+            for fp in &topic.partitions {
+                let mut out = FetchPartitionResponse {
+                    partition_index: fp.partition_index,
+                    error_code: ErrorCode::NONE,
+                    high_watermark: -1,
+                    last_stable_offset: -1,
+                    log_start_offset: -1,
+                    records: Bytes::new(),
+                };
+                match self
+                    .partitions
+                    .get(&(topic.name.clone(), fp.partition_index))
+                {
+                    None => out.error_code = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                    Some(p) => {
+                        let hw = p.high_watermark;
+                        out.high_watermark = hw;
+                        out.last_stable_offset = hw;
+                        out.log_start_offset = p.log.log_start_offset();
+                        if let Some(code) = leader_epoch_error(
+                            fp.current_leader_epoch,
+                            super::produce::LEADER_EPOCH,
+                        ) {
+                            out.error_code = code;
+                        } else if fp.fetch_offset < p.log.log_start_offset()
+                            || fp.fetch_offset > p.log.log_end_offset()
+                        {
+                            out.error_code = ErrorCode::OFFSET_OUT_OF_RANGE;
+                        } else if fp.fetch_offset < hw {
+                            let limit = remaining.min(fp.partition_max_bytes.max(0) as usize);
+                            let first = total == 0;
+                            if limit > 0 || first {
+                                match p.log.read(fp.fetch_offset, limit, hw) {
+                                    // Past the first partition with data, a batch that does not
+                                    // fit waits for the next fetch.
+                                    Ok(bytes) if first || bytes.len() <= limit => {
+                                        remaining = remaining.saturating_sub(bytes.len());
+                                        total += bytes.len();
+                                        out.records = bytes;
+                                    }
+                                    Ok(_) => {}
+                                    Err(LogError::OffsetOutOfRange { .. }) => {
+                                        out.error_code = ErrorCode::OFFSET_OUT_OF_RANGE
+                                    }
+                                    Err(e) => {
+                                        tracing::error!(topic = %topic.name, partition = fp.partition_index, error = %e, "fetch read failed");
+                                        out.error_code = ErrorCode::KAFKA_STORAGE_ERROR;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                any_error |= !out.error_code.is_ok();
+                topic_response.partitions.push(out);
+            }
+            response.topics.push(topic_response);
+        }
+        (response, total, any_error)
+    }
+}
+
+/// KIP-320 fencing: a client naming a later epoch than ours knows of a leader we do not
+/// (UNKNOWN_LEADER_EPOCH); an earlier one is stale (FENCED_LEADER_EPOCH); -1 means "don't
+/// check".
+pub(super) fn leader_epoch_error(requested: i32, ours: i32) -> Option<ErrorCode> {
+    match requested {
+        e if e < 0 => None,
+        e if e > ours => Some(ErrorCode::UNKNOWN_LEADER_EPOCH),
+        e if e < ours => Some(ErrorCode::FENCED_LEADER_EPOCH),
+        _ => None,
+    }
+}

@@ -1,0 +1,574 @@
+//! The broker node: one value that owns all of a broker's state and turns inputs into
+//! outputs, with no IO of its own.
+//!
+//! Drive it like quinn-proto's `Endpoint`: call [`Node::handle`] with each input and the
+//! current time, then drain [`Node::poll_output`] until it returns `None`, then re-arm a timer
+//! for [`Node::next_deadline`] (and call `handle(now, Input::Tick)` when it fires). Outputs
+//! must be acted on in the order they come: a `Flush` names files whose writes are already in
+//! storage; its `Flushed` must be fed back only once they are durable.
+
+mod admin;
+mod fetch;
+mod produce;
+
+use crate::api::{ConnId, Request, RequestId, Response};
+use crate::log::{LogConfig, PartitionLog};
+use crate::metadata::{Metadata, TopicMeta};
+use crate::storage::Storage;
+use crate::time::Instant;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+
+/// Identifies one open partition log for the lifetime of a node run, so that a `Flushed`
+/// that arrives after its topic was deleted (and maybe re-created) finds nothing to release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LogId(pub u64);
+
+/// What happens to a node.
+#[derive(Debug)]
+pub enum Input {
+    /// A decoded client request. The node answers each with exactly one `Output::Respond`
+    /// (for acks=0 produces too: the driver drops it, or closes the connection on error).
+    Request {
+        conn: ConnId,
+        id: RequestId,
+        request: Request,
+    },
+    /// The client connection went away: its parked requests are dropped.
+    Disconnected { conn: ConnId },
+    /// Every write to the files of a `Flush` for `log` is durable, up to `upto` (exclusive).
+    Flushed { log: LogId, upto: i64 },
+    /// The fsync for `log` failed: the data may be lost, so the log stops taking writes.
+    FlushFailed { log: LogId, error: String },
+    /// A timer the driver armed from `next_deadline` fired.
+    Tick,
+}
+
+/// What a node wants done.
+#[derive(Debug)]
+pub enum Output {
+    Respond {
+        conn: ConnId,
+        id: RequestId,
+        response: Response,
+    },
+    /// Make `files` durable, then feed back `Input::Flushed { log, upto }`.
+    Flush {
+        log: LogId,
+        files: Vec<String>,
+        upto: i64,
+    },
+}
+
+/// A node's static configuration.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub node_id: i32,
+    /// The address clients are told to connect to (Metadata `brokers`).
+    pub advertised_host: String,
+    pub advertised_port: i32,
+    pub cluster_id: String,
+    /// Kafka's auto.create.topics.enable.
+    pub auto_create_topics: bool,
+    /// Kafka's num.partitions: partitions of an auto-created topic or of a CreateTopics
+    /// request that asks for the default (-1).
+    pub default_num_partitions: i32,
+    /// Defaults for every topic's log; topic configs override them.
+    pub log: LogConfig,
+    /// Kafka's message.max.bytes: the largest batch a produce may carry.
+    pub max_message_bytes: usize,
+    /// How far in the future a CreateTime timestamp may lie (message.timestamp.after.max.ms).
+    pub timestamp_after_max_ms: i64,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            node_id: 1,
+            advertised_host: "127.0.0.1".to_string(),
+            advertised_port: 9092,
+            cluster_id: "keel-cluster".to_string(),
+            auto_create_topics: true,
+            default_num_partitions: 1,
+            log: LogConfig::default(),
+            max_message_bytes: 1_048_588,
+            timestamp_after_max_ms: 3_600_000,
+        }
+    }
+}
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cluster metadata at {file} is unreadable: {reason}")]
+    Metadata { file: String, reason: String },
+    #[error("log {dir} could not be opened: {source}")]
+    Log {
+        dir: String,
+        source: crate::log::LogError,
+    },
+    #[error("storage error: {0}")]
+    Storage(#[from] std::io::Error),
+}
+
+/// Identifies a partition: topic name and index.
+pub type PartitionKey = (String, i32);
+
+/// One partition on this node: its log and what is waiting on its durability.
+struct Partition {
+    log_id: LogId,
+    log: PartitionLog,
+    /// Everything below it is durable and may be served. On a single node the high
+    /// watermark is the flushed offset: a consumer never sees a record a crash could take back.
+    high_watermark: i64,
+    /// The `upto` of the Flush in flight, if any; at most one per log, so writes that arrive
+    /// meanwhile are covered together by the next one (group commit).
+    flush_in_flight: Option<i64>,
+    /// Set when a write or fsync failed: the log takes no more writes (fsyncgate).
+    failed: Option<String>,
+    /// acks=-1 produces waiting for `high_watermark >= offset`, in offset order.
+    waiting_acks: VecDeque<(i64, WaitId)>,
+    /// Effective topic settings enforced at produce time.
+    max_message_bytes: usize,
+    timestamp_after_max_ms: i64,
+}
+
+type WaitId = u64;
+
+/// An acks=-1 produce waiting until every partition it wrote is durable.
+struct PendingProduce {
+    conn: ConnId,
+    id: RequestId,
+    response: crate::api::ProduceResponse,
+    /// (topic index, partition index) into `response` not yet durable.
+    outstanding: BTreeSet<(usize, usize)>,
+    deadline: Instant,
+}
+
+/// A fetch parked until enough bytes are durable or its max_wait_ms passes.
+struct PendingFetch {
+    conn: ConnId,
+    id: RequestId,
+    request: crate::api::FetchRequest,
+    deadline: Instant,
+}
+
+/// A broker node. See the module docs for how to drive it.
+pub struct Node {
+    config: NodeConfig,
+    storage: Arc<dyn Storage>,
+    rng: ChaCha8Rng,
+    now: Instant,
+    metadata: Metadata,
+    partitions: BTreeMap<PartitionKey, Partition>,
+    logs: BTreeMap<LogId, PartitionKey>,
+    next_log_id: u64,
+    /// Partitions with writes no Flush has been asked for yet.
+    dirty: BTreeSet<PartitionKey>,
+    outputs: VecDeque<Output>,
+    produce_waits: BTreeMap<WaitId, PendingProduce>,
+    fetch_waits: BTreeMap<WaitId, PendingFetch>,
+    /// Parked fetches by the partitions they read, so a durability advance wakes only those.
+    fetch_waits_by_partition: BTreeMap<PartitionKey, BTreeSet<WaitId>>,
+    /// Deadlines of parked requests, earliest first.
+    timers: BTreeSet<(Instant, WaitId)>,
+    next_wait_id: WaitId,
+}
+
+/// Bounds on what clients can make a node hold: beyond them, requests are refused rather
+/// than queued without limit.
+const MAX_PARKED_FETCHES: usize = 10_000;
+const MAX_PARKED_PRODUCES: usize = 100_000;
+
+impl Node {
+    /// Opens a node over `storage`, recovering every partition log, removing the files of
+    /// topics that no longer exist (a deletion cut short by a crash), and asking for a flush
+    /// of any recovered data not yet known durable. `seed` drives all of the node's
+    /// randomness (topic ids).
+    pub fn open(
+        config: NodeConfig,
+        storage: Arc<dyn Storage>,
+        now: Instant,
+        seed: u64,
+    ) -> Result<Node, OpenError> {
+        let metadata = Metadata::load(storage.as_ref()).map_err(|reason| OpenError::Metadata {
+            file: crate::metadata::METADATA_FILE.to_string(),
+            reason,
+        })?;
+        let mut node = Node {
+            config,
+            storage,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            now,
+            metadata,
+            partitions: BTreeMap::new(),
+            logs: BTreeMap::new(),
+            next_log_id: 1,
+            dirty: BTreeSet::new(),
+            outputs: VecDeque::new(),
+            produce_waits: BTreeMap::new(),
+            fetch_waits: BTreeMap::new(),
+            fetch_waits_by_partition: BTreeMap::new(),
+            timers: BTreeSet::new(),
+            next_wait_id: 1,
+        };
+        node.remove_orphan_logs()?;
+        let topics: Vec<TopicMeta> = node.metadata.topics.values().cloned().collect();
+        for topic in &topics {
+            node.open_topic_logs(topic)?;
+        }
+        node.request_flushes();
+        node.check();
+        Ok(node)
+    }
+
+    /// Feeds one input. Outputs it causes are queued for [`Node::poll_output`].
+    pub fn handle(&mut self, now: Instant, input: Input) {
+        // A driver's clock never goes backwards, but keep `now` monotonic regardless so that
+        // deadlines stay ordered.
+        self.now = self.now.max(now);
+        match input {
+            Input::Request { conn, id, request } => self.handle_request(conn, id, request),
+            Input::Disconnected { conn } => self.drop_connection(conn),
+            Input::Flushed { log, upto } => self.on_flushed(log, upto),
+            Input::FlushFailed { log, error } => self.on_flush_failed(log, error),
+            Input::Tick => {}
+        }
+        self.expire_deadlines();
+        self.request_flushes();
+        self.check();
+    }
+
+    /// The next thing the driver must do, in order.
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// When the node next needs `Input::Tick`, if ever.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.timers.first().map(|(at, _)| *at)
+    }
+
+    /// Queues a Flush for every log whose writes are not yet durable and not already being
+    /// flushed, for a clean shutdown.
+    pub fn flush_all(&mut self) {
+        self.dirty.extend(self.partitions.keys().cloned());
+        self.request_flushes();
+    }
+
+    /// True when no Flush is outstanding and no write awaits one.
+    pub fn is_quiescent(&self) -> bool {
+        self.dirty.is_empty()
+            && self
+                .partitions
+                .values()
+                .all(|p| p.flush_in_flight.is_none() || p.failed.is_some())
+    }
+
+    /// The node's configuration.
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    fn handle_request(&mut self, conn: ConnId, id: RequestId, request: Request) {
+        match request {
+            Request::Metadata(r) => {
+                let response = self.metadata_request(r);
+                self.respond(conn, id, Response::Metadata(response));
+            }
+            Request::Produce(r) => self.produce(conn, id, r),
+            Request::Fetch(r) => self.fetch(conn, id, r),
+            Request::ListOffsets(r) => {
+                let response = self.list_offsets(r);
+                self.respond(conn, id, Response::ListOffsets(response));
+            }
+            Request::CreateTopics(r) => {
+                let response = self.create_topics(r);
+                self.respond(conn, id, Response::CreateTopics(response));
+            }
+            Request::DeleteTopics(r) => {
+                let response = self.delete_topics(r);
+                self.respond(conn, id, Response::DeleteTopics(response));
+            }
+        }
+    }
+
+    fn respond(&mut self, conn: ConnId, id: RequestId, response: Response) {
+        self.outputs
+            .push_back(Output::Respond { conn, id, response });
+    }
+
+    fn drop_connection(&mut self, conn: ConnId) {
+        let fetches: Vec<WaitId> = self
+            .fetch_waits
+            .iter()
+            .filter(|(_, f)| f.conn == conn)
+            .map(|(w, _)| *w)
+            .collect();
+        for w in fetches {
+            self.remove_fetch_wait(w);
+        }
+        // Produces already appended stay appended; only their answers are dropped.
+        let produces: Vec<WaitId> = self
+            .produce_waits
+            .iter()
+            .filter(|(_, p)| p.conn == conn)
+            .map(|(w, _)| *w)
+            .collect();
+        for w in produces {
+            if let Some(p) = self.produce_waits.remove(&w) {
+                self.timers.remove(&(p.deadline, w));
+            }
+        }
+    }
+
+    fn on_flushed(&mut self, log: LogId, upto: i64) {
+        let Some(key) = self.logs.get(&log).cloned() else {
+            return;
+        };
+        let Some(p) = self.partitions.get_mut(&key) else {
+            return;
+        };
+        p.flush_in_flight = None;
+        if p.failed.is_some() {
+            return;
+        }
+        // A Flushed for less than we already know durable is stale; never move backwards.
+        let upto = upto.min(p.log.log_end_offset());
+        if upto <= p.high_watermark {
+            return;
+        }
+        p.log.mark_flushed(upto);
+        p.high_watermark = upto;
+        let mut released = Vec::new();
+        while let Some(&(needed, wait)) = p.waiting_acks.front() {
+            if needed > upto {
+                break;
+            }
+            p.waiting_acks.pop_front();
+            released.push(wait);
+        }
+        for wait in released {
+            self.release_ack(wait, &key, crate::error::ErrorCode::NONE);
+        }
+        self.wake_fetches(&key);
+    }
+
+    fn on_flush_failed(&mut self, log: LogId, error: String) {
+        let Some(key) = self.logs.get(&log).cloned() else {
+            return;
+        };
+        let Some(p) = self.partitions.get_mut(&key) else {
+            return;
+        };
+        tracing::error!(topic = %key.0, partition = key.1, %error, "fsync failed; the log takes no more writes");
+        p.flush_in_flight = None;
+        p.failed = Some(format!("fsync failed: {error}"));
+        let waiting: Vec<WaitId> = p.waiting_acks.drain(..).map(|(_, w)| w).collect();
+        for wait in waiting {
+            self.release_ack(wait, &key, crate::error::ErrorCode::KAFKA_STORAGE_ERROR);
+        }
+    }
+
+    /// Asks for one Flush per dirty log that has none in flight.
+    fn request_flushes(&mut self) {
+        let dirty = std::mem::take(&mut self.dirty);
+        for key in dirty {
+            let Some(p) = self.partitions.get_mut(&key) else {
+                continue;
+            };
+            if p.failed.is_some() {
+                continue;
+            }
+            if p.flush_in_flight.is_some() {
+                // Covered by the flush after the one in flight.
+                self.dirty.insert(key);
+                continue;
+            }
+            let upto = p.log.log_end_offset();
+            let files = p.log.unflushed_files();
+            if upto <= p.high_watermark && files.is_empty() {
+                continue;
+            }
+            p.flush_in_flight = Some(upto);
+            self.outputs.push_back(Output::Flush {
+                log: p.log_id,
+                files,
+                upto,
+            });
+        }
+    }
+
+    fn next_wait_id(&mut self) -> WaitId {
+        let w = self.next_wait_id;
+        self.next_wait_id += 1;
+        w
+    }
+
+    fn expire_deadlines(&mut self) {
+        while let Some(&(at, wait)) = self.timers.first() {
+            if at > self.now {
+                break;
+            }
+            self.timers.remove(&(at, wait));
+            if self.fetch_waits.contains_key(&wait) {
+                self.complete_fetch(wait);
+            } else if let Some(mut p) = self.produce_waits.remove(&wait) {
+                for &(t, i) in &p.outstanding {
+                    let part = &mut p.response.topics[t].partitions[i];
+                    part.error_code = crate::error::ErrorCode::REQUEST_TIMED_OUT;
+                    part.error_message = Some("the write was not durable within timeout_ms".into());
+                }
+                self.respond(p.conn, p.id, Response::Produce(p.response));
+            }
+        }
+    }
+
+    /// Opens (or creates) the logs of every partition of `topic`.
+    fn open_topic_logs(&mut self, topic: &TopicMeta) -> Result<(), OpenError> {
+        for index in 0..topic.partitions {
+            self.open_partition(topic, index)?;
+        }
+        Ok(())
+    }
+
+    fn open_partition(&mut self, topic: &TopicMeta, index: i32) -> Result<(), OpenError> {
+        let dir = partition_dir(&topic.name, index);
+        let log_config = topic_log_config(&self.config.log, &topic.configs);
+        let (log, report) =
+            PartitionLog::open(self.storage.clone(), &dir, log_config).map_err(|source| {
+                OpenError::Log {
+                    dir: dir.clone(),
+                    source,
+                }
+            })?;
+        if report.truncated_bytes > 0 {
+            tracing::warn!(%dir, bytes = report.truncated_bytes, reason = ?report.reason, "truncated a torn or corrupt log tail");
+        }
+        let log_id = LogId(self.next_log_id);
+        self.next_log_id += 1;
+        let key = (topic.name.clone(), index);
+        let start = log.log_start_offset();
+        let end = log.log_end_offset();
+        let high_watermark = log.recovery_point().clamp(start, end);
+        self.logs.insert(log_id, key.clone());
+        self.partitions.insert(
+            key.clone(),
+            Partition {
+                log_id,
+                log,
+                // Data past the recovery point is served only once a flush has made it durable.
+                high_watermark,
+                flush_in_flight: None,
+                failed: None,
+                waiting_acks: VecDeque::new(),
+                max_message_bytes: crate::config::int_config(
+                    &topic.configs,
+                    "max.message.bytes",
+                    self.config.max_message_bytes as i64,
+                )
+                .max(0) as usize,
+                timestamp_after_max_ms: crate::config::int_config(
+                    &topic.configs,
+                    "message.timestamp.after.max.ms",
+                    self.config.timestamp_after_max_ms,
+                ),
+            },
+        );
+        if end > high_watermark {
+            self.dirty.insert(key);
+        }
+        Ok(())
+    }
+
+    /// Removes partition directories that no topic owns: what a topic deletion cut short by a
+    /// crash leaves behind (the metadata change is durable before any file is removed).
+    fn remove_orphan_logs(&mut self) -> Result<(), OpenError> {
+        for entry in self.storage.list("")? {
+            let Some((topic, index)) = entry.rsplit_once('-') else {
+                continue;
+            };
+            let Ok(index) = index.parse::<i32>() else {
+                continue;
+            };
+            let owned = self
+                .metadata
+                .topics
+                .get(topic)
+                .is_some_and(|t| index >= 0 && index < t.partitions);
+            if !owned {
+                tracing::info!(dir = %entry, "removing the files of a deleted partition");
+                for file in self.storage.list(&entry)? {
+                    self.storage.remove(&format!("{entry}/{file}"))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Asserts the node's invariants after every input (debug and simulation builds).
+    fn check(&self) {
+        if !cfg!(debug_assertions) {
+            return;
+        }
+        for (key, p) in &self.partitions {
+            assert!(
+                p.log.log_start_offset() <= p.high_watermark
+                    && p.high_watermark <= p.log.log_end_offset(),
+                "{key:?}: log_start {} <= high_watermark {} <= log_end {} violated",
+                p.log.log_start_offset(),
+                p.high_watermark,
+                p.log.log_end_offset()
+            );
+            assert_eq!(
+                self.logs.get(&p.log_id),
+                Some(key),
+                "log id map out of sync"
+            );
+            let mut last = i64::MIN;
+            for &(needed, _) in &p.waiting_acks {
+                assert!(
+                    needed >= last && needed > p.high_watermark,
+                    "{key:?}: ack queue out of order"
+                );
+                last = needed;
+            }
+        }
+        assert_eq!(self.logs.len(), self.partitions.len());
+        assert!(self.fetch_waits.len() <= MAX_PARKED_FETCHES);
+        assert!(self.produce_waits.len() <= MAX_PARKED_PRODUCES);
+    }
+}
+
+/// The directory of a partition's log: Kafka's `{topic}-{partition}` naming.
+pub fn partition_dir(topic: &str, index: i32) -> String {
+    format!("{topic}-{index}")
+}
+
+/// A topic's log settings: the node's defaults overridden by the topic's configs.
+fn topic_log_config(base: &LogConfig, configs: &BTreeMap<String, String>) -> LogConfig {
+    let mut log = *base;
+    log.segment_bytes =
+        crate::config::int_config(configs, "segment.bytes", log.segment_bytes as i64).max(14)
+            as u64;
+    log.index_interval_bytes = crate::config::int_config(
+        configs,
+        "index.interval.bytes",
+        log.index_interval_bytes as i64,
+    )
+    .max(0) as u64;
+    if let Some(t) = configs.get("message.timestamp.type") {
+        log.message_timestamp_type = if t == "LogAppendTime" {
+            crate::log::TimestampType::LogAppendTime
+        } else {
+            crate::log::TimestampType::CreateTime
+        };
+    }
+    log
+}
+
+#[cfg(test)]
+mod tests;

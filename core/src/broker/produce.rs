@@ -1,0 +1,231 @@
+//! Produce: validate each partition's batch as a Kafka broker must, append it, and answer
+//! at once (acks=0/1) or once the write is durable (acks=-1).
+
+use super::{Node, PartitionKey, PendingProduce, WaitId, MAX_PARKED_PRODUCES};
+use crate::api::{
+    ConnId, ProducePartitionResponse, ProduceRequest, ProduceResponse, ProduceTopicResponse,
+    RequestId, Response,
+};
+use crate::error::ErrorCode;
+use crate::record::{validate_produced_batch, BatchError, BatchHeader};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+/// Leader epoch stamped into stored batches: a single node is leader of every partition in
+/// epoch 0 until replication brings elections.
+pub(super) const LEADER_EPOCH: i32 = 0;
+
+impl Node {
+    pub(super) fn produce(&mut self, conn: ConnId, id: RequestId, request: ProduceRequest) {
+        let acks = request.acks;
+        let valid_acks = (-1..=1).contains(&acks);
+        let mut response = ProduceResponse::default();
+        let mut outstanding = BTreeSet::new();
+        let wait = self.next_wait_id;
+        let too_many_waits = self.produce_waits.len() >= MAX_PARKED_PRODUCES;
+        for (t, topic) in request.topics.into_iter().enumerate() {
+            let mut topic_response = ProduceTopicResponse {
+                name: topic.name.clone(),
+                partitions: Vec::new(),
+            };
+            for (i, partition) in topic.partitions.into_iter().enumerate() {
+                let index = partition.partition_index;
+                let result = if !valid_acks {
+                    ProducePartitionResponse::error(index, ErrorCode::INVALID_REQUIRED_ACKS, None)
+                } else if request.transactional_id.is_some() {
+                    ProducePartitionResponse::error(
+                        index,
+                        ErrorCode::INVALID_REQUEST,
+                        Some("Keel does not support transactions yet".into()),
+                    )
+                } else if acks == -1 && too_many_waits {
+                    ProducePartitionResponse::error(
+                        index,
+                        ErrorCode::REQUEST_TIMED_OUT,
+                        Some("too many writes are waiting for durability".into()),
+                    )
+                } else {
+                    let key = (topic.name.clone(), index);
+                    let r = self.append_partition(&key, partition.records.as_ref());
+                    if r.error_code.is_ok() && acks == -1 {
+                        let needed = r.base_offset_end;
+                        if let Some(p) = self.partitions.get_mut(&key) {
+                            p.waiting_acks.push_back((needed, wait));
+                            outstanding.insert((t, i));
+                        }
+                    }
+                    r.response
+                };
+                topic_response.partitions.push(result);
+            }
+            response.topics.push(topic_response);
+        }
+        if outstanding.is_empty() {
+            self.respond(conn, id, Response::Produce(response));
+            return;
+        }
+        let wait_id: WaitId = self.next_wait_id();
+        debug_assert_eq!(wait_id, wait);
+        let timeout_ms = request.timeout_ms.max(0) as u64;
+        let deadline = self.now + Duration::from_millis(timeout_ms);
+        self.timers.insert((deadline, wait_id));
+        self.produce_waits.insert(
+            wait_id,
+            PendingProduce {
+                conn,
+                id,
+                response,
+                outstanding,
+                deadline,
+            },
+        );
+    }
+
+    /// One partition's write became durable (or failed): answer the produce once all of its
+    /// partitions are settled.
+    pub(super) fn release_ack(&mut self, wait: WaitId, key: &PartitionKey, error: ErrorCode) {
+        let Some(p) = self.produce_waits.get_mut(&wait) else {
+            return;
+        };
+        let done: Vec<(usize, usize)> = p
+            .outstanding
+            .iter()
+            .copied()
+            .filter(|&(t, i)| {
+                p.response.topics[t].name == key.0
+                    && p.response.topics[t].partitions[i].partition_index == key.1
+            })
+            .collect();
+        for (t, i) in done {
+            p.outstanding.remove(&(t, i));
+            if !error.is_ok() {
+                let part = &mut p.response.topics[t].partitions[i];
+                part.error_code = error;
+                part.error_message = Some("the write could not be made durable".into());
+            }
+        }
+        if p.outstanding.is_empty() {
+            if let Some(p) = self.produce_waits.remove(&wait) {
+                self.timers.remove(&(p.deadline, wait));
+                self.respond(p.conn, p.id, Response::Produce(p.response));
+            }
+        }
+    }
+
+    fn append_partition(
+        &mut self,
+        key: &PartitionKey,
+        records: Option<&bytes::Bytes>,
+    ) -> AppendOutcome {
+        let index = key.1;
+        let fail = |code: ErrorCode, msg: String| AppendOutcome {
+            error_code: code,
+            base_offset_end: -1,
+            response: ProducePartitionResponse::error(index, code, Some(msg)),
+        };
+        let Some(p) = self.partitions.get_mut(key) else {
+            return fail(
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                format!(
+                    "This server does not host this topic-partition: {}-{}",
+                    key.0, key.1
+                ),
+            );
+        };
+        if let Some(reason) = &p.failed {
+            return fail(ErrorCode::KAFKA_STORAGE_ERROR, reason.clone());
+        }
+        let Some(records) = records else {
+            return fail(
+                ErrorCode::INVALID_RECORD,
+                "a produce must carry a record batch".into(),
+            );
+        };
+        if records.len() > p.max_message_bytes {
+            return fail(
+                ErrorCode::MESSAGE_TOO_LARGE,
+                format!(
+                    "the batch of {} bytes exceeds max.message.bytes {}",
+                    records.len(),
+                    p.max_message_bytes
+                ),
+            );
+        }
+        let header = match validate_produced_batch(records) {
+            Ok(h) => h,
+            Err(e) => return fail(batch_error_code(records, &e), e.to_string()),
+        };
+        let now_ms = self.now.as_millis();
+        if !header.is_log_append_time()
+            && header.max_timestamp() > now_ms.saturating_add(p.timestamp_after_max_ms)
+        {
+            return fail(
+                ErrorCode::INVALID_TIMESTAMP,
+                format!(
+                    "timestamp {} is more than message.timestamp.after.max.ms={} after the broker's time {now_ms}",
+                    header.max_timestamp(),
+                    p.timestamp_after_max_ms
+                ),
+            );
+        }
+        if header.is_log_append_time() {
+            return fail(
+                ErrorCode::INVALID_TIMESTAMP,
+                "a producer may not set the LogAppendTime attribute".into(),
+            );
+        }
+        match p.log.append(records, now_ms, super::produce::LEADER_EPOCH) {
+            Ok(info) => {
+                let log_start = p.log.log_start_offset();
+                self.dirty.insert(key.clone());
+                AppendOutcome {
+                    error_code: ErrorCode::NONE,
+                    base_offset_end: info.last_offset + 1,
+                    response: ProducePartitionResponse {
+                        partition_index: index,
+                        error_code: ErrorCode::NONE,
+                        base_offset: info.base_offset,
+                        log_append_time_ms: info.log_append_time_ms,
+                        log_start_offset: log_start,
+                        error_message: None,
+                    },
+                }
+            }
+            Err(e) => {
+                tracing::error!(topic = %key.0, partition = key.1, error = %e, "append failed; the log takes no more writes");
+                p.failed = Some(format!("append failed: {e}"));
+                fail(ErrorCode::KAFKA_STORAGE_ERROR, e.to_string())
+            }
+        }
+    }
+}
+
+struct AppendOutcome {
+    error_code: ErrorCode,
+    /// The offset after the appended batch: what must be durable before acks=-1 is answered.
+    base_offset_end: i64,
+    response: ProducePartitionResponse,
+}
+
+/// Kafka's answer to each way a produced batch can be wrong (KAFKA.md §4).
+fn batch_error_code(records: &[u8], e: &BatchError) -> ErrorCode {
+    match e {
+        BatchError::BadLength { .. } => {
+            // A valid first batch followed by more bytes: Produce v3+ allows exactly one batch.
+            let more_than_one = BatchHeader::new(records)
+                .map(|h| {
+                    h.total_len() >= crate::record::HEADER_LEN as i64
+                        && (h.total_len() as usize) < records.len()
+                })
+                .unwrap_or(false);
+            if more_than_one {
+                ErrorCode::INVALID_RECORD
+            } else {
+                ErrorCode::CORRUPT_MESSAGE
+            }
+        }
+        BatchError::BadCrc { .. } => ErrorCode::CORRUPT_MESSAGE,
+        BatchError::BadMagic(_) => ErrorCode::INVALID_RECORD,
+        BatchError::Invalid(_) => ErrorCode::INVALID_RECORD,
+    }
+}

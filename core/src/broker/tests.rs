@@ -1,0 +1,551 @@
+//! Node tests: drive a node in memory on a virtual clock and assert its exact outputs.
+
+use super::*;
+use crate::api::*;
+use crate::error::ErrorCode;
+use crate::record::builder::{build_batch, Record};
+use crate::storage::MemStorage;
+use bytes::Bytes;
+
+const T0: u64 = 1_700_000_000_000;
+
+struct Harness {
+    node: Node,
+    disk: MemStorage,
+    now: Instant,
+    next_id: RequestId,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        Harness::open(MemStorage::new())
+    }
+
+    fn open(disk: MemStorage) -> Harness {
+        let now = Instant::from_millis(T0);
+        let node = Node::open(NodeConfig::default(), Arc::new(disk.clone()), now, 7).expect("open");
+        let mut h = Harness {
+            node,
+            disk,
+            now,
+            next_id: 1,
+        };
+        h.complete_flushes();
+        h
+    }
+
+    fn send(&mut self, request: Request) -> RequestId {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.node.handle(
+            self.now,
+            Input::Request {
+                conn: 1,
+                id,
+                request,
+            },
+        );
+        id
+    }
+
+    fn outputs(&mut self) -> Vec<Output> {
+        std::iter::from_fn(|| self.node.poll_output()).collect()
+    }
+
+    /// Sends a request that must be answered at once; returns the answer and leaves any
+    /// Flush outputs undone.
+    fn call(&mut self, request: Request) -> (Response, Vec<(LogId, Vec<String>, i64)>) {
+        let id = self.send(request);
+        let mut response = None;
+        let mut flushes = Vec::new();
+        for out in self.outputs() {
+            match out {
+                Output::Respond {
+                    id: rid,
+                    response: r,
+                    ..
+                } if rid == id => response = Some(r),
+                Output::Respond { .. } => panic!("unexpected response"),
+                Output::Flush { log, files, upto } => flushes.push((log, files, upto)),
+            }
+        }
+        (response.expect("answered at once"), flushes)
+    }
+
+    /// Acts as the driver: performs every pending Flush and feeds back Flushed, returning
+    /// the responses that it released.
+    fn complete_flushes(&mut self) -> Vec<(RequestId, Response)> {
+        let mut released = Vec::new();
+        loop {
+            let outs = self.outputs();
+            if outs.is_empty() {
+                return released;
+            }
+            for out in outs {
+                match out {
+                    Output::Flush { log, files, upto } => {
+                        for f in &files {
+                            self.disk.sync(f).unwrap();
+                        }
+                        self.node.handle(self.now, Input::Flushed { log, upto });
+                    }
+                    Output::Respond { id, response, .. } => released.push((id, response)),
+                }
+            }
+        }
+    }
+
+    fn create(&mut self, name: &str, partitions: i32) {
+        let (r, _) = self.call(Request::CreateTopics(CreateTopicsRequest {
+            topics: vec![CreatableTopic {
+                name: name.into(),
+                num_partitions: partitions,
+                replication_factor: -1,
+                ..Default::default()
+            }],
+            timeout_ms: 1000,
+            validate_only: false,
+        }));
+        let Response::CreateTopics(r) = r else {
+            panic!()
+        };
+        assert_eq!(
+            r.topics[0].error_code,
+            ErrorCode::NONE,
+            "{:?}",
+            r.topics[0].error_message
+        );
+    }
+
+    fn advance(&mut self, ms: u64) {
+        self.now = self.now + std::time::Duration::from_millis(ms);
+        self.node.handle(self.now, Input::Tick);
+    }
+}
+
+fn batch(values: &[&str], ts: i64) -> Bytes {
+    let records: Vec<Record> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| Record {
+            key: Some(b"k".to_vec()),
+            value: Some(v.as_bytes().to_vec()),
+            headers: vec![],
+            timestamp_ms: ts + i as i64,
+        })
+        .collect();
+    build_batch(&records)
+}
+
+fn produce(topic: &str, partition: i32, acks: i16, records: Bytes) -> Request {
+    Request::Produce(ProduceRequest {
+        transactional_id: None,
+        acks,
+        timeout_ms: 30_000,
+        topics: vec![ProduceTopic {
+            name: topic.into(),
+            partitions: vec![ProducePartition {
+                partition_index: partition,
+                records: Some(records),
+            }],
+        }],
+    })
+}
+
+fn fetch(topic: &str, partition: i32, offset: i64, max_wait_ms: i32) -> Request {
+    Request::Fetch(FetchRequest {
+        max_wait_ms,
+        min_bytes: 1,
+        max_bytes: 1 << 20,
+        isolation_level: 0,
+        topics: vec![FetchTopic {
+            name: topic.into(),
+            partitions: vec![FetchPartition {
+                partition_index: partition,
+                current_leader_epoch: -1,
+                fetch_offset: offset,
+                partition_max_bytes: 1 << 20,
+            }],
+        }],
+    })
+}
+
+fn produce_result(r: &Response) -> &ProducePartitionResponse {
+    let Response::Produce(r) = r else {
+        panic!("not a produce response: {r:?}")
+    };
+    &r.topics[0].partitions[0]
+}
+
+fn fetch_result(r: &Response) -> &FetchPartitionResponse {
+    let Response::Fetch(r) = r else {
+        panic!("not a fetch response: {r:?}")
+    };
+    &r.topics[0].partitions[0]
+}
+
+#[test]
+fn acks_1_answers_at_once_but_consumers_see_only_durable_data() {
+    let mut h = Harness::new();
+    h.create("t", 1);
+    let (r, flushes) = h.call(produce("t", 0, 1, batch(&["a", "b"], T0 as i64)));
+    assert_eq!(produce_result(&r).base_offset, 0);
+    assert_eq!(flushes.len(), 1, "the append asks for a flush");
+    assert_eq!(flushes[0].2, 2);
+    // Not durable yet: the high watermark has not moved.
+    let (r, _) = h.call(fetch("t", 0, 0, 0));
+    assert_eq!(fetch_result(&r).high_watermark, 0);
+    assert!(fetch_result(&r).records.is_empty());
+    let (log, _, upto) = flushes[0].clone();
+    h.node.handle(h.now, Input::Flushed { log, upto });
+    let (r, _) = h.call(fetch("t", 0, 0, 0));
+    let f = fetch_result(&r);
+    assert_eq!(f.high_watermark, 2);
+    let header = crate::record::verify_batch(&f.records).unwrap();
+    assert_eq!((header.base_offset(), header.records_count()), (0, 2));
+}
+
+#[test]
+fn acks_all_is_answered_only_after_flushed_and_concurrent_writes_share_a_flush() {
+    let mut h = Harness::new();
+    h.create("t", 1);
+    let first = h.send(produce("t", 0, -1, batch(&["a"], T0 as i64)));
+    let outs = h.outputs();
+    assert_eq!(
+        outs.len(),
+        1,
+        "no answer before the flush, only the Flush itself"
+    );
+    let Output::Flush { log, upto, .. } = outs[0] else {
+        panic!("{outs:?}")
+    };
+    assert_eq!(upto, 1);
+    // Two more produces while that flush is in flight: no new Flush yet.
+    let second = h.send(produce("t", 0, -1, batch(&["b"], T0 as i64)));
+    let third = h.send(produce("t", 0, -1, batch(&["c"], T0 as i64)));
+    assert!(h.outputs().is_empty());
+    h.node.handle(h.now, Input::Flushed { log, upto });
+    let outs = h.outputs();
+    assert!(matches!(&outs[0], Output::Respond { id, .. } if *id == first));
+    let flushes: Vec<_> = outs
+        .iter()
+        .filter(|o| matches!(o, Output::Flush { .. }))
+        .collect();
+    assert_eq!(
+        flushes.len(),
+        1,
+        "one flush covers both waiting writes: {outs:?}"
+    );
+    let Output::Flush { log, upto, .. } = *flushes[0] else {
+        unreachable!()
+    };
+    assert_eq!(upto, 3);
+    h.node.handle(h.now, Input::Flushed { log, upto });
+    let answered: Vec<RequestId> = h
+        .outputs()
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::Respond { id, response, .. } => {
+                assert_eq!(produce_result(&response).error_code, ErrorCode::NONE);
+                Some(id)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(answered, vec![second, third]);
+}
+
+#[test]
+fn a_failed_fsync_fails_waiting_writes_and_stops_the_log() {
+    let mut h = Harness::new();
+    h.create("t", 1);
+    let id = h.send(produce("t", 0, -1, batch(&["a"], T0 as i64)));
+    let Some(Output::Flush { log, .. }) = h.node.poll_output() else {
+        panic!()
+    };
+    h.node.handle(
+        h.now,
+        Input::FlushFailed {
+            log,
+            error: "EIO".into(),
+        },
+    );
+    let Some(Output::Respond {
+        id: rid, response, ..
+    }) = h.node.poll_output()
+    else {
+        panic!()
+    };
+    assert_eq!(rid, id);
+    assert_eq!(
+        produce_result(&response).error_code,
+        ErrorCode::KAFKA_STORAGE_ERROR
+    );
+    let (r, flushes) = h.call(produce("t", 0, 1, batch(&["b"], T0 as i64)));
+    assert_eq!(
+        produce_result(&r).error_code,
+        ErrorCode::KAFKA_STORAGE_ERROR
+    );
+    assert!(flushes.is_empty());
+}
+
+#[test]
+fn long_poll_fetch_waits_for_data_or_its_deadline() {
+    let mut h = Harness::new();
+    h.create("t", 1);
+    let parked = h.send(fetch("t", 0, 0, 500));
+    assert!(h.outputs().is_empty(), "nothing to read: the fetch waits");
+    h.advance(100);
+    assert!(h.outputs().is_empty());
+    h.send(produce("t", 0, 1, batch(&["a"], T0 as i64)));
+    let released = h.complete_flushes();
+    let fetched = released
+        .iter()
+        .find(|(id, _)| *id == parked)
+        .expect("woken by durable data");
+    assert_eq!(fetch_result(&fetched.1).high_watermark, 1);
+    assert!(!fetch_result(&fetched.1).records.is_empty());
+
+    let parked = h.send(fetch("t", 0, 1, 500));
+    assert_eq!(
+        h.node.next_deadline(),
+        Some(h.now + std::time::Duration::from_millis(500))
+    );
+    h.advance(499);
+    assert!(h.outputs().is_empty());
+    h.advance(1);
+    let outs = h.outputs();
+    assert!(
+        matches!(&outs[..], [Output::Respond { id, response, .. }] if *id == parked && fetch_result(response).records.is_empty())
+    );
+}
+
+#[test]
+fn bad_batches_get_kafkas_error_codes() {
+    let mut h = Harness::new();
+    h.create("t", 1);
+    let mut corrupt = batch(&["a"], T0 as i64).to_vec();
+    *corrupt.last_mut().unwrap() ^= 0x40;
+    let (r, _) = h.call(produce("t", 0, 1, Bytes::from(corrupt)));
+    assert_eq!(produce_result(&r).error_code, ErrorCode::CORRUPT_MESSAGE);
+    let truncated = batch(&["a"], T0 as i64).slice(..40);
+    let (r, _) = h.call(produce("t", 0, 1, truncated));
+    assert_eq!(produce_result(&r).error_code, ErrorCode::CORRUPT_MESSAGE);
+    let mut two = batch(&["a"], T0 as i64).to_vec();
+    two.extend_from_slice(&batch(&["b"], T0 as i64));
+    let (r, _) = h.call(produce("t", 0, 1, Bytes::from(two)));
+    assert_eq!(produce_result(&r).error_code, ErrorCode::INVALID_RECORD);
+    let (r, _) = h.call(produce("t", 9, 1, batch(&["a"], T0 as i64)));
+    assert_eq!(
+        produce_result(&r).error_code,
+        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+    );
+    let (r, _) = h.call(produce("t", 0, 2, batch(&["a"], T0 as i64)));
+    assert_eq!(
+        produce_result(&r).error_code,
+        ErrorCode::INVALID_REQUIRED_ACKS
+    );
+    let future = T0 as i64 + 2 * 3_600_000;
+    let (r, _) = h.call(produce("t", 0, 1, batch(&["a"], future)));
+    assert_eq!(produce_result(&r).error_code, ErrorCode::INVALID_TIMESTAMP);
+    let (r, _) = h.call(fetch("t", 0, 5, 0));
+    assert_eq!(fetch_result(&r).error_code, ErrorCode::OFFSET_OUT_OF_RANGE);
+    assert_eq!(
+        h.node.partitions[&("t".to_string(), 0)]
+            .log
+            .log_end_offset(),
+        0,
+        "nothing was appended"
+    );
+}
+
+#[test]
+fn metadata_auto_creates_and_admin_requests_validate() {
+    let mut h = Harness::new();
+    let (r, _) = h.call(Request::Metadata(MetadataRequest {
+        topics: Some(vec![TopicRef {
+            name: Some("auto".into()),
+            id: TopicId::ZERO,
+        }]),
+        allow_auto_topic_creation: true,
+    }));
+    let Response::Metadata(m) = r else { panic!() };
+    assert_eq!(m.topics[0].error_code, ErrorCode::NONE);
+    assert_eq!(m.topics[0].partitions.len(), 1);
+    assert!(!m.topics[0].topic_id.is_zero());
+    assert_eq!(m.brokers[0].port, 9092);
+
+    let (r, _) = h.call(Request::Metadata(MetadataRequest {
+        topics: Some(vec![TopicRef {
+            name: Some("nope".into()),
+            id: TopicId::ZERO,
+        }]),
+        allow_auto_topic_creation: false,
+    }));
+    let Response::Metadata(m) = r else { panic!() };
+    assert_eq!(
+        m.topics[0].error_code,
+        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+    );
+
+    let create = |name: &str, partitions: i32, configs: Vec<(String, Option<String>)>| {
+        Request::CreateTopics(CreateTopicsRequest {
+            topics: vec![CreatableTopic {
+                name: name.into(),
+                num_partitions: partitions,
+                replication_factor: -1,
+                assignments: vec![],
+                configs,
+            }],
+            timeout_ms: 1000,
+            validate_only: false,
+        })
+    };
+    let code = |h: &mut Harness, r: Request| {
+        let (r, _) = h.call(r);
+        let Response::CreateTopics(r) = r else {
+            panic!()
+        };
+        (r.topics[0].error_code, r.topics[0].error_message.clone())
+    };
+    assert_eq!(
+        code(&mut h, create("auto", 1, vec![])).0,
+        ErrorCode::TOPIC_ALREADY_EXISTS
+    );
+    assert_eq!(
+        code(&mut h, create("x", 0, vec![])).0,
+        ErrorCode::INVALID_PARTITIONS
+    );
+    assert_eq!(
+        code(&mut h, create("bad name", 1, vec![])).0,
+        ErrorCode::INVALID_TOPIC_EXCEPTION
+    );
+    let (c, msg) = code(
+        &mut h,
+        create("x", 1, vec![("retention.ms".into(), Some("soon".into()))]),
+    );
+    assert_eq!(c, ErrorCode::INVALID_CONFIG);
+    assert!(msg.unwrap().contains("retention.ms"));
+    assert_eq!(
+        code(
+            &mut h,
+            create("x", 2, vec![("retention.ms".into(), Some("1000".into()))])
+        )
+        .0,
+        ErrorCode::NONE
+    );
+
+    let (r, _) = h.call(Request::DeleteTopics(DeleteTopicsRequest {
+        topics: vec![
+            TopicRef {
+                name: Some("x".into()),
+                id: TopicId::ZERO,
+            },
+            TopicRef {
+                name: Some("y".into()),
+                id: TopicId::ZERO,
+            },
+        ],
+        timeout_ms: 1000,
+    }));
+    let Response::DeleteTopics(d) = r else {
+        panic!()
+    };
+    assert_eq!(d.responses[0].error_code, ErrorCode::NONE);
+    assert_eq!(
+        d.responses[1].error_code,
+        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+    );
+}
+
+#[test]
+fn list_offsets_earliest_latest_and_by_time() {
+    let mut h = Harness::new();
+    h.create("t", 1);
+    for i in 0..5 {
+        h.send(produce("t", 0, 1, batch(&["a", "b"], T0 as i64 + i * 100)));
+    }
+    h.complete_flushes();
+    let lookup = |h: &mut Harness, ts: i64| {
+        let (r, _) = h.call(Request::ListOffsets(ListOffsetsRequest {
+            isolation_level: 0,
+            topics: vec![ListOffsetsTopic {
+                name: "t".into(),
+                partitions: vec![ListOffsetsPartition {
+                    partition_index: 0,
+                    current_leader_epoch: -1,
+                    timestamp: ts,
+                }],
+            }],
+        }));
+        let Response::ListOffsets(r) = r else {
+            panic!()
+        };
+        let p = &r.topics[0].partitions[0];
+        (p.error_code, p.offset, p.timestamp)
+    };
+    assert_eq!(lookup(&mut h, EARLIEST_TIMESTAMP), (ErrorCode::NONE, 0, -1));
+    assert_eq!(lookup(&mut h, LATEST_TIMESTAMP), (ErrorCode::NONE, 10, -1));
+    // Batch i holds records at T0+100i and T0+100i+1, offsets 2i and 2i+1.
+    assert_eq!(
+        lookup(&mut h, T0 as i64 + 201),
+        (ErrorCode::NONE, 5, T0 as i64 + 201)
+    );
+    assert_eq!(
+        lookup(&mut h, T0 as i64 + 202),
+        (ErrorCode::NONE, 6, T0 as i64 + 300)
+    );
+    assert_eq!(
+        lookup(&mut h, T0 as i64 + 10_000),
+        (ErrorCode::NONE, -1, -1)
+    );
+}
+
+#[test]
+fn topics_and_data_survive_a_restart() {
+    let mut h = Harness::new();
+    h.create("t", 3);
+    for p in 0..3 {
+        h.send(produce("t", p, -1, batch(&["a", "b", "c"], T0 as i64)));
+    }
+    h.complete_flushes();
+    let disk = h.disk.clone();
+    drop(h);
+    let mut h = Harness::open(disk);
+    for p in 0..3 {
+        let (r, _) = h.call(fetch("t", p, 0, 0));
+        let f = fetch_result(&r);
+        assert_eq!(f.high_watermark, 3);
+        assert_eq!(
+            crate::record::verify_batch(&f.records)
+                .unwrap()
+                .records_count(),
+            3
+        );
+    }
+    let (r, _) = h.call(produce("t", 1, 1, batch(&["d"], T0 as i64)));
+    assert_eq!(
+        produce_result(&r).base_offset,
+        3,
+        "offsets continue after a restart"
+    );
+}
+
+#[test]
+fn a_deleted_topic_leaves_no_files_and_can_be_recreated_empty() {
+    let mut h = Harness::new();
+    h.create("t", 1);
+    h.send(produce("t", 0, 1, batch(&["a"], T0 as i64)));
+    h.complete_flushes();
+    h.call(Request::DeleteTopics(DeleteTopicsRequest {
+        topics: vec![TopicRef {
+            name: Some("t".into()),
+            id: TopicId::ZERO,
+        }],
+        timeout_ms: 1000,
+    }));
+    assert!(h.disk.list("t-0").unwrap().is_empty());
+    h.create("t", 1);
+    let (r, _) = h.call(fetch("t", 0, 0, 0));
+    assert_eq!(fetch_result(&r).high_watermark, 0);
+}

@@ -1,0 +1,1252 @@
+//! `log`: one partition's segmented log of Kafka v2 record batches, stored byte for byte as
+//! a fetch returns them, with its indexes, its recovery after a crash, and the bookkeeping
+//! that tells the driver which files hold writes not yet durable.
+//!
+//! # Files
+//! In the log's directory: `{base_offset:020}.log` (batches), `.index` and `.timeindex`
+//! (sparse indexes, see `index.rs`), and `log-checkpoint`, a small file replaced atomically
+//! that holds the recovery point and the log start offset.
+//!
+//! # Durability
+//! The core never syncs. Every write is recorded in [`PartitionLog::unflushed_files`] with
+//! the log end offset it belongs to; the driver fsyncs those files and reports back through
+//! [`PartitionLog::mark_flushed`], which advances the *recovery point*: everything below it
+//! is durable. The checkpoint is rewritten only when the recovery point crosses into a new
+//! segment, so a reopen scans (and CRC-checks) at most the segments from the one holding
+//! the recovery point on, and loads the indexes of older segments after a sanity check.
+//!
+//! Contract for the caller: a flush that was requested before [`PartitionLog::truncate_to`]
+//! must not be reported after it, since offsets above the cut are reused by later appends
+//! and the log cannot tell the old bytes' flush from the new ones'.
+//!
+//! # Recovery
+//! Batches after the recovery point are verified one by one (complete, magic 2, CRC-32C,
+//! contiguous offsets); the log is cut at the first bad one and every later segment is
+//! deleted, so a torn or corrupt tail is never served. Indexes of those segments are rebuilt
+//! (they are derived data). Older segments are trusted, but their indexes must parse and
+//! their last index interval is walked and CRC-checked, which bounds the work by one index
+//! interval per segment while still catching a segment that does not end where the next one
+//! begins.
+//!
+//! # Failure
+//! A storage error while writing leaves the log possibly holding a partial write. Like
+//! PostgreSQL after "fsyncgate", the log then refuses every later write ([`LogError::Failed`])
+//! until it is reopened and recovered; reads of data it already indexed continue.
+//!
+//! Known limit: `partitionLeaderEpoch` (like `baseOffset`) lies outside the batch CRC in
+//! Kafka's format, so a bit flip there goes unnoticed (a flip in `baseOffset` is caught by
+//! the offset contiguity check).
+
+mod index;
+mod records;
+mod segment;
+#[cfg(test)]
+mod tests;
+
+use crate::record::{
+    self, BatchError, BatchHeader, ATTRIBUTES_AT, ATTR_LOG_APPEND_TIME, CRC_AT, HEADER_LEN,
+    LEADER_EPOCH_AT, MAGIC_AT, MAX_TIMESTAMP_AT,
+};
+use crate::storage::Storage;
+use bytes::Bytes;
+use index::{encode_offset_entry, encode_time_entry, OffsetIndex, TimeIndex};
+use segment::{join, walk, Segment, WalkedBatch};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+use std::sync::Arc;
+
+/// Name of the checkpoint file inside the log directory.
+const CHECKPOINT_FILE: &str = "log-checkpoint";
+const CHECKPOINT_MAGIC: &[u8; 4] = b"KLCP";
+const CHECKPOINT_VERSION: u8 = 1;
+/// magic + version + recovery point + log start offset + CRC-32.
+const CHECKPOINT_LEN: usize = 4 + 1 + 8 + 8 + 4;
+/// The rewritten prefix of an appended batch: baseOffset, batchLength, partitionLeaderEpoch,
+/// magic. Everything after it is written from the caller's buffer untouched.
+const PREFIX_LEN: usize = MAGIC_AT + 1;
+const _: () = assert!(PREFIX_LEN == 17 && PREFIX_LEN <= CRC_AT);
+
+/// How timestamps of appended batches are kept (Kafka's `message.timestamp.type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimestampType {
+    /// The producer's timestamps are stored as sent.
+    #[default]
+    CreateTime,
+    /// The broker stamps each batch with its append time (attributes bit 3, maxTimestamp).
+    LogAppendTime,
+}
+
+/// Per-log settings (Kafka's topic configs of the same names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogConfig {
+    /// Roll to a new segment before a batch would make the active one larger than this.
+    /// Clamped to `1..=i32::MAX` so file positions fit the index's u32.
+    pub segment_bytes: u64,
+    /// Bytes of log between offset index entries.
+    pub index_interval_bytes: u64,
+    pub message_timestamp_type: TimestampType,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: 1 << 30,
+            index_interval_bytes: 4096,
+            message_timestamp_type: TimestampType::CreateTime,
+        }
+    }
+}
+
+/// What an append did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    /// The timestamp the broker assigned, or -1 unless the log uses LogAppendTime.
+    pub log_append_time_ms: i64,
+    pub max_timestamp: i64,
+}
+
+/// What [`PartitionLog::open`] found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Bytes cut from the log: a torn or corrupt tail and every segment after it.
+    pub truncated_bytes: u64,
+    /// Why the log was cut, if it was.
+    pub reason: Option<String>,
+    /// Segments after recovery.
+    pub segments: usize,
+    pub log_end_offset: i64,
+}
+
+/// Why a log operation failed, sorted by whose fault it is.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// A storage call failed. From a write, this also put the log in the failed state.
+    #[error("storage error: {0}")]
+    Storage(#[from] io::Error),
+    /// An earlier write failed, so the log may hold a partial write and takes no more writes
+    /// until it is reopened (and recovered). KAFKA_STORAGE_ERROR.
+    #[error("log {dir} takes no more writes after a storage error: {reason}")]
+    Failed { dir: String, reason: String },
+    /// A read outside `[log_start_offset, log_end_offset]`. OFFSET_OUT_OF_RANGE.
+    #[error("offset {requested} is outside the log [{log_start}, {log_end}]")]
+    OffsetOutOfRange {
+        requested: i64,
+        log_start: i64,
+        log_end: i64,
+    },
+    /// Bytes that recovery verified no longer parse: bit rot or a misdirected write since.
+    #[error("corrupt log data in {file} at byte {position}: {reason}")]
+    Corrupt {
+        file: String,
+        position: u64,
+        reason: String,
+    },
+    /// `append` got something that is not one whole v2 batch: the caller skipped
+    /// `record::validate_produced_batch`.
+    #[error("invalid batch: {0}")]
+    InvalidBatch(#[from] BatchError),
+    /// `truncate_to` a negative offset.
+    #[error("cannot truncate to offset {0}")]
+    InvalidOffset(i64),
+}
+
+/// The durable part of the log's own state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Checkpoint {
+    recovery_point: i64,
+    log_start_offset: i64,
+}
+
+/// One partition's segmented log. See the module doc.
+/// The most a timestamp lookup inflates one compressed batch to.
+pub const MAX_DECOMPRESSED_BYTES: usize = 64 * 1024 * 1024;
+
+pub struct PartitionLog {
+    storage: Arc<dyn Storage>,
+    dir: String,
+    config: LogConfig,
+    /// By base offset; never empty; contiguous: each segment starts where the previous ends.
+    segments: BTreeMap<i64, Segment>,
+    log_start_offset: i64,
+    /// Everything below it is durable (reported by the driver).
+    recovery_point: i64,
+    /// What the checkpoint file holds, if it holds anything valid.
+    checkpointed: Option<Checkpoint>,
+    /// Files with writes not yet reported durable → the log end offset after the last one.
+    unflushed: BTreeMap<String, i64>,
+    /// Why the log stopped taking writes.
+    failed: Option<String>,
+}
+
+/// A file name in a log directory that the log recognises as its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OwnFile {
+    Log(i64),
+    Index(i64),
+    TimeIndex(i64),
+    Checkpoint,
+}
+
+fn parse_own_file(name: &str) -> Option<OwnFile> {
+    if name == CHECKPOINT_FILE {
+        return Some(OwnFile::Checkpoint);
+    }
+    let (stem, ext) = name.split_once('.')?;
+    if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let base = i64::try_from(stem.parse::<u64>().ok()?).ok()?;
+    match ext {
+        "log" => Some(OwnFile::Log(base)),
+        "index" => Some(OwnFile::Index(base)),
+        "timeindex" => Some(OwnFile::TimeIndex(base)),
+        _ => None,
+    }
+}
+
+fn encode_checkpoint(c: Checkpoint) -> Vec<u8> {
+    let mut out = Vec::with_capacity(CHECKPOINT_LEN);
+    out.extend_from_slice(CHECKPOINT_MAGIC);
+    out.push(CHECKPOINT_VERSION);
+    out.extend_from_slice(&c.recovery_point.to_be_bytes());
+    out.extend_from_slice(&c.log_start_offset.to_be_bytes());
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_be_bytes());
+    debug_assert_eq!(out.len(), CHECKPOINT_LEN);
+    out
+}
+
+fn decode_checkpoint(b: &[u8]) -> Option<Checkpoint> {
+    if b.len() != CHECKPOINT_LEN || &b[..4] != CHECKPOINT_MAGIC || b[4] != CHECKPOINT_VERSION {
+        return None;
+    }
+    let body = CHECKPOINT_LEN - 4;
+    let crc = u32::from_be_bytes(b[body..].try_into().ok()?);
+    if crc32fast::hash(&b[..body]) != crc {
+        return None;
+    }
+    let recovery_point = i64::from_be_bytes(b[5..13].try_into().ok()?);
+    let log_start_offset = i64::from_be_bytes(b[13..21].try_into().ok()?);
+    (recovery_point >= 0 && log_start_offset >= 0).then_some(Checkpoint {
+        recovery_point,
+        log_start_offset,
+    })
+}
+
+/// Reads a whole (small) file; `None` if it does not exist.
+fn read_whole(storage: &dyn Storage, file: &str) -> io::Result<Option<Bytes>> {
+    let Some(len) = storage.len(file)? else {
+        return Ok(None);
+    };
+    let len = usize::try_from(len)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "file too large"))?;
+    storage.read_at(file, 0, len).map(Some)
+}
+
+impl PartitionLog {
+    /// Opens and recovers the log in `dir`, creating an empty one (base offset 0, or the
+    /// checkpointed log start offset) if there is none. See the module doc for what
+    /// recovery checks. Fails only on storage errors: corruption is cut and reported.
+    pub fn open(
+        storage: Arc<dyn Storage>,
+        dir: &str,
+        config: LogConfig,
+    ) -> Result<(Self, RecoveryReport), LogError> {
+        let dir = dir.trim_end_matches('/').to_string();
+        let config = LogConfig {
+            segment_bytes: config.segment_bytes.clamp(1, i32::MAX as u64),
+            ..config
+        };
+        let names = match storage.list(&dir) {
+            Ok(names) => names,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        let mut bases = BTreeSet::new();
+        let mut index_bases = BTreeSet::new();
+        let mut has_checkpoint = false;
+        let mut leftovers = Vec::new();
+        for name in &names {
+            match parse_own_file(name) {
+                Some(OwnFile::Log(base)) => {
+                    bases.insert(base);
+                }
+                Some(OwnFile::Index(base)) | Some(OwnFile::TimeIndex(base)) => {
+                    index_bases.insert(base);
+                }
+                Some(OwnFile::Checkpoint) => has_checkpoint = true,
+                None => {
+                    // A `.tmp` next to one of our names is a leftover of an interrupted
+                    // atomic replace; anything else is not ours and stays.
+                    if name.strip_suffix(".tmp").and_then(parse_own_file).is_some() {
+                        leftovers.push(join(&dir, name));
+                    }
+                }
+            }
+        }
+        for base in index_bases.difference(&bases) {
+            // Indexes whose segment is gone (an interrupted delete): derived data of nothing.
+            leftovers.push(segment::index_file_name(&dir, *base));
+            leftovers.push(segment::time_index_file_name(&dir, *base));
+        }
+        for file in &leftovers {
+            storage.remove(file)?;
+        }
+        let checkpointed = if has_checkpoint {
+            let found = read_whole(&*storage, &join(&dir, CHECKPOINT_FILE))?
+                .and_then(|b| decode_checkpoint(&b));
+            if found.is_none() {
+                tracing::warn!(dir = %dir, "log checkpoint unreadable; recovering every segment");
+            }
+            found
+        } else {
+            None
+        };
+
+        let mut log = PartitionLog {
+            storage,
+            dir,
+            config,
+            segments: BTreeMap::new(),
+            log_start_offset: 0,
+            recovery_point: 0,
+            checkpointed,
+            unflushed: BTreeMap::new(),
+            failed: None,
+        };
+        let mut report = RecoveryReport::default();
+        log.recover_segments(&bases.into_iter().collect::<Vec<_>>(), &mut report)?;
+        if log.segments.is_empty() {
+            let base = checkpointed.map_or(0, |c| c.log_start_offset);
+            let segment = Segment::empty(&log.dir, base);
+            for file in segment.files() {
+                log.storage.append(file, &[])?;
+                log.unflushed.insert(file.to_string(), base);
+            }
+            log.segments.insert(base, segment);
+        }
+
+        let first_base = *log
+            .segments
+            .keys()
+            .next()
+            .expect("recovery leaves at least one segment");
+        let log_end = log.log_end_offset();
+        log.log_start_offset = checkpointed
+            .map_or(first_base, |c| c.log_start_offset)
+            .clamp(first_base, log_end);
+        log.recovery_point = checkpointed
+            .map_or(first_base, |c| c.recovery_point)
+            .clamp(log.log_start_offset, log_end);
+        if let Some(c) = checkpointed.filter(|c| c.recovery_point > log_end) {
+            // Bytes the driver once reported durable are gone: a lying or failing disk.
+            let lost = format!(
+                "checkpointed recovery point {} is beyond the recovered log end {log_end}",
+                c.recovery_point
+            );
+            tracing::error!(dir = %log.dir, %lost, "durable data lost");
+            report.reason.get_or_insert(lost);
+        }
+        if log.recovery_point == log_end && report.truncated_bytes == 0 {
+            // Everything recovered was already durable and nothing was cut: nothing to flush.
+            log.unflushed.clear();
+        }
+        let now = Checkpoint {
+            recovery_point: log.recovery_point,
+            log_start_offset: log.log_start_offset,
+        };
+        if checkpointed != Some(now) {
+            log.write_checkpoint(now)?;
+        }
+        report.segments = log.segments.len();
+        report.log_end_offset = log_end;
+        log.check();
+        Ok((log, report))
+    }
+
+    /// Loads or scans each segment in order, cutting the log at the first bad batch.
+    fn recover_segments(
+        &mut self,
+        bases: &[i64],
+        report: &mut RecoveryReport,
+    ) -> Result<(), LogError> {
+        // The segment holding the recovery point and all later ones were not known durable:
+        // scan them. Without a checkpoint, scan everything.
+        let first_scanned = match self.checkpointed {
+            Some(c) => bases
+                .iter()
+                .rev()
+                .find(|&&b| b <= c.recovery_point)
+                .copied(),
+            None => None,
+        }
+        .unwrap_or(i64::MIN);
+        let storage = Arc::clone(&self.storage);
+        let mut cut = false;
+        for (i, &base) in bases.iter().enumerate() {
+            let log_file = segment::log_file_name(&self.dir, base);
+            let file_len = storage.len(&log_file)?.unwrap_or(0);
+            if cut {
+                report.truncated_bytes += file_len;
+                let dead = Segment::empty(&self.dir, base);
+                for file in dead.files() {
+                    storage.remove(file)?;
+                }
+                continue;
+            }
+            let next_base = bases.get(i + 1).copied();
+            let mut loaded = None;
+            if base < first_scanned {
+                let next = next_base
+                    .expect("a segment below the recovery point's segment has a successor");
+                loaded = self.load_trusted(base, next, file_len)?;
+            }
+            let scanned = loaded.is_none();
+            let segment = match loaded {
+                Some(segment) => segment,
+                None => {
+                    let (segment, problem) = self.scan_segment(base, file_len)?;
+                    if let Some(problem) = problem {
+                        report.truncated_bytes += file_len - segment.size;
+                        report.reason = Some(format!(
+                            "{} at byte {}: {problem}",
+                            segment.log_file, segment.size
+                        ));
+                        cut = true;
+                    }
+                    segment
+                }
+            };
+            if !cut {
+                if let Some(next) = next_base.filter(|&n| n != segment.next_offset) {
+                    report.reason = Some(format!(
+                        "{} ends at offset {} but the next segment starts at {next}",
+                        segment.log_file, segment.next_offset
+                    ));
+                    cut = true;
+                }
+            }
+            if scanned {
+                // Not known durable, or cut: the driver must fsync these before anything
+                // in them counts.
+                for file in segment.files() {
+                    self.unflushed.insert(file.to_string(), i64::MIN);
+                }
+            }
+            self.segments.insert(base, segment);
+        }
+        if let Some(reason) = &report.reason {
+            tracing::warn!(dir = %self.dir, truncated_bytes = report.truncated_bytes, %reason, "log recovery cut the log");
+        }
+        // Watermarks of recovery's writes: the recovered log end (so a flush of it clears them).
+        let log_end = self.log_end_offset_or(0);
+        for w in self.unflushed.values_mut() {
+            *w = log_end;
+        }
+        Ok(())
+    }
+
+    /// Loads a segment below the recovery point: its indexes must parse against the file
+    /// and its last index interval must walk cleanly to the next segment's base offset.
+    /// `None` means it must be scanned instead.
+    fn load_trusted(
+        &self,
+        base: i64,
+        next_base: i64,
+        file_len: u64,
+    ) -> Result<Option<Segment>, LogError> {
+        let span = next_base - base;
+        if span <= 0 || span > u32::MAX as i64 + 1 || file_len > u32::MAX as u64 {
+            return Ok(None);
+        }
+        let mut segment = Segment::empty(&self.dir, base);
+        let storage = &*self.storage;
+        let (Some(index), Some(time_index)) = (
+            read_whole(storage, &segment.index_file)?,
+            read_whole(storage, &segment.time_index_file)?,
+        ) else {
+            tracing::info!(segment = %segment.log_file, "index file missing; rebuilding");
+            return Ok(None);
+        };
+        match (
+            OffsetIndex::parse(&index, file_len, span as u64),
+            TimeIndex::parse(&time_index, span as u64),
+        ) {
+            (Ok(index), Ok(time_index)) => {
+                segment.offset_index = index;
+                segment.time_index = time_index;
+            }
+            (Err(why), _) | (_, Err(why)) => {
+                tracing::info!(segment = %segment.log_file, why, "index file not sane; rebuilding");
+                return Ok(None);
+            }
+        }
+        if let Some(problem) = segment.reload_tail(storage, file_len, next_base, true)? {
+            tracing::warn!(segment = %segment.log_file, %problem, "segment below the recovery point fails its tail check; scanning it");
+            return Ok(None);
+        }
+        Ok(Some(segment))
+    }
+
+    /// Scans a whole segment, verifying every batch; cuts the file after the last good one
+    /// and rewrites the indexes if they differ from the rebuilt ones. Returns the problem
+    /// that stopped the scan, if any.
+    fn scan_segment(
+        &self,
+        base: i64,
+        file_len: u64,
+    ) -> Result<(Segment, Option<String>), LogError> {
+        let storage = &*self.storage;
+        let mut segment = Segment::empty(&self.dir, base);
+        let interval = self.config.index_interval_bytes;
+        let log_file = segment.log_file.clone();
+        let end = walk(storage, &log_file, base, 0, file_len, base, true, |b| {
+            segment.track_batch(b, interval);
+            true
+        })?;
+        assert_eq!(
+            (end.pos, end.next_offset),
+            (segment.size, segment.next_offset)
+        );
+        if end.pos < file_len {
+            storage.truncate(&log_file, end.pos)?;
+        }
+        let index = segment.offset_index.encode();
+        if read_whole(storage, &segment.index_file)?.as_deref() != Some(&index[..]) {
+            storage.replace(&segment.index_file, &index)?;
+        }
+        let time_index = segment.time_index.encode();
+        if read_whole(storage, &segment.time_index_file)?.as_deref() != Some(&time_index[..]) {
+            storage.replace(&segment.time_index_file, &time_index)?;
+        }
+        Ok((segment, end.problem))
+    }
+
+    /// Appends one batch the caller already validated (`record::validate_produced_batch`):
+    /// assigns offsets from the log end by rewriting baseOffset, sets partitionLeaderEpoch,
+    /// rolls first if the active segment is non-empty and would exceed `segment_bytes`, and
+    /// updates the indexes. With CreateTime the batch is not copied: the rewritten 17-byte
+    /// prefix and the caller's remaining bytes go to storage as two slices. With
+    /// LogAppendTime, attributes and maxTimestamp change, so the CRC is recomputed over a copy.
+    pub fn append(
+        &mut self,
+        batch: &Bytes,
+        now_ms: i64,
+        leader_epoch: i32,
+    ) -> Result<AppendInfo, LogError> {
+        if let Some(reason) = &self.failed {
+            return Err(LogError::Failed {
+                dir: self.dir.clone(),
+                reason: reason.clone(),
+            });
+        }
+        let header = BatchHeader::new(batch)?;
+        if header.total_len() != batch.len() as i64 {
+            return Err(BatchError::BadLength {
+                expected: header.total_len().max(0) as usize,
+                actual: batch.len(),
+            }
+            .into());
+        }
+        if header.magic() != 2 {
+            return Err(BatchError::BadMagic(header.magic()).into());
+        }
+        if header.last_offset_delta() < 0 {
+            return Err(BatchError::Invalid("negative lastOffsetDelta").into());
+        }
+        let base_offset = self.log_end_offset();
+        let last_offset = base_offset + header.last_offset_delta() as i64;
+        let watermark = last_offset + 1;
+        let len = batch.len() as u64;
+
+        let active = self.active();
+        let too_big = active.size + len > self.config.segment_bytes;
+        let too_many_offsets = last_offset - active.base_offset > u32::MAX as i64;
+        if !active.is_empty() && (too_big || too_many_offsets) {
+            self.roll(base_offset, watermark)?;
+        }
+
+        let log_append_time = self.config.message_timestamp_type == TimestampType::LogAppendTime;
+        let storage = Arc::clone(&self.storage);
+        let active = self
+            .segments
+            .values()
+            .next_back()
+            .expect("a log has a segment");
+        let written = if log_append_time {
+            let mut owned = batch.to_vec();
+            owned[..8].copy_from_slice(&base_offset.to_be_bytes());
+            owned[LEADER_EPOCH_AT..LEADER_EPOCH_AT + 4]
+                .copy_from_slice(&leader_epoch.to_be_bytes());
+            let attributes = header.attributes() | ATTR_LOG_APPEND_TIME;
+            owned[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
+            owned[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&now_ms.to_be_bytes());
+            let crc = record::batch_crc(&owned);
+            owned[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+            storage.append(&active.log_file, &[&owned])
+        } else {
+            let mut prefix = [0u8; PREFIX_LEN];
+            prefix[..8].copy_from_slice(&base_offset.to_be_bytes());
+            prefix[8..12].copy_from_slice(&batch[8..12]);
+            prefix[LEADER_EPOCH_AT..LEADER_EPOCH_AT + 4]
+                .copy_from_slice(&leader_epoch.to_be_bytes());
+            prefix[MAGIC_AT] = batch[MAGIC_AT];
+            storage.append(&active.log_file, &[&prefix, &batch[PREFIX_LEN..]])
+        };
+        if let Err(e) = written {
+            return Err(self.fail(e, "appending a batch"));
+        }
+        let max_timestamp = if log_append_time {
+            now_ms
+        } else {
+            header.max_timestamp()
+        };
+        let walked = WalkedBatch {
+            pos: active.size,
+            len,
+            base_offset,
+            last_offset,
+            max_timestamp,
+            attributes: header.attributes(),
+        };
+        let interval = self.config.index_interval_bytes;
+        let active = self
+            .segments
+            .values_mut()
+            .next_back()
+            .expect("a log has a segment");
+        let update = active.track_batch(&walked, interval);
+        let (log_file, index_file, time_file) = (
+            active.log_file.clone(),
+            active.index_file.clone(),
+            active.time_index_file.clone(),
+        );
+        self.unflushed.insert(log_file, watermark);
+        // Data before index: a crash between them leaves an index missing an entry, which
+        // is still correct (sparse); the opposite could point past the data.
+        if let Some(entry) = update.offset_entry {
+            if let Err(e) = storage.append(&index_file, &[&encode_offset_entry(entry)]) {
+                return Err(self.fail(e, "appending an offset index entry"));
+            }
+            self.unflushed.insert(index_file, watermark);
+        }
+        if let Some(entry) = update.time_entry {
+            if let Err(e) = storage.append(&time_file, &[&encode_time_entry(entry)]) {
+                return Err(self.fail(e, "appending a time index entry"));
+            }
+            self.unflushed.insert(time_file, watermark);
+        }
+        Ok(AppendInfo {
+            base_offset,
+            last_offset,
+            log_append_time_ms: if log_append_time { now_ms } else { -1 },
+            max_timestamp,
+        })
+    }
+
+    /// Closes the active segment's time index and starts a segment at `base`.
+    fn roll(&mut self, base: i64, watermark: i64) -> Result<(), LogError> {
+        let storage = Arc::clone(&self.storage);
+        let active = self
+            .segments
+            .values_mut()
+            .next_back()
+            .expect("a log has a segment");
+        if let Some(entry) = active.roll_time_entry() {
+            let file = active.time_index_file.clone();
+            if let Err(e) = storage.append(&file, &[&encode_time_entry(entry)]) {
+                return Err(self.fail(e, "closing a time index"));
+            }
+            self.unflushed.insert(file, watermark);
+        }
+        let segment = Segment::empty(&self.dir, base);
+        for file in segment.files() {
+            if let Err(e) = storage.append(file, &[]) {
+                return Err(self.fail(e, "creating a segment"));
+            }
+            self.unflushed.insert(file.to_string(), watermark);
+        }
+        self.segments.insert(base, segment);
+        Ok(())
+    }
+
+    /// Puts the log in the failed state after a write error.
+    fn fail(&mut self, e: io::Error, doing: &str) -> LogError {
+        let reason = format!("{doing}: {e}");
+        tracing::error!(dir = %self.dir, %reason, "log stops taking writes");
+        self.failed = Some(reason);
+        LogError::Storage(e)
+    }
+
+    /// Whole stored batches starting with the one that contains `offset`, from one segment,
+    /// up to `max_bytes` but always at least that first batch (KIP-74), and none whose base
+    /// offset is `>= upto` (the high watermark). Empty if `offset >= upto`.
+    /// OffsetOutOfRange if `offset` lies outside `[log_start_offset, log_end_offset]`.
+    pub fn read(&self, offset: i64, max_bytes: usize, upto: i64) -> Result<Bytes, LogError> {
+        self.check_range(offset)?;
+        let upto = upto.min(self.log_end_offset());
+        if offset >= upto {
+            return Ok(Bytes::new());
+        }
+        let segment = self.segment_for(offset);
+        let (pos, expected) = segment.scan_start_for(offset);
+        let mut start = None;
+        let mut end = 0u64;
+        let walked = self.walk_segment(segment, pos, expected, |b| {
+            if b.last_offset < offset {
+                return true;
+            }
+            if b.base_offset >= upto {
+                return false;
+            }
+            let first = *start.get_or_insert(b.pos);
+            if b.pos > first && (b.pos + b.len - first) as usize > max_bytes {
+                return false;
+            }
+            end = b.pos + b.len;
+            true
+        })?;
+        let Some(start) = start else {
+            return Err(self.corrupt(segment, walked, format!("no batch holds offset {offset}")));
+        };
+        let len = (end - start) as usize;
+        let bytes = self.storage.read_at(&segment.log_file, start, len)?;
+        if bytes.len() != len {
+            return Err(self.corrupt(
+                segment,
+                end,
+                format!("short read: {} of {len} bytes", bytes.len()),
+            ));
+        }
+        Ok(bytes)
+    }
+
+    /// ListOffsets by timestamp: the first offset below `upto` whose record timestamp is
+    /// `>= ts`, with that timestamp; `None` if there is none. Segments whose max timestamp is
+    /// below `ts` are skipped; within a segment the time index gives where to start, then
+    /// batch headers (maxTimestamp) are walked. An uncompressed CreateTime batch is searched
+    /// record by record for the exact answer; a compressed one is decompressed (bounded by
+    /// [`MAX_DECOMPRESSED_BYTES`]) and searched the same way, as Kafka does. For a
+    /// LogAppendTime batch every record carries maxTimestamp, so the base offset is exact.
+    pub fn offset_for_timestamp(&self, ts: i64, upto: i64) -> Result<Option<(i64, i64)>, LogError> {
+        let upto = upto.min(self.log_end_offset());
+        let lso = self.log_start_offset;
+        if lso >= upto {
+            return Ok(None);
+        }
+        let first = self.segment_for(lso).base_offset;
+        for segment in self.segments.range(first..).map(|(_, s)| s) {
+            if segment.base_offset >= upto {
+                break;
+            }
+            if segment.max_timestamp.is_none_or(|m| m < ts) {
+                continue;
+            }
+            let from_time = match segment.time_index.lookup_below(ts) {
+                Some(e) => segment.base_offset + e.rel as i64,
+                None => segment.base_offset,
+            };
+            let (pos, expected) = segment.scan_start_for(from_time.max(lso));
+            let mut found: Result<Option<(i64, i64)>, LogError> = Ok(None);
+            let mut done = false;
+            self.walk_segment(segment, pos, expected, |b| {
+                if b.base_offset >= upto {
+                    done = true;
+                    return false;
+                }
+                if b.last_offset < lso || b.max_timestamp < ts {
+                    return true;
+                }
+                if b.attributes & ATTR_LOG_APPEND_TIME != 0 {
+                    found = Ok(Some((b.base_offset.max(lso), b.max_timestamp)));
+                    return false;
+                }
+                found = self.search_records(segment, b, ts, lso, upto);
+                // Continue only if this batch held no answer (its maxTimestamp overstated).
+                matches!(found, Ok(None))
+            })?;
+            if done || !matches!(found, Ok(None)) {
+                return found;
+            }
+        }
+        Ok(None)
+    }
+
+    /// ListOffsets MAX_TIMESTAMP (KIP-734): the first offset below `upto` holding the largest
+    /// record timestamp, with that timestamp; `None` for an empty range. The maximum comes
+    /// from batch maxTimestamps (segment maxima for whole segments; for the segment holding
+    /// `upto`, the time index up to its last offset index point, then batch headers), so a
+    /// batch that straddles `upto` or the log start offset counts whole; the offset is then
+    /// found exactly by [`Self::offset_for_timestamp`].
+    pub fn max_timestamp_offset(&self, upto: i64) -> Result<Option<(i64, i64)>, LogError> {
+        let upto = upto.min(self.log_end_offset());
+        let lso = self.log_start_offset;
+        if lso >= upto {
+            return Ok(None);
+        }
+        let first = self.segment_for(lso).base_offset;
+        let mut max: Option<i64> = None;
+        let mut raise = |ts: i64| max = Some(max.map_or(ts, |m| m.max(ts)));
+        for segment in self.segments.range(first..).map(|(_, s)| s) {
+            if segment.base_offset >= upto {
+                break;
+            }
+            if segment.next_offset <= upto {
+                if let Some(m) = segment.max_timestamp {
+                    raise(m);
+                }
+                continue;
+            }
+            // The segment holding `upto`: the time index bounds everything up to the last
+            // offset index point below `upto`; walk the batch headers from there.
+            let (pos, expected) = segment.scan_start_for(upto - 1);
+            if let Some(t) = segment.time_index.lookup_by_rel(segment.rel(expected)) {
+                raise(t.ts);
+            }
+            self.walk_segment(segment, pos, expected, |b| {
+                if b.base_offset >= upto {
+                    return false;
+                }
+                raise(b.max_timestamp);
+                true
+            })?;
+        }
+        match max {
+            Some(ts) => self.offset_for_timestamp(ts, upto),
+            None => Ok(None),
+        }
+    }
+
+    /// The first record of an uncompressed batch at or after `lso`, below `upto`, with a
+    /// timestamp `>= ts`.
+    fn search_records(
+        &self,
+        segment: &Segment,
+        b: &WalkedBatch,
+        ts: i64,
+        lso: i64,
+        upto: i64,
+    ) -> Result<Option<(i64, i64)>, LogError> {
+        let bytes = self
+            .storage
+            .read_at(&segment.log_file, b.pos, b.len as usize)?;
+        let corrupt = |why: &str| {
+            self.corrupt(
+                segment,
+                b.pos,
+                format!("batch at offset {}: {why}", b.base_offset),
+            )
+        };
+        let header = BatchHeader::new(&bytes).map_err(|e| corrupt(&e.to_string()))?;
+        let base_ts = header.base_timestamp();
+        let codec = header.compression();
+        let inflated;
+        let iter = if codec == crate::compression::NONE {
+            records::records(&bytes).map_err(corrupt)?
+        } else {
+            match crate::compression::decompress(
+                codec,
+                &bytes[HEADER_LEN..],
+                MAX_DECOMPRESSED_BYTES,
+            ) {
+                Ok(data) => inflated = data,
+                // Stored batches passed their CRC, so this is a producer's bad payload or one
+                // too large to inflate here: answer at batch granularity rather than fail.
+                Err(e) => {
+                    tracing::warn!(dir = %self.dir, offset = b.base_offset, error = %e, "cannot search a compressed batch by timestamp; answering its base offset");
+                    return Ok(Some((b.base_offset.max(lso), b.max_timestamp)));
+                }
+            }
+            records::records_in(&inflated, header.records_count()).map_err(corrupt)?
+        };
+        for meta in iter {
+            let meta = meta.map_err(corrupt)?;
+            let offset = b.base_offset + meta.offset_delta as i64;
+            let record_ts = base_ts.wrapping_add(meta.timestamp_delta);
+            if offset >= upto {
+                break;
+            }
+            if offset >= lso && record_ts >= ts {
+                return Ok(Some((offset, record_ts)));
+            }
+        }
+        Ok(None)
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset
+    }
+
+    /// The offset the next appended record gets.
+    pub fn log_end_offset(&self) -> i64 {
+        self.active().next_offset
+    }
+
+    /// Everything below this offset was reported durable.
+    pub fn recovery_point(&self) -> i64 {
+        self.recovery_point
+    }
+
+    /// Why the log stopped taking writes, if it did.
+    pub fn failure(&self) -> Option<&str> {
+        self.failed.as_deref()
+    }
+
+    pub fn dir(&self) -> &str {
+        &self.dir
+    }
+
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// Base offsets of the segments, in order.
+    pub fn segment_base_offsets(&self) -> Vec<i64> {
+        self.segments.keys().copied().collect()
+    }
+
+    /// Files with writes not yet reported durable, sorted, for the caller's Flush output.
+    /// A flush of them now makes everything below [`Self::log_end_offset`] durable.
+    pub fn unflushed_files(&self) -> Vec<String> {
+        self.unflushed.keys().cloned().collect()
+    }
+
+    /// The driver reported that everything below `offset` is durable: advances the recovery
+    /// point, forgets files whose writes all lie below it, and persists the checkpoint when
+    /// the recovery point entered a later segment (so a reopen does not rescan the ones it
+    /// left). A failed checkpoint write is only logged: the old checkpoint stays valid, it
+    /// just makes the next recovery scan more.
+    pub fn mark_flushed(&mut self, offset: i64) {
+        let offset = offset.min(self.log_end_offset());
+        self.recovery_point = self.recovery_point.max(offset);
+        self.unflushed.retain(|_, watermark| *watermark > offset);
+        if self.failed.is_some() {
+            // The files may hold a partial write; recovery must rescan from the old point.
+            return;
+        }
+        let durable_segment = self.segment_for(self.recovery_point).base_offset;
+        let checkpointed_segment = self
+            .checkpointed
+            .map(|c| self.segment_for(c.recovery_point).base_offset);
+        if checkpointed_segment.is_none_or(|c| durable_segment > c) {
+            let c = Checkpoint {
+                recovery_point: self.recovery_point,
+                log_start_offset: self.log_start_offset,
+            };
+            if let Err(e) = self.write_checkpoint(c) {
+                tracing::warn!(dir = %self.dir, error = %e, "log checkpoint write failed");
+            }
+        }
+    }
+
+    /// Removes every file in the log's directory (topic deletion).
+    pub fn delete(self) -> Result<(), LogError> {
+        let names = match self.storage.list(&self.dir) {
+            Ok(names) => names,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        for name in names {
+            self.storage.remove(&join(&self.dir, &name))?;
+        }
+        Ok(())
+    }
+
+    /// Cuts the log so that it ends at `offset`: every batch containing an offset `>= offset`
+    /// goes (an offset inside a batch cuts that whole batch, as in Kafka, so the log then ends
+    /// at its base offset). No-op if `offset >= log_end_offset`. Below the log start offset,
+    /// the log is emptied and restarts at `offset`. The recovery point is lowered (and
+    /// checkpointed) before any byte is cut, so a crash midway never leaves a checkpoint that
+    /// vouches for bytes that are gone.
+    pub fn truncate_to(&mut self, offset: i64) -> Result<(), LogError> {
+        if let Some(reason) = &self.failed {
+            return Err(LogError::Failed {
+                dir: self.dir.clone(),
+                reason: reason.clone(),
+            });
+        }
+        if offset < 0 {
+            return Err(LogError::InvalidOffset(offset));
+        }
+        if offset >= self.log_end_offset() {
+            return Ok(());
+        }
+        if offset < self.log_start_offset {
+            return self.truncate_fully(offset);
+        }
+        // Where to cut: the batch containing `offset`.
+        let segment = self.segment_for(offset);
+        let (pos, expected) = segment.scan_start_for(offset);
+        let mut cut_at = None;
+        let walked = self.walk_segment(segment, pos, expected, |b| {
+            if b.last_offset >= offset {
+                cut_at = Some((b.pos, b.base_offset));
+                return false;
+            }
+            true
+        })?;
+        let Some((cut_pos, new_end)) = cut_at else {
+            return Err(self.corrupt(segment, walked, format!("no batch holds offset {offset}")));
+        };
+        let segment_base = segment.base_offset;
+        let checkpoint = Checkpoint {
+            recovery_point: self.recovery_point.min(new_end),
+            log_start_offset: self.log_start_offset.min(new_end),
+        };
+        // Only a checkpoint that would vouch for cut bytes (or name a stale log start) must
+        // be rewritten; a lower one stays true.
+        let stale = self.checkpointed.is_none_or(|c| {
+            c.recovery_point > checkpoint.recovery_point
+                || c.log_start_offset != checkpoint.log_start_offset
+        });
+        if stale {
+            self.write_checkpoint(checkpoint)?;
+        }
+        self.recovery_point = checkpoint.recovery_point;
+        self.log_start_offset = checkpoint.log_start_offset;
+
+        let later: Vec<i64> = self
+            .segments
+            .range(segment_base + 1..)
+            .map(|(b, _)| *b)
+            .collect();
+        for base in later {
+            let dead = self.segments.remove(&base).expect("listed above");
+            for file in dead.files() {
+                self.unflushed.remove(file);
+                if let Err(e) = self.storage.remove(file) {
+                    return Err(self.fail(e, "removing a truncated segment"));
+                }
+            }
+        }
+        let storage = Arc::clone(&self.storage);
+        let segment = self
+            .segments
+            .get_mut(&segment_base)
+            .expect("the cut segment exists");
+        segment.offset_index.truncate_at_pos(cut_pos);
+        segment
+            .time_index
+            .truncate_at_rel((new_end - segment_base) as u64);
+        let cut = storage
+            .truncate(&segment.log_file, cut_pos)
+            .and_then(|()| {
+                storage.truncate(
+                    &segment.index_file,
+                    (segment.offset_index.len() * index::OFFSET_ENTRY_LEN) as u64,
+                )
+            })
+            .and_then(|()| {
+                storage.truncate(
+                    &segment.time_index_file,
+                    (segment.time_index.len() * index::TIME_ENTRY_LEN) as u64,
+                )
+            })
+            .and_then(|()| segment.reload_tail(&*storage, cut_pos, new_end, false));
+        let files: Vec<String> = segment.files().iter().map(|f| f.to_string()).collect();
+        match cut {
+            Err(e) => return Err(self.fail(e, "truncating a segment")),
+            Ok(Some(problem)) => {
+                return Err(self.fail(
+                    io::Error::new(io::ErrorKind::InvalidData, problem),
+                    "reloading a truncated segment",
+                ))
+            }
+            Ok(None) => {}
+        }
+        for file in files {
+            self.unflushed.insert(file, new_end);
+        }
+        self.check();
+        Ok(())
+    }
+
+    /// Empties the log and restarts it at `offset` (below the log start offset).
+    fn truncate_fully(&mut self, offset: i64) -> Result<(), LogError> {
+        let checkpoint = Checkpoint {
+            recovery_point: offset,
+            log_start_offset: offset,
+        };
+        self.write_checkpoint(checkpoint)?;
+        let old = std::mem::take(&mut self.segments);
+        self.recovery_point = offset;
+        self.log_start_offset = offset;
+        // Keep the in-memory log whole even if a removal fails below.
+        self.segments
+            .insert(offset, Segment::empty(&self.dir, offset));
+        self.unflushed.clear();
+        for segment in old.values() {
+            for file in segment.files() {
+                if let Err(e) = self.storage.remove(file) {
+                    return Err(self.fail(e, "removing a segment"));
+                }
+            }
+        }
+        let fresh = Segment::empty(&self.dir, offset);
+        for file in fresh.files() {
+            if let Err(e) = self.storage.append(file, &[]) {
+                return Err(self.fail(e, "creating a segment"));
+            }
+            self.unflushed.insert(file.to_string(), offset);
+        }
+        self.check();
+        Ok(())
+    }
+
+    /// Asserts the log's own invariants: segments contiguous with increasing base offsets,
+    /// only the active one may be empty, indexes inside their segments, and
+    /// `first base <= log_start <= recovery_point <= log_end`, with the checkpoint never
+    /// ahead of the recovery point.
+    pub fn check(&self) {
+        assert!(!self.segments.is_empty(), "log {} has no segment", self.dir);
+        let first = self.segments.values().next().expect("checked non-empty");
+        let log_end = self.log_end_offset();
+        assert!(
+            first.base_offset <= self.log_start_offset
+                && self.log_start_offset <= self.recovery_point
+                && self.recovery_point <= log_end,
+            "log {}: first base {} <= log start {} <= recovery point {} <= log end {} violated",
+            self.dir,
+            first.base_offset,
+            self.log_start_offset,
+            self.recovery_point,
+            log_end
+        );
+        if let Some(c) = self.checkpointed {
+            assert!(
+                c.recovery_point <= self.recovery_point,
+                "log {}: checkpoint {c:?} ahead of recovery point {}",
+                self.dir,
+                self.recovery_point
+            );
+        }
+        let mut expected_base = None;
+        let last_base = *self.segments.keys().next_back().expect("checked non-empty");
+        for (&base, s) in &self.segments {
+            assert_eq!(base, s.base_offset, "segment keyed by its base offset");
+            if let Some(expected) = expected_base {
+                assert_eq!(
+                    base, expected,
+                    "log {}: segments must be contiguous",
+                    self.dir
+                );
+            }
+            assert!(s.next_offset >= base);
+            assert_eq!(
+                s.size == 0,
+                s.next_offset == base,
+                "segment {} size/offsets disagree",
+                s.log_file
+            );
+            assert_eq!(s.size == 0, s.max_timestamp.is_none());
+            assert!(
+                base == last_base || s.size > 0,
+                "only the active segment may be empty: {}",
+                s.log_file
+            );
+            assert!(s.next_offset - base <= u32::MAX as i64 + 1);
+            let span = s.offset_span();
+            // Entries are strictly increasing (asserted by `push`, checked by `parse`), so
+            // the last ones bound all: this check stays O(segments) per call.
+            if let Some(e) = s.offset_index.last() {
+                assert!(
+                    (e.pos as u64) < s.size && (e.rel as u64) < span,
+                    "{}: index entry {e:?} outside",
+                    s.log_file
+                );
+            }
+            if let Some(e) = s.time_index.last() {
+                assert!(
+                    (e.rel as u64) < span && s.max_timestamp.is_some_and(|m| e.ts <= m),
+                    "{}: time index entry {e:?} outside (max timestamp {:?})",
+                    s.log_file,
+                    s.max_timestamp
+                );
+            }
+            expected_base = Some(s.next_offset);
+        }
+    }
+
+    fn active(&self) -> &Segment {
+        self.segments
+            .values()
+            .next_back()
+            .expect("a log always has a segment")
+    }
+
+    /// The segment holding `offset` (or the first one, for an offset before it).
+    fn segment_for(&self, offset: i64) -> &Segment {
+        self.segments
+            .range(..=offset)
+            .next_back()
+            .or_else(|| self.segments.iter().next())
+            .map(|(_, s)| s)
+            .expect("a log always has a segment")
+    }
+
+    fn log_end_offset_or(&self, empty: i64) -> i64 {
+        self.segments
+            .values()
+            .next_back()
+            .map_or(empty, |s| s.next_offset)
+    }
+
+    fn check_range(&self, offset: i64) -> Result<(), LogError> {
+        let (log_start, log_end) = (self.log_start_offset, self.log_end_offset());
+        if offset < log_start || offset > log_end {
+            return Err(LogError::OffsetOutOfRange {
+                requested: offset,
+                log_start,
+                log_end,
+            });
+        }
+        Ok(())
+    }
+
+    /// Walks a segment's batch headers from an index position for a lookup (no CRC: that
+    /// was recovery's job). Any inconsistency is corruption that appeared since. Returns the
+    /// position the walk stopped at.
+    fn walk_segment(
+        &self,
+        segment: &Segment,
+        pos: u64,
+        expected: i64,
+        f: impl FnMut(&WalkedBatch) -> bool,
+    ) -> Result<u64, LogError> {
+        let end = walk(
+            &*self.storage,
+            &segment.log_file,
+            segment.base_offset,
+            pos,
+            segment.size,
+            expected,
+            false,
+            f,
+        )?;
+        match end.problem {
+            Some(problem) => Err(self.corrupt(segment, end.pos, problem)),
+            None => Ok(end.pos),
+        }
+    }
+
+    fn corrupt(&self, segment: &Segment, position: u64, reason: String) -> LogError {
+        LogError::Corrupt {
+            file: segment.log_file.clone(),
+            position,
+            reason,
+        }
+    }
+
+    fn write_checkpoint(&mut self, c: Checkpoint) -> io::Result<()> {
+        self.storage
+            .replace(&join(&self.dir, CHECKPOINT_FILE), &encode_checkpoint(c))?;
+        self.checkpointed = Some(c);
+        Ok(())
+    }
+}
