@@ -1,0 +1,878 @@
+//! The driver: runs one [`Node`] over a network, a clock and a disk.
+//!
+//! It owns everything the core must not: sockets, framing, timers and fsyncs. The shape is
+//! quinn's `ConnectionDriver`: one task owns the node and loops *feed one input → drain every
+//! output → re-arm the timer*; everything else talks to it over channels.
+//!
+//! - **Node task** ([`run`]): inputs come from the flusher (durability first), the timer, and
+//!   the connections (requests, accepted sockets, disconnects), in that `biased;` order.
+//!   `Respond` outputs are routed to the connection's writer; `Flush` outputs to the flusher.
+//! - **Flusher**: group commit. Flushes that arrive while a batch is being synced wait and
+//!   go together into the next batch; each distinct file is synced once per batch, then
+//!   every log in the batch gets one `Flushed` (its largest `upto`) or `FlushFailed`. How the
+//!   blocking fsync runs is the [`SyncMode`]: `spawn_blocking` in production, inline in the
+//!   simulator.
+//! - **Connections**: a reader and a writer per socket. The reader reads one frame at a time
+//!   (the length prefix is checked against `max_request_bytes` before anything is allocated,
+//!   then the frame is read into one buffer whose slices become the records, zero-copy),
+//!   decodes it, answers ApiVersions itself, and forwards everything else to the node. It
+//!   takes one of `max_inflight_per_connection` permits per request and stops reading when
+//!   none is left (backpressure). The writer puts responses back in request order, since
+//!   the core answers out of order (acks=-1 waits for fsync, fetches long-poll). A produce
+//!   with acks=0 gets no response; if the core's answer carries an error the connection is
+//!   closed, as Kafka does, so the client notices.
+//! - **Bad input** (an unreadable header, a malformed body, an unsupported API, a frame over
+//!   the limit, a truncated frame) closes that one connection with a `warn!` naming the peer
+//!   and the reason; an ApiVersions request of a version above ours gets a v0 response with
+//!   UNSUPPORTED_VERSION and our ranges (KAFKA.md §2).
+//!
+//! Time is `wall_clock_at_start + (tokio::time::Instant::now() - start)`: monotonic, read
+//! once from the wall clock, and simulated under turmoil. Nothing here reads `std::time`
+//! apart from [`serve_with_listener`], the production entry point, which takes the anchor.
+//!
+//! The core's storage calls (appends, reads) run on the node task: the core's `Storage` is
+//! synchronous by design and they hit the page cache; only fsyncs are moved off it.
+
+use crate::api_map;
+use crate::codec::{self, ApiKey, RequestError, ResponseBody};
+use crate::fs_storage::FsStorage;
+use crate::network::{Listener, Stream, SyncMode};
+use bytes::{Bytes, BytesMut};
+use keel_core::api::{self, ConnId, RequestId};
+use keel_core::broker::{Input, LogId, Node, NodeConfig, OpenError, Output};
+use keel_core::storage::Storage;
+use keel_core::time::Instant;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+
+/// Kafka's socket.request.max.bytes default: the largest request frame accepted.
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 100 * 1024 * 1024;
+
+/// Requests a connection may have in flight before the driver stops reading from it.
+pub const DEFAULT_MAX_INFLIGHT_PER_CONNECTION: usize = 100;
+
+/// Events from connections to the node task that may queue before it blocks them.
+const EVENT_QUEUE: usize = 1024;
+
+/// A frame buffer starts at most this big and grows as bytes arrive, so a peer that
+/// announces a large frame and sends nothing does not get the whole size allocated up front.
+const INITIAL_FRAME_CAPACITY: usize = 1 << 20;
+
+/// After shutdown has flushed everything, how long writers get to deliver what was released.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// How long the accept loop waits after an accept error (e.g. out of file descriptors).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// What `keel serve` runs.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub node: NodeConfig,
+    /// Kafka's socket.request.max.bytes.
+    pub max_request_bytes: usize,
+    pub max_inflight_per_connection: usize,
+    /// Seeds the node's randomness.
+    pub seed: u64,
+}
+
+/// Why the driver could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: io::Error },
+    /// The data directory could not be created or opened.
+    #[error("cannot open the data directory {}: {source}", path.display())]
+    DataDir { path: PathBuf, source: io::Error },
+    /// The node could not recover its state from storage.
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    /// The listener could not report its address.
+    #[error("listener: {0}")]
+    Listener(io::Error),
+    /// The flusher task died (a panic in `Storage::sync`): nothing can become durable.
+    #[error("the flusher stopped; nothing can be made durable")]
+    FlusherStopped,
+}
+
+/// Everything [`run`] needs besides the node's own config, the listener and the storage.
+#[derive(Debug, Clone)]
+pub struct DriverOptions {
+    pub max_request_bytes: usize,
+    pub max_inflight_per_connection: usize,
+    pub seed: u64,
+    pub sync_mode: SyncMode,
+    /// The wall-clock time at which the driver starts; the simulator passes its epoch.
+    pub wall_clock_at_start: Instant,
+}
+
+/// Binds `config.listen`, opens the data dir, runs until `shutdown` resolves, then stops
+/// accepting, lets in-flight work finish or drop, flushes every log
+/// ([`Node::flush_all`], then waits until [`Node::is_quiescent`]) and returns.
+pub async fn serve(
+    config: ServeConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    serve_with_listener(config, listener, shutdown).await
+}
+
+/// [`serve`] on an already-bound listener (`config.listen` is ignored): tests bind port 0.
+/// If `config.node.advertised_port` is 0 the bound port is advertised.
+pub async fn serve_with_listener(
+    mut config: ServeConfig,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
+    let storage = FsStorage::open(&config.data_dir).map_err(|source| ServeError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    if config.node.advertised_port == 0 {
+        let addr = Listener::local_addr(&listener).map_err(ServeError::Listener)?;
+        config.node.advertised_port = i32::from(addr.port());
+    }
+    let options = DriverOptions {
+        max_request_bytes: config.max_request_bytes,
+        max_inflight_per_connection: config.max_inflight_per_connection,
+        seed: config.seed,
+        sync_mode: SyncMode::SpawnBlocking,
+        wall_clock_at_start: wall_clock_now(),
+    };
+    run(listener, config.node, Arc::new(storage), options, shutdown).await
+}
+
+/// The real wall clock, read once at start by the production entry point.
+pub fn wall_clock_now() -> Instant {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Instant::from_nanos(u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// Maps tokio time (simulated under turmoil) to the core's [`Instant`] and back.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    wall_clock_at_start: Instant,
+    start: tokio::time::Instant,
+}
+
+impl Clock {
+    /// A clock that reads `wall_clock_at_start` now.
+    pub fn new(wall_clock_at_start: Instant) -> Clock {
+        Clock {
+            wall_clock_at_start,
+            start: tokio::time::Instant::now(),
+        }
+    }
+
+    /// The current time.
+    pub fn now(&self) -> Instant {
+        self.wall_clock_at_start + self.start.elapsed()
+    }
+
+    /// The tokio instant at which the core's `at` is reached.
+    pub fn deadline(&self, at: Instant) -> tokio::time::Instant {
+        self.start + at.saturating_duration_since(self.wall_clock_at_start)
+    }
+}
+
+/// Runs a node over `listener` and `storage` until `shutdown` resolves; see the module docs.
+/// This is the one driver both `keel serve` and the simulator run.
+pub async fn run<L: Listener>(
+    listener: L,
+    node_config: NodeConfig,
+    storage: Arc<dyn Storage>,
+    options: DriverOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
+    let clock = Clock::new(options.wall_clock_at_start);
+    let mut node = Node::open(node_config, storage.clone(), clock.now(), options.seed)?;
+    let local = listener.local_addr().map_err(ServeError::Listener)?;
+    tracing::info!(%local, "serving");
+
+    let (events_tx, mut events_rx) = mpsc::channel::<Event<L::Stream>>(EVENT_QUEUE);
+    let (flush_tx, flush_rx) = mpsc::unbounded_channel::<FlushJob>();
+    let (flushed_tx, mut flushed_rx) = mpsc::unbounded_channel::<Input>();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let flusher = tokio::spawn(flusher(storage, options.sync_mode, flush_rx, flushed_tx));
+    let mut router = Router {
+        conns: BTreeMap::new(),
+        flush_tx,
+    };
+    // Recovered data past a log's recovery point is served only once it is durable: finish
+    // that flush before accepting clients, so the first answers already count every
+    // recovered record (a ListOffsets for the latest offset must not go backwards).
+    loop {
+        router.drain(&mut node);
+        if node.is_quiescent() {
+            break;
+        }
+        match flushed_rx.recv().await {
+            Some(input) => node.handle(clock.now(), input),
+            None => return Err(ServeError::FlusherStopped),
+        }
+    }
+    let accept = AbortOnDrop(tokio::spawn(accept_loop(listener, events_tx.clone())));
+
+    let limits = Arc::new(ConnLimits {
+        max_request_bytes: options.max_request_bytes,
+        max_inflight: options.max_inflight_per_connection.max(1),
+        next_request: AtomicU64::new(1),
+    });
+    let mut connections = JoinSet::new();
+    let mut next_conn: ConnId = 1;
+    let mut shutdown = std::pin::pin!(shutdown);
+
+    // Serving.
+    loop {
+        router.drain(&mut node);
+        let deadline = node.next_deadline().map(|at| clock.deadline(at));
+        tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            input = flushed_rx.recv() => match input {
+                Some(input) => node.handle(clock.now(), input),
+                // Nothing can become durable any more: stop rather than serve without it.
+                None => return Err(ServeError::FlusherStopped),
+            },
+            () = sleep_until(deadline), if deadline.is_some() => node.handle(clock.now(), Input::Tick),
+            Some(event) = events_rx.recv() => match event {
+                Event::Accepted { stream, peer } => {
+                    let conn = next_conn;
+                    next_conn += 1;
+                    let (tx, rx) = mpsc::unbounded_channel();
+                    router.conns.insert(conn, tx.clone());
+                    let ctx = ConnCtx {
+                        conn,
+                        peer,
+                        limits: limits.clone(),
+                        events: events_tx.clone(),
+                        stop: stop_rx.clone(),
+                    };
+                    connections.spawn(connection(ctx, stream, tx, rx));
+                }
+                Event::Request { conn, id, request } => {
+                    node.handle(clock.now(), Input::Request { conn, id, request });
+                }
+                Event::Disconnected { conn } => {
+                    router.conns.remove(&conn);
+                    node.handle(clock.now(), Input::Disconnected { conn });
+                }
+            },
+            Some(_) = connections.join_next() => {}
+        }
+    }
+
+    // Shutting down: no new connections or requests; flush everything; deliver what the
+    // flush releases.
+    tracing::info!("shutting down: flushing every log");
+    drop(accept);
+    let _ = stop_tx.send(true);
+    node.flush_all();
+    loop {
+        router.drain(&mut node);
+        if node.is_quiescent() {
+            break;
+        }
+        let deadline = node.next_deadline().map(|at| clock.deadline(at));
+        tokio::select! {
+            biased;
+            input = flushed_rx.recv() => match input {
+                Some(input) => node.handle(clock.now(), input),
+                // Nothing can become durable any more: stop rather than serve without it.
+                None => return Err(ServeError::FlusherStopped),
+            },
+            () = sleep_until(deadline), if deadline.is_some() => node.handle(clock.now(), Input::Tick),
+            Some(event) = events_rx.recv() => match event {
+                // Dropping the stream closes it.
+                Event::Accepted { .. } => {}
+                Event::Request { conn, id, request } => {
+                    node.handle(clock.now(), Input::Request { conn, id, request });
+                }
+                Event::Disconnected { conn } => {
+                    router.conns.remove(&conn);
+                    node.handle(clock.now(), Input::Disconnected { conn });
+                }
+            },
+            Some(_) = connections.join_next() => {}
+        }
+    }
+    router.drain(&mut node);
+    tracing::info!("every log is flushed");
+    // Writers end once they have written what they hold; then the flusher, whose job queue
+    // closes with the router.
+    drop(router);
+    drop(events_rx);
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    connections.abort_all();
+    let _ = flusher.await;
+    Ok(())
+}
+
+/// Aborts the task when dropped, so that no early return leaves it running.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Sleeps until `deadline`; never resolves for `None` (the branch is disabled then anyway).
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// What connections tell the node task.
+enum Event<S> {
+    Accepted {
+        stream: S,
+        peer: SocketAddr,
+    },
+    Request {
+        conn: ConnId,
+        id: RequestId,
+        request: api::Request,
+    },
+    Disconnected {
+        conn: ConnId,
+    },
+}
+
+/// Where the node's outputs go.
+struct Router {
+    /// Each live connection's writer.
+    conns: BTreeMap<ConnId, mpsc::UnboundedSender<ToWriter>>,
+    flush_tx: mpsc::UnboundedSender<FlushJob>,
+}
+
+impl Router {
+    /// Acts on every output the node has queued, in order.
+    fn drain(&mut self, node: &mut Node) {
+        while let Some(output) = node.poll_output() {
+            match output {
+                Output::Respond { conn, id, response } => {
+                    // A connection already gone has nobody to answer.
+                    if let Some(tx) = self.conns.get(&conn) {
+                        let _ = tx.send(ToWriter::Response { id, response });
+                    }
+                }
+                Output::Flush { log, files, upto } => {
+                    // The flusher lives as long as the router (it ends when this sender drops).
+                    let _ = self.flush_tx.send(FlushJob { log, files, upto });
+                }
+            }
+        }
+    }
+}
+
+async fn accept_loop<L: Listener>(mut listener: L, events: mpsc::Sender<Event<L::Stream>>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                tracing::debug!(%peer, "accepted");
+                if events.send(Event::Accepted { stream, peer }).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+            }
+        }
+    }
+}
+
+// ---- the flusher -------------------------------------------------------------------------
+
+/// One `Output::Flush`.
+#[derive(Debug)]
+struct FlushJob {
+    log: LogId,
+    files: Vec<String>,
+    upto: i64,
+}
+
+/// Group commit: takes every job queued, syncs each distinct file once, answers each log.
+async fn flusher(
+    storage: Arc<dyn Storage>,
+    mode: SyncMode,
+    mut jobs: mpsc::UnboundedReceiver<FlushJob>,
+    done: mpsc::UnboundedSender<Input>,
+) {
+    while let Some(first) = jobs.recv().await {
+        let mut batch = vec![first];
+        while let Ok(job) = jobs.try_recv() {
+            batch.push(job);
+        }
+        let files: BTreeSet<String> = batch.iter().flat_map(|j| j.files.iter().cloned()).collect();
+        let disk = storage.clone();
+        let failures: BTreeMap<String, String> = mode
+            .run(move || {
+                files
+                    .into_iter()
+                    .filter_map(|f| match disk.sync(&f) {
+                        Ok(()) => None,
+                        // The core removed it after asking (retention, a deleted topic):
+                        // nothing of it is left to make durable.
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                        Err(e) => Some((f, e.to_string())),
+                    })
+                    .collect()
+            })
+            .await;
+        for (log, (upto, error)) in group_by_log(batch, &failures) {
+            let input = match error {
+                None => Input::Flushed { log, upto },
+                Some(error) => Input::FlushFailed { log, error },
+            };
+            if done.send(input).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Per log in a batch: its largest `upto`, and the first failure among its files.
+fn group_by_log(
+    batch: Vec<FlushJob>,
+    failures: &BTreeMap<String, String>,
+) -> BTreeMap<LogId, (i64, Option<String>)> {
+    let mut out: BTreeMap<LogId, (i64, Option<String>)> = BTreeMap::new();
+    for job in batch {
+        let entry = out.entry(job.log).or_insert((job.upto, None));
+        entry.0 = entry.0.max(job.upto);
+        if entry.1.is_none() {
+            entry.1 = job
+                .files
+                .iter()
+                .find_map(|f| failures.get(f).map(|e| format!("sync {f}: {e}")));
+        }
+    }
+    out
+}
+
+// ---- connections -------------------------------------------------------------------------
+
+struct ConnLimits {
+    max_request_bytes: usize,
+    max_inflight: usize,
+    /// Request ids are unique per node run.
+    next_request: AtomicU64,
+}
+
+struct ConnCtx<S> {
+    conn: ConnId,
+    peer: SocketAddr,
+    limits: Arc<ConnLimits>,
+    events: mpsc::Sender<Event<S>>,
+    stop: watch::Receiver<bool>,
+}
+
+/// What the reader and the node tell a connection's writer, on one channel so that a
+/// request's slot is always queued before its response can arrive.
+enum ToWriter {
+    /// A request went to the node; its response is written in this position.
+    Expect {
+        id: RequestId,
+        api_key: ApiKey,
+        api_version: i16,
+        correlation_id: i32,
+        permit: OwnedSemaphorePermit,
+    },
+    /// A produce with acks=0 went to the node: its response is not written.
+    Silent {
+        id: RequestId,
+        permit: OwnedSemaphorePermit,
+    },
+    /// A response the reader built itself (ApiVersions), written in this position.
+    Ready {
+        frame: Bytes,
+        permit: OwnedSemaphorePermit,
+    },
+    /// The node's response to a request.
+    Response {
+        id: RequestId,
+        response: api::Response,
+    },
+    /// The reader is done (end of stream or shutdown): write what is pending, then close.
+    Finish,
+    /// The reader saw bad input: close now.
+    Close,
+}
+
+/// Why the reader stopped.
+enum ReadEnd {
+    /// The peer closed the stream between frames, or the driver is stopping.
+    Done,
+    /// The peer sent something we will not serve: close with a warning.
+    Bad(String),
+    /// The stream failed.
+    Io(io::Error),
+}
+
+async fn connection<S: Stream>(
+    ctx: ConnCtx<S>,
+    stream: S,
+    tx: mpsc::UnboundedSender<ToWriter>,
+    rx: mpsc::UnboundedReceiver<ToWriter>,
+) {
+    let (conn, peer, events) = (ctx.conn, ctx.peer, ctx.events.clone());
+    let (read_half, write_half) = tokio::io::split(stream);
+    let reader = async move {
+        let end = read_loop(&ctx, read_half, &tx).await;
+        match end {
+            ReadEnd::Done => {
+                let _ = tx.send(ToWriter::Finish);
+            }
+            ReadEnd::Bad(reason) => {
+                tracing::warn!(%peer, conn, %reason, "closing the connection");
+                let _ = tx.send(ToWriter::Close);
+            }
+            ReadEnd::Io(error) => {
+                tracing::debug!(%peer, conn, %error, "connection read failed");
+                let _ = tx.send(ToWriter::Close);
+            }
+        }
+        // The writer decides when the connection ends; drop our sender so that it can.
+        drop(tx);
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        biased;
+        () = write_loop(conn, peer, write_half, rx) => {}
+        () = reader => {}
+    }
+    let _ = events.send(Event::Disconnected { conn }).await;
+}
+
+async fn read_loop<S: Stream, R: AsyncRead + Unpin>(
+    ctx: &ConnCtx<S>,
+    mut reader: R,
+    tx: &mpsc::UnboundedSender<ToWriter>,
+) -> ReadEnd {
+    let inflight = Arc::new(Semaphore::new(ctx.limits.max_inflight));
+    let mut stop = ctx.stop.clone();
+    loop {
+        // Backpressure: no permit, no read.
+        let permit = tokio::select! {
+            biased;
+            _ = stop.wait_for(|s| *s) => return ReadEnd::Done,
+            permit = inflight.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => return ReadEnd::Done,
+            },
+        };
+        let frame = tokio::select! {
+            biased;
+            _ = stop.wait_for(|s| *s) => return ReadEnd::Done,
+            frame = read_frame(&mut reader, ctx.limits.max_request_bytes) => frame,
+        };
+        let frame = match frame {
+            Ok(Some(frame)) => frame,
+            Ok(None) => return ReadEnd::Done,
+            Err(end) => return end,
+        };
+        match codec::decode_request(frame) {
+            Ok((header, codec::RequestBody::ApiVersions(_))) => {
+                let body = ResponseBody::ApiVersions(codec::api_versions_response(0));
+                let frame = encode(header.api_version, header.correlation_id, &body);
+                let _ = tx.send(ToWriter::Ready { frame, permit });
+            }
+            Ok((header, body)) => {
+                let api_key = body.api_key();
+                let request = match api_map::request_from_wire(header.api_version, body) {
+                    Ok(r) => r,
+                    Err(e) => return ReadEnd::Bad(e.to_string()),
+                };
+                let id = ctx.limits.next_request.fetch_add(1, Ordering::Relaxed);
+                let silent = matches!(&request, api::Request::Produce(p) if p.acks == 0);
+                let slot = if silent {
+                    ToWriter::Silent { id, permit }
+                } else {
+                    ToWriter::Expect {
+                        id,
+                        api_key,
+                        api_version: header.api_version,
+                        correlation_id: header.correlation_id,
+                        permit,
+                    }
+                };
+                // The slot first, so that the writer knows it before the response comes.
+                if tx.send(slot).is_err() {
+                    return ReadEnd::Done;
+                }
+                if ctx
+                    .events
+                    .send(Event::Request {
+                        conn: ctx.conn,
+                        id,
+                        request,
+                    })
+                    .await
+                    .is_err()
+                {
+                    return ReadEnd::Done;
+                }
+            }
+            Err(RequestError::Unsupported { header })
+                if header.api_key == ApiKey::ApiVersions as i16 =>
+            {
+                // KAFKA.md §2: a v0 body with UNSUPPORTED_VERSION and our ranges, so the
+                // client retries with a version we speak.
+                let frame = encode(
+                    0,
+                    header.correlation_id,
+                    &codec::unsupported_version_response(),
+                );
+                let _ = tx.send(ToWriter::Ready { frame, permit });
+            }
+            Err(e) => return ReadEnd::Bad(e.to_string()),
+        }
+    }
+}
+
+/// Reads one frame: `Ok(None)` at a clean end of stream (between frames).
+async fn read_frame<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    max_request_bytes: usize,
+) -> Result<Option<Bytes>, ReadEnd> {
+    let mut prefix = [0u8; 4];
+    let mut got = 0;
+    while got < prefix.len() {
+        match reader.read(&mut prefix[got..]).await {
+            Ok(0) if got == 0 => return Ok(None),
+            Ok(0) => {
+                return Err(ReadEnd::Bad(format!(
+                    "stream ended inside a length prefix ({got} of 4 bytes)"
+                )))
+            }
+            Ok(n) => got += n,
+            Err(e) => return Err(ReadEnd::Io(e)),
+        }
+    }
+    let len =
+        codec::frame_length(prefix, max_request_bytes).map_err(|e| ReadEnd::Bad(e.to_string()))?;
+    let mut buf = BytesMut::with_capacity(len.min(INITIAL_FRAME_CAPACITY));
+    while buf.len() < len {
+        let want = len - buf.len();
+        buf.reserve(want.min(INITIAL_FRAME_CAPACITY));
+        match (&mut *reader).take(want as u64).read_buf(&mut buf).await {
+            Ok(0) => {
+                return Err(ReadEnd::Bad(format!(
+                    "stream ended inside a frame ({} of {len} bytes)",
+                    buf.len()
+                )));
+            }
+            Ok(_) => {}
+            Err(e) => return Err(ReadEnd::Io(e)),
+        }
+    }
+    Ok(Some(buf.freeze()))
+}
+
+fn encode(api_version: i16, correlation_id: i32, body: &ResponseBody) -> Bytes {
+    let mut out = BytesMut::new();
+    codec::encode_response(api_version, correlation_id, body, &mut out);
+    out.freeze()
+}
+
+/// A response position on a connection.
+struct Slot {
+    id: RequestId,
+    /// `None` until the response is known (and encoded).
+    frame: Option<Bytes>,
+    /// Set for requests the node answers: how to encode the answer.
+    expect: Option<(ApiKey, i16, i32)>,
+    /// Released when the response is written.
+    _permit: OwnedSemaphorePermit,
+}
+
+async fn write_loop<W: AsyncWrite + Unpin>(
+    conn: ConnId,
+    peer: SocketAddr,
+    mut writer: W,
+    mut rx: mpsc::UnboundedReceiver<ToWriter>,
+) {
+    let mut slots: VecDeque<Slot> = VecDeque::new();
+    let mut silent: BTreeMap<RequestId, OwnedSemaphorePermit> = BTreeMap::new();
+    let mut finishing = false;
+    loop {
+        if finishing && slots.is_empty() {
+            break;
+        }
+        // `None`: the reader is gone and so is the node's sender (shutdown).
+        let Some(msg) = rx.recv().await else { break };
+        match msg {
+            ToWriter::Expect {
+                id,
+                api_key,
+                api_version,
+                correlation_id,
+                permit,
+            } => slots.push_back(Slot {
+                id,
+                frame: None,
+                expect: Some((api_key, api_version, correlation_id)),
+                _permit: permit,
+            }),
+            ToWriter::Silent { id, permit } => {
+                silent.insert(id, permit);
+            }
+            ToWriter::Ready { frame, permit } => slots.push_back(Slot {
+                id: 0,
+                frame: Some(frame),
+                expect: None,
+                _permit: permit,
+            }),
+            ToWriter::Response { id, response } => {
+                if silent.remove(&id).is_some() {
+                    if let Some(error) = api_map::first_error(&response) {
+                        // acks=0 has no response to carry the error: Kafka closes instead.
+                        tracing::info!(%peer, conn, error = error.0, "closing the connection after a failed acks=0 produce");
+                        return;
+                    }
+                    continue;
+                }
+                let Some(slot) = slots.iter_mut().find(|s| s.id == id && s.frame.is_none()) else {
+                    tracing::error!(%peer, conn, id, "a response for no request on this connection");
+                    continue;
+                };
+                let Some((api_key, api_version, correlation_id)) = slot.expect else {
+                    continue;
+                };
+                if api_map::response_api_key(&response) != api_key {
+                    tracing::error!(%peer, conn, id, ?api_key, "the node answered with another api; closing");
+                    return;
+                }
+                let body = api_map::response_to_wire(api_version, response);
+                slot.frame = Some(encode(api_version, correlation_id, &body));
+            }
+            ToWriter::Finish => finishing = true,
+            ToWriter::Close => return,
+        }
+        // Write every response at the head that is ready, in request order.
+        let mut wrote = false;
+        while slots.front().is_some_and(|s| s.frame.is_some()) {
+            let Some(Slot {
+                frame: Some(frame), ..
+            }) = slots.pop_front()
+            else {
+                break;
+            };
+            if let Err(error) = writer.write_all(&frame).await {
+                tracing::debug!(%peer, conn, %error, "connection write failed");
+                return;
+            }
+            wrote = true;
+        }
+        if wrote && writer.flush().await.is_err() {
+            return;
+        }
+    }
+    // Deliver what is ready (shutdown), then close.
+    while let Some(Slot {
+        frame: Some(frame), ..
+    }) = slots.pop_front()
+    {
+        if writer.write_all(&frame).await.is_err() {
+            return;
+        }
+    }
+    let _ = writer.flush().await;
+    let _ = writer.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_commit_answers_each_log_once_with_its_largest_upto() {
+        let batch = vec![
+            FlushJob {
+                log: LogId(1),
+                files: vec!["a".into()],
+                upto: 5,
+            },
+            FlushJob {
+                log: LogId(2),
+                files: vec!["b".into(), "a".into()],
+                upto: 3,
+            },
+            FlushJob {
+                log: LogId(1),
+                files: vec!["a".into()],
+                upto: 9,
+            },
+        ];
+        let failures = BTreeMap::from([("b".to_string(), "EIO".to_string())]);
+        let grouped = group_by_log(batch, &failures);
+        assert_eq!(grouped[&LogId(1)], (9, None));
+        assert_eq!(grouped[&LogId(2)].0, 3);
+        assert!(grouped[&LogId(2)]
+            .1
+            .as_deref()
+            .is_some_and(|e| e.contains("sync b: EIO")));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn clock_is_anchored_and_monotonic() {
+        let clock = Clock::new(Instant::from_millis(1_000));
+        assert_eq!(clock.now(), Instant::from_millis(1_000));
+        tokio::time::advance(Duration::from_millis(250)).await;
+        assert_eq!(clock.now(), Instant::from_millis(1_250));
+        let at = Instant::from_millis(2_000);
+        assert_eq!(
+            clock.deadline(at) - clock.start,
+            Duration::from_millis(1_000)
+        );
+    }
+
+    #[tokio::test]
+    async fn frames_over_the_limit_are_refused_before_reading() {
+        let mut input: &[u8] = &[0x7f, 0xff, 0xff, 0xff, 1, 2, 3];
+        let Err(ReadEnd::Bad(reason)) = read_frame(&mut input, 1024).await else {
+            panic!()
+        };
+        assert!(reason.contains("exceeds"), "{reason}");
+        let mut input: &[u8] = &[0, 0, 0, 5, 1, 2];
+        let Err(ReadEnd::Bad(reason)) = read_frame(&mut input, 1024).await else {
+            panic!()
+        };
+        assert!(reason.contains("2 of 5"), "{reason}");
+        let mut input: &[u8] = &[0, 0, 0, 2, 1, 2, 0, 0];
+        assert_eq!(
+            read_frame(&mut input, 1024).await.ok().flatten().as_deref(),
+            Some(&[1u8, 2][..])
+        );
+        let Err(ReadEnd::Bad(_)) = read_frame(&mut input, 1024).await else {
+            panic!("truncated prefix")
+        };
+        let mut input: &[u8] = &[];
+        assert!(matches!(read_frame(&mut input, 1024).await, Ok(None)));
+    }
+}

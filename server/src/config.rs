@@ -1,0 +1,214 @@
+//! `keel serve` settings: command-line flags override KEEL_* environment variables, which
+//! override the TOML config file, which overrides the built-in defaults (a working single
+//! node on 127.0.0.1:9092 with data in ./keel-data).
+
+use keel_core::broker::NodeConfig;
+use keel_net::driver::ServeConfig;
+use serde::Deserialize;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug, Default)]
+pub struct ServeArgs {
+    /// TOML file with any of the settings below (snake_case keys, e.g. `data_dir`).
+    #[arg(long, env = "KEEL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// This broker's id in the cluster [default: 1].
+    #[arg(long, env = "KEEL_NODE_ID")]
+    pub node_id: Option<i32>,
+    /// Where logs and metadata live [default: ./keel-data].
+    #[arg(long, env = "KEEL_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to accept Kafka clients on [default: 127.0.0.1:9092].
+    #[arg(long, env = "KEEL_LISTEN")]
+    pub listen: Option<String>,
+    /// HOST:PORT clients are told to connect to [default: the listen address].
+    #[arg(long, env = "KEEL_ADVERTISE")]
+    pub advertise: Option<String>,
+    /// Create topics on first use (Kafka's auto.create.topics.enable) [default: true].
+    #[arg(long, env = "KEEL_AUTO_CREATE_TOPICS")]
+    pub auto_create_topics: Option<bool>,
+    /// Partitions of auto-created topics (Kafka's num.partitions) [default: 1].
+    #[arg(long, env = "KEEL_NUM_PARTITIONS")]
+    pub num_partitions: Option<i32>,
+    /// Segment size in bytes before a log rolls (Kafka's log.segment.bytes) [default: 1 GiB].
+    #[arg(long, env = "KEEL_SEGMENT_BYTES")]
+    pub segment_bytes: Option<u64>,
+    /// Largest record batch a producer may send (Kafka's message.max.bytes) [default: 1048588].
+    #[arg(long, env = "KEEL_MESSAGE_MAX_BYTES")]
+    pub message_max_bytes: Option<usize>,
+    /// Largest request frame accepted; larger ones close the connection before any
+    /// allocation (Kafka's socket.request.max.bytes) [default: 104857600].
+    #[arg(long, env = "KEEL_MAX_REQUEST_BYTES")]
+    pub max_request_bytes: Option<usize>,
+    /// Cluster id reported in Metadata [default: keel-cluster].
+    #[arg(long, env = "KEEL_CLUSTER_ID")]
+    pub cluster_id: Option<String>,
+}
+
+/// The config file: the same settings, all optional.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    node_id: Option<i32>,
+    data_dir: Option<PathBuf>,
+    listen: Option<String>,
+    advertise: Option<String>,
+    auto_create_topics: Option<bool>,
+    num_partitions: Option<i32>,
+    segment_bytes: Option<u64>,
+    message_max_bytes: Option<usize>,
+    max_request_bytes: Option<usize>,
+    cluster_id: Option<String>,
+}
+
+/// Merges flags/env (already merged by clap), the config file and defaults.
+pub fn resolve(args: ServeArgs) -> Result<ServeConfig, String> {
+    let file = match &args.config {
+        None => FileConfig::default(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
+        }
+    };
+    let listen_text = args
+        .listen
+        .or(file.listen)
+        .unwrap_or_else(|| "127.0.0.1:9092".to_string());
+    let listen: SocketAddr = listen_text
+        .to_socket_addrs()
+        .map_err(|e| format!("--listen {listen_text}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("--listen {listen_text}: no address"))?;
+    let (advertised_host, advertised_port) = match args.advertise.or(file.advertise) {
+        Some(a) => {
+            parse_host_port(&a).ok_or_else(|| format!("--advertise {a}: expected HOST:PORT"))?
+        }
+        None => {
+            let host = if listen.ip().is_unspecified() {
+                "127.0.0.1".to_string()
+            } else {
+                listen.ip().to_string()
+            };
+            (host, listen.port() as i32)
+        }
+    };
+    let mut node = NodeConfig {
+        node_id: args.node_id.or(file.node_id).unwrap_or(1),
+        advertised_host,
+        advertised_port,
+        ..NodeConfig::default()
+    };
+    if let Some(v) = args.auto_create_topics.or(file.auto_create_topics) {
+        node.auto_create_topics = v;
+    }
+    if let Some(v) = args.num_partitions.or(file.num_partitions) {
+        if v <= 0 {
+            return Err(format!("num_partitions must be at least 1, not {v}"));
+        }
+        node.default_num_partitions = v;
+    }
+    if let Some(v) = args.segment_bytes.or(file.segment_bytes) {
+        if v < 14 {
+            return Err(format!("segment_bytes must be at least 14, not {v}"));
+        }
+        node.log.segment_bytes = v;
+    }
+    if let Some(v) = args.message_max_bytes.or(file.message_max_bytes) {
+        node.max_message_bytes = v;
+    }
+    if let Some(v) = args.cluster_id.or(file.cluster_id) {
+        node.cluster_id = v;
+    }
+    Ok(ServeConfig {
+        listen,
+        data_dir: args
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("keel-data")),
+        node,
+        max_request_bytes: args
+            .max_request_bytes
+            .or(file.max_request_bytes)
+            .unwrap_or(100 * 1024 * 1024),
+        max_inflight_per_connection: 100,
+        seed: entropy_seed(),
+    })
+}
+
+fn parse_host_port(s: &str) -> Option<(String, i32)> {
+    let (host, port) = s.rsplit_once(':')?;
+    let port: u16 = port.parse().ok()?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    (!host.is_empty()).then(|| (host.to_string(), port as i32))
+}
+
+/// The production node's seed (topic ids): from the clock and process id, which is fine
+/// outside the simulator, where runs need not replay.
+fn entropy_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    nanos ^ ((std::process::id() as u64) << 32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_a_working_single_node() {
+        let c = resolve(ServeArgs::default()).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:9092");
+        assert_eq!(c.data_dir, PathBuf::from("keel-data"));
+        assert_eq!(
+            (c.node.advertised_host.as_str(), c.node.advertised_port),
+            ("127.0.0.1", 9092)
+        );
+        assert!(c.node.auto_create_topics);
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let dir = std::env::temp_dir().join(format!("keel-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("keel.toml");
+        std::fs::write(
+            &file,
+            "node_id = 7\nlisten = \"127.0.0.1:19092\"\ndata_dir = \"/tmp/x\"\n",
+        )
+        .unwrap();
+        let c = resolve(ServeArgs {
+            config: Some(file.clone()),
+            node_id: Some(3),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(c.node.node_id, 3);
+        assert_eq!(c.listen.port(), 19092);
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
+        std::fs::write(&file, "no_such_key = 1\n").unwrap();
+        assert!(resolve(ServeArgs {
+            config: Some(file),
+            ..Default::default()
+        })
+        .is_err());
+    }
+
+    #[test]
+    fn advertise_must_be_host_port() {
+        let r = resolve(ServeArgs {
+            advertise: Some("nohost".into()),
+            ..Default::default()
+        });
+        assert!(r.unwrap_err().contains("HOST:PORT"));
+        let c = resolve(ServeArgs {
+            advertise: Some("broker.example:9094".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(c.node.advertised_port, 9094);
+    }
+}
