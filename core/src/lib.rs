@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod broker;
+pub mod bugs;
 pub mod compression;
 pub mod config;
 pub mod error;

@@ -1,5 +1,6 @@
 //! The `keel` binary: `keel serve` runs a broker; admin commands and bench come next.
 
+mod bench;
 mod config;
 
 use clap::{Parser, Subcommand};
@@ -20,6 +21,8 @@ struct Cli {
 enum Command {
     /// Run a broker. With no flags: a single node on 127.0.0.1:9092 storing data in ./keel-data.
     Serve(config::ServeArgs),
+    /// Measure a broker from a client's side (`keel bench produce --help`).
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +36,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Bench(args) => bench::run(args),
     }
 }
 

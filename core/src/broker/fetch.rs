@@ -129,6 +129,11 @@ impl Node {
                     Some(p) => {
                         let hw = p.high_watermark;
                         out.high_watermark = hw;
+                        let planted = crate::bugs::active(
+                            self.config.planted_bug,
+                            crate::bugs::PlantedBug::FetchBeyondHighWatermark,
+                        );
+                        let serve_upto = if planted { p.log.log_end_offset() } else { hw };
                         out.last_stable_offset = hw;
                         out.log_start_offset = p.log.log_start_offset();
                         if let Some(code) = leader_epoch_error(
@@ -140,11 +145,11 @@ impl Node {
                             || fp.fetch_offset > p.log.log_end_offset()
                         {
                             out.error_code = ErrorCode::OFFSET_OUT_OF_RANGE;
-                        } else if fp.fetch_offset < hw {
+                        } else if fp.fetch_offset < serve_upto {
                             let limit = remaining.min(fp.partition_max_bytes.max(0) as usize);
                             let first = total == 0;
                             if limit > 0 || first {
-                                match p.log.read(fp.fetch_offset, limit, hw) {
+                                match p.log.read(fp.fetch_offset, limit, serve_upto) {
                                     // Past the first partition with data, a batch that does not
                                     // fit waits for the next fetch.
                                     Ok(bytes) if first || bytes.len() <= limit => {

@@ -12,6 +12,7 @@ mod fetch;
 mod produce;
 
 use crate::api::{ConnId, Request, RequestId, Response};
+use crate::bugs::PlantedBug;
 use crate::log::{LogConfig, PartitionLog};
 use crate::metadata::{Metadata, TopicMeta};
 use crate::storage::Storage;
@@ -81,6 +82,8 @@ pub struct NodeConfig {
     pub max_message_bytes: usize,
     /// How far in the future a CreateTime timestamp may lie (message.timestamp.after.max.ms).
     pub timestamp_after_max_ms: i64,
+    /// A known bug to exhibit; honoured only in builds with the `planted-bugs` feature.
+    pub planted_bug: Option<crate::bugs::PlantedBug>,
 }
 
 impl Default for NodeConfig {
@@ -95,6 +98,7 @@ impl Default for NodeConfig {
             log: LogConfig::default(),
             max_message_bytes: 1_048_588,
             timestamp_after_max_ms: 3_600_000,
+            planted_bug: None,
         }
     }
 }
@@ -273,6 +277,11 @@ impl Node {
         &self.config
     }
 
+    /// Whether this node was told to exhibit `bug` (always false without `planted-bugs`).
+    fn planted(&self, bug: PlantedBug) -> bool {
+        crate::bugs::active(self.config.planted_bug, bug)
+    }
+
     fn handle_request(&mut self, conn: ConnId, id: RequestId, request: Request) {
         match request {
             Request::Metadata(r) => {
@@ -336,13 +345,14 @@ impl Node {
         if p.failed.is_some() {
             return;
         }
-        // A Flushed for less than we already know durable is stale; never move backwards.
         let upto = upto.min(p.log.log_end_offset());
-        if upto <= p.high_watermark {
-            return;
-        }
         p.log.mark_flushed(upto);
-        p.high_watermark = upto;
+        // A Flushed for less than is already known durable is stale: the high watermark
+        // never moves backwards.
+        let advanced = upto > p.high_watermark;
+        if advanced {
+            p.high_watermark = upto;
+        }
         let mut released = Vec::new();
         while let Some(&(needed, wait)) = p.waiting_acks.front() {
             if needed > upto {
@@ -354,7 +364,9 @@ impl Node {
         for wait in released {
             self.release_ack(wait, &key, crate::error::ErrorCode::NONE);
         }
-        self.wake_fetches(&key);
+        if advanced {
+            self.wake_fetches(&key);
+        }
     }
 
     fn on_flush_failed(&mut self, log: LogId, error: String) {
@@ -437,14 +449,20 @@ impl Node {
 
     fn open_partition(&mut self, topic: &TopicMeta, index: i32) -> Result<(), OpenError> {
         let dir = partition_dir(&topic.name, index);
-        let log_config = topic_log_config(&self.config.log, &topic.configs);
-        let (log, report) =
-            PartitionLog::open(self.storage.clone(), &dir, log_config).map_err(|source| {
-                OpenError::Log {
-                    dir: dir.clone(),
-                    source,
-                }
-            })?;
+        let mut log_config = topic_log_config(&self.config.log, &topic.configs);
+        log_config.skip_recovery_crc = self.planted(PlantedBug::SkipRecoveryChecksum);
+        let open_error = |source| OpenError::Log {
+            dir: dir.clone(),
+            source,
+        };
+        let (mut log, report) =
+            PartitionLog::open(self.storage.clone(), &dir, log_config).map_err(open_error)?;
+        if self.planted(PlantedBug::ReuseOffsetAfterTruncation)
+            && log.recovery_point() < log.log_end_offset()
+        {
+            let to = log.recovery_point().max(log.log_start_offset());
+            log.truncate_to(to).map_err(open_error)?;
+        }
         if report.truncated_bytes > 0 {
             tracing::warn!(%dir, bytes = report.truncated_bytes, reason = ?report.reason, "truncated a torn or corrupt log tail");
         }
@@ -530,10 +548,7 @@ impl Node {
             );
             let mut last = i64::MIN;
             for &(needed, _) in &p.waiting_acks {
-                assert!(
-                    needed >= last && needed > p.high_watermark,
-                    "{key:?}: ack queue out of order"
-                );
+                assert!(needed >= last, "{key:?}: ack queue out of order");
                 last = needed;
             }
         }

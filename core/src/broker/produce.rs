@@ -6,6 +6,7 @@ use crate::api::{
     ConnId, ProducePartitionResponse, ProduceRequest, ProduceResponse, ProduceTopicResponse,
     RequestId, Response,
 };
+use crate::bugs::PlantedBug;
 use crate::error::ErrorCode;
 use crate::record::{validate_produced_batch, BatchError, BatchHeader};
 use std::collections::BTreeSet;
@@ -47,7 +48,10 @@ impl Node {
                 } else {
                     let key = (topic.name.clone(), index);
                     let r = self.append_partition(&key, partition.records.as_ref());
-                    if r.error_code.is_ok() && acks == -1 {
+                    if r.error_code.is_ok()
+                        && acks == -1
+                        && !self.planted(PlantedBug::AckBeforeFlush)
+                    {
                         let needed = r.base_offset_end;
                         if let Some(p) = self.partitions.get_mut(&key) {
                             p.waiting_acks.push_back((needed, wait));
@@ -176,6 +180,12 @@ impl Node {
         }
         match p.log.append(records, now_ms, super::produce::LEADER_EPOCH) {
             Ok(info) => {
+                if crate::bugs::active(
+                    self.config.planted_bug,
+                    PlantedBug::HighWatermarkPastFlushed,
+                ) {
+                    p.high_watermark = p.log.log_end_offset();
+                }
                 let log_start = p.log.log_start_offset();
                 self.dirty.insert(key.clone());
                 AppendOutcome {

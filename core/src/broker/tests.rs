@@ -549,3 +549,68 @@ fn a_deleted_topic_leaves_no_files_and_can_be_recreated_empty() {
     let (r, _) = h.call(fetch("t", 0, 0, 0));
     assert_eq!(fetch_result(&r).high_watermark, 0);
 }
+
+fn harness_with_bug(bug: crate::bugs::PlantedBug) -> Harness {
+    let disk = MemStorage::new();
+    let now = Instant::from_millis(T0);
+    let config = NodeConfig {
+        planted_bug: Some(bug),
+        ..NodeConfig::default()
+    };
+    let node = Node::open(config, Arc::new(disk.clone()), now, 7).expect("open");
+    Harness {
+        node,
+        disk,
+        now,
+        next_id: 1,
+    }
+}
+
+/// The switch is honoured only in builds with the feature: a release `keel` configured with
+/// a planted bug still waits for the fsync.
+#[cfg(not(feature = "planted-bugs"))]
+#[test]
+fn a_planted_bug_is_inert_without_the_feature() {
+    let mut h = harness_with_bug(crate::bugs::PlantedBug::AckBeforeFlush);
+    h.create("t", 1);
+    h.send(produce("t", 0, -1, batch(&["a"], T0 as i64)));
+    let outs = h.outputs();
+    assert!(
+        outs.iter().all(|o| matches!(o, Output::Flush { .. })),
+        "{outs:?}"
+    );
+}
+
+#[cfg(feature = "planted-bugs")]
+#[test]
+fn planted_bugs_misbehave_as_described() {
+    use crate::bugs::PlantedBug;
+    let mut h = harness_with_bug(PlantedBug::AckBeforeFlush);
+    h.create("t", 1);
+    h.send(produce("t", 0, -1, batch(&["a"], T0 as i64)));
+    assert!(
+        h.outputs()
+            .iter()
+            .any(|o| matches!(o, Output::Respond { .. })),
+        "acked before its flush"
+    );
+
+    let mut h = harness_with_bug(PlantedBug::HighWatermarkPastFlushed);
+    h.create("t", 1);
+    h.call(produce("t", 0, 1, batch(&["a"], T0 as i64)));
+    let (r, _) = h.call(fetch("t", 0, 0, 0));
+    assert_eq!(
+        fetch_result(&r).high_watermark,
+        1,
+        "high watermark past unflushed data"
+    );
+
+    let mut h = harness_with_bug(PlantedBug::FetchBeyondHighWatermark);
+    h.create("t", 1);
+    h.call(produce("t", 0, 1, batch(&["a"], T0 as i64)));
+    let (r, _) = h.call(fetch("t", 0, 0, 0));
+    assert!(
+        !fetch_result(&r).records.is_empty(),
+        "served beyond the high watermark"
+    );
+}

@@ -85,6 +85,8 @@ pub struct LogConfig {
     /// Bytes of log between offset index entries.
     pub index_interval_bytes: u64,
     pub message_timestamp_type: TimestampType,
+    /// Planted bug (simulator only): recovery skips batch CRCs.
+    pub skip_recovery_crc: bool,
 }
 
 impl Default for LogConfig {
@@ -93,6 +95,7 @@ impl Default for LogConfig {
             segment_bytes: 1 << 30,
             index_interval_bytes: 4096,
             message_timestamp_type: TimestampType::CreateTime,
+            skip_recovery_crc: false,
         }
     }
 }
@@ -502,10 +505,20 @@ impl PartitionLog {
         let mut segment = Segment::empty(&self.dir, base);
         let interval = self.config.index_interval_bytes;
         let log_file = segment.log_file.clone();
-        let end = walk(storage, &log_file, base, 0, file_len, base, true, |b| {
-            segment.track_batch(b, interval);
-            true
-        })?;
+        let verify_crc = !(cfg!(feature = "planted-bugs") && self.config.skip_recovery_crc);
+        let end = walk(
+            storage,
+            &log_file,
+            base,
+            0,
+            file_len,
+            base,
+            verify_crc,
+            |b| {
+                segment.track_batch(b, interval);
+                true
+            },
+        )?;
         assert_eq!(
             (end.pos, end.next_offset),
             (segment.size, segment.next_offset)
@@ -720,7 +733,26 @@ impl PartitionLog {
                 format!("short read: {} of {len} bytes", bytes.len()),
             ));
         }
-        Ok(bytes)
+        // Data at rest can rot after it was verified: check every batch before it leaves, so
+        // a corrupt batch is never served (most clients do not check CRCs themselves). The
+        // good batches before a bad one are still served; the bad one is an error.
+        let mut good = 0usize;
+        while good < bytes.len() {
+            let rest = &bytes[good..];
+            let total = BatchHeader::new(rest).map(|h| h.total_len()).unwrap_or(0);
+            let ok = total > 0
+                && total as usize <= rest.len()
+                && record::verify_batch(&rest[..total as usize]).is_ok();
+            if !ok {
+                if good > 0 {
+                    break;
+                }
+                tracing::error!(dir = %self.dir, position = start, "a stored batch fails its CRC: not serving it");
+                return Err(self.corrupt(segment, start, "stored batch fails its CRC-32C".into()));
+            }
+            good += total as usize;
+        }
+        Ok(bytes.slice(..good))
     }
 
     /// ListOffsets by timestamp: the first offset below `upto` whose record timestamp is

@@ -1206,3 +1206,32 @@ mod crash {
         }
     }
 }
+
+#[test]
+fn a_batch_that_rots_at_rest_is_never_served() {
+    let (disk, shared) = mem();
+    let (mut log, _) = open(&shared, LogConfig::default());
+    append_all(&mut log, &[(vec![10], 5), (vec![20], 5), (vec![30], 5)], 1);
+    let whole = read_all(&log).concat();
+    let file = format!("{DIR}/{:020}.log", 0);
+    // Flip a bit inside the second batch's records, after the log verified it at append.
+    let mut bytes = disk.contents(&file).unwrap();
+    let second_at = whole.len() / 3;
+    bytes[second_at + record::HEADER_LEN + 2] ^= 0x10;
+    disk.set_contents(&file, bytes);
+    // From the start: only the first batch, the good prefix.
+    let served = log.read(0, 1 << 20, i64::MAX).unwrap();
+    assert_eq!(verify_batch(&served).unwrap().base_offset(), 0);
+    // At the rotten batch: an error, not the bytes.
+    assert!(matches!(
+        log.read(1, 1 << 20, i64::MAX),
+        Err(LogError::Corrupt { .. })
+    ));
+    // Past it: served.
+    assert_eq!(
+        verify_batch(&log.read(2, 1 << 20, i64::MAX).unwrap())
+            .unwrap()
+            .base_offset(),
+        2
+    );
+}

@@ -1,0 +1,35 @@
+//! Known bugs, planted on purpose behind the `planted-bugs` cargo feature, so the simulator
+//! can show that it catches each of them within a bounded number of seeds. Without the
+//! feature every check here is a constant `false` and compiles away.
+
+/// A bug a node can be told to have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PlantedBug {
+    /// Answer acks=-1 produces as soon as they are appended, before their fsync.
+    AckBeforeFlush,
+    /// Recovery does not verify batch CRCs, so a corrupt tail that still looks whole is kept.
+    SkipRecoveryChecksum,
+    /// Advance the high watermark at append time, past data not yet durable.
+    HighWatermarkPastFlushed,
+    /// Serve fetches up to the log end offset instead of the high watermark.
+    FetchBeyondHighWatermark,
+    /// At start, truncate each log to its last checkpointed recovery point, discarding data
+    /// that was durable and acknowledged after it, so later appends reuse those offsets.
+    ReuseOffsetAfterTruncation,
+}
+
+impl PlantedBug {
+    pub const ALL: [PlantedBug; 5] = [
+        PlantedBug::AckBeforeFlush,
+        PlantedBug::SkipRecoveryChecksum,
+        PlantedBug::HighWatermarkPastFlushed,
+        PlantedBug::FetchBeyondHighWatermark,
+        PlantedBug::ReuseOffsetAfterTruncation,
+    ];
+}
+
+/// Whether `bug` is planted in a node configured with `planted`.
+#[inline(always)]
+pub fn active(planted: Option<PlantedBug>, bug: PlantedBug) -> bool {
+    cfg!(feature = "planted-bugs") && planted == Some(bug)
+}
