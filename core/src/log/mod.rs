@@ -640,16 +640,17 @@ impl PartitionLog {
         // Data before index: a crash between them leaves an index missing an entry, which
         // is still correct (sparse); the opposite could point past the data.
         if let Some(entry) = update.offset_entry {
+            // The active segment's indexes are not synced with its data: recovery rebuilds
+            // them from the segment for everything past the recovery point, so an fsync per
+            // produce would buy nothing. They are synced once, when the segment rolls.
             if let Err(e) = storage.append(&index_file, &[&encode_offset_entry(entry)]) {
                 return Err(self.fail(e, "appending an offset index entry"));
             }
-            self.unflushed.insert(index_file, watermark);
         }
         if let Some(entry) = update.time_entry {
             if let Err(e) = storage.append(&time_file, &[&encode_time_entry(entry)]) {
                 return Err(self.fail(e, "appending a time index entry"));
             }
-            self.unflushed.insert(time_file, watermark);
         }
         Ok(AppendInfo {
             base_offset,
@@ -659,7 +660,9 @@ impl PartitionLog {
         })
     }
 
-    /// Closes the active segment's time index and starts a segment at `base`.
+    /// Closes the active segment's time index, queues both of its indexes for their one sync
+    /// (the segment is now sealed; once the recovery point passes it, its indexes are trusted
+    /// at open), and starts a segment at `base`.
     fn roll(&mut self, base: i64, watermark: i64) -> Result<(), LogError> {
         let storage = Arc::clone(&self.storage);
         let active = self
@@ -672,6 +675,8 @@ impl PartitionLog {
             if let Err(e) = storage.append(&file, &[&encode_time_entry(entry)]) {
                 return Err(self.fail(e, "closing a time index"));
             }
+        }
+        for file in [active.index_file.clone(), active.time_index_file.clone()] {
             self.unflushed.insert(file, watermark);
         }
         let segment = Segment::empty(&self.dir, base);

@@ -1235,3 +1235,27 @@ fn a_batch_that_rots_at_rest_is_never_served() {
         2
     );
 }
+
+#[test]
+fn a_flush_syncs_only_segment_data_until_the_segment_rolls() {
+    let (_disk, shared) = mem();
+    let (mut log, _) = open(&shared, config(4096, 64));
+    log.mark_flushed(log.log_end_offset());
+    append_all(&mut log, &[(vec![1], 50), (vec![2], 50), (vec![3], 50)], 1);
+    // Index entries were written (interval 64 bytes), but only the data needs an fsync per
+    // produce: recovery rebuilds the active segment's indexes.
+    assert_eq!(log.unflushed_files(), vec![format!("{DIR}/{:020}.log", 0)]);
+    log.mark_flushed(log.log_end_offset());
+    let before_roll = log.log_end_offset();
+    while log.segment_count() == 1 {
+        append_all(&mut log, &[(vec![4], 500)], 1);
+    }
+    let files = log.unflushed_files();
+    for sealed in [".index", ".timeindex"] {
+        assert!(
+            files.contains(&format!("{DIR}/{:020}{sealed}", 0)),
+            "{files:?}"
+        );
+    }
+    assert!(before_roll < log.log_end_offset());
+}
