@@ -150,40 +150,26 @@ impl Node {
                             out.error_code = code;
                         } else {
                             let hw = p.high_watermark;
-                            match lp.timestamp {
-                                EARLIEST_TIMESTAMP => {
-                                    out.offset = p.log.log_start_offset();
+                            let found = match lp.timestamp {
+                                EARLIEST_TIMESTAMP => Ok(Some((p.log.log_start_offset(), -1))),
+                                LATEST_TIMESTAMP => Ok(Some((hw, -1))),
+                                MAX_TIMESTAMP => p.log.max_timestamp_offset(hw).map_err(Some),
+                                ts if ts >= 0 => p.log.offset_for_timestamp(ts, hw).map_err(Some),
+                                _ => Err(None),
+                            };
+                            match found {
+                                Ok(Some((offset, timestamp))) => {
+                                    out.offset = offset;
+                                    out.timestamp = timestamp;
                                     out.leader_epoch = super::produce::LEADER_EPOCH;
                                 }
-                                LATEST_TIMESTAMP => {
-                                    out.offset = hw;
-                                    out.leader_epoch = super::produce::LEADER_EPOCH;
+                                // No record at or after the timestamp: offset and timestamp -1.
+                                Ok(None) => {}
+                                Err(None) => out.error_code = ErrorCode::INVALID_REQUEST,
+                                Err(Some(e)) => {
+                                    tracing::error!(topic = %topic.name, partition = lp.partition_index, error = %e, "offset lookup failed");
+                                    out.error_code = ErrorCode::KAFKA_STORAGE_ERROR;
                                 }
-                                MAX_TIMESTAMP => match p.log.max_timestamp_offset(hw) {
-                                    Ok(Some((offset, ts))) => {
-                                        out.offset = offset;
-                                        out.timestamp = ts;
-                                        out.leader_epoch = super::produce::LEADER_EPOCH;
-                                    }
-                                    Ok(None) => {}
-                                    Err(e) => {
-                                        tracing::error!(error = %e, "max timestamp lookup failed");
-                                        out.error_code = ErrorCode::KAFKA_STORAGE_ERROR;
-                                    }
-                                },
-                                ts if ts >= 0 => match p.log.offset_for_timestamp(ts, hw) {
-                                    Ok(Some((offset, ts))) => {
-                                        out.offset = offset;
-                                        out.timestamp = ts;
-                                        out.leader_epoch = super::produce::LEADER_EPOCH;
-                                    }
-                                    Ok(None) => {}
-                                    Err(e) => {
-                                        tracing::error!(error = %e, "timestamp lookup failed");
-                                        out.error_code = ErrorCode::KAFKA_STORAGE_ERROR;
-                                    }
-                                },
-                                _ => out.error_code = ErrorCode::INVALID_REQUEST,
                             }
                         }
                     }
