@@ -1,5 +1,15 @@
-//! The API registry: which Kafka APIs and versions Keel implements, and the request and
-//! response enums over their bodies. Adding an API is one line here plus its schema file.
+//! The API registry: every Kafka API the codec implements, with two version ranges each.
+//!
+//! - The **codec** range is what the schemas encode and decode, checked against the
+//!   `kafka-protocol` oracle (net/tests/codec_differential.rs) at every version. Keel's client
+//!   and the tests may use any of it.
+//! - The **advertised** range is what the broker announces in ApiVersions and what
+//!   [`decode_request`](super::decode_request) accepts: every advertised version must really
+//!   be served, so an API the broker does not serve yet has `advertised None`.
+//!
+//! [`SUPPORTED_APIS`] is derived from the advertised entries, so serving an API is a one-line
+//! change here (`advertised None` → `advertised Some((min, max))`) once the broker handles it.
+//! Adding an API is one line here plus its schema file.
 
 use bytes::BytesMut;
 
@@ -8,10 +18,28 @@ use super::messages::*;
 use super::schema::Message;
 use super::wire::Reader;
 
+#[cfg(feature = "arbitrary")]
+use super::arbitrary::Gen;
+#[cfg(feature = "arbitrary")]
+use super::types::WireType;
+
+/// The version ranges of one API in the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiRanges {
+    /// The API.
+    pub key: ApiKey,
+    /// (min, max) versions the codec encodes and decodes.
+    pub codec: (i16, i16),
+    /// (min, max) versions the broker advertises and serves; `None` if it does not serve the
+    /// API yet. Always inside `codec`.
+    pub advertised: Option<(i16, i16)>,
+}
+
 macro_rules! apis {
-    ($( $(#[$meta:meta])* $key:ident = $num:literal, versions $min:literal ..= $max:literal,
-        $req:ident, $resp:ident; )*) => {
-        /// A Kafka API Keel implements.
+    ($( $(#[$meta:meta])* $key:ident = $num:literal, codec $min:literal ..= $max:literal,
+        advertised $advertised:expr, $req:ident, $resp:ident; )*) => {
+        /// A Kafka API Keel's codec implements (not necessarily one the broker serves: see
+        /// [`ApiKey::advertised_range`]).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         #[repr(i16)]
         pub enum ApiKey {
@@ -28,17 +56,26 @@ macro_rules! apis {
             }
         }
 
-        /// (api key, min version, max version) that Keel implements and advertises, in
-        /// api-key order.
-        pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[ $( (ApiKey::$key, $min, $max), )* ];
+        /// Every API the codec implements, in api-key order.
+        pub const APIS: &[ApiRanges] = &[
+            $( ApiRanges { key: ApiKey::$key, codec: ($min, $max), advertised: $advertised }, )*
+        ];
 
         const _: () = {
             let keys = [$($num),*];
             let mut i = 1;
             while i < keys.len() {
-                assert!(keys[i - 1] < keys[i], "SUPPORTED_APIS must be in api-key order");
+                assert!(keys[i - 1] < keys[i], "APIS must be in api-key order");
                 i += 1;
             }
+            // One header version serves request and response, so both bodies must agree on
+            // where flexible versions start.
+            $(
+                assert!(
+                    <$req as Message>::FLEXIBLE_FROM == <$resp as Message>::FLEXIBLE_FROM,
+                    concat!(stringify!($key), ": request and response disagree on flexible versions"),
+                );
+            )*
         };
 
         impl ApiKey {
@@ -46,6 +83,21 @@ macro_rules! apis {
             pub fn is_flexible(self, version: i16) -> bool {
                 match self {
                     $( ApiKey::$key => version >= <$req as Message>::FLEXIBLE_FROM, )*
+                }
+            }
+
+            /// The (min, max) versions the codec encodes and decodes.
+            pub const fn codec_range(self) -> (i16, i16) {
+                match self {
+                    $( ApiKey::$key => ($min, $max), )*
+                }
+            }
+
+            /// The (min, max) versions the broker advertises, or `None` if it does not serve
+            /// this API.
+            pub const fn advertised_range(self) -> Option<(i16, i16)> {
+                match self {
+                    $( ApiKey::$key => $advertised, )*
                 }
             }
         }
@@ -70,7 +122,9 @@ macro_rules! apis {
                 }
             }
 
-            /// Decodes the body of `key` at `version` (not checking for trailing bytes).
+            /// Decodes the body of `key` at `version` (not checking for trailing bytes, nor
+            /// that `version` is in the codec range: see
+            /// [`decode_request_body`](super::decode_request_body)).
             pub fn decode(key: ApiKey, version: i16, r: &mut Reader) -> Result<Self, DecodeError> {
                 Ok(match key {
                     $( ApiKey::$key => RequestBody::$key(<$req as Message>::decode(r, version)?), )*
@@ -81,6 +135,16 @@ macro_rules! apis {
             pub fn encode(&self, out: &mut BytesMut, version: i16) {
                 match self {
                     $( RequestBody::$key(body) => Message::encode(body, out, version), )*
+                }
+            }
+
+            /// A random body of `key` valid at `version`, for the codec tests.
+            #[cfg(feature = "arbitrary")]
+            pub fn random(key: ApiKey, version: i16, g: &mut Gen) -> Self {
+                match key {
+                    $( ApiKey::$key => RequestBody::$key(
+                        <$req as WireType>::random(g, <$req as Message>::ctx(version), false),
+                    ), )*
                 }
             }
         }
@@ -106,40 +170,185 @@ macro_rules! apis {
                     $( ResponseBody::$key(body) => Message::encode(body, out, version), )*
                 }
             }
+
+            /// A random body of `key` valid at `version`, for the codec tests.
+            #[cfg(feature = "arbitrary")]
+            pub fn random(key: ApiKey, version: i16, g: &mut Gen) -> Self {
+                match key {
+                    $( ApiKey::$key => ResponseBody::$key(
+                        <$resp as WireType>::random(g, <$resp as Message>::ctx(version), false),
+                    ), )*
+                }
+            }
         }
     };
 }
 
 apis! {
-    /// Produce (0): v3+ is RecordBatch v2 only; v13 would need topic ids.
-    Produce = 0, versions 3..=11, ProduceRequest, ProduceResponse;
-    /// Fetch (1): capped at 12 until topic ids (KAFKA.md §1).
-    Fetch = 1, versions 4..=12, FetchRequest, FetchResponse;
+    /// Produce (0): v3+ is RecordBatch v2 only; v13 names topics by id, so it is not
+    /// advertised until topic ids are done.
+    Produce = 0, codec 3..=13, advertised Some((3, 11)), ProduceRequest, ProduceResponse;
+    /// Fetch (1): advertised up to 12 until topic ids (KAFKA.md §1).
+    Fetch = 1, codec 4..=18, advertised Some((4, 12)), FetchRequest, FetchResponse;
     /// ListOffsets (2).
-    ListOffsets = 2, versions 1..=7, ListOffsetsRequest, ListOffsetsResponse;
+    ListOffsets = 2, codec 1..=10, advertised Some((1, 7)), ListOffsetsRequest, ListOffsetsResponse;
     /// Metadata (3): v13 is not advertised.
-    Metadata = 3, versions 0..=12, MetadataRequest, MetadataResponse;
+    Metadata = 3, codec 0..=13, advertised Some((0, 12)), MetadataRequest, MetadataResponse;
+    /// OffsetCommit (8): v0-1 were removed in Kafka 4.0; v10 names topics by id (KIP-848).
+    OffsetCommit = 8, codec 2..=10, advertised None, OffsetCommitRequest, OffsetCommitResponse;
+    /// OffsetFetch (9): v0 was removed in Kafka 4.0; v8+ batches groups, v10 names topics
+    /// by id (KIP-848).
+    OffsetFetch = 9, codec 1..=10, advertised None, OffsetFetchRequest, OffsetFetchResponse;
+    /// FindCoordinator (10): v4+ looks up a batch of `coordinator_keys` (KIP-699).
+    FindCoordinator = 10, codec 0..=6, advertised None, FindCoordinatorRequest, FindCoordinatorResponse;
+    /// JoinGroup (11).
+    JoinGroup = 11, codec 0..=9, advertised None, JoinGroupRequest, JoinGroupResponse;
+    /// Heartbeat (12).
+    Heartbeat = 12, codec 0..=4, advertised None, HeartbeatRequest, HeartbeatResponse;
+    /// LeaveGroup (13): v3+ leaves a batch of members (KIP-345).
+    LeaveGroup = 13, codec 0..=5, advertised None, LeaveGroupRequest, LeaveGroupResponse;
+    /// SyncGroup (14).
+    SyncGroup = 14, codec 0..=5, advertised None, SyncGroupRequest, SyncGroupResponse;
+    /// DescribeGroups (15).
+    DescribeGroups = 15, codec 0..=6, advertised None, DescribeGroupsRequest, DescribeGroupsResponse;
+    /// ListGroups (16).
+    ListGroups = 16, codec 0..=5, advertised None, ListGroupsRequest, ListGroupsResponse;
     /// ApiVersions (18).
-    ApiVersions = 18, versions 0..=4, ApiVersionsRequest, ApiVersionsResponse;
+    ApiVersions = 18, codec 0..=4, advertised Some((0, 4)), ApiVersionsRequest, ApiVersionsResponse;
     /// CreateTopics (19).
-    CreateTopics = 19, versions 2..=7, CreateTopicsRequest, CreateTopicsResponse;
+    CreateTopics = 19, codec 2..=7, advertised Some((2, 7)), CreateTopicsRequest, CreateTopicsResponse;
     /// DeleteTopics (20).
-    DeleteTopics = 20, versions 1..=6, DeleteTopicsRequest, DeleteTopicsResponse;
+    DeleteTopics = 20, codec 1..=6, advertised Some((1, 6)), DeleteTopicsRequest, DeleteTopicsResponse;
+    /// DeleteRecords (21).
+    DeleteRecords = 21, codec 0..=2, advertised None, DeleteRecordsRequest, DeleteRecordsResponse;
+    /// InitProducerId (22): request v6 (KIP-939, two-phase commit) is still unstable in
+    /// Kafka 4.x, so the codec stops at v5 although the response schema covers v6.
+    InitProducerId = 22, codec 0..=5, advertised None, InitProducerIdRequest, InitProducerIdResponse;
+    /// DescribeConfigs (32): v0 was removed in Kafka 4.0.
+    DescribeConfigs = 32, codec 1..=4, advertised None, DescribeConfigsRequest, DescribeConfigsResponse;
+    /// AlterConfigs (33).
+    AlterConfigs = 33, codec 0..=2, advertised None, AlterConfigsRequest, AlterConfigsResponse;
+    /// CreatePartitions (37).
+    CreatePartitions = 37, codec 0..=3, advertised None, CreatePartitionsRequest, CreatePartitionsResponse;
+    /// DeleteGroups (42).
+    DeleteGroups = 42, codec 0..=2, advertised None, DeleteGroupsRequest, DeleteGroupsResponse;
+    /// IncrementalAlterConfigs (44).
+    IncrementalAlterConfigs = 44, codec 0..=1, advertised None,
+        IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse;
+    /// OffsetDelete (47): no flexible version.
+    OffsetDelete = 47, codec 0..=0, advertised None, OffsetDeleteRequest, OffsetDeleteResponse;
+    /// DescribeCluster (60): flexible from v0.
+    DescribeCluster = 60, codec 0..=2, advertised None, DescribeClusterRequest, DescribeClusterResponse;
 }
 
-/// The (min, max) versions Keel implements for `key`.
+const _: () = {
+    let mut i = 0;
+    while i < APIS.len() {
+        let (min, max) = APIS[i].codec;
+        assert!(0 <= min && min <= max, "empty codec range");
+        if let Some((amin, amax)) = APIS[i].advertised {
+            assert!(
+                min <= amin && amin <= amax && amax <= max,
+                "an advertised range must be a non-empty part of the codec range"
+            );
+        }
+        i += 1;
+    }
+    assert!(
+        ApiKey::ApiVersions.advertised_range().is_some(),
+        "clients cannot connect without ApiVersions"
+    );
+};
+
+const ADVERTISED_COUNT: usize = {
+    let mut count = 0;
+    let mut i = 0;
+    while i < APIS.len() {
+        if APIS[i].advertised.is_some() {
+            count += 1;
+        }
+        i += 1;
+    }
+    count
+};
+
+const ADVERTISED: [(ApiKey, i16, i16); ADVERTISED_COUNT] = {
+    let mut out = [(ApiKey::ApiVersions, 0, 0); ADVERTISED_COUNT];
+    let mut i = 0;
+    let mut j = 0;
+    while i < APIS.len() {
+        if let Some((min, max)) = APIS[i].advertised {
+            out[j] = (APIS[i].key, min, max);
+            j += 1;
+        }
+        i += 1;
+    }
+    out
+};
+
+/// (api key, min version, max version) that the broker serves and advertises in
+/// ApiVersions, in api-key order: the [`APIS`] entries with an advertised range.
+pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &ADVERTISED;
+
+/// The (min, max) versions the broker advertises for `key`; the empty range `(0, -1)` if it
+/// does not serve `key` (so `(min..=max).contains(&v)` is false for every version). See
+/// [`ApiKey::advertised_range`] and [`ApiKey::codec_range`].
 pub fn supported_range(key: ApiKey) -> (i16, i16) {
-    SUPPORTED_APIS
-        .iter()
-        .find(|(k, _, _)| *k == key)
-        .map(|&(_, min, max)| (min, max))
-        // Invariant: `apis!` lists every ApiKey variant in SUPPORTED_APIS.
-        .expect("every ApiKey is in SUPPORTED_APIS")
+    key.advertised_range().unwrap_or((0, -1))
 }
 
-/// `Some(key)` if `api_key` is known and `version` is within its supported range.
-pub(crate) fn supported(api_key: i16, version: i16) -> Option<ApiKey> {
+/// `Some(key)` if `api_key` is known and `version` is within its advertised range.
+pub(crate) fn advertised(api_key: i16, version: i16) -> Option<ApiKey> {
     let key = ApiKey::try_from(api_key).ok()?;
-    let (min, max) = supported_range(key);
+    let (min, max) = key.advertised_range()?;
     (min..=max).contains(&version).then_some(key)
+}
+
+/// Whether the codec implements `version` of `key`.
+pub(crate) fn in_codec_range(key: ApiKey, version: i16) -> bool {
+    let (min, max) = key.codec_range();
+    (min..=max).contains(&version)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the broker serves today; changing it is a decision, not a side effect of adding
+    /// an API to the codec.
+    #[test]
+    fn advertised_ranges_are_the_served_ones() {
+        assert_eq!(
+            SUPPORTED_APIS,
+            &[
+                (ApiKey::Produce, 3, 11),
+                (ApiKey::Fetch, 4, 12),
+                (ApiKey::ListOffsets, 1, 7),
+                (ApiKey::Metadata, 0, 12),
+                (ApiKey::ApiVersions, 0, 4),
+                (ApiKey::CreateTopics, 2, 7),
+                (ApiKey::DeleteTopics, 1, 6),
+            ]
+        );
+        for api in APIS {
+            assert_eq!(api.key.codec_range(), api.codec);
+            assert_eq!(api.key.advertised_range(), api.advertised);
+            assert_eq!(ApiKey::try_from(api.key as i16), Ok(api.key));
+        }
+        assert_eq!(supported_range(ApiKey::Fetch), (4, 12));
+        assert_eq!(supported_range(ApiKey::JoinGroup), (0, -1));
+    }
+
+    #[test]
+    fn unadvertised_apis_are_not_accepted() {
+        assert_eq!(
+            advertised(ApiKey::Metadata as i16, 12),
+            Some(ApiKey::Metadata)
+        );
+        assert_eq!(advertised(ApiKey::Metadata as i16, 13), None);
+        assert_eq!(advertised(ApiKey::JoinGroup as i16, 5), None);
+        assert!(in_codec_range(ApiKey::JoinGroup, 5));
+        assert!(!in_codec_range(ApiKey::OffsetCommit, 1));
+        assert_eq!(advertised(999, 0), None);
+    }
 }

@@ -43,13 +43,15 @@ pub enum RequestError {
     /// correlation id to answer to.
     #[error("unreadable request header: {0}")]
     Unreadable(DecodeError),
-    /// The header was read, but its api key is unknown or its version is outside
+    /// The header was read, but its api key is unknown, or not served yet (the codec may
+    /// know it), or its version is outside
     /// [`SUPPORTED_APIS`](super::SUPPORTED_APIS): answer with UNSUPPORTED_VERSION (for
     /// ApiVersions see [`unsupported_version_response`](super::unsupported_version_response)).
     #[error("unsupported api key {} version {}", header.api_key, header.api_version)]
     Unsupported { header: RequestHeader },
     /// The header was read but the rest of the frame is malformed (bad header tagged fields,
-    /// bad body, trailing bytes): log and close the connection.
+    /// bad body; bytes after the body are ignored, as Kafka does): log and close the
+    /// connection.
     #[error("malformed request (api key {} version {}): {error}", header.api_key, header.api_version)]
     Malformed {
         header: RequestHeader,

@@ -1,11 +1,12 @@
 //! Keel's Kafka protocol codec: frames, headers, and the request and response bodies of every
-//! API version Keel advertises, decoded from untrusted bytes without panics or allocations
-//! sized by the peer.
+//! API version Keel advertises (and of APIs it will serve later), decoded from untrusted bytes
+//! without panics or allocations sized by the peer.
 //!
 //! Messages are declared once each in a schema DSL ([`schema`]) that generates structs,
-//! decoders and encoders; [`api`] lists which APIs and versions are served. The
-//! `kafka-protocol` crate is only the oracle of the differential tests (net/tests/codec_*.rs):
-//! it reserves memory by wire counts and panics on short headers, so it never sees peer bytes.
+//! decoders and encoders; [`api`] lists the APIs with the versions the codec implements and
+//! the versions the broker advertises. The `kafka-protocol` crate is only the oracle of the
+//! differential tests (net/tests/codec_*.rs): it reserves memory by wire counts and panics on
+//! short headers, so it never sees peer bytes.
 //!
 //! Layout: [`wire`] primitives, [`types`] schema wire types, [`schema`] the DSL,
 //! [`messages`] one file per API, [`header`] headers, [`api`] the registry, this file the
@@ -23,7 +24,9 @@ pub mod wire;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-pub use api::{supported_range, ApiKey, RequestBody, ResponseBody, SUPPORTED_APIS};
+pub use api::{
+    supported_range, ApiKey, ApiRanges, RequestBody, ResponseBody, APIS, SUPPORTED_APIS,
+};
 pub use error::{DecodeError, FrameError, RequestError};
 pub use header::{request_header_version, response_header_version, RequestHeader};
 pub use messages::*;
@@ -48,14 +51,16 @@ pub fn frame_length(prefix: [u8; 4], max_request_bytes: usize) -> Result<usize, 
     Ok(length)
 }
 
-/// Decodes one request frame (the bytes after the 4-byte length prefix).
+/// Decodes one request frame (the bytes after the 4-byte length prefix) of an advertised
+/// API version ([`SUPPORTED_APIS`]); any other api key or version is
+/// [`RequestError::Unsupported`], even one the codec could decode.
 ///
 /// Record bytes in the result are slices of `frame`. See [`RequestError`] for what the
 /// caller does with each failure.
 pub fn decode_request(frame: Bytes) -> Result<(RequestHeader, RequestBody), RequestError> {
     let mut r = Reader::new(frame);
     let header = RequestHeader::read_v1(&mut r).map_err(RequestError::Unreadable)?;
-    let Some(key) = api::supported(header.api_key, header.api_version) else {
+    let Some(key) = api::advertised(header.api_key, header.api_version) else {
         return Err(RequestError::Unsupported { header });
     };
     match decode_request_rest(key, header.api_version, &mut r) {
@@ -64,7 +69,13 @@ pub fn decode_request(frame: Bytes) -> Result<(RequestHeader, RequestBody), Requ
     }
 }
 
-/// The header's tagged fields (if flexible), the body, and nothing after it.
+/// The header's tagged fields (if flexible) and the body.
+///
+/// Bytes after the body are ignored, as Kafka does (its `AbstractRequest.parseRequest` reads
+/// the body's fields and never checks what is left). Real clients depend on it: librdkafka
+/// (2.x, including 2.16) sends an all-topics MetadataRequest v9+ with its 4-byte topic-count
+/// placeholder left in place, so the body has 3 extra bytes (confluentinc/librdkafka#5049),
+/// which made Keel close the connection on confluent-kafka's `AdminClient.list_topics()`.
 fn decode_request_rest(
     key: ApiKey,
     version: i16,
@@ -73,9 +84,27 @@ fn decode_request_rest(
     if request_header_version(key, version) >= 2 {
         skip_tagged_fields(r)?;
     }
-    let body = RequestBody::decode(key, version, r)?;
-    r.finish()?;
-    Ok(body)
+    RequestBody::decode(key, version, r)
+}
+
+/// Decodes a request body (the bytes after the request header, including its tagged
+/// fields) of any version the codec implements ([`ApiKey::codec_range`]), advertised or not:
+/// for tests, tools, and the broker's work on APIs it does not serve yet.
+///
+/// Like [`decode_request`], bytes after the body are ignored; use [`Message::decode`] and
+/// [`Reader::finish`] to check for them.
+pub fn decode_request_body(
+    key: ApiKey,
+    version: i16,
+    body: Bytes,
+) -> Result<RequestBody, DecodeError> {
+    if !api::in_codec_range(key, version) {
+        return Err(DecodeError::UnsupportedVersion {
+            api_key: key as i16,
+            version,
+        });
+    }
+    RequestBody::decode(key, version, &mut Reader::new(body))
 }
 
 /// Encodes a response frame: the 4-byte length prefix, the response header version that
@@ -112,14 +141,14 @@ pub fn encode_request(header: &RequestHeader, body: &RequestBody, out: &mut Byte
 }
 
 /// Client side: decodes a response frame (after the length prefix) to a request that was
-/// sent as `api_key` at `api_version`; returns the correlation id and the body.
+/// sent as `api_key` at `api_version`, any version the codec implements; returns the
+/// correlation id and the body. Trailing bytes are an error.
 pub fn decode_response(
     api_key: ApiKey,
     api_version: i16,
     frame: Bytes,
 ) -> Result<(i32, ResponseBody), DecodeError> {
-    let (min, max) = supported_range(api_key);
-    if !(min..=max).contains(&api_version) {
+    if !api::in_codec_range(api_key, api_version) {
         return Err(DecodeError::UnsupportedVersion {
             api_key: api_key as i16,
             version: api_version,
@@ -290,7 +319,7 @@ mod tests {
     }
 
     #[test]
-    fn trailing_bytes_are_rejected() {
+    fn trailing_bytes_after_a_request_are_ignored_like_kafka() {
         let header = RequestHeader {
             api_key: ApiKey::Metadata as i16,
             api_version: 1,
@@ -304,14 +333,54 @@ mod tests {
             &mut out,
         );
         out.put_u8(0);
-        let err = decode_request(body(&out)).unwrap_err();
-        assert!(matches!(
-            err,
-            RequestError::Malformed {
-                error: DecodeError::TrailingBytes { remaining: 1 },
-                ..
-            }
-        ));
+        let (h, body) = decode_request(body(&out)).unwrap();
+        assert_eq!(h, header);
+        assert_eq!(body, RequestBody::Metadata(MetadataRequest::default()));
+    }
+
+    /// The exact all-topics MetadataRequest v12 frame librdkafka 2.16 (confluent-kafka
+    /// 2.16.1, `AdminClient.list_topics()`) sent, seen on the wire: the topic count is the
+    /// compact null `00` followed by the 3 leftover bytes of librdkafka's 4-byte placeholder
+    /// (confluentinc/librdkafka#5049), so Kafka, which ignores trailing bytes, reads
+    /// allow_auto_topic_creation and include_topic_authorized_operations as false from them.
+    #[test]
+    fn librdkafka_all_topics_metadata_v12_is_accepted() {
+        let mut frame = BytesMut::new();
+        frame.put_i16(3); // Metadata
+        frame.put_i16(12);
+        frame.put_i32(3);
+        frame.put_i16(7);
+        frame.put_slice(b"rdkafka");
+        frame.put_u8(0); // header tagged fields
+        frame.put_slice(&[0, 0, 0, 0]); // topics: null (00) + 3 placeholder bytes
+        frame.put_slice(&[1, 0, 0]); // allow_auto_topic_creation, topic ops, tagged fields
+        let (header, body) = decode_request(frame.freeze()).unwrap();
+        assert_eq!((header.api_key, header.api_version), (3, 12));
+        assert_eq!(
+            body,
+            RequestBody::Metadata(MetadataRequest {
+                topics: None,
+                allow_auto_topic_creation: false,
+                ..Default::default()
+            })
+        );
+    }
+
+    /// Responses are ours to check strictly (the client side of this codec).
+    #[test]
+    fn trailing_bytes_after_a_response_are_rejected() {
+        let mut out = BytesMut::new();
+        encode_response(
+            1,
+            7,
+            &ResponseBody::Metadata(MetadataResponse::default()),
+            &mut out,
+        );
+        out.put_u8(0);
+        assert_eq!(
+            decode_response(ApiKey::Metadata, 1, body(&out)),
+            Err(DecodeError::TrailingBytes { remaining: 1 })
+        );
     }
 
     #[test]

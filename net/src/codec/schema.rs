@@ -20,6 +20,8 @@
 //! }
 //! ```
 //!
+//! A body that has no flexible version says `flexible none` (OffsetDelete).
+//!
 //! A field's type is its wire type (see [`super::types`]); `versions` and `nullable` are
 //! Rust ranges over the message version, read straight from the Kafka JSON schema
 //! (`"5+"` is `5..`, `"8-10"` is `8..=10`). Fields outside their versions decode to their
@@ -68,10 +70,20 @@ pub(crate) const fn tags_ascending(tags: &[u32]) -> bool {
     true
 }
 
+/// `flexible N` is N; `flexible none` is `i16::MAX` (no version is flexible).
+macro_rules! flexible_from {
+    (none) => {
+        i16::MAX
+    };
+    ($version:literal) => {
+        $version
+    };
+}
+
 macro_rules! message {
     (
         $(#[$meta:meta])*
-        pub struct $name:ident $(flexible $flex:literal)? {
+        pub struct $name:ident $(flexible $flex:tt)? {
             $(
                 $(#[$fmeta:meta])*
                 $field:ident : $ty:ty = $default:expr, versions $versions:expr
@@ -218,7 +230,7 @@ macro_rules! message {
 
         $(
             impl $crate::codec::schema::Message for $name {
-                const FLEXIBLE_FROM: i16 = $flex;
+                const FLEXIBLE_FROM: i16 = $crate::codec::schema::flexible_from!($flex);
             }
 
             impl $name {
@@ -239,4 +251,5 @@ macro_rules! message {
     };
 }
 
+pub(crate) use flexible_from;
 pub(crate) use message;
