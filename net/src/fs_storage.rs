@@ -359,8 +359,14 @@ impl Storage for FsStorage {
     fn remove(&self, file: &str) -> io::Result<()> {
         let path = self.path(file)?;
         self.lock().forget(file);
-        match std::fs::remove_file(path) {
-            Ok(()) => Ok(()),
+        match std::fs::remove_file(&path) {
+            // A removal is a directory change like a creation: it is durable only once the
+            // directory is fsynced, which the next sync of any file in it now does. Without
+            // this, segments cut by a truncation come back after a power loss.
+            Ok(()) => {
+                self.lock().mark_dirty(parent_of(&path));
+                Ok(())
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e),
         }
@@ -546,6 +552,25 @@ mod tests {
         assert_eq!(disk.list("meta").unwrap(), vec!["checkpoint"]);
         disk.replace("fresh/dir/file", b"x").unwrap();
         assert_eq!(disk.len("fresh/dir/file").unwrap(), Some(1));
+    }
+
+    #[test]
+    fn a_removal_is_made_durable_by_the_next_sync_in_its_directory() {
+        let dir = TempDir::new("remove");
+        let disk = FsStorage::open(&dir.0).unwrap();
+        for f in ["t-0/a.log", "t-0/b.log"] {
+            disk.append(f, &[b"x"]).unwrap();
+            disk.sync(f).unwrap();
+        }
+        assert!(!disk.lock().dirty_dirs.contains_key(&dir.0.join("t-0")));
+        disk.remove("t-0/b.log").unwrap();
+        assert!(
+            disk.lock().dirty_dirs.contains_key(&dir.0.join("t-0")),
+            "a removal must reach the directory's next fsync (truncated segments must stay gone)"
+        );
+        disk.append("t-0/a.log", &[b"y"]).unwrap();
+        disk.sync("t-0/a.log").unwrap();
+        assert!(!disk.lock().dirty_dirs.contains_key(&dir.0.join("t-0")));
     }
 
     #[test]
