@@ -11,7 +11,7 @@
 //!   go together into the next batch; each distinct file is synced once per batch, then
 //!   every log in the batch gets one `Flushed` (its largest `upto`) or `FlushFailed`. How the
 //!   blocking fsync runs is the [`SyncMode`]: `spawn_blocking` in production, inline in the
-//!   simulator.
+//!   simulator (after a simulated delay when it models a slow disk).
 //! - **Connections**: a reader and a writer per socket. The reader reads one frame at a time
 //!   (the length prefix is checked against `max_request_bytes` before anything is allocated,
 //!   then the frame is read into one buffer whose slices become the records, zero-copy),

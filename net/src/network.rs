@@ -8,9 +8,12 @@
 //! `tokio::time`, which turmoil drives with simulated time, so nothing here reads
 //! `std::time` or spawns a blocking thread unless the [`SyncMode`] says so.
 
+use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// A byte stream to a peer.
@@ -42,7 +45,7 @@ pub trait Network: Clone + Send + Sync + 'static {
 }
 
 /// How the driver's flusher runs fsyncs, which block.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone)]
 pub enum SyncMode {
     /// On tokio's blocking pool (`spawn_blocking`), so the runtime's workers keep serving:
     /// production.
@@ -50,13 +53,34 @@ pub enum SyncMode {
     /// On the flusher task itself: the simulator, whose disk is in memory and whose
     /// scheduling must stay on the seeded runtime (turmoil cannot follow blocking threads).
     Inline,
+    /// Like [`SyncMode::Inline`], after first sleeping (in tokio time, so simulated under
+    /// turmoil) for as long as the closure says: the simulator's slow disk. The closure is
+    /// asked once per batch of syncs.
+    InlineAfter(Arc<dyn Fn() -> Duration + Send + Sync>),
+}
+
+impl fmt::Debug for SyncMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SyncMode::SpawnBlocking => f.write_str("SpawnBlocking"),
+            SyncMode::Inline => f.write_str("Inline"),
+            SyncMode::InlineAfter(_) => f.write_str("InlineAfter(..)"),
+        }
+    }
 }
 
 impl SyncMode {
     /// Runs `f` the way this mode says. A panic inside `f` is re-raised here.
-    pub async fn run<T: Send + 'static>(self, f: impl FnOnce() -> T + Send + 'static) -> T {
+    pub async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
         match self {
             SyncMode::Inline => f(),
+            SyncMode::InlineAfter(latency) => {
+                let delay = latency();
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                f()
+            }
             SyncMode::SpawnBlocking => match tokio::task::spawn_blocking(f).await {
                 Ok(v) => v,
                 Err(e) => std::panic::resume_unwind(e.into_panic()),

@@ -725,9 +725,19 @@ impl PartitionLog {
             }
             end = b.pos + b.len;
             true
-        })?;
-        let Some(start) = start else {
-            return Err(self.corrupt(segment, walked, format!("no batch holds offset {offset}")));
+        });
+        // A damaged header further on ends the walk early; the whole batches found before it
+        // are still served (the damage is reported when a read starts at it).
+        let start = match (start, walked) {
+            (Some(start), _) => start,
+            (None, Err(e)) => return Err(e),
+            (None, Ok(walked)) => {
+                return Err(self.corrupt(
+                    segment,
+                    walked,
+                    format!("no batch holds offset {offset}"),
+                ))
+            }
         };
         let len = (end - start) as usize;
         let bytes = self.storage.read_at(&segment.log_file, start, len)?;

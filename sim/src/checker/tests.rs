@@ -1,0 +1,237 @@
+//! Each anomaly from a small hand-written history, and the uncertain cases that must not
+//! count (Jepsen's queue checker semantics).
+
+use super::*;
+use crate::history::{History, OpKind, PartitionRead, PollOutcome, ProduceOutcome, Tp};
+
+fn tp(p: i32) -> Tp {
+    ("t".to_string(), p)
+}
+
+fn produce(
+    h: &mut History,
+    who: &str,
+    at: Millis,
+    p: i32,
+    values: &[&str],
+    outcome: ProduceOutcome,
+) {
+    let id = h.invoke(
+        who,
+        at,
+        OpKind::Produce {
+            tp: tp(p),
+            acks: -1,
+            values: values.iter().map(|v| v.to_string()).collect(),
+            outcome: None,
+        },
+    );
+    h.complete_produce(id, at + 5, outcome);
+}
+
+fn ok(base_offset: i64) -> ProduceOutcome {
+    ProduceOutcome::Ok { base_offset }
+}
+
+fn poll(h: &mut History, who: &str, at: Millis, p: i32, from: i64, records: &[(i64, &str)]) {
+    let id = h.invoke(
+        who,
+        at,
+        OpKind::Poll {
+            tp: tp(p),
+            from,
+            outcome: None,
+        },
+    );
+    let records = records.iter().map(|(o, v)| (*o, v.to_string())).collect();
+    h.complete_poll(
+        id,
+        at + 5,
+        PollOutcome::Ok {
+            records,
+            high_watermark: 100,
+        },
+    );
+}
+
+fn final_read(h: &mut History, p: i32, records: &[(i64, &str)]) {
+    h.final_read.insert(
+        tp(p),
+        PartitionRead {
+            records: records.iter().map(|(o, v)| (*o, v.to_string())).collect(),
+            complete: true,
+            log_start_offset: 0,
+            high_watermark: records.len() as i64,
+            corrupt: vec![],
+            unreadable: vec![],
+            refused_servable: vec![],
+        },
+    );
+}
+
+fn kinds(h: &History) -> Vec<Anomaly> {
+    let consumed = BTreeSet::from(["t".to_string()]);
+    let mut k: Vec<Anomaly> = check(h, &consumed).kinds().into_iter().collect();
+    k.sort();
+    k
+}
+
+fn clean() -> History {
+    let mut h = History::default();
+    produce(&mut h, "producer-1", 10, 0, &["a", "b"], ok(0));
+    produce(&mut h, "producer-1", 20, 0, &["c"], ok(2));
+    poll(&mut h, "consumer-1", 30, 0, 0, &[(0, "a"), (1, "b")]);
+    poll(&mut h, "consumer-1", 40, 0, 2, &[(2, "c")]);
+    final_read(&mut h, 0, &[(0, "a"), (1, "b"), (2, "c")]);
+    h
+}
+
+#[test]
+fn a_clean_history_has_no_anomalies() {
+    assert_eq!(kinds(&clean()), vec![]);
+}
+
+#[test]
+fn an_acknowledged_write_missing_from_the_final_read_is_lost() {
+    let mut h = clean();
+    final_read(&mut h, 0, &[(0, "a"), (1, "b")]);
+    let report = check(&h, &BTreeSet::from(["t".to_string()]));
+    assert_eq!(report.kinds(), BTreeSet::from([Anomaly::LostWrite]));
+    let detail = &report.findings[0].detail;
+    assert!(
+        detail.contains("c acknowledged by t-0 at offset 2"),
+        "{detail}"
+    );
+    assert!(detail.contains("producer-1 at 0.025s"), "{detail}");
+}
+
+#[test]
+fn unknown_and_indeterminate_writes_may_vanish_or_appear() {
+    let mut h = clean();
+    produce(
+        &mut h,
+        "producer-2",
+        50,
+        0,
+        &["x"],
+        ProduceOutcome::Unknown {
+            why: "timeout".into(),
+        },
+    );
+    produce(
+        &mut h,
+        "producer-2",
+        60,
+        0,
+        &["y"],
+        ProduceOutcome::Fail {
+            error: 7,
+            definite: false,
+        },
+    );
+    produce(
+        &mut h,
+        "producer-2",
+        70,
+        0,
+        &["z"],
+        ProduceOutcome::Unknown {
+            why: "timeout".into(),
+        },
+    );
+    // x vanished; z appeared without an ack.
+    poll(&mut h, "consumer-1", 80, 0, 3, &[(3, "z")]);
+    final_read(&mut h, 0, &[(0, "a"), (1, "b"), (2, "c"), (3, "z")]);
+    assert_eq!(kinds(&h), vec![]);
+}
+
+#[test]
+fn one_value_at_two_offsets_is_a_duplicate() {
+    let mut h = clean();
+    final_read(&mut h, 0, &[(0, "a"), (1, "b"), (2, "c"), (3, "a")]);
+    assert_eq!(kinds(&h), vec![Anomaly::Duplicate]);
+}
+
+#[test]
+fn two_values_at_one_offset_are_inconsistent() {
+    let mut h = clean();
+    produce(&mut h, "producer-2", 50, 0, &["d"], ok(3));
+    poll(&mut h, "consumer-1", 60, 0, 3, &[(3, "d")]);
+    // The log lost d and reused offset 3 for e.
+    produce(&mut h, "producer-2", 70, 0, &["e"], ok(3));
+    final_read(&mut h, 0, &[(0, "a"), (1, "b"), (2, "c"), (3, "e")]);
+    let k = kinds(&h);
+    assert!(k.contains(&Anomaly::InconsistentOffsets), "{k:?}");
+    assert!(k.contains(&Anomaly::LostWrite), "{k:?}");
+    assert!(k.contains(&Anomaly::NonmonotonicSend), "{k:?}");
+    assert!(k.contains(&Anomaly::Unseen), "{k:?}");
+}
+
+#[test]
+fn polls_going_backwards_or_skipping_are_caught_unless_the_consumer_sought() {
+    let mut h = clean();
+    poll(&mut h, "consumer-1", 50, 0, 3, &[(1, "b")]);
+    assert_eq!(kinds(&h), vec![Anomaly::NonmonotonicPoll]);
+
+    let mut h = History::default();
+    produce(&mut h, "producer-1", 10, 0, &["a", "b", "c"], ok(0));
+    poll(&mut h, "consumer-1", 30, 0, 0, &[(0, "a")]);
+    poll(&mut h, "consumer-1", 40, 0, 1, &[(2, "c")]);
+    final_read(&mut h, 0, &[(0, "a"), (1, "b"), (2, "c")]);
+    // b was skipped, and no other consumer polled it.
+    assert_eq!(kinds(&h), vec![Anomaly::PollSkip, Anomaly::Unseen]);
+
+    let mut h = History::default();
+    produce(&mut h, "producer-1", 10, 0, &["a", "b", "c"], ok(0));
+    poll(&mut h, "consumer-1", 30, 0, 0, &[(0, "a")]);
+    h.invoke(
+        "consumer-1",
+        35,
+        OpKind::Seek {
+            tp: tp(0),
+            to: 2,
+            why: "corrupt batch".into(),
+        },
+    );
+    poll(&mut h, "consumer-2", 36, 0, 0, &[(0, "a"), (1, "b")]);
+    poll(&mut h, "consumer-1", 40, 0, 2, &[(2, "c")]);
+    final_read(&mut h, 0, &[(0, "a"), (1, "b"), (2, "c")]);
+    assert_eq!(kinds(&h), vec![]);
+}
+
+#[test]
+fn a_value_nobody_wrote_is_garbage() {
+    let mut h = clean();
+    poll(&mut h, "consumer-1", 50, 0, 3, &[(3, "p9-999999")]);
+    let report = check(&h, &BTreeSet::from(["t".to_string()]));
+    assert_eq!(report.kinds(), BTreeSet::from([Anomaly::Garbage]));
+    assert!(report.findings[0].detail.contains("p9-999999"));
+}
+
+#[test]
+fn acknowledged_but_never_polled_is_unseen_only_where_consumers_read() {
+    let mut h = History::default();
+    produce(&mut h, "producer-1", 10, 0, &["a"], ok(0));
+    final_read(&mut h, 0, &[(0, "a")]);
+    assert_eq!(kinds(&h), vec![Anomaly::Unseen]);
+    assert!(check(&h, &BTreeSet::new()).findings.is_empty());
+}
+
+#[test]
+fn an_unfinished_final_read_is_reported_and_judges_only_what_it_covered() {
+    let mut h = clean();
+    final_read(&mut h, 0, &[(0, "a")]);
+    h.final_read.get_mut(&tp(0)).unwrap().complete = false;
+    // b (offset 1) and c (offset 2) lie past what the reader reached: not judged lost.
+    assert_eq!(kinds(&h), vec![Anomaly::IncompleteRead]);
+}
+
+#[test]
+fn anomaly_names_are_jepsens() {
+    for a in Anomaly::ALL {
+        let parsed: Anomaly =
+            toml::from_str::<BTreeMap<String, Anomaly>>(&format!("a = \"{}\"", a.name())).unwrap()
+                ["a"];
+        assert_eq!(parsed, a);
+    }
+}

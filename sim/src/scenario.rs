@@ -1,0 +1,492 @@
+//! Scenarios: the TOML files in `scenarios/`, each a named trap (what bug or property it is
+//! about, its cluster, workloads and faults, what must hold, and the seeds that once failed).
+//!
+//! Every field but `name` and `duration` has a default; unknown fields are refused so a typo
+//! cannot silently disable a fault. Durations are strings: `"250ms"`, `"3s"`, `"1.5s"`, `"2m"`.
+
+use crate::checker::Anomaly;
+use crate::disk::{CrashLoss, DiskFaults};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+/// A duration written as a string in a scenario file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Dur(pub Duration);
+
+impl TryFrom<String> for Dur {
+    type Error = String;
+    fn try_from(s: String) -> Result<Dur, String> {
+        parse_duration(&s).map(Dur)
+    }
+}
+
+impl Dur {
+    pub fn ms(self) -> u64 {
+        self.0.as_millis() as u64
+    }
+    fn from_ms(ms: u64) -> Dur {
+        Dur(Duration::from_millis(ms))
+    }
+}
+
+/// Parses `"250ms"`, `"3s"`, `"1.5s"`, `"2m"`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (number, unit_ms) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1_000.0)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60_000.0)
+    } else {
+        return Err(format!("duration {s:?} needs a unit: ms, s or m"));
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("duration {s:?} is not a number with a unit"))?;
+    if !(value.is_finite() && value >= 0.0) {
+        return Err(format!("duration {s:?} must be a non-negative number"));
+    }
+    Ok(Duration::from_millis((value * unit_ms).round() as u64))
+}
+
+/// One scenario file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    /// What the scenario traps, in a sentence (the file's header comment says more).
+    #[serde(default)]
+    pub description: String,
+    /// Broker nodes `keel-1..=nodes`. Until replication lands each is an independent
+    /// single-node broker; a topic lives on the node its spec names.
+    #[serde(default = "one")]
+    pub nodes: u32,
+    /// Length of the fault phase: workloads run and faults fire.
+    pub duration: Dur,
+    /// After the fault phase, everything is healed; consumers catch up and the final reader
+    /// reads every partition, all within this long.
+    #[serde(default = "default_heal")]
+    pub heal: Dur,
+    /// Seeds that once failed: always run by the test suite.
+    #[serde(default)]
+    pub regression_seeds: Vec<u64>,
+    #[serde(default)]
+    pub network: NetworkSpec,
+    /// Tweaks of every node's configuration.
+    #[serde(default)]
+    pub node: NodeSpec,
+    /// The disk's faults from the start (scheduled faults may change them for a while).
+    #[serde(default)]
+    pub disk: DiskFaults,
+    /// What a crash does to data not yet synced, unless a crash fault says otherwise.
+    #[serde(default = "default_loss")]
+    pub crash_loss: CrashLoss,
+    #[serde(default)]
+    pub topics: Vec<TopicSpec>,
+    #[serde(default)]
+    pub producers: Vec<ProducerSpec>,
+    #[serde(default)]
+    pub consumers: Vec<ConsumerSpec>,
+    /// Faults at fixed simulated times.
+    #[serde(default)]
+    pub faults: Vec<FaultSpec>,
+    /// Faults drawn from the seed at the given rates.
+    #[serde(default)]
+    pub random: RandomFaults,
+    /// What must hold.
+    #[serde(default)]
+    pub expect: Expect,
+}
+
+fn one() -> u32 {
+    1
+}
+fn default_heal() -> Dur {
+    Dur::from_ms(6_000)
+}
+fn default_loss() -> CrashLoss {
+    CrashLoss::Mixed
+}
+
+/// Link latency between every pair of hosts (turmoil's exponential distribution between
+/// the two bounds).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkSpec {
+    pub min_latency: Dur,
+    pub max_latency: Dur,
+}
+
+impl Default for NetworkSpec {
+    fn default() -> Self {
+        NetworkSpec {
+            min_latency: Dur::from_ms(1),
+            max_latency: Dur::from_ms(5),
+        }
+    }
+}
+
+/// Node configuration tweaks.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeSpec {
+    /// Kafka's log.segment.bytes for every log (small values make segments roll).
+    pub segment_bytes: Option<u64>,
+    /// Kafka's log.index.interval.bytes.
+    pub index_interval_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicSpec {
+    pub name: String,
+    #[serde(default = "one_i32")]
+    pub partitions: i32,
+    /// The node that hosts it (1-based).
+    #[serde(default = "one")]
+    pub node: u32,
+    /// Topic configs sent with CreateTopics.
+    #[serde(default)]
+    pub configs: BTreeMap<String, String>,
+}
+
+fn one_i32() -> i32 {
+    1
+}
+
+/// `count` producers writing unique values (`p3-000017`) to `topic`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProducerSpec {
+    pub topic: String,
+    #[serde(default = "one")]
+    pub count: u32,
+    /// -1 (all), 1 or 0.
+    #[serde(default = "minus_one")]
+    pub acks: i16,
+    /// Records per simulated second, per producer.
+    #[serde(default = "default_rate")]
+    pub rate: f64,
+    /// Records per produce request.
+    #[serde(default = "one")]
+    pub batch: u32,
+    /// Size of each value in bytes (padded; at least the identifier).
+    #[serde(default = "default_record_bytes")]
+    pub record_bytes: usize,
+    /// Distinct keys; a key picks the partition.
+    #[serde(default = "default_keys")]
+    pub keys: u32,
+    /// Deadline of one request.
+    #[serde(default = "default_timeout")]
+    pub timeout: Dur,
+}
+
+fn minus_one() -> i16 {
+    -1
+}
+fn default_rate() -> f64 {
+    50.0
+}
+fn default_record_bytes() -> usize {
+    32
+}
+fn default_keys() -> u32 {
+    16
+}
+fn default_timeout() -> Dur {
+    Dur::from_ms(1_000)
+}
+
+/// `count` consumers each reading every partition of `topic` from offset 0 (no groups).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsumerSpec {
+    pub topic: String,
+    #[serde(default = "one")]
+    pub count: u32,
+    /// Fetch max_wait_ms.
+    #[serde(default = "default_max_wait")]
+    pub max_wait: Dur,
+    /// Fetch max_bytes.
+    #[serde(default = "default_max_bytes")]
+    pub max_bytes: i32,
+    #[serde(default = "default_timeout")]
+    pub timeout: Dur,
+}
+
+fn default_max_wait() -> Dur {
+    Dur::from_ms(100)
+}
+fn default_max_bytes() -> i32 {
+    16 * 1024
+}
+
+/// A fault at a fixed time. Exactly one action field is set; `for` bounds the timed ones.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    pub at: Dur,
+    /// Crash this node, apply `loss` to its disk, restart it after `down`.
+    pub crash: Option<u32>,
+    pub loss: Option<CrashLoss>,
+    pub down: Option<Dur>,
+    /// Freeze every link of this node (messages held, then delivered): a process pause as
+    /// its clients see it.
+    pub pause: Option<u32>,
+    /// Cut this node off from every client (messages dropped; turmoil's TCP does not
+    /// retransmit, so open connections die).
+    pub partition: Option<u32>,
+    /// Slow every link of this node to `min_latency..max_latency`.
+    pub slow_link: Option<u32>,
+    pub min_latency: Option<Dur>,
+    pub max_latency: Option<Dur>,
+    /// Fail messages on every link of this node with `fail_rate` (a failure breaks the link).
+    pub flaky_link: Option<u32>,
+    pub fail_rate: Option<f64>,
+    /// Every client drops its connection at once, abandoning its request in flight.
+    pub disconnect: Option<bool>,
+    /// Flip `count` bits at rest in this node's segment files.
+    pub bit_flip: Option<u32>,
+    pub count: Option<u32>,
+    /// Replace this node's disk faults by `set` for `for`.
+    pub disk: Option<u32>,
+    pub set: Option<DiskFaults>,
+    /// How long a timed fault lasts.
+    #[serde(rename = "for")]
+    pub lasts: Option<Dur>,
+}
+
+/// Random faults: each kind fires as a Poisson process at `rate` per simulated second over
+/// the fault phase, on a node drawn uniformly.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RandomFaults {
+    pub crash_rate: f64,
+    pub crash_down: Dur,
+    pub pause_rate: f64,
+    pub partition_rate: f64,
+    pub flaky_link_rate: f64,
+    pub slow_link_rate: f64,
+    pub disconnect_rate: f64,
+    pub bit_flip_rate: f64,
+    /// Bursts of `burst` disk faults (fsync and read errors, as set) for `lasts`.
+    pub disk_burst_rate: f64,
+    pub burst: DiskFaults,
+    /// How long timed random faults last.
+    #[serde(rename = "for")]
+    pub lasts: Dur,
+    /// No random fault starts before this.
+    pub after: Dur,
+}
+
+impl Default for RandomFaults {
+    fn default() -> Self {
+        RandomFaults {
+            crash_rate: 0.0,
+            crash_down: Dur::from_ms(300),
+            pause_rate: 0.0,
+            partition_rate: 0.0,
+            flaky_link_rate: 0.0,
+            slow_link_rate: 0.0,
+            disconnect_rate: 0.0,
+            bit_flip_rate: 0.0,
+            disk_burst_rate: 0.0,
+            burst: DiskFaults::default(),
+            lasts: Dur::from_ms(500),
+            after: Dur::from_ms(500),
+        }
+    }
+}
+
+/// What must hold: every anomaly not listed in `tolerate` fails the run.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Expect {
+    /// Anomalies this scenario allows, by their Jepsen names (`lost-write`, `unseen`, ...).
+    pub tolerate: Vec<Anomaly>,
+    /// Why they are allowed: printed with the verdict.
+    pub why: String,
+}
+
+/// Why a scenario file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Parse {
+        path: String,
+        source: Box<toml::de::Error>,
+    },
+    #[error("{path}: {reason}")]
+    Invalid { path: String, reason: String },
+}
+
+impl Scenario {
+    /// Reads and validates a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        Scenario::parse(&text).map_err(|e| match e {
+            ScenarioError::Parse { source, .. } => ScenarioError::Parse {
+                path: shown.clone(),
+                source,
+            },
+            ScenarioError::Invalid { reason, .. } => ScenarioError::Invalid {
+                path: shown.clone(),
+                reason,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses and validates scenario text.
+    pub fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+        let scenario: Scenario = toml::from_str(text).map_err(|e| ScenarioError::Parse {
+            path: String::new(),
+            source: Box::new(e),
+        })?;
+        scenario
+            .validate()
+            .map_err(|reason| ScenarioError::Invalid {
+                path: String::new(),
+                reason,
+            })?;
+        Ok(scenario)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.nodes == 0 || self.nodes > 16 {
+            return Err(format!("nodes = {} must be in 1..=16", self.nodes));
+        }
+        if self.duration.0.is_zero() {
+            return Err("duration must be positive".into());
+        }
+        if self.network.min_latency > self.network.max_latency {
+            return Err("network.min_latency exceeds max_latency".into());
+        }
+        let node_ok = |n: u32| (1..=self.nodes).contains(&n);
+        for t in &self.topics {
+            if !node_ok(t.node) {
+                return Err(format!(
+                    "topic {} is on node {}, which does not exist",
+                    t.name, t.node
+                ));
+            }
+            if t.partitions < 1 {
+                return Err(format!("topic {} needs at least one partition", t.name));
+            }
+        }
+        let topic = |name: &str| self.topics.iter().any(|t| t.name == name);
+        for p in &self.producers {
+            if !topic(&p.topic) {
+                return Err(format!("a producer writes to unknown topic {}", p.topic));
+            }
+            if !(-1..=1).contains(&p.acks) {
+                return Err(format!("producer acks = {} must be -1, 0 or 1", p.acks));
+            }
+            if !(p.rate > 0.0 && p.rate.is_finite()) || p.batch == 0 || p.keys == 0 {
+                return Err("producer rate, batch and keys must be positive".into());
+            }
+        }
+        for c in &self.consumers {
+            if !topic(&c.topic) {
+                return Err(format!("a consumer reads unknown topic {}", c.topic));
+            }
+        }
+        for (i, f) in self.faults.iter().enumerate() {
+            let actions = [
+                f.crash.is_some(),
+                f.pause.is_some(),
+                f.partition.is_some(),
+                f.slow_link.is_some(),
+                f.flaky_link.is_some(),
+                f.disconnect.is_some(),
+                f.bit_flip.is_some(),
+                f.disk.is_some(),
+            ];
+            if actions.iter().filter(|a| **a).count() != 1 {
+                return Err(format!(
+                    "fault #{} (at {:?}) must name exactly one of crash, pause, partition, \
+                     slow_link, flaky_link, disconnect, bit_flip, disk",
+                    i + 1,
+                    f.at.0
+                ));
+            }
+            for n in [
+                f.crash,
+                f.pause,
+                f.partition,
+                f.slow_link,
+                f.flaky_link,
+                f.bit_flip,
+                f.disk,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if !node_ok(n) {
+                    return Err(format!(
+                        "fault #{} names node {n}, which does not exist",
+                        i + 1
+                    ));
+                }
+            }
+            if f.disk.is_some() && f.set.is_none() {
+                return Err(format!("fault #{}: disk needs `set`", i + 1));
+            }
+            if f.at >= self.duration {
+                return Err(format!(
+                    "fault #{} is at or after the end of the fault phase",
+                    i + 1
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(
+            parse_duration("1.5s").unwrap(),
+            Duration::from_millis(1_500)
+        );
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert!(parse_duration("12").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn a_fault_names_one_action_and_typos_are_refused() {
+        let base = r#"
+            name = "x"
+            duration = "2s"
+            [[topics]]
+            name = "t"
+        "#;
+        assert!(Scenario::parse(base).is_ok());
+        let two = format!("{base}\n[[faults]]\nat = \"1s\"\ncrash = 1\npause = 1\n");
+        assert!(Scenario::parse(&two).is_err());
+        let typo = format!("{base}\n[[faults]]\nat = \"1s\"\ncrsh = 1\n");
+        assert!(Scenario::parse(&typo).is_err());
+        let late = format!("{base}\n[[faults]]\nat = \"3s\"\ncrash = 1\n");
+        assert!(Scenario::parse(&late).is_err());
+    }
+}

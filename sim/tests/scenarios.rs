@@ -1,0 +1,85 @@
+//! Every scenario in `scenarios/` over a small fixed seed range plus its regression seeds:
+//! what CI runs. One test per scenario, so they spread over the cores.
+//!
+//! The range is sized so the whole simulator suite stays well under three minutes on two
+//! cores in a debug build; `keel-sim sweep` hunts wider.
+
+use keel_sim::harness::{self, RunOptions};
+use keel_sim::report;
+use keel_sim::scenario::Scenario;
+use std::path::Path;
+
+/// Seeds every scenario runs in CI, besides its regression seeds.
+const SEEDS: std::ops::Range<u64> = 0..16;
+
+fn check(file: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios")
+        .join(file);
+    let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let shown = format!("scenarios/{file}");
+    let mut failures = Vec::new();
+    for seed in SEEDS.chain(scenario.regression_seeds.iter().copied()) {
+        let result = harness::run(&scenario, &RunOptions { seed, tweak: None });
+        if !result.passed {
+            failures.push(report::render(&result, &scenario, &shown));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn crash_restart_under_load() {
+    check("crash-restart-under-load.toml");
+}
+
+#[test]
+fn torn_write_recovery() {
+    check("torn-write-recovery.toml");
+}
+
+#[test]
+fn disk_full() {
+    check("disk-full.toml");
+}
+
+#[test]
+fn bit_rot() {
+    check("bit-rot.toml");
+}
+
+#[test]
+fn slow_disk() {
+    check("slow-disk.toml");
+}
+
+#[test]
+fn disconnect_storm() {
+    check("disconnect-storm.toml");
+}
+
+#[test]
+fn every_scenario_file_has_a_test_and_regression_seeds() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let this = include_str!("scenarios.rs");
+    for entry in std::fs::read_dir(&dir).expect("scenarios/") {
+        let path = entry.expect("entry").path();
+        if path.extension().and_then(|x| x.to_str()) != Some("toml") {
+            continue;
+        }
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        assert!(
+            this.contains(&format!("check(\"{name}\")")),
+            "{name} has no test in sim/tests/scenarios.rs"
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("regression_seeds"),
+            "{name} must keep a regression_seeds list"
+        );
+        assert!(
+            text.starts_with('#'),
+            "{name} must start with a comment saying what it traps"
+        );
+    }
+}
