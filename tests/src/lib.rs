@@ -156,3 +156,87 @@ impl Drop for Keel {
         self.kill9();
     }
 }
+
+/// Whether CI is running us (`.ci/run` runs with `CI=true`): there a missing test
+/// prerequisite is a failure, never a skip.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// Gate for a test that needs an external tool (kcat, a Python client). When `missing` is
+/// `Some(what)`, in CI this panics saying exactly what to install; elsewhere it prints a loud
+/// `SKIPPED` line (straight to stderr, so the test harness does not swallow it) and returns
+/// false so that the caller returns early. Returns true when nothing is missing.
+pub fn require(test: &str, missing: Option<String>, install: &str) -> bool {
+    use std::io::Write;
+    let Some(what) = missing else {
+        return true;
+    };
+    assert!(
+        !in_ci(),
+        "{test}: needs {what}, and CI must not skip it; install with: {install}"
+    );
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n**** SKIPPED {test}: needs {what}; install with: {install} (CI fails instead) ****\n"
+    );
+    false
+}
+
+/// Runs `cmd` to completion with `stdin` as its input, capturing stdout and stderr; panics
+/// if it has not exited after `timeout` (killing it), or if it cannot be started.
+pub fn run_with_timeout(
+    cmd: &mut Command,
+    stdin: &[u8],
+    timeout: Duration,
+) -> std::process::Output {
+    use std::io::{Read, Write};
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let mut input = child.stdin.take().expect("piped stdin");
+    let stdin = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        // A client that exits early closes the pipe: not our failure to report.
+        let _ = input.write_all(&stdin);
+    });
+    let mut out = child.stdout.take().expect("piped stdout");
+    let mut err = child.stderr.take().expect("piped stderr");
+    let out_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = out.read_to_end(&mut buf);
+        buf
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = err.read_to_end(&mut buf);
+        buf
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for child") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let stdout = out_reader.join().unwrap_or_default();
+            let stderr = err_reader.join().unwrap_or_default();
+            panic!(
+                "{cmd:?} did not finish within {timeout:?}\n--- stdout\n{}\n--- stderr\n{}",
+                String::from_utf8_lossy(&stdout),
+                String::from_utf8_lossy(&stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let _ = writer.join();
+    std::process::Output {
+        status,
+        stdout: out_reader.join().unwrap_or_default(),
+        stderr: err_reader.join().unwrap_or_default(),
+    }
+}

@@ -1,0 +1,540 @@
+#!/usr/bin/env python3
+"""Compatibility check of one Python Kafka client against a running Keel broker.
+
+For the client named by --client (kafka-python, aiokafka or confluent-kafka):
+  1. creates a topic through the client's admin API (and checks that creating it again fails
+     with TOPIC_ALREADY_EXISTS), then creates and deletes a scratch topic;
+  2. produces --records keyed records with headers and explicit CreateTime timestamps, a share
+     of them with each compression codec the client can use, with acks=all;
+  3. consumes every partition from the beginning with manual assignment (no consumer group)
+     and checks keys, values, headers, timestamps, offsets and per-partition order against
+     the offsets the producer was acknowledged with;
+  4. checks earliest/latest offsets and offsets looked up by timestamp.
+
+Exits 0 when everything matched; otherwise prints "MISMATCH: ..." or the failure and exits 1.
+Run by tests/tests/python_clients.rs; by hand:
+    python3 tests/python/compat.py --bootstrap 127.0.0.1:9092 --client kafka-python
+"""
+
+import argparse
+import asyncio
+import sys
+import time
+import traceback
+
+CLIENTS = ("kafka-python", "aiokafka", "confluent-kafka")
+PARTITIONS = 3
+# Fixed, strictly increasing record timestamps, so that lookups by time have known answers.
+BASE_TS = 1_700_000_000_000
+CODECS = ("none", "gzip", "snappy", "lz4", "zstd")
+TIMEOUT_S = 40
+
+
+class Mismatch(Exception):
+    pass
+
+
+def check(ok, message):
+    if not ok:
+        raise Mismatch(message)
+
+
+def log(message):
+    print(message, flush=True)
+
+
+def record(i, client):
+    """The i-th record: (key, value, headers, timestamp). Some keys and values are null."""
+    key = None if i % 101 == 7 else f"key-{i % 97}".encode()
+    # A null value (tombstone) only where the key is set: kafka-python refuses both null.
+    null_value = i % 103 == 5 and key is not None
+    value = None if null_value else f"value-{i}-{'x' * (i % 40)}".encode()
+    headers = [("index", str(i).encode()), ("client", client.encode())]
+    if i % 3 == 0:
+        headers.append(("empty", b""))
+    return key, value, headers, BASE_TS + i
+
+
+def codec_plan(n, codecs):
+    """Splits record indexes 0..n into one contiguous chunk per codec."""
+    per = -(-n // len(codecs))
+    return [(c, range(k * per, min(n, (k + 1) * per))) for k, c in enumerate(codecs)]
+
+
+def verify_consumed(client, sent, acked, consumed):
+    """acked: (partition, offset) -> index; consumed: partition -> [(offset, key, value,
+    headers, timestamp)] in the order the consumer returned them."""
+    check(
+        len(acked) == len(sent),
+        f"{len(sent)} records sent but {len(acked)} distinct (partition, offset) acknowledged",
+    )
+    per_partition = {}
+    for (p, off), i in sorted(acked.items()):
+        per_partition.setdefault(p, []).append((off, i))
+    check(
+        set(per_partition) <= set(range(PARTITIONS)),
+        f"acknowledged partitions {sorted(per_partition)} outside 0..{PARTITIONS}",
+    )
+    check(
+        len(per_partition) == PARTITIONS,
+        f"records landed in partitions {sorted(per_partition)} only; expected all {PARTITIONS}",
+    )
+    key_partition = {}
+    for p, entries in per_partition.items():
+        offsets = [off for off, _ in entries]
+        check(
+            offsets == list(range(len(entries))),
+            f"partition {p}: acknowledged offsets are not 0..{len(entries) - 1}: {offsets[:10]}...",
+        )
+        indexes = [i for _, i in entries]
+        check(
+            indexes == sorted(indexes),
+            f"partition {p}: records were not stored in send order: {indexes[:20]}...",
+        )
+        for i in indexes:
+            key = sent[i][0]
+            if key is not None:
+                check(
+                    key_partition.setdefault(key, p) == p,
+                    f"key {key!r} in partitions {key_partition[key]} and {p}",
+                )
+    total = 0
+    for p in range(PARTITIONS):
+        got = consumed.get(p, [])
+        want = per_partition.get(p, [])
+        check(
+            len(got) == len(want),
+            f"partition {p}: consumed {len(got)} records, expected {len(want)}",
+        )
+        for (off, key, value, headers, ts), (want_off, i) in zip(got, want):
+            wkey, wvalue, wheaders, wts = sent[i]
+            where = f"partition {p} offset {off} (record {i})"
+            check(off == want_off, f"partition {p}: offset {off} where {want_off} was expected")
+            check(key == wkey, f"{where}: key {key!r}, expected {wkey!r}")
+            check(value == wvalue, f"{where}: value {value!r}, expected {wvalue!r}")
+            check(
+                list(headers) == wheaders,
+                f"{where}: headers {list(headers)!r}, expected {wheaders!r}",
+            )
+            check(ts == wts, f"{where}: timestamp {ts}, expected {wts}")
+            total += 1
+    check(total == len(sent), f"consumed {total} records, expected {len(sent)}")
+    log(
+        f"{client}: consumed and verified {total} records "
+        f"(per partition: {[len(per_partition[p]) for p in range(PARTITIONS)]})"
+    )
+    return {p: len(per_partition[p]) for p in range(PARTITIONS)}
+
+
+def time_probes(sent):
+    n = len(sent)
+    return sorted({0, 1, n // 3, n // 2, n - 1}) + [BASE_TS + n + 1_000]
+
+
+def expected_offset_for_time(sent, acked, partition, ts):
+    """The first offset in `partition` whose record has timestamp >= ts, or None."""
+    offs = [off for (p, off), i in acked.items() if p == partition and sent[i][3] >= ts]
+    return min(offs) if offs else None
+
+
+def probe_timestamp(sent, probe):
+    return sent[probe][3] if probe < len(sent) else probe
+
+
+def check_offsets(client, sent, acked, counts, earliest, latest, by_time):
+    """earliest/latest: partition -> offset; by_time: ts -> partition -> offset or None."""
+    for p in range(PARTITIONS):
+        check(earliest[p] == 0, f"partition {p}: earliest offset {earliest[p]}, expected 0")
+        check(
+            latest[p] == counts[p],
+            f"partition {p}: latest offset {latest[p]}, expected {counts[p]}",
+        )
+    for ts, found in by_time.items():
+        for p in range(PARTITIONS):
+            want = expected_offset_for_time(sent, acked, p, ts)
+            check(
+                found[p] == want,
+                f"offsets_for_times partition {p} timestamp {ts}: got {found[p]}, expected {want}",
+            )
+    log(f"{client}: earliest, latest and {len(by_time)} offsets_for_times lookups match")
+
+
+# ---- kafka-python ---------------------------------------------------------------------------
+
+
+def run_kafka_python(args, sent):
+    import kafka
+    from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+    from kafka.codec import has_lz4, has_snappy, has_zstd
+    from kafka.errors import TopicAlreadyExistsError
+
+    name = "kafka-python"
+    log(f"{name} {kafka.__version__}" + (f" as Kafka {args.api_version}" if args.api_version else ""))
+    common = {"api_version": args.api_version} if args.api_version else {}
+    admin = KafkaAdminClient(bootstrap_servers=args.bootstrap, request_timeout_ms=10_000,
+                             **common)
+    admin.create_topics(
+        {args.topic: {"num_partitions": PARTITIONS, "replication_factor": 1}}
+    )
+    try:
+        admin.create_topics({args.topic: {"num_partitions": PARTITIONS, "replication_factor": 1}})
+        raise Mismatch("creating an existing topic succeeded")
+    except TopicAlreadyExistsError:
+        pass
+    scratch = args.topic + "-scratch"
+    admin.create_topics({scratch: {"num_partitions": 2, "replication_factor": 1,
+                                   "configs": {"retention.ms": "3600000"}}})
+    check(scratch in admin.list_topics(), f"created topic {scratch} is not listed")
+    admin.delete_topics([scratch])
+    check(scratch not in admin.list_topics(), f"deleted topic {scratch} is still listed")
+    described = admin.describe_topics([args.topic])
+    check(
+        len(described) == 1 and len(described[0]["partitions"]) == PARTITIONS,
+        f"describe_topics: {described!r}",
+    )
+    admin.close()
+    log(f"{name}: admin created, listed, described and deleted topics")
+
+    # zstd needs Produce v7 (Kafka 2.1); kafka-python refuses it for an older api_version.
+    old_broker = args.api_version is not None and args.api_version < (2, 1)
+    available = {"none": True, "gzip": True, "snappy": has_snappy(), "lz4": has_lz4(),
+                 "zstd": has_zstd() and not old_broker}
+    codecs = [c for c in CODECS if available[c]]
+    log(f"{name}: codecs {codecs}")
+    acked = {}
+    for codec, idx in codec_plan(len(sent), codecs):
+        # kafka-python 3 enables idempotence by default, which needs InitProducerId: Keel does
+        # not advertise it yet, and kafka-python then fails with IncompatibleBrokerVersion.
+        producer = KafkaProducer(
+            bootstrap_servers=args.bootstrap,
+            acks="all",
+            compression_type=None if codec == "none" else codec,
+            linger_ms=5,
+            enable_idempotence=False,
+            **common,
+        )
+        futures = []
+        for i in idx:
+            key, value, headers, ts = sent[i]
+            futures.append((i, producer.send(args.topic, key=key, value=value, headers=headers,
+                                             timestamp_ms=ts)))
+        producer.flush(timeout=TIMEOUT_S)
+        for i, f in futures:
+            md = f.get(timeout=TIMEOUT_S)
+            check((md.partition, md.offset) not in acked,
+                  f"offset {md.partition}/{md.offset} acknowledged twice")
+            acked[(md.partition, md.offset)] = i
+        producer.close()
+    log(f"{name}: produced {len(acked)} records")
+
+    consumer = KafkaConsumer(
+        bootstrap_servers=args.bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=100,
+        **common,
+    )
+    tps = [TopicPartition(args.topic, p) for p in range(PARTITIONS)]
+    consumer.assign(tps)
+    consumer.seek_to_beginning()
+    consumed = {}
+    deadline = time.monotonic() + TIMEOUT_S
+    n = 0
+    while n < len(sent) and time.monotonic() < deadline:
+        for tp, msgs in consumer.poll(timeout_ms=500).items():
+            for m in msgs:
+                consumed.setdefault(tp.partition, []).append(
+                    (m.offset, m.key, m.value, m.headers, m.timestamp))
+                n += 1
+    counts = verify_consumed(name, sent, acked, consumed)
+
+    earliest = {tp.partition: o for tp, o in consumer.beginning_offsets(tps).items()}
+    latest = {tp.partition: o for tp, o in consumer.end_offsets(tps).items()}
+    by_time = {}
+    for probe in time_probes(sent):
+        ts = probe_timestamp(sent, probe)
+        found = consumer.offsets_for_times({tp: ts for tp in tps})
+        by_time[ts] = {tp.partition: (None if v is None else v.offset) for tp, v in found.items()}
+    consumer.close()
+    check_offsets(name, sent, acked, counts, earliest, latest, by_time)
+
+
+# ---- aiokafka -------------------------------------------------------------------------------
+
+
+async def run_aiokafka_async(args, sent):
+    import aiokafka
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.codec import has_lz4, has_snappy, has_zstd
+
+    name = "aiokafka"
+    log(f"{name} {aiokafka.__version__}")
+
+    def topic_errors(response):
+        obj = response.to_object()
+        return {t["topic"]: t["error_code"] for t in obj["topic_errors"]}
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=args.bootstrap, request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        r = await admin.create_topics([NewTopic(args.topic, PARTITIONS, 1)])
+        check(topic_errors(r) == {args.topic: 0}, f"create_topics: {r.to_object()!r}")
+        r = await admin.create_topics([NewTopic(args.topic, PARTITIONS, 1)])
+        check(topic_errors(r) == {args.topic: 36},
+              f"creating an existing topic: expected TOPIC_ALREADY_EXISTS (36): {r.to_object()!r}")
+        scratch = args.topic + "-scratch"
+        r = await admin.create_topics(
+            [NewTopic(scratch, 2, 1, topic_configs={"retention.ms": "3600000"})])
+        check(topic_errors(r) == {scratch: 0}, f"create_topics: {r.to_object()!r}")
+        check(scratch in await admin.list_topics(), f"created topic {scratch} is not listed")
+        r = await admin.delete_topics([scratch])
+        codes = {t["topic"]: t["error_code"] for t in r.to_object()["topic_error_codes"]}
+        check(codes == {scratch: 0}, f"delete_topics: {r.to_object()!r}")
+        check(scratch not in await admin.list_topics(), f"deleted topic {scratch} is still listed")
+    finally:
+        await admin.close()
+    log(f"{name}: admin created, listed and deleted topics")
+
+    available = {"none": True, "gzip": True, "snappy": has_snappy(), "lz4": has_lz4(),
+                 "zstd": has_zstd()}
+    codecs = [c for c in CODECS if available[c]]
+    log(f"{name}: codecs {codecs}")
+    acked = {}
+    for codec, idx in codec_plan(len(sent), codecs):
+        producer = AIOKafkaProducer(
+            bootstrap_servers=args.bootstrap,
+            acks="all",
+            compression_type=None if codec == "none" else codec,
+            linger_ms=5,
+            enable_idempotence=False,
+        )
+        await producer.start()
+        try:
+            futures = []
+            for i in idx:
+                key, value, headers, ts = sent[i]
+                fut = await producer.send(args.topic, key=key, value=value, headers=headers,
+                                          timestamp_ms=ts)
+                futures.append((i, fut))
+            await producer.flush()
+            for i, fut in futures:
+                md = await asyncio.wait_for(fut, TIMEOUT_S)
+                check((md.partition, md.offset) not in acked,
+                      f"offset {md.partition}/{md.offset} acknowledged twice")
+                acked[(md.partition, md.offset)] = i
+        finally:
+            await producer.stop()
+    log(f"{name}: produced {len(acked)} records")
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=args.bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=100,
+    )
+    await consumer.start()
+    try:
+        tps = [TopicPartition(args.topic, p) for p in range(PARTITIONS)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        consumed = {}
+        deadline = time.monotonic() + TIMEOUT_S
+        n = 0
+        while n < len(sent) and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=500)
+            for tp, msgs in batches.items():
+                for m in msgs:
+                    consumed.setdefault(tp.partition, []).append(
+                        (m.offset, m.key, m.value, list(m.headers), m.timestamp))
+                    n += 1
+        counts = verify_consumed(name, sent, acked, consumed)
+
+        earliest = {tp.partition: o for tp, o in (await consumer.beginning_offsets(tps)).items()}
+        latest = {tp.partition: o for tp, o in (await consumer.end_offsets(tps)).items()}
+        by_time = {}
+        for probe in time_probes(sent):
+            ts = probe_timestamp(sent, probe)
+            found = await consumer.offsets_for_times({tp: ts for tp in tps})
+            by_time[ts] = {tp.partition: (None if v is None else v.offset)
+                           for tp, v in found.items()}
+    finally:
+        await consumer.stop()
+    check_offsets(name, sent, acked, counts, earliest, latest, by_time)
+
+
+def run_aiokafka(args, sent):
+    asyncio.run(run_aiokafka_async(args, sent))
+
+
+# ---- confluent-kafka ------------------------------------------------------------------------
+
+
+def run_confluent_kafka(args, sent):
+    import confluent_kafka
+    from confluent_kafka import (OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError,
+                                 KafkaException, Producer, TopicPartition)
+    from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
+
+    name = "confluent-kafka"
+    version = confluent_kafka.version()
+    version = version[0] if isinstance(version, tuple) else version
+    log(f"{name} {version} (librdkafka {confluent_kafka.libversion()[0]})")
+    admin = AdminClient({"bootstrap.servers": args.bootstrap})
+    for f in admin.create_topics([NewTopic(args.topic, PARTITIONS, 1)],
+                                 operation_timeout=10).values():
+        f.result(timeout=TIMEOUT_S)
+    again = admin.create_topics([NewTopic(args.topic, PARTITIONS, 1)])[args.topic]
+    try:
+        again.result(timeout=TIMEOUT_S)
+        raise Mismatch("creating an existing topic succeeded")
+    except KafkaException as e:
+        check(e.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS,
+              f"creating an existing topic: expected TOPIC_ALREADY_EXISTS, got {e}")
+    scratch = args.topic + "-scratch"
+    admin.create_topics([NewTopic(scratch, 2, 1, config={"retention.ms": "3600000"})])[
+        scratch].result(timeout=TIMEOUT_S)
+    check(scratch in admin.list_topics(timeout=10).topics, f"created topic {scratch} not listed")
+    admin.delete_topics([scratch], operation_timeout=10)[scratch].result(timeout=TIMEOUT_S)
+    check(scratch not in admin.list_topics(timeout=10).topics,
+          f"deleted topic {scratch} is still listed")
+    log(f"{name}: admin created, listed and deleted topics")
+
+    codecs = list(CODECS)  # librdkafka in the wheel has every codec built in
+    log(f"{name}: codecs {codecs}")
+    acked = {}
+    errors = []
+    for codec, idx in codec_plan(len(sent), codecs):
+        producer = Producer({
+            "bootstrap.servers": args.bootstrap,
+            "acks": "all",
+            "compression.codec": codec,
+            "linger.ms": 5,
+            "enable.idempotence": False,
+        })
+
+        def on_delivery(err, msg, i=None):
+            if err is not None:
+                errors.append(f"record {i}: {err}")
+                return
+            acked_key = (msg.partition(), msg.offset())
+            if acked_key in acked:
+                errors.append(f"offset {acked_key} acknowledged twice")
+            acked[acked_key] = i
+
+        for i in idx:
+            key, value, headers, ts = sent[i]
+            while True:
+                try:
+                    producer.produce(args.topic, key=key, value=value, headers=headers,
+                                     timestamp=ts,
+                                     on_delivery=lambda err, msg, i=i: on_delivery(err, msg, i))
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+            producer.poll(0)
+        left = producer.flush(TIMEOUT_S)
+        check(left == 0, f"{left} records still undelivered after {TIMEOUT_S} s ({codec})")
+    check(not errors, f"delivery failed: {errors[:5]}")
+    log(f"{name}: produced {len(acked)} records")
+
+    consumer = Consumer({
+        "bootstrap.servers": args.bootstrap,
+        "group.id": "keel-compat-unused",
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "fetch.wait.max.ms": 100,
+    })
+    consumer.assign([TopicPartition(args.topic, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
+    consumed = {}
+    deadline = time.monotonic() + TIMEOUT_S
+    n = 0
+    while n < len(sent) and time.monotonic() < deadline:
+        for m in consumer.consume(num_messages=500, timeout=0.5):
+            check(m.error() is None, f"consume error: {m.error()}")
+            consumed.setdefault(m.partition(), []).append(
+                (m.offset(), m.key(), m.value(), m.headers() or [], m.timestamp()[1]))
+            n += 1
+    counts = verify_consumed(name, sent, acked, consumed)
+
+    earliest, latest = {}, {}
+    for p in range(PARTITIONS):
+        low, high = consumer.get_watermark_offsets(TopicPartition(args.topic, p), timeout=10,
+                                                   cached=False)
+        earliest[p], latest[p] = low, high
+    by_time = {}
+    for probe in time_probes(sent):
+        ts = probe_timestamp(sent, probe)
+        found = consumer.offsets_for_times(
+            [TopicPartition(args.topic, p, ts) for p in range(PARTITIONS)], timeout=10)
+        by_time[ts] = {}
+        for tp in found:
+            check(tp.error is None, f"offsets_for_times {tp}: {tp.error}")
+            by_time[ts][tp.partition] = None if tp.offset == OFFSET_END else tp.offset
+    consumer.close()
+    check_offsets(name, sent, acked, counts, earliest, latest, by_time)
+
+    # The same through the admin API (ListOffsets from the AdminClient).
+    specs = {"earliest": OffsetSpec.earliest(), "latest": OffsetSpec.latest()}
+    for what, spec in specs.items():
+        futures = admin.list_offsets(
+            {TopicPartition(args.topic, p): spec for p in range(PARTITIONS)})
+        for tp, f in futures.items():
+            off = f.result(timeout=TIMEOUT_S).offset
+            want = 0 if what == "earliest" else counts[tp.partition]
+            check(off == want,
+                  f"admin list_offsets {what} partition {tp.partition}: {off}, expected {want}")
+    ts = probe_timestamp(sent, len(sent) // 2)
+    futures = admin.list_offsets(
+        {TopicPartition(args.topic, p): OffsetSpec.for_timestamp(ts) for p in range(PARTITIONS)})
+    for tp, f in futures.items():
+        off = f.result(timeout=TIMEOUT_S).offset
+        want = expected_offset_for_time(sent, acked, tp.partition, ts)
+        check(off == (-1 if want is None else want),
+              f"admin list_offsets for_timestamp partition {tp.partition}: {off}, expected {want}")
+    log(f"{name}: AdminClient.list_offsets earliest, latest and by timestamp match")
+
+
+RUNNERS = {
+    "kafka-python": run_kafka_python,
+    "aiokafka": run_aiokafka,
+    "confluent-kafka": run_confluent_kafka,
+}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bootstrap", required=True, help="HOST:PORT of the broker")
+    parser.add_argument("--client", required=True, choices=CLIENTS)
+    parser.add_argument("--records", type=int, default=2000)
+    parser.add_argument("--topic", help="topic to create (default: compat-CLIENT)")
+    parser.add_argument(
+        "--api-version",
+        help="kafka-python only: pretend the broker is this Kafka version (e.g. 1.0), so the "
+        "client uses that release's request versions instead of the newest ones",
+    )
+    args = parser.parse_args()
+    if args.api_version:
+        if args.client != "kafka-python":
+            parser.error("--api-version is for kafka-python")
+        args.api_version = tuple(int(x) for x in args.api_version.split("."))
+    args.topic = args.topic or f"compat-{args.client}"
+    sent = [record(i, args.client) for i in range(args.records)]
+    started = time.monotonic()
+    try:
+        RUNNERS[args.client](args, sent)
+    except Mismatch as e:
+        print(f"MISMATCH ({args.client}): {e}", file=sys.stderr, flush=True)
+        return 1
+    except Exception:  # noqa: BLE001 - any client error is a failure to report
+        print(f"FAILED ({args.client}):", file=sys.stderr, flush=True)
+        traceback.print_exc()
+        return 1
+    log(f"{args.client}: OK in {time.monotonic() - started:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
