@@ -429,21 +429,7 @@ async fn flusher(
             batch.push(job);
         }
         let files: BTreeSet<String> = batch.iter().flat_map(|j| j.files.iter().cloned()).collect();
-        let disk = storage.clone();
-        let failures: BTreeMap<String, String> = mode
-            .run(move || {
-                files
-                    .into_iter()
-                    .filter_map(|f| match disk.sync(&f) {
-                        Ok(()) => None,
-                        // The core removed it after asking (retention, a deleted topic):
-                        // nothing of it is left to make durable.
-                        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-                        Err(e) => Some((f, e.to_string())),
-                    })
-                    .collect()
-            })
-            .await;
+        let failures = sync_files(&storage, &mode, files).await;
         for (log, (upto, error)) in group_by_log(batch, &failures) {
             let input = match error {
                 None => Input::Flushed { log, upto },
@@ -454,6 +440,51 @@ async fn flusher(
             }
         }
     }
+}
+
+/// Syncs each file once and returns the failures by file. In production the fsyncs of
+/// distinct files run concurrently on the blocking pool, so a batch covering several logs
+/// costs about one fsync, not one per file (the device can merge them into one journal
+/// commit). In the simulator they run one after another on the seeded runtime.
+async fn sync_files(
+    storage: &Arc<dyn Storage>,
+    mode: &SyncMode,
+    files: BTreeSet<String>,
+) -> BTreeMap<String, String> {
+    let sync_one = |disk: Arc<dyn Storage>, file: String| {
+        move || match disk.sync(&file) {
+            Ok(()) => None,
+            // The core removed it after asking (retention, a deleted topic): nothing of it is
+            // left to make durable.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => Some((file, e.to_string())),
+        }
+    };
+    if matches!(mode, SyncMode::SpawnBlocking) && files.len() > 1 {
+        let handles: Vec<_> = files
+            .into_iter()
+            .map(|f| tokio::task::spawn_blocking(sync_one(storage.clone(), f)))
+            .collect();
+        let mut failures = BTreeMap::new();
+        for handle in handles {
+            match handle.await {
+                Ok(Some((file, error))) => {
+                    failures.insert(file, error);
+                }
+                Ok(None) => {}
+                Err(e) => std::panic::resume_unwind(e.into_panic()),
+            }
+        }
+        return failures;
+    }
+    let disk = storage.clone();
+    mode.run(move || {
+        files
+            .into_iter()
+            .filter_map(|f| sync_one(disk.clone(), f)())
+            .collect()
+    })
+    .await
 }
 
 /// Per log in a batch: its largest `upto`, and the first failure among its files.
