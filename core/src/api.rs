@@ -39,6 +39,20 @@ pub enum Request {
     ListOffsets(ListOffsetsRequest),
     CreateTopics(CreateTopicsRequest),
     DeleteTopics(DeleteTopicsRequest),
+    // Group coordination and committed offsets (served by `group`, see broker/group.rs).
+    FindCoordinator(FindCoordinatorRequest),
+    JoinGroup(JoinGroupRequest),
+    SyncGroup(SyncGroupRequest),
+    Heartbeat(HeartbeatRequest),
+    LeaveGroup(LeaveGroupRequest),
+    OffsetCommit(OffsetCommitRequest),
+    OffsetFetch(OffsetFetchRequest),
+    ListGroups(ListGroupsRequest),
+    DescribeGroups(DescribeGroupsRequest),
+    DeleteGroups(DeleteGroupsRequest),
+    OffsetDelete(OffsetDeleteRequest),
+    // Idempotent producers (broker/idempotence.rs).
+    InitProducerId(InitProducerIdRequest),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -49,6 +63,19 @@ pub enum Response {
     ListOffsets(ListOffsetsResponse),
     CreateTopics(CreateTopicsResponse),
     DeleteTopics(DeleteTopicsResponse),
+    // Group coordination and committed offsets.
+    FindCoordinator(FindCoordinatorResponse),
+    JoinGroup(JoinGroupResponse),
+    SyncGroup(SyncGroupResponse),
+    Heartbeat(HeartbeatResponse),
+    LeaveGroup(LeaveGroupResponse),
+    OffsetCommit(OffsetCommitResponse),
+    OffsetFetch(OffsetFetchResponse),
+    ListGroups(ListGroupsResponse),
+    DescribeGroups(DescribeGroupsResponse),
+    DeleteGroups(DeleteGroupsResponse),
+    OffsetDelete(OffsetDeleteResponse),
+    InitProducerId(InitProducerIdResponse),
 }
 
 // ---- Metadata ----------------------------------------------------------------------------
@@ -319,4 +346,435 @@ pub struct DeletableTopicResult {
     pub topic_id: TopicId,
     pub error_code: ErrorCode,
     pub error_message: Option<String>,
+}
+
+// ---- Group coordination (classic protocol) -----------------------------------------------
+//
+// Every group API below is in its newest, batched shape; the codec layer maps the older
+// single-item versions onto one element and back (each type's doc says how). Two request
+// fields come from outside the body: `JoinGroupRequest::client_id` (the request header's
+// client_id) and `client_host` (the peer address), and one from the version:
+// `JoinGroupRequest::require_known_member_id` (v4+).
+
+/// FindCoordinator `key_type` of a consumer group.
+pub const COORDINATOR_KEY_TYPE_GROUP: i8 = 0;
+/// FindCoordinator `key_type` of a transactional id.
+pub const COORDINATOR_KEY_TYPE_TRANSACTION: i8 = 1;
+
+/// FindCoordinator. v0-v3 carry one `key` (v0: always a group): the codec passes it as
+/// `keys = [key]` and answers with the fields of `coordinators[0]` at the top level.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FindCoordinatorRequest {
+    pub key_type: i8,
+    pub keys: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FindCoordinatorResponse {
+    pub throttle_time_ms: i32,
+    /// One per requested key, in request order.
+    pub coordinators: Vec<Coordinator>,
+}
+
+/// The coordinator of one key, or why there is none.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Coordinator {
+    pub key: String,
+    pub node_id: i32,
+    pub host: String,
+    pub port: i32,
+    pub error_code: ErrorCode,
+    pub error_message: Option<String>,
+}
+
+/// One protocol (assignor) a joining member supports, with its opaque metadata.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct JoinGroupProtocol {
+    pub name: String,
+    pub metadata: Bytes,
+}
+
+/// JoinGroup.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct JoinGroupRequest {
+    pub group_id: String,
+    pub session_timeout_ms: i32,
+    /// v0 has none: the codec sets it to `session_timeout_ms`, as Kafka does.
+    pub rebalance_timeout_ms: i32,
+    /// Empty on a member's first join.
+    pub member_id: String,
+    /// Static membership (KIP-345), v5+.
+    pub group_instance_id: Option<String>,
+    pub protocol_type: String,
+    pub protocols: Vec<JoinGroupProtocol>,
+    /// v8+: why the member (re)joins; logged only.
+    pub reason: Option<String>,
+    /// Set by the codec for v4+: a first join with an empty `member_id` is answered with
+    /// MEMBER_ID_REQUIRED and a generated id to rejoin with (KIP-394).
+    pub require_known_member_id: bool,
+    /// The request header's client_id: the prefix of generated member ids and what
+    /// DescribeGroups reports.
+    pub client_id: String,
+    /// The client's address as the driver sees it ("/127.0.0.1" in Kafka's style), for
+    /// DescribeGroups.
+    pub client_host: String,
+}
+
+/// One member as the leader sees it in its JoinGroup response.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct JoinGroupResponseMember {
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    /// The member's metadata for the chosen protocol.
+    pub metadata: Bytes,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct JoinGroupResponse {
+    pub throttle_time_ms: i32,
+    pub error_code: ErrorCode,
+    pub generation_id: i32,
+    /// v7+; `None` on errors.
+    pub protocol_type: Option<String>,
+    /// `None` on errors (older versions encode it as "").
+    pub protocol_name: Option<String>,
+    pub leader: String,
+    /// v9+ (KIP-814). Keel always answers false: a static leader that rejoins a stable
+    /// group is told the previous leader id instead, which every version understands.
+    pub skip_assignment: bool,
+    pub member_id: String,
+    /// Every member with its metadata, for the leader only; empty for followers.
+    pub members: Vec<JoinGroupResponseMember>,
+}
+
+/// One member's assignment, as the leader sends it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SyncGroupAssignment {
+    pub member_id: String,
+    pub assignment: Bytes,
+}
+
+/// SyncGroup.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SyncGroupRequest {
+    pub group_id: String,
+    pub generation_id: i32,
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    /// v5+: checked against the group's when present.
+    pub protocol_type: Option<String>,
+    pub protocol_name: Option<String>,
+    /// Only the leader's carries assignments.
+    pub assignments: Vec<SyncGroupAssignment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SyncGroupResponse {
+    pub throttle_time_ms: i32,
+    pub error_code: ErrorCode,
+    pub protocol_type: Option<String>,
+    pub protocol_name: Option<String>,
+    pub assignment: Bytes,
+}
+
+/// Heartbeat.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HeartbeatRequest {
+    pub group_id: String,
+    pub generation_id: i32,
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HeartbeatResponse {
+    pub throttle_time_ms: i32,
+    pub error_code: ErrorCode,
+}
+
+/// One member leaving (LeaveGroup v3+ batches them).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LeaveGroupMember {
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// LeaveGroup. v0-v2 carry one `member_id`: the codec passes `members = [that]` and answers
+/// with `error_code`, or `members[0].error_code` when `error_code` is NONE (as Kafka does).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LeaveGroupRequest {
+    pub group_id: String,
+    pub members: Vec<LeaveGroupMember>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LeaveGroupMemberResponse {
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub error_code: ErrorCode,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LeaveGroupResponse {
+    pub throttle_time_ms: i32,
+    pub error_code: ErrorCode,
+    pub members: Vec<LeaveGroupMemberResponse>,
+}
+
+/// OffsetCommit. Fields older versions lack (retention_time_ms, v1's commit_timestamp) are
+/// dropped by the codec: Keel stamps every commit with the broker's time.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OffsetCommitRequest {
+    pub group_id: String,
+    /// -1 with an empty `member_id`: a "simple" commit by a consumer outside group
+    /// management, allowed only while the group has no members.
+    pub generation_id_or_member_epoch: i32,
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub topics: Vec<OffsetCommitRequestTopic>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OffsetCommitRequestTopic {
+    pub name: String,
+    pub partitions: Vec<OffsetCommitRequestPartition>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OffsetCommitRequestPartition {
+    pub partition_index: i32,
+    pub committed_offset: i64,
+    /// Stored, but OffsetFetch answers -1 (KAFKA.md §2).
+    pub committed_leader_epoch: i32,
+    /// Null is stored as "".
+    pub committed_metadata: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OffsetCommitResponse {
+    pub throttle_time_ms: i32,
+    pub topics: Vec<OffsetCommitResponseTopic>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OffsetCommitResponseTopic {
+    pub name: String,
+    pub partitions: Vec<OffsetCommitResponsePartition>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OffsetCommitResponsePartition {
+    pub partition_index: i32,
+    pub error_code: ErrorCode,
+}
+
+/// OffsetFetch in its batched form (v8+). v0-v7 name one group: the codec passes
+/// `groups = [that]` and answers with `groups[0]`'s topics and error at the top level.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OffsetFetchRequest {
+    pub groups: Vec<OffsetFetchRequestGroup>,
+    /// v7+: answer UNSTABLE_OFFSET_COMMIT for a partition with a commit not yet durable.
+    pub require_stable: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OffsetFetchRequestGroup {
+    pub group_id: String,
+    /// v9+, for KIP-848 consumer groups; not checked for classic groups (as in Kafka).
+    pub member_id: Option<String>,
+    pub member_epoch: i32,
+    /// `None`: every partition the group has committed.
+    pub topics: Option<Vec<OffsetFetchRequestTopic>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OffsetFetchRequestTopic {
+    pub name: String,
+    pub partition_indexes: Vec<i32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OffsetFetchResponse {
+    pub throttle_time_ms: i32,
+    pub groups: Vec<OffsetFetchResponseGroup>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OffsetFetchResponseGroup {
+    pub group_id: String,
+    pub topics: Vec<OffsetFetchResponseTopic>,
+    pub error_code: ErrorCode,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OffsetFetchResponseTopic {
+    pub name: String,
+    pub partitions: Vec<OffsetFetchResponsePartition>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OffsetFetchResponsePartition {
+    pub partition_index: i32,
+    /// -1 if nothing was committed.
+    pub committed_offset: i64,
+    /// Always -1 (KAFKA.md §2: keeps librdkafka from sending OffsetForLeaderEpoch).
+    pub committed_leader_epoch: i32,
+    /// "" if nothing was committed.
+    pub metadata: Option<String>,
+    pub error_code: ErrorCode,
+}
+
+/// ListGroups.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ListGroupsRequest {
+    /// v4+: only groups in these states (case-insensitive); empty = all.
+    pub states_filter: Vec<String>,
+    /// v5+: only groups of these types ("classic", "consumer"); empty = all.
+    pub types_filter: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ListGroupsResponse {
+    pub throttle_time_ms: i32,
+    pub error_code: ErrorCode,
+    pub groups: Vec<ListedGroup>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ListedGroup {
+    pub group_id: String,
+    pub protocol_type: String,
+    /// v4+: Empty, PreparingRebalance, CompletingRebalance, Stable or Dead.
+    pub group_state: String,
+    /// v5+: always "classic".
+    pub group_type: String,
+}
+
+/// DescribeGroups.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeGroupsRequest {
+    pub groups: Vec<String>,
+    pub include_authorized_operations: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeGroupsResponse {
+    pub throttle_time_ms: i32,
+    pub groups: Vec<DescribedGroup>,
+}
+
+/// Kafka's "authorized operations not requested" value.
+pub const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribedGroup {
+    pub error_code: ErrorCode,
+    /// v6+.
+    pub error_message: Option<String>,
+    pub group_id: String,
+    /// "Dead" for a group the coordinator does not know.
+    pub group_state: String,
+    pub protocol_type: String,
+    /// The chosen protocol while Stable, else "".
+    pub protocol_data: String,
+    pub members: Vec<DescribedGroupMember>,
+    pub authorized_operations: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribedGroupMember {
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    /// Metadata and assignment are reported only while the group is Stable.
+    pub member_metadata: Bytes,
+    pub member_assignment: Bytes,
+}
+
+/// DeleteGroups.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeleteGroupsRequest {
+    pub groups_names: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeleteGroupsResponse {
+    pub throttle_time_ms: i32,
+    /// One per distinct requested group, in request order.
+    pub results: Vec<DeletableGroupResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeletableGroupResult {
+    pub group_id: String,
+    pub error_code: ErrorCode,
+}
+
+/// OffsetDelete.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OffsetDeleteRequest {
+    pub group_id: String,
+    pub topics: Vec<OffsetDeleteRequestTopic>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OffsetDeleteRequestTopic {
+    pub name: String,
+    pub partitions: Vec<i32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OffsetDeleteResponse {
+    pub error_code: ErrorCode,
+    pub throttle_time_ms: i32,
+    pub topics: Vec<OffsetDeleteResponseTopic>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OffsetDeleteResponseTopic {
+    pub name: String,
+    pub partitions: Vec<OffsetDeleteResponsePartition>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OffsetDeleteResponsePartition {
+    pub partition_index: i32,
+    pub error_code: ErrorCode,
+}
+
+// ---- InitProducerId ----------------------------------------------------------------------
+
+/// InitProducerId (key 22). `producer_id`/`producer_epoch` are -1 for a new producer; at v3+
+/// (KIP-360) an idempotent producer that lost track of its sequences sends its current pair
+/// to have its epoch bumped. Versions before v3 lack both fields: the codec sets them to -1.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InitProducerIdRequest {
+    /// Set only by transactional producers, which Keel does not support.
+    pub transactional_id: Option<String>,
+    pub transaction_timeout_ms: i32,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+}
+
+impl Default for InitProducerIdRequest {
+    fn default() -> Self {
+        InitProducerIdRequest {
+            transactional_id: None,
+            transaction_timeout_ms: 60_000,
+            producer_id: -1,
+            producer_epoch: -1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct InitProducerIdResponse {
+    pub throttle_time_ms: i32,
+    pub error_code: ErrorCode,
+    /// -1 on error.
+    pub producer_id: i64,
+    /// -1 on error.
+    pub producer_epoch: i16,
 }

@@ -40,6 +40,38 @@ pub fn request_from_wire(version: i16, body: RequestBody) -> Result<api::Request
         RequestBody::DeleteTopics(r) => {
             api::Request::DeleteTopics(delete_topics_request(version, r))
         }
+        RequestBody::FindCoordinator(r) => {
+            api::Request::FindCoordinator(find_coordinator_request(version, r))
+        }
+        RequestBody::JoinGroup(r) => api::Request::JoinGroup(join_group_request(version, r)),
+        RequestBody::SyncGroup(r) => api::Request::SyncGroup(sync_group_request(r)),
+        RequestBody::Heartbeat(r) => api::Request::Heartbeat(heartbeat_request(r)),
+        RequestBody::LeaveGroup(r) => api::Request::LeaveGroup(leave_group_request(version, r)),
+        RequestBody::OffsetCommit(r) => api::Request::OffsetCommit(offset_commit_request(r)),
+        RequestBody::OffsetFetch(r) => api::Request::OffsetFetch(offset_fetch_request(version, r)),
+        RequestBody::ListGroups(r) => api::Request::ListGroups(api::ListGroupsRequest {
+            states_filter: r.states_filter,
+            types_filter: r.types_filter,
+        }),
+        RequestBody::DescribeGroups(r) => {
+            api::Request::DescribeGroups(api::DescribeGroupsRequest {
+                groups: r.groups,
+                include_authorized_operations: r.include_authorized_operations,
+            })
+        }
+        RequestBody::DeleteGroups(r) => api::Request::DeleteGroups(api::DeleteGroupsRequest {
+            groups_names: r.groups_names,
+        }),
+        RequestBody::OffsetDelete(r) => api::Request::OffsetDelete(offset_delete_request(r)),
+        RequestBody::InitProducerId(r) => {
+            api::Request::InitProducerId(api::InitProducerIdRequest {
+                transactional_id: r.transactional_id,
+                transaction_timeout_ms: r.transaction_timeout_ms,
+                // Before v3 the fields are absent and the codec leaves them at -1.
+                producer_id: r.producer_id,
+                producer_epoch: r.producer_epoch,
+            })
+        }
         // APIs the codec knows but the broker does not serve yet: they are not advertised, so
         // `codec::decode_request` never yields them (codec::api).
         other => return Err(NotForCore(other.api_key())),
@@ -50,7 +82,6 @@ pub fn request_from_wire(version: i16, body: RequestBody) -> Result<api::Request
 pub fn response_to_wire(version: i16, response: api::Response) -> ResponseBody {
     // Fields a version lacks are simply not written by the encoder, so one mapping serves
     // every version; `version` matters only where a value must differ.
-    let _ = version;
     match response {
         api::Response::Metadata(r) => ResponseBody::Metadata(metadata_response(r)),
         api::Response::Produce(r) => ResponseBody::Produce(produce_response(r)),
@@ -58,6 +89,51 @@ pub fn response_to_wire(version: i16, response: api::Response) -> ResponseBody {
         api::Response::ListOffsets(r) => ResponseBody::ListOffsets(list_offsets_response(r)),
         api::Response::CreateTopics(r) => ResponseBody::CreateTopics(create_topics_response(r)),
         api::Response::DeleteTopics(r) => ResponseBody::DeleteTopics(delete_topics_response(r)),
+        api::Response::FindCoordinator(r) => {
+            ResponseBody::FindCoordinator(find_coordinator_response(version, r))
+        }
+        api::Response::JoinGroup(r) => ResponseBody::JoinGroup(join_group_response(version, r)),
+        api::Response::SyncGroup(r) => ResponseBody::SyncGroup(codec::SyncGroupResponse {
+            throttle_time_ms: r.throttle_time_ms,
+            error_code: r.error_code.0,
+            protocol_type: r.protocol_type,
+            protocol_name: r.protocol_name,
+            assignment: r.assignment,
+        }),
+        api::Response::Heartbeat(r) => ResponseBody::Heartbeat(codec::HeartbeatResponse {
+            throttle_time_ms: r.throttle_time_ms,
+            error_code: r.error_code.0,
+        }),
+        api::Response::LeaveGroup(r) => ResponseBody::LeaveGroup(leave_group_response(version, r)),
+        api::Response::OffsetCommit(r) => ResponseBody::OffsetCommit(offset_commit_response(r)),
+        api::Response::OffsetFetch(r) => {
+            ResponseBody::OffsetFetch(offset_fetch_response(version, r))
+        }
+        api::Response::ListGroups(r) => ResponseBody::ListGroups(list_groups_response(r)),
+        api::Response::DescribeGroups(r) => {
+            ResponseBody::DescribeGroups(describe_groups_response(r))
+        }
+        api::Response::DeleteGroups(r) => ResponseBody::DeleteGroups(codec::DeleteGroupsResponse {
+            throttle_time_ms: r.throttle_time_ms,
+            results: r
+                .results
+                .into_iter()
+                .map(|g| codec::DeletableGroupResult {
+                    group_id: g.group_id,
+                    error_code: g.error_code.0,
+                })
+                .collect(),
+        }),
+        api::Response::OffsetDelete(r) => ResponseBody::OffsetDelete(offset_delete_response(r)),
+        api::Response::InitProducerId(r) => {
+            ResponseBody::InitProducerId(codec::InitProducerIdResponse {
+                throttle_time_ms: r.throttle_time_ms,
+                error_code: r.error_code.0,
+                producer_id: r.producer_id,
+                producer_epoch: r.producer_epoch,
+                ..codec::InitProducerIdResponse::default()
+            })
+        }
     }
 }
 
@@ -70,6 +146,18 @@ pub fn response_api_key(response: &api::Response) -> ApiKey {
         api::Response::ListOffsets(_) => ApiKey::ListOffsets,
         api::Response::CreateTopics(_) => ApiKey::CreateTopics,
         api::Response::DeleteTopics(_) => ApiKey::DeleteTopics,
+        api::Response::FindCoordinator(_) => ApiKey::FindCoordinator,
+        api::Response::JoinGroup(_) => ApiKey::JoinGroup,
+        api::Response::SyncGroup(_) => ApiKey::SyncGroup,
+        api::Response::Heartbeat(_) => ApiKey::Heartbeat,
+        api::Response::LeaveGroup(_) => ApiKey::LeaveGroup,
+        api::Response::OffsetCommit(_) => ApiKey::OffsetCommit,
+        api::Response::OffsetFetch(_) => ApiKey::OffsetFetch,
+        api::Response::ListGroups(_) => ApiKey::ListGroups,
+        api::Response::DescribeGroups(_) => ApiKey::DescribeGroups,
+        api::Response::DeleteGroups(_) => ApiKey::DeleteGroups,
+        api::Response::OffsetDelete(_) => ApiKey::OffsetDelete,
+        api::Response::InitProducerId(_) => ApiKey::InitProducerId,
     }
 }
 
@@ -232,6 +320,188 @@ fn delete_topics_request(version: i16, r: codec::DeleteTopicsRequest) -> api::De
     api::DeleteTopicsRequest {
         topics,
         timeout_ms: r.timeout_ms,
+    }
+}
+
+fn find_coordinator_request(
+    version: i16,
+    r: codec::FindCoordinatorRequest,
+) -> api::FindCoordinatorRequest {
+    // v0 has no key_type (always a group; the codec's default is 0); v0-3 carry one key.
+    let keys = if version >= 4 {
+        r.coordinator_keys
+    } else {
+        vec![r.key]
+    };
+    api::FindCoordinatorRequest {
+        key_type: r.key_type,
+        keys,
+    }
+}
+
+fn join_group_request(version: i16, r: codec::JoinGroupRequest) -> api::JoinGroupRequest {
+    api::JoinGroupRequest {
+        group_id: r.group_id,
+        session_timeout_ms: r.session_timeout_ms,
+        // v0 has no rebalance timeout: Kafka uses the session timeout.
+        rebalance_timeout_ms: if version == 0 {
+            r.session_timeout_ms
+        } else {
+            r.rebalance_timeout_ms
+        },
+        member_id: r.member_id,
+        group_instance_id: r.group_instance_id,
+        protocol_type: r.protocol_type,
+        protocols: r
+            .protocols
+            .into_iter()
+            .map(|p| api::JoinGroupProtocol {
+                name: p.name,
+                metadata: p.metadata,
+            })
+            .collect(),
+        reason: r.reason,
+        // KIP-394: from v4 a first join gets MEMBER_ID_REQUIRED and an id to rejoin with.
+        require_known_member_id: version >= 4,
+        // Filled by the driver from the request header and the peer address.
+        client_id: String::new(),
+        client_host: String::new(),
+    }
+}
+
+fn sync_group_request(r: codec::SyncGroupRequest) -> api::SyncGroupRequest {
+    api::SyncGroupRequest {
+        group_id: r.group_id,
+        generation_id: r.generation_id,
+        member_id: r.member_id,
+        group_instance_id: r.group_instance_id,
+        protocol_type: r.protocol_type,
+        protocol_name: r.protocol_name,
+        assignments: r
+            .assignments
+            .into_iter()
+            .map(|a| api::SyncGroupAssignment {
+                member_id: a.member_id,
+                assignment: a.assignment,
+            })
+            .collect(),
+    }
+}
+
+fn heartbeat_request(r: codec::HeartbeatRequest) -> api::HeartbeatRequest {
+    api::HeartbeatRequest {
+        group_id: r.group_id,
+        generation_id: r.generation_id,
+        member_id: r.member_id,
+        group_instance_id: r.group_instance_id,
+    }
+}
+
+fn leave_group_request(version: i16, r: codec::LeaveGroupRequest) -> api::LeaveGroupRequest {
+    let members = if version >= 3 {
+        r.members
+            .into_iter()
+            .map(|m| api::LeaveGroupMember {
+                member_id: m.member_id,
+                group_instance_id: m.group_instance_id,
+                reason: m.reason,
+            })
+            .collect()
+    } else {
+        vec![api::LeaveGroupMember {
+            member_id: r.member_id,
+            group_instance_id: None,
+            reason: None,
+        }]
+    };
+    api::LeaveGroupRequest {
+        group_id: r.group_id,
+        members,
+    }
+}
+
+fn offset_commit_request(r: codec::OffsetCommitRequest) -> api::OffsetCommitRequest {
+    // retention_time_ms (v2-4) is ignored: Keel keeps offsets by its own retention.
+    api::OffsetCommitRequest {
+        group_id: r.group_id,
+        generation_id_or_member_epoch: r.generation_id_or_member_epoch,
+        member_id: r.member_id,
+        group_instance_id: r.group_instance_id,
+        topics: r
+            .topics
+            .into_iter()
+            .map(|t| api::OffsetCommitRequestTopic {
+                name: t.name,
+                partitions: t
+                    .partitions
+                    .into_iter()
+                    .map(|p| api::OffsetCommitRequestPartition {
+                        partition_index: p.partition_index,
+                        committed_offset: p.committed_offset,
+                        committed_leader_epoch: p.committed_leader_epoch,
+                        committed_metadata: p.committed_metadata,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+fn offset_fetch_request(version: i16, r: codec::OffsetFetchRequest) -> api::OffsetFetchRequest {
+    let groups = if version >= 8 {
+        r.groups
+            .into_iter()
+            .map(|g| api::OffsetFetchRequestGroup {
+                group_id: g.group_id,
+                member_id: g.member_id,
+                member_epoch: g.member_epoch,
+                topics: g.topics.map(|ts| {
+                    ts.into_iter()
+                        .map(|t| api::OffsetFetchRequestTopic {
+                            name: t.name,
+                            partition_indexes: t.partition_indexes,
+                        })
+                        .collect()
+                }),
+            })
+            .collect()
+    } else {
+        vec![api::OffsetFetchRequestGroup {
+            group_id: r.group_id,
+            member_id: None,
+            member_epoch: -1,
+            // v1 cannot send null; from v2 null asks for every committed partition.
+            topics: r.topics.map(|ts| {
+                ts.into_iter()
+                    .map(|t| api::OffsetFetchRequestTopic {
+                        name: t.name,
+                        partition_indexes: t.partition_indexes,
+                    })
+                    .collect()
+            }),
+        }]
+    };
+    api::OffsetFetchRequest {
+        groups,
+        require_stable: r.require_stable,
+    }
+}
+
+fn offset_delete_request(r: codec::OffsetDeleteRequest) -> api::OffsetDeleteRequest {
+    api::OffsetDeleteRequest {
+        group_id: r.group_id,
+        topics: r
+            .topics
+            .into_iter()
+            .map(|t| api::OffsetDeleteRequestTopic {
+                name: t.name,
+                partitions: t
+                    .partitions
+                    .into_iter()
+                    .map(|p| p.partition_index)
+                    .collect(),
+            })
+            .collect(),
     }
 }
 
@@ -413,6 +683,265 @@ fn delete_topics_response(r: api::DeleteTopicsResponse) -> codec::DeleteTopicsRe
     }
 }
 
+fn find_coordinator_response(
+    version: i16,
+    r: api::FindCoordinatorResponse,
+) -> codec::FindCoordinatorResponse {
+    if version >= 4 {
+        return codec::FindCoordinatorResponse {
+            throttle_time_ms: r.throttle_time_ms,
+            coordinators: r
+                .coordinators
+                .into_iter()
+                .map(|c| codec::Coordinator {
+                    key: c.key,
+                    node_id: c.node_id,
+                    host: c.host,
+                    port: c.port,
+                    error_code: c.error_code.0,
+                    error_message: c.error_message,
+                })
+                .collect(),
+            ..codec::FindCoordinatorResponse::default()
+        };
+    }
+    // v0-3 asked for one key: its answer goes to the top level.
+    let c = r
+        .coordinators
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| api::Coordinator {
+            node_id: -1,
+            port: -1,
+            error_code: keel_core::error::ErrorCode::COORDINATOR_NOT_AVAILABLE,
+            ..api::Coordinator::default()
+        });
+    codec::FindCoordinatorResponse {
+        throttle_time_ms: r.throttle_time_ms,
+        error_code: c.error_code.0,
+        error_message: c.error_message,
+        node_id: c.node_id,
+        host: c.host,
+        port: c.port,
+        ..codec::FindCoordinatorResponse::default()
+    }
+}
+
+fn join_group_response(version: i16, r: api::JoinGroupResponse) -> codec::JoinGroupResponse {
+    // protocol_name is nullable from v7 only; older versions answer "" on errors.
+    let protocol_name = match r.protocol_name {
+        None if version < 7 => Some(String::new()),
+        name => name,
+    };
+    codec::JoinGroupResponse {
+        throttle_time_ms: r.throttle_time_ms,
+        error_code: r.error_code.0,
+        generation_id: r.generation_id,
+        protocol_type: r.protocol_type,
+        protocol_name,
+        leader: r.leader,
+        skip_assignment: r.skip_assignment,
+        member_id: r.member_id,
+        members: r
+            .members
+            .into_iter()
+            .map(|m| codec::JoinGroupResponseMember {
+                member_id: m.member_id,
+                group_instance_id: m.group_instance_id,
+                metadata: m.metadata,
+            })
+            .collect(),
+    }
+}
+
+fn leave_group_response(version: i16, r: api::LeaveGroupResponse) -> codec::LeaveGroupResponse {
+    if version < 3 {
+        // One member left: its error is the answer unless the whole request failed.
+        let error_code = if r.error_code.is_ok() {
+            r.members.first().map_or(r.error_code, |m| m.error_code)
+        } else {
+            r.error_code
+        };
+        return codec::LeaveGroupResponse {
+            throttle_time_ms: r.throttle_time_ms,
+            error_code: error_code.0,
+            members: Vec::new(),
+        };
+    }
+    codec::LeaveGroupResponse {
+        throttle_time_ms: r.throttle_time_ms,
+        error_code: r.error_code.0,
+        members: r
+            .members
+            .into_iter()
+            .map(|m| codec::MemberResponse {
+                member_id: m.member_id,
+                group_instance_id: m.group_instance_id,
+                error_code: m.error_code.0,
+            })
+            .collect(),
+    }
+}
+
+fn offset_commit_response(r: api::OffsetCommitResponse) -> codec::OffsetCommitResponse {
+    codec::OffsetCommitResponse {
+        throttle_time_ms: r.throttle_time_ms,
+        topics: r
+            .topics
+            .into_iter()
+            .map(|t| codec::OffsetCommitResponseTopic {
+                name: t.name,
+                partitions: t
+                    .partitions
+                    .into_iter()
+                    .map(|p| codec::OffsetCommitResponsePartition {
+                        partition_index: p.partition_index,
+                        error_code: p.error_code.0,
+                    })
+                    .collect(),
+                ..codec::OffsetCommitResponseTopic::default()
+            })
+            .collect(),
+    }
+}
+
+fn offset_fetch_response(version: i16, r: api::OffsetFetchResponse) -> codec::OffsetFetchResponse {
+    if version >= 8 {
+        return codec::OffsetFetchResponse {
+            throttle_time_ms: r.throttle_time_ms,
+            groups: r
+                .groups
+                .into_iter()
+                .map(|g| codec::OffsetFetchResponseGroup {
+                    group_id: g.group_id,
+                    error_code: g.error_code.0,
+                    topics: g
+                        .topics
+                        .into_iter()
+                        .map(|t| codec::OffsetFetchResponseTopics {
+                            name: t.name,
+                            partitions: t
+                                .partitions
+                                .into_iter()
+                                .map(|p| codec::OffsetFetchResponsePartitions {
+                                    partition_index: p.partition_index,
+                                    committed_offset: p.committed_offset,
+                                    committed_leader_epoch: p.committed_leader_epoch,
+                                    metadata: p.metadata,
+                                    error_code: p.error_code.0,
+                                })
+                                .collect(),
+                            ..codec::OffsetFetchResponseTopics::default()
+                        })
+                        .collect(),
+                })
+                .collect(),
+            ..codec::OffsetFetchResponse::default()
+        };
+    }
+    // v1-7 asked for one group: its answer goes to the top level. v1 has no top-level error
+    // code, so a group error is reported on every partition instead (as Kafka does).
+    let g = r.groups.into_iter().next().unwrap_or_default();
+    let group_error = g.error_code;
+    codec::OffsetFetchResponse {
+        throttle_time_ms: r.throttle_time_ms,
+        error_code: group_error.0,
+        topics: g
+            .topics
+            .into_iter()
+            .map(|t| codec::OffsetFetchResponseTopic {
+                name: t.name,
+                partitions: t
+                    .partitions
+                    .into_iter()
+                    .map(|p| codec::OffsetFetchResponsePartition {
+                        partition_index: p.partition_index,
+                        committed_offset: p.committed_offset,
+                        committed_leader_epoch: p.committed_leader_epoch,
+                        metadata: p.metadata,
+                        error_code: if version < 2 && p.error_code.is_ok() {
+                            group_error.0
+                        } else {
+                            p.error_code.0
+                        },
+                    })
+                    .collect(),
+            })
+            .collect(),
+        ..codec::OffsetFetchResponse::default()
+    }
+}
+
+fn list_groups_response(r: api::ListGroupsResponse) -> codec::ListGroupsResponse {
+    codec::ListGroupsResponse {
+        throttle_time_ms: r.throttle_time_ms,
+        error_code: r.error_code.0,
+        groups: r
+            .groups
+            .into_iter()
+            .map(|g| codec::ListedGroup {
+                group_id: g.group_id,
+                protocol_type: g.protocol_type,
+                group_state: g.group_state,
+                group_type: g.group_type,
+            })
+            .collect(),
+    }
+}
+
+fn describe_groups_response(r: api::DescribeGroupsResponse) -> codec::DescribeGroupsResponse {
+    codec::DescribeGroupsResponse {
+        throttle_time_ms: r.throttle_time_ms,
+        groups: r
+            .groups
+            .into_iter()
+            .map(|g| codec::DescribedGroup {
+                error_code: g.error_code.0,
+                error_message: g.error_message,
+                group_id: g.group_id,
+                group_state: g.group_state,
+                protocol_type: g.protocol_type,
+                protocol_data: g.protocol_data,
+                members: g
+                    .members
+                    .into_iter()
+                    .map(|m| codec::DescribedGroupMember {
+                        member_id: m.member_id,
+                        group_instance_id: m.group_instance_id,
+                        client_id: m.client_id,
+                        client_host: m.client_host,
+                        member_metadata: m.member_metadata,
+                        member_assignment: m.member_assignment,
+                    })
+                    .collect(),
+                authorized_operations: g.authorized_operations,
+            })
+            .collect(),
+    }
+}
+
+fn offset_delete_response(r: api::OffsetDeleteResponse) -> codec::OffsetDeleteResponse {
+    codec::OffsetDeleteResponse {
+        error_code: r.error_code.0,
+        throttle_time_ms: r.throttle_time_ms,
+        topics: r
+            .topics
+            .into_iter()
+            .map(|t| codec::OffsetDeleteResponseTopic {
+                name: t.name,
+                partitions: t
+                    .partitions
+                    .into_iter()
+                    .map(|p| codec::OffsetDeleteResponsePartition {
+                        partition_index: p.partition_index,
+                        error_code: p.error_code.0,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -581,6 +1110,644 @@ mod tests {
         assert_eq!(
             first_error(&api::Response::Produce(r)),
             Some(ErrorCode::CORRUPT_MESSAGE)
+        );
+    }
+
+    // ---- group APIs: the oldest and newest advertised version of each --------------------
+
+    /// Encodes `body` at `version`, decodes it as the broker does and maps it to the core.
+    fn request_round_trip(version: i16, body: RequestBody) -> api::Request {
+        let key = body.api_key();
+        let (min, max) = codec::supported_range(key);
+        assert!(
+            (min..=max).contains(&version),
+            "{key:?} v{version} is advertised"
+        );
+        let mut out = BytesMut::new();
+        body.encode(&mut out, version);
+        let decoded = codec::decode_request_body(key, version, out.freeze()).unwrap();
+        request_from_wire(version, decoded).unwrap()
+    }
+
+    fn response_round_trip(version: i16, response: api::Response) -> ResponseBody {
+        assert_eq!(
+            response_api_key(&response),
+            response_to_wire(version, response.clone()).api_key()
+        );
+        round_trip(version, response_to_wire(version, response))
+    }
+
+    fn coordinator(key: &str, error_code: ErrorCode) -> api::Coordinator {
+        api::Coordinator {
+            key: key.into(),
+            node_id: 1,
+            host: "h".into(),
+            port: 9092,
+            error_code,
+            error_message: None,
+        }
+    }
+
+    #[test]
+    fn find_coordinator_v0_has_one_key_and_v4_a_batch() {
+        let r = codec::FindCoordinatorRequest {
+            key: "g".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            request_round_trip(0, RequestBody::FindCoordinator(r)),
+            api::Request::FindCoordinator(api::FindCoordinatorRequest {
+                key_type: api::COORDINATOR_KEY_TYPE_GROUP,
+                keys: vec!["g".into()],
+            })
+        );
+        let r = codec::FindCoordinatorRequest {
+            key_type: 0,
+            coordinator_keys: vec!["a".into(), "b".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            request_round_trip(4, RequestBody::FindCoordinator(r)),
+            api::Request::FindCoordinator(api::FindCoordinatorRequest {
+                key_type: 0,
+                keys: vec!["a".into(), "b".into()],
+            })
+        );
+
+        let response = api::Response::FindCoordinator(api::FindCoordinatorResponse {
+            throttle_time_ms: 0,
+            coordinators: vec![coordinator("a", ErrorCode::NONE)],
+        });
+        let ResponseBody::FindCoordinator(f) = response_round_trip(0, response) else {
+            panic!()
+        };
+        assert_eq!(
+            (f.error_code, f.node_id, f.host.as_str(), f.port),
+            (0, 1, "h", 9092)
+        );
+        assert!(f.coordinators.is_empty());
+        let response = api::Response::FindCoordinator(api::FindCoordinatorResponse {
+            throttle_time_ms: 0,
+            coordinators: vec![
+                coordinator("a", ErrorCode::NONE),
+                coordinator("b", ErrorCode::COORDINATOR_NOT_AVAILABLE),
+            ],
+        });
+        let ResponseBody::FindCoordinator(f) = response_round_trip(4, response) else {
+            panic!()
+        };
+        assert_eq!(f.coordinators.len(), 2);
+        assert_eq!(f.coordinators[1].key, "b");
+        assert_eq!(
+            f.coordinators[1].error_code,
+            ErrorCode::COORDINATOR_NOT_AVAILABLE.0
+        );
+        // v1-3 carry the error at the top level too.
+        let response = api::Response::FindCoordinator(api::FindCoordinatorResponse {
+            throttle_time_ms: 0,
+            coordinators: vec![coordinator("b", ErrorCode::COORDINATOR_NOT_AVAILABLE)],
+        });
+        let ResponseBody::FindCoordinator(f) = response_round_trip(3, response) else {
+            panic!()
+        };
+        assert_eq!(f.error_code, ErrorCode::COORDINATOR_NOT_AVAILABLE.0);
+    }
+
+    fn join_request() -> codec::JoinGroupRequest {
+        codec::JoinGroupRequest {
+            group_id: "g".into(),
+            session_timeout_ms: 6000,
+            rebalance_timeout_ms: 30000,
+            member_id: String::new(),
+            group_instance_id: Some("i".into()),
+            protocol_type: "consumer".into(),
+            protocols: vec![codec::JoinGroupRequestProtocol {
+                name: "range".into(),
+                metadata: Bytes::from_static(b"m"),
+            }],
+            reason: None,
+        }
+    }
+
+    #[test]
+    fn join_group_v0_uses_the_session_timeout_and_v4_requires_a_member_id() {
+        let api::Request::JoinGroup(j) =
+            request_round_trip(0, RequestBody::JoinGroup(join_request()))
+        else {
+            panic!()
+        };
+        assert_eq!(j.rebalance_timeout_ms, 6000);
+        assert!(!j.require_known_member_id);
+        assert_eq!(j.group_instance_id, None);
+        assert_eq!(j.protocols[0].metadata, Bytes::from_static(b"m"));
+        let api::Request::JoinGroup(j) =
+            request_round_trip(7, RequestBody::JoinGroup(join_request()))
+        else {
+            panic!()
+        };
+        assert_eq!(j.rebalance_timeout_ms, 30000);
+        assert!(j.require_known_member_id);
+        assert_eq!(j.group_instance_id.as_deref(), Some("i"));
+        let api::Request::JoinGroup(j) =
+            request_round_trip(3, RequestBody::JoinGroup(join_request()))
+        else {
+            panic!()
+        };
+        assert!(!j.require_known_member_id);
+
+        let error = api::Response::JoinGroup(api::JoinGroupResponse {
+            error_code: ErrorCode::MEMBER_ID_REQUIRED,
+            generation_id: -1,
+            member_id: "c-1".into(),
+            ..Default::default()
+        });
+        let ResponseBody::JoinGroup(j) = response_round_trip(0, error.clone()) else {
+            panic!()
+        };
+        assert_eq!(j.protocol_name.as_deref(), Some(""));
+        assert_eq!(j.member_id, "c-1");
+        let ResponseBody::JoinGroup(j) = response_round_trip(7, error) else {
+            panic!()
+        };
+        assert_eq!(j.protocol_name, None);
+        assert_eq!(j.protocol_type, None);
+        assert_eq!(j.error_code, ErrorCode::MEMBER_ID_REQUIRED.0);
+
+        let ok = api::Response::JoinGroup(api::JoinGroupResponse {
+            generation_id: 3,
+            protocol_type: Some("consumer".into()),
+            protocol_name: Some("range".into()),
+            leader: "c-1".into(),
+            member_id: "c-1".into(),
+            members: vec![api::JoinGroupResponseMember {
+                member_id: "c-1".into(),
+                group_instance_id: Some("i".into()),
+                metadata: Bytes::from_static(b"m"),
+            }],
+            ..Default::default()
+        });
+        for version in [0, 7] {
+            let ResponseBody::JoinGroup(j) = response_round_trip(version, ok.clone()) else {
+                panic!()
+            };
+            assert_eq!(j.generation_id, 3);
+            assert_eq!(j.protocol_name.as_deref(), Some("range"));
+            assert_eq!(j.members[0].metadata, Bytes::from_static(b"m"));
+            let instance = (version >= 5).then(|| "i".to_string());
+            assert_eq!(j.members[0].group_instance_id, instance);
+        }
+    }
+
+    #[test]
+    fn sync_group_and_heartbeat_map_both_ways() {
+        let r = codec::SyncGroupRequest {
+            group_id: "g".into(),
+            generation_id: 2,
+            member_id: "m".into(),
+            group_instance_id: Some("i".into()),
+            protocol_type: Some("consumer".into()),
+            protocol_name: Some("range".into()),
+            assignments: vec![codec::SyncGroupRequestAssignment {
+                member_id: "m".into(),
+                assignment: Bytes::from_static(b"a"),
+            }],
+        };
+        let api::Request::SyncGroup(s) = request_round_trip(0, RequestBody::SyncGroup(r.clone()))
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (s.generation_id, s.group_instance_id, s.protocol_name),
+            (2, None, None)
+        );
+        assert_eq!(s.assignments[0].assignment, Bytes::from_static(b"a"));
+        let api::Request::SyncGroup(s) = request_round_trip(5, RequestBody::SyncGroup(r)) else {
+            panic!()
+        };
+        assert_eq!(s.group_instance_id.as_deref(), Some("i"));
+        assert_eq!(s.protocol_name.as_deref(), Some("range"));
+        let response = api::Response::SyncGroup(api::SyncGroupResponse {
+            error_code: ErrorCode::NONE,
+            protocol_type: Some("consumer".into()),
+            protocol_name: Some("range".into()),
+            assignment: Bytes::from_static(b"a"),
+            ..Default::default()
+        });
+        for version in [0, 5] {
+            let ResponseBody::SyncGroup(s) = response_round_trip(version, response.clone()) else {
+                panic!()
+            };
+            assert_eq!(s.assignment, Bytes::from_static(b"a"));
+            let name = (version >= 5).then(|| "range".to_string());
+            assert_eq!(s.protocol_name, name);
+        }
+
+        let r = codec::HeartbeatRequest {
+            group_id: "g".into(),
+            generation_id: 4,
+            member_id: "m".into(),
+            group_instance_id: Some("i".into()),
+        };
+        for (version, instance) in [(0, None), (4, Some("i".to_string()))] {
+            assert_eq!(
+                request_round_trip(version, RequestBody::Heartbeat(r.clone())),
+                api::Request::Heartbeat(api::HeartbeatRequest {
+                    group_id: "g".into(),
+                    generation_id: 4,
+                    member_id: "m".into(),
+                    group_instance_id: instance,
+                })
+            );
+            let response = api::Response::Heartbeat(api::HeartbeatResponse {
+                throttle_time_ms: 0,
+                error_code: ErrorCode::REBALANCE_IN_PROGRESS,
+            });
+            let ResponseBody::Heartbeat(h) = response_round_trip(version, response) else {
+                panic!()
+            };
+            assert_eq!(h.error_code, ErrorCode::REBALANCE_IN_PROGRESS.0);
+        }
+    }
+
+    #[test]
+    fn leave_group_v0_is_one_member_and_v5_a_batch() {
+        let r = codec::LeaveGroupRequest {
+            group_id: "g".into(),
+            member_id: "m".into(),
+            members: vec![],
+        };
+        let api::Request::LeaveGroup(l) = request_round_trip(0, RequestBody::LeaveGroup(r)) else {
+            panic!()
+        };
+        assert_eq!(l.members.len(), 1);
+        assert_eq!(l.members[0].member_id, "m");
+        let r = codec::LeaveGroupRequest {
+            group_id: "g".into(),
+            member_id: String::new(),
+            members: vec![
+                codec::MemberIdentity {
+                    member_id: "a".into(),
+                    group_instance_id: None,
+                    reason: Some("bye".into()),
+                },
+                codec::MemberIdentity {
+                    member_id: String::new(),
+                    group_instance_id: Some("i".into()),
+                    reason: None,
+                },
+            ],
+        };
+        let api::Request::LeaveGroup(l) = request_round_trip(5, RequestBody::LeaveGroup(r)) else {
+            panic!()
+        };
+        assert_eq!(l.members.len(), 2);
+        assert_eq!(l.members[0].reason.as_deref(), Some("bye"));
+        assert_eq!(l.members[1].group_instance_id.as_deref(), Some("i"));
+
+        // The member's error is the v0-2 answer when the request itself succeeded.
+        let response = api::Response::LeaveGroup(api::LeaveGroupResponse {
+            throttle_time_ms: 0,
+            error_code: ErrorCode::NONE,
+            members: vec![api::LeaveGroupMemberResponse {
+                member_id: "m".into(),
+                group_instance_id: None,
+                error_code: ErrorCode::UNKNOWN_MEMBER_ID,
+            }],
+        });
+        let ResponseBody::LeaveGroup(l) = response_round_trip(0, response.clone()) else {
+            panic!()
+        };
+        assert_eq!(l.error_code, ErrorCode::UNKNOWN_MEMBER_ID.0);
+        let ResponseBody::LeaveGroup(l) = response_round_trip(5, response) else {
+            panic!()
+        };
+        assert_eq!(l.error_code, 0);
+        assert_eq!(l.members[0].error_code, ErrorCode::UNKNOWN_MEMBER_ID.0);
+        let response = api::Response::LeaveGroup(api::LeaveGroupResponse {
+            error_code: ErrorCode::NOT_COORDINATOR,
+            ..Default::default()
+        });
+        let ResponseBody::LeaveGroup(l) = response_round_trip(2, response) else {
+            panic!()
+        };
+        assert_eq!(l.error_code, ErrorCode::NOT_COORDINATOR.0);
+    }
+
+    #[test]
+    fn offset_commit_maps_v2_and_v9() {
+        let r = codec::OffsetCommitRequest {
+            group_id: "g".into(),
+            generation_id_or_member_epoch: 3,
+            member_id: "m".into(),
+            group_instance_id: Some("i".into()),
+            retention_time_ms: 1000,
+            topics: vec![codec::OffsetCommitRequestTopic {
+                name: "t".into(),
+                partitions: vec![codec::OffsetCommitRequestPartition {
+                    partition_index: 1,
+                    committed_offset: 42,
+                    committed_leader_epoch: 5,
+                    committed_metadata: None,
+                }],
+                ..Default::default()
+            }],
+        };
+        let api::Request::OffsetCommit(c) =
+            request_round_trip(2, RequestBody::OffsetCommit(r.clone()))
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (c.generation_id_or_member_epoch, c.member_id.as_str()),
+            (3, "m")
+        );
+        assert_eq!(c.group_instance_id, None);
+        let p = &c.topics[0].partitions[0];
+        assert_eq!((p.partition_index, p.committed_offset), (1, 42));
+        assert_eq!(p.committed_leader_epoch, -1);
+        let api::Request::OffsetCommit(c) = request_round_trip(9, RequestBody::OffsetCommit(r))
+        else {
+            panic!()
+        };
+        assert_eq!(c.group_instance_id.as_deref(), Some("i"));
+        assert_eq!(c.topics[0].name, "t");
+        assert_eq!(c.topics[0].partitions[0].committed_leader_epoch, 5);
+
+        let response = api::Response::OffsetCommit(api::OffsetCommitResponse {
+            throttle_time_ms: 0,
+            topics: vec![api::OffsetCommitResponseTopic {
+                name: "t".into(),
+                partitions: vec![api::OffsetCommitResponsePartition {
+                    partition_index: 1,
+                    error_code: ErrorCode::ILLEGAL_GENERATION,
+                }],
+            }],
+        });
+        for version in [2, 9] {
+            let ResponseBody::OffsetCommit(c) = response_round_trip(version, response.clone())
+            else {
+                panic!()
+            };
+            assert_eq!(c.topics[0].name, "t");
+            assert_eq!(
+                c.topics[0].partitions[0].error_code,
+                ErrorCode::ILLEGAL_GENERATION.0
+            );
+        }
+    }
+
+    fn fetched_group(error_code: ErrorCode) -> api::OffsetFetchResponseGroup {
+        api::OffsetFetchResponseGroup {
+            group_id: "g".into(),
+            topics: vec![api::OffsetFetchResponseTopic {
+                name: "t".into(),
+                partitions: vec![api::OffsetFetchResponsePartition {
+                    partition_index: 0,
+                    committed_offset: 42,
+                    committed_leader_epoch: -1,
+                    metadata: Some(String::new()),
+                    error_code: ErrorCode::NONE,
+                }],
+            }],
+            error_code,
+        }
+    }
+
+    #[test]
+    fn offset_fetch_v1_to_v7_is_one_group_and_v8_batches() {
+        let r = codec::OffsetFetchRequest {
+            group_id: "g".into(),
+            topics: Some(vec![codec::OffsetFetchRequestTopic {
+                name: "t".into(),
+                partition_indexes: vec![0, 1],
+            }]),
+            ..Default::default()
+        };
+        let api::Request::OffsetFetch(f) = request_round_trip(1, RequestBody::OffsetFetch(r))
+        else {
+            panic!()
+        };
+        assert_eq!(f.groups.len(), 1);
+        assert_eq!(f.groups[0].group_id, "g");
+        let topics = f.groups[0].topics.as_ref().unwrap();
+        assert_eq!(topics[0].partition_indexes, vec![0, 1]);
+        // From v2 a null topic list asks for everything.
+        let r = codec::OffsetFetchRequest {
+            group_id: "g".into(),
+            topics: None,
+            require_stable: true,
+            ..Default::default()
+        };
+        let api::Request::OffsetFetch(f) = request_round_trip(7, RequestBody::OffsetFetch(r))
+        else {
+            panic!()
+        };
+        assert_eq!(f.groups[0].topics, None);
+        assert!(f.require_stable);
+        let r = codec::OffsetFetchRequest {
+            groups: vec![
+                codec::OffsetFetchRequestGroup {
+                    group_id: "a".into(),
+                    member_id: Some("m".into()),
+                    member_epoch: 3,
+                    topics: None,
+                },
+                codec::OffsetFetchRequestGroup {
+                    group_id: "b".into(),
+                    member_id: None,
+                    member_epoch: -1,
+                    topics: Some(vec![codec::OffsetFetchRequestTopics {
+                        name: "t".into(),
+                        partition_indexes: vec![2],
+                        ..Default::default()
+                    }]),
+                },
+            ],
+            ..Default::default()
+        };
+        let api::Request::OffsetFetch(f) = request_round_trip(9, RequestBody::OffsetFetch(r))
+        else {
+            panic!()
+        };
+        assert_eq!(f.groups.len(), 2);
+        assert_eq!(f.groups[0].member_id.as_deref(), Some("m"));
+        assert_eq!(f.groups[0].topics, None);
+        assert_eq!(
+            f.groups[1].topics.as_ref().unwrap()[0].partition_indexes,
+            vec![2]
+        );
+
+        // v1 has no top-level error: a group error goes onto every partition.
+        let response = |e| {
+            api::Response::OffsetFetch(api::OffsetFetchResponse {
+                throttle_time_ms: 0,
+                groups: vec![fetched_group(e)],
+            })
+        };
+        let ResponseBody::OffsetFetch(f) =
+            response_round_trip(1, response(ErrorCode::COORDINATOR_LOAD_IN_PROGRESS))
+        else {
+            panic!()
+        };
+        let p = &f.topics[0].partitions[0];
+        assert_eq!(p.error_code, ErrorCode::COORDINATOR_LOAD_IN_PROGRESS.0);
+        assert_eq!(p.committed_offset, 42);
+        let ResponseBody::OffsetFetch(f) =
+            response_round_trip(7, response(ErrorCode::COORDINATOR_LOAD_IN_PROGRESS))
+        else {
+            panic!()
+        };
+        assert_eq!(f.error_code, ErrorCode::COORDINATOR_LOAD_IN_PROGRESS.0);
+        assert_eq!(f.topics[0].partitions[0].error_code, 0);
+        assert_eq!(f.topics[0].partitions[0].committed_leader_epoch, -1);
+        let ResponseBody::OffsetFetch(f) = response_round_trip(9, response(ErrorCode::NONE)) else {
+            panic!()
+        };
+        assert!(f.topics.is_empty());
+        assert_eq!(f.groups[0].group_id, "g");
+        let p = &f.groups[0].topics[0].partitions[0];
+        assert_eq!((p.committed_offset, p.committed_leader_epoch), (42, -1));
+    }
+
+    #[test]
+    fn list_describe_and_delete_groups_map_both_ways() {
+        let r = codec::ListGroupsRequest {
+            states_filter: vec!["Stable".into()],
+            types_filter: vec![],
+        };
+        let api::Request::ListGroups(l) = request_round_trip(0, RequestBody::ListGroups(r.clone()))
+        else {
+            panic!()
+        };
+        assert!(l.states_filter.is_empty());
+        let api::Request::ListGroups(l) = request_round_trip(4, RequestBody::ListGroups(r)) else {
+            panic!()
+        };
+        assert_eq!(l.states_filter, vec!["Stable".to_string()]);
+        let response = api::Response::ListGroups(api::ListGroupsResponse {
+            throttle_time_ms: 0,
+            error_code: ErrorCode::NONE,
+            groups: vec![api::ListedGroup {
+                group_id: "g".into(),
+                protocol_type: "consumer".into(),
+                group_state: "Stable".into(),
+                group_type: "classic".into(),
+            }],
+        });
+        for version in [0, 4] {
+            let ResponseBody::ListGroups(l) = response_round_trip(version, response.clone()) else {
+                panic!()
+            };
+            assert_eq!(l.groups[0].group_id, "g");
+            let state = if version >= 4 { "Stable" } else { "" };
+            assert_eq!(l.groups[0].group_state, state);
+        }
+
+        let r = codec::DescribeGroupsRequest {
+            groups: vec!["g".into()],
+            include_authorized_operations: true,
+        };
+        for version in [0, 5] {
+            let api::Request::DescribeGroups(d) =
+                request_round_trip(version, RequestBody::DescribeGroups(r.clone()))
+            else {
+                panic!()
+            };
+            assert_eq!(d.groups, vec!["g".to_string()]);
+            assert_eq!(d.include_authorized_operations, version >= 3);
+        }
+        let response = api::Response::DescribeGroups(api::DescribeGroupsResponse {
+            throttle_time_ms: 0,
+            groups: vec![api::DescribedGroup {
+                group_id: "g".into(),
+                group_state: "Stable".into(),
+                protocol_type: "consumer".into(),
+                protocol_data: "range".into(),
+                members: vec![api::DescribedGroupMember {
+                    member_id: "m".into(),
+                    group_instance_id: Some("i".into()),
+                    client_id: "c".into(),
+                    client_host: "/127.0.0.1".into(),
+                    member_metadata: Bytes::from_static(b"md"),
+                    member_assignment: Bytes::from_static(b"as"),
+                }],
+                authorized_operations: api::AUTHORIZED_OPERATIONS_OMITTED,
+                ..Default::default()
+            }],
+        });
+        for version in [0, 5] {
+            let ResponseBody::DescribeGroups(d) = response_round_trip(version, response.clone())
+            else {
+                panic!()
+            };
+            let m = &d.groups[0].members[0];
+            assert_eq!(d.groups[0].protocol_data, "range");
+            assert_eq!(m.client_host, "/127.0.0.1");
+            assert_eq!(m.member_assignment, Bytes::from_static(b"as"));
+            let instance = (version >= 4).then(|| "i".to_string());
+            assert_eq!(m.group_instance_id, instance);
+        }
+
+        let r = codec::DeleteGroupsRequest {
+            groups_names: vec!["a".into(), "b".into()],
+        };
+        for version in [0, 2] {
+            assert_eq!(
+                request_round_trip(version, RequestBody::DeleteGroups(r.clone())),
+                api::Request::DeleteGroups(api::DeleteGroupsRequest {
+                    groups_names: vec!["a".into(), "b".into()],
+                })
+            );
+            let response = api::Response::DeleteGroups(api::DeleteGroupsResponse {
+                throttle_time_ms: 0,
+                results: vec![api::DeletableGroupResult {
+                    group_id: "a".into(),
+                    error_code: ErrorCode::NON_EMPTY_GROUP,
+                }],
+            });
+            let ResponseBody::DeleteGroups(d) = response_round_trip(version, response) else {
+                panic!()
+            };
+            assert_eq!(d.results[0].error_code, ErrorCode::NON_EMPTY_GROUP.0);
+        }
+    }
+
+    #[test]
+    fn offset_delete_maps_v0() {
+        let r = codec::OffsetDeleteRequest {
+            group_id: "g".into(),
+            topics: vec![codec::OffsetDeleteRequestTopic {
+                name: "t".into(),
+                partitions: vec![codec::OffsetDeleteRequestPartition { partition_index: 3 }],
+            }],
+        };
+        assert_eq!(
+            request_round_trip(0, RequestBody::OffsetDelete(r)),
+            api::Request::OffsetDelete(api::OffsetDeleteRequest {
+                group_id: "g".into(),
+                topics: vec![api::OffsetDeleteRequestTopic {
+                    name: "t".into(),
+                    partitions: vec![3],
+                }],
+            })
+        );
+        let response = api::Response::OffsetDelete(api::OffsetDeleteResponse {
+            error_code: ErrorCode::NONE,
+            throttle_time_ms: 0,
+            topics: vec![api::OffsetDeleteResponseTopic {
+                name: "t".into(),
+                partitions: vec![api::OffsetDeleteResponsePartition {
+                    partition_index: 3,
+                    error_code: ErrorCode::GROUP_SUBSCRIBED_TO_TOPIC,
+                }],
+            }],
+        });
+        let ResponseBody::OffsetDelete(d) = response_round_trip(0, response) else {
+            panic!()
+        };
+        assert_eq!(
+            d.topics[0].partitions[0].error_code,
+            ErrorCode::GROUP_SUBSCRIBED_TO_TOPIC.0
         );
     }
 }

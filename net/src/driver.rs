@@ -443,48 +443,27 @@ async fn flusher(
 }
 
 /// Syncs each file once and returns the failures by file. In production the fsyncs of
-/// distinct files run concurrently on the blocking pool, so a batch covering several logs
-/// costs about one fsync, not one per file (the device can merge them into one journal
-/// commit). In the simulator they run one after another on the seeded runtime.
+/// distinct files run concurrently ([`SyncMode::run_each`]), so a batch covering several
+/// logs costs about one fsync, not one per file; in the simulator they run in order.
 async fn sync_files(
     storage: &Arc<dyn Storage>,
     mode: &SyncMode,
     files: BTreeSet<String>,
 ) -> BTreeMap<String, String> {
-    let sync_one = |disk: Arc<dyn Storage>, file: String| {
-        move || match disk.sync(&file) {
-            Ok(()) => None,
-            // The core removed it after asking (retention, a deleted topic): nothing of it is
-            // left to make durable.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => Some((file, e.to_string())),
-        }
-    };
-    if matches!(mode, SyncMode::SpawnBlocking) && files.len() > 1 {
-        let handles: Vec<_> = files
-            .into_iter()
-            .map(|f| tokio::task::spawn_blocking(sync_one(storage.clone(), f)))
-            .collect();
-        let mut failures = BTreeMap::new();
-        for handle in handles {
-            match handle.await {
-                Ok(Some((file, error))) => {
-                    failures.insert(file, error);
-                }
-                Ok(None) => {}
-                Err(e) => std::panic::resume_unwind(e.into_panic()),
+    let jobs: Vec<_> = files
+        .into_iter()
+        .map(|file| {
+            let disk = storage.clone();
+            move || match disk.sync(&file) {
+                Ok(()) => None,
+                // The core removed it after asking (retention, a deleted topic): nothing of it
+                // is left to make durable.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                Err(e) => Some((file, e.to_string())),
             }
-        }
-        return failures;
-    }
-    let disk = storage.clone();
-    mode.run(move || {
-        files
-            .into_iter()
-            .filter_map(|f| sync_one(disk.clone(), f)())
-            .collect()
-    })
-    .await
+        })
+        .collect();
+    mode.run_each(jobs).await.into_iter().flatten().collect()
 }
 
 /// Per log in a batch: its largest `upto`, and the first failure among its files.
@@ -635,10 +614,16 @@ async fn read_loop<S: Stream, R: AsyncRead + Unpin>(
             }
             Ok((header, body)) => {
                 let api_key = body.api_key();
-                let request = match api_map::request_from_wire(header.api_version, body) {
+                let mut request = match api_map::request_from_wire(header.api_version, body) {
                     Ok(r) => r,
                     Err(e) => return ReadEnd::Bad(e.to_string()),
                 };
+                if let api::Request::JoinGroup(join) = &mut request {
+                    // What the body does not carry: DescribeGroups reports both, and member
+                    // ids start with the client id.
+                    join.client_id = header.client_id.clone().unwrap_or_default();
+                    join.client_host = format!("/{}", ctx.peer.ip());
+                }
                 let id = ctx.limits.next_request.fetch_add(1, Ordering::Relaxed);
                 let silent = matches!(&request, api::Request::Produce(p) if p.acks == 0);
                 let slot = if silent {

@@ -70,6 +70,31 @@ impl fmt::Debug for SyncMode {
 }
 
 impl SyncMode {
+    /// Runs every job and returns their results in order: concurrently on the blocking pool
+    /// for [`SyncMode::SpawnBlocking`] (distinct files' fsyncs then overlap, and the device
+    /// can merge them), one after another through [`SyncMode::run`] otherwise, so the
+    /// simulator stays on its seeded runtime.
+    pub async fn run_each<T, F>(&self, jobs: Vec<F>) -> Vec<T>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        if !matches!(self, SyncMode::SpawnBlocking) || jobs.len() < 2 {
+            return self
+                .run(move || jobs.into_iter().map(|f| f()).collect())
+                .await;
+        }
+        let handles: Vec<_> = jobs.into_iter().map(tokio::task::spawn_blocking).collect();
+        let mut out = Vec::with_capacity(handles.len());
+        for handle in handles {
+            match handle.await {
+                Ok(v) => out.push(v),
+                Err(e) => std::panic::resume_unwind(e.into_panic()),
+            }
+        }
+        out
+    }
+
     /// Runs `f` the way this mode says. A panic inside `f` is re-raised here.
     pub async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
         match self {

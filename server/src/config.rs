@@ -44,6 +44,10 @@ pub struct ServeArgs {
     /// Cluster id reported in Metadata [default: keel-cluster].
     #[arg(long, env = "KEEL_CLUSTER_ID")]
     pub cluster_id: Option<String>,
+    /// How long a group leaving Empty waits for more members before its first rebalance
+    /// (Kafka's group.initial.rebalance.delay.ms) [default: 3000].
+    #[arg(long, env = "KEEL_GROUP_INITIAL_REBALANCE_DELAY_MS")]
+    pub group_initial_rebalance_delay_ms: Option<i32>,
 }
 
 /// The config file: the same settings, all optional.
@@ -60,6 +64,7 @@ struct FileConfig {
     message_max_bytes: Option<usize>,
     max_request_bytes: Option<usize>,
     cluster_id: Option<String>,
+    group_initial_rebalance_delay_ms: Option<i32>,
 }
 
 /// Merges flags/env (already merged by clap), the config file and defaults.
@@ -121,6 +126,17 @@ pub fn resolve(args: ServeArgs) -> Result<ServeConfig, String> {
     if let Some(v) = args.cluster_id.or(file.cluster_id) {
         node.cluster_id = v;
     }
+    if let Some(v) = args
+        .group_initial_rebalance_delay_ms
+        .or(file.group_initial_rebalance_delay_ms)
+    {
+        if v < 0 {
+            return Err(format!(
+                "group_initial_rebalance_delay_ms must not be negative, not {v}"
+            ));
+        }
+        node.group.initial_rebalance_delay_ms = v;
+    }
     Ok(ServeConfig {
         listen,
         data_dir: args
@@ -168,6 +184,33 @@ mod tests {
             ("127.0.0.1", 9092)
         );
         assert!(c.node.auto_create_topics);
+        assert_eq!(c.node.group.initial_rebalance_delay_ms, 3_000);
+    }
+
+    #[test]
+    fn initial_rebalance_delay_from_flag_or_file() {
+        let dir = std::env::temp_dir().join(format!("keel-config-delay-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("keel.toml");
+        std::fs::write(&file, "group_initial_rebalance_delay_ms = 250\n").unwrap();
+        let c = resolve(ServeArgs {
+            config: Some(file.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(c.node.group.initial_rebalance_delay_ms, 250);
+        let c = resolve(ServeArgs {
+            config: Some(file),
+            group_initial_rebalance_delay_ms: Some(0),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(c.node.group.initial_rebalance_delay_ms, 0);
+        assert!(resolve(ServeArgs {
+            group_initial_rebalance_delay_ms: Some(-1),
+            ..Default::default()
+        })
+        .is_err());
     }
 
     #[test]

@@ -84,6 +84,7 @@ const ALLOWED: &[(&str, &str)] = &[
     ("net/src/driver.rs", "std::time::SystemTime::now()"),
     // Production's fsync mode; the simulator uses SyncMode::InlineAfter.
     ("net/src/network.rs", "tokio::task::spawn_blocking(f)"),
+    ("net/src/network.rs", "map(tokio::task::spawn_blocking)"),
 ];
 
 #[test]

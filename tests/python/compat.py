@@ -9,7 +9,9 @@ For the client named by --client (kafka-python, aiokafka or confluent-kafka):
   3. consumes every partition from the beginning with manual assignment (no consumer group)
      and checks keys, values, headers, timestamps, offsets and per-partition order against
      the offsets the producer was acknowledged with;
-  4. checks earliest/latest offsets and offsets looked up by timestamp.
+  4. checks earliest/latest offsets and offsets looked up by timestamp;
+  5. (kafka-python) consumes the topic as a consumer group, commits, and checks that a new
+     member of the group resumes at the committed offsets.
 
 Exits 0 when everything matched; otherwise prints "MISMATCH: ..." or the failure and exits 1.
 Run by tests/tests/python_clients.rs; by hand:
@@ -203,14 +205,13 @@ def run_kafka_python(args, sent):
     log(f"{name}: codecs {codecs}")
     acked = {}
     for codec, idx in codec_plan(len(sent), codecs):
-        # kafka-python 3 enables idempotence by default, which needs InitProducerId: Keel does
-        # not advertise it yet, and kafka-python then fails with IncompatibleBrokerVersion.
+        # kafka-python 3's default producer is idempotent (InitProducerId, sequence numbers):
+        # left at its default on purpose.
         producer = KafkaProducer(
             bootstrap_servers=args.bootstrap,
             acks="all",
             compression_type=None if codec == "none" else codec,
             linger_ms=5,
-            enable_idempotence=False,
             **common,
         )
         futures = []
@@ -258,6 +259,55 @@ def run_kafka_python(args, sent):
         by_time[ts] = {tp.partition: (None if v is None else v.offset) for tp, v in found.items()}
     consumer.close()
     check_offsets(name, sent, acked, counts, earliest, latest, by_time)
+    run_kafka_python_group(args, sent, latest, common)
+
+
+def run_kafka_python_group(args, sent, latest, common):
+    """A consumer group: one member subscribes, reads everything from the earliest offset and
+    commits; a second member of the same group finds exactly those commits and reads nothing
+    again."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    name = "kafka-python"
+    group = args.topic + "-group"
+    tps = [TopicPartition(args.topic, p) for p in range(PARTITIONS)]
+
+    def member():
+        return KafkaConsumer(
+            args.topic,
+            bootstrap_servers=args.bootstrap,
+            group_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=100,
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=1_000,
+            **common,
+        )
+
+    first = member()
+    n = 0
+    deadline = time.monotonic() + TIMEOUT_S
+    while n < len(sent) and time.monotonic() < deadline:
+        for msgs in first.poll(timeout_ms=500).values():
+            n += len(msgs)
+    check(n == len(sent), f"group member read {n} of {len(sent)} records")
+    check(set(first.assignment()) == set(tps), f"group assignment {first.assignment()!r}")
+    first.commit()
+    first.close()
+
+    second = member()
+    committed = {tp.partition: second.committed(tp) for tp in tps}
+    check(committed == latest, f"committed offsets {committed!r}, expected {latest!r}")
+    again = 0
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        for msgs in second.poll(timeout_ms=300).values():
+            again += len(msgs)
+    check(again == 0, f"a new member re-read {again} committed records")
+    check(set(second.assignment()) == set(tps), f"second assignment {second.assignment()!r}")
+    second.close()
+    log(f"{name}: group {group} consumed, committed and resumed at {committed}")
 
 
 # ---- aiokafka -------------------------------------------------------------------------------
@@ -308,7 +358,7 @@ async def run_aiokafka_async(args, sent):
             acks="all",
             compression_type=None if codec == "none" else codec,
             linger_ms=5,
-            enable_idempotence=False,
+            enable_idempotence=True,
         )
         await producer.start()
         try:

@@ -2,7 +2,8 @@
 //! confluent-kafka (librdkafka 2.x in its wheel), pinned in tests/python/requirements.txt.
 //! Each test runs tests/python/compat.py for one client: admin create/list/delete, ~2000 keyed
 //! records with headers in every codec, manual-assignment consume with exact checks, and
-//! earliest/latest/by-time offset lookups. The script's output is printed on failure.
+//! earliest/latest/by-time offset lookups, and for kafka-python a consumer group that commits
+//! and resumes. The script's output is printed on failure.
 //!
 //! Without python3 or the client's modules these tests print a SKIPPED line, or fail when
 //! `CI` is set (`python3 -m pip install -r tests/python/requirements.txt`).
@@ -64,7 +65,7 @@ fn run_client(client: &str, modules: &[&str]) {
         return;
     }
     let dir = temp_data_dir(&format!("py-{client}"));
-    let keel = Keel::start(&dir, &[]);
+    let keel = Keel::start(&dir, &["--group-initial-rebalance-delay-ms", "0"]);
     run_script(&keel, &["--client", client]);
     drop(keel);
     let _ = std::fs::remove_dir_all(&dir);
@@ -97,7 +98,7 @@ fn kafka_python_as_older_kafka_versions() {
         return;
     }
     let dir = temp_data_dir("py-kafka-python-old");
-    let keel = Keel::start(&dir, &[]);
+    let keel = Keel::start(&dir, &["--group-initial-rebalance-delay-ms", "0"]);
     for version in ["0.11", "1.0", "2.0", "2.4"] {
         let topic = format!("compat-kafka-python-{version}");
         run_script(

@@ -338,3 +338,93 @@ async fn topics_are_created_on_first_use_and_deleted_by_admin() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// librdkafka's idempotent producer (InitProducerId, sequence numbers): every record lands
+/// exactly once and in send order per partition, also when the broker restarts mid-stream
+/// and the producer retries what was in flight (KIP-98).
+#[test]
+fn idempotent_producer_writes_each_record_once_across_a_restart() {
+    let dir = temp_data_dir("idempotent");
+    let mut keel = Keel::start(&dir, &["--num-partitions", "2"]);
+    let bootstrap = keel.bootstrap();
+    let acked: Acked = Arc::default();
+    let failed = Arc::new(Mutex::new(Vec::new()));
+    let producer: ThreadedProducer<AckContext> = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "2")
+        .set("message.timeout.ms", "60000")
+        .set("retry.backoff.ms", "50")
+        .set("reconnect.backoff.ms", "50")
+        .create_with_context(AckContext {
+            acked: acked.clone(),
+            failed: failed.clone(),
+        })
+        .expect("idempotent producer");
+    const N: usize = 20_000;
+    for i in 0..N {
+        let key = format!("k{}", i % 8);
+        let value = format!("{i}");
+        let mut rec = BaseRecord::with_opaque_to("idem", Box::new(i))
+            .key(&key)
+            .payload(&value);
+        loop {
+            match producer.send(rec) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    std::thread::sleep(Duration::from_millis(2));
+                    rec = back;
+                }
+            }
+        }
+        if i == N / 2 {
+            assert!(keel.stop(), "SIGTERM exits 0");
+            keel.restart();
+        }
+    }
+    use rdkafka::producer::Producer;
+    producer.flush(Duration::from_secs(60)).expect("flush");
+    assert!(
+        failed.lock().unwrap().is_empty(),
+        "{:?}",
+        failed.lock().unwrap()
+    );
+    assert_eq!(acked.lock().unwrap().len(), N);
+
+    let c = consumer(&bootstrap);
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..2 {
+        tpl.add_partition_offset("idem", p, Offset::Beginning)
+            .unwrap();
+    }
+    c.assign(&tpl).unwrap();
+    let mut seen = vec![false; N];
+    let mut last_per_key: BTreeMap<String, usize> = BTreeMap::new();
+    let mut count = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count < N {
+        assert!(Instant::now() < deadline, "read {count} of {N}");
+        let Some(m) = c.poll(Duration::from_millis(500)) else {
+            continue;
+        };
+        let m = m.expect("consume");
+        let i: usize = std::str::from_utf8(m.payload().unwrap())
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            !seen[i],
+            "record {i} written twice (at {}/{})",
+            m.partition(),
+            m.offset()
+        );
+        seen[i] = true;
+        let key = String::from_utf8(m.key().unwrap().to_vec()).unwrap();
+        if let Some(prev) = last_per_key.insert(key.clone(), i) {
+            assert!(prev < i, "key {key}: {i} after {prev}: out of send order");
+        }
+        count += 1;
+    }
+    assert!(keel.stop());
+    let _ = std::fs::remove_dir_all(&dir);
+}

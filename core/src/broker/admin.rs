@@ -72,6 +72,10 @@ impl Node {
         if validate_topic_name(name).is_err() {
             return Err(ErrorCode::INVALID_TOPIC_EXCEPTION);
         }
+        // The internal offsets topic is created with its own settings (broker/group.rs).
+        if name == crate::group::OFFSETS_TOPIC {
+            return self.ensure_offsets_topic().map(|_| ());
+        }
         if !(self.config.auto_create_topics && allowed_by_request) {
             return Err(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
         }
@@ -321,7 +325,7 @@ impl Node {
     }
 
     /// Records a new topic durably, then opens its partition logs.
-    fn create_topic(
+    pub(super) fn create_topic(
         &mut self,
         name: &str,
         partitions: i32,
@@ -435,6 +439,10 @@ impl Node {
             if let Err(e) = p.log.delete() {
                 tracing::warn!(topic = %meta.name, partition = index, error = %e, "could not remove a deleted partition's files; they go at next start");
             }
+        }
+        // Committed offsets go with the offsets topic (broker/group.rs).
+        if meta.name == crate::group::OFFSETS_TOPIC {
+            self.group.on_offsets_topic_deleted();
         }
         tracing::info!(topic = %meta.name, "deleted topic");
         Ok(())

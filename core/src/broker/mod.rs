@@ -9,6 +9,8 @@
 
 mod admin;
 mod fetch;
+mod group;
+mod idempotence;
 mod produce;
 
 use crate::api::{ConnId, Request, RequestId, Response};
@@ -84,6 +86,9 @@ pub struct NodeConfig {
     pub timestamp_after_max_ms: i64,
     /// A known bug to exhibit; honoured only in builds with the `planted-bugs` feature.
     pub planted_bug: Option<crate::bugs::PlantedBug>,
+    /// The group coordinator's settings (offsets.topic.num.partitions,
+    /// group.initial.rebalance.delay.ms, session timeout bounds, ...).
+    pub group: crate::group::GroupConfig,
 }
 
 impl Default for NodeConfig {
@@ -99,6 +104,7 @@ impl Default for NodeConfig {
             max_message_bytes: 1_048_588,
             timestamp_after_max_ms: 3_600_000,
             planted_bug: None,
+            group: crate::group::GroupConfig::default(),
         }
     }
 }
@@ -134,6 +140,8 @@ struct Partition {
     failed: Option<String>,
     /// acks=-1 produces waiting for `high_watermark >= offset`, in offset order.
     waiting_acks: VecDeque<(i64, WaitId)>,
+    /// Idempotent producers' epochs and recent batches (broker/idempotence.rs).
+    producers: crate::producer::ProducerStates,
     /// Effective topic settings enforced at produce time.
     max_message_bytes: usize,
     timestamp_after_max_ms: i64,
@@ -179,6 +187,10 @@ pub struct Node {
     /// Deadlines of parked requests, earliest first.
     timers: BTreeSet<(Instant, WaitId)>,
     next_wait_id: WaitId,
+    /// Consumer groups and committed offsets (group/, glued in broker/group.rs).
+    group: crate::group::Coordinator,
+    /// Producer ids for InitProducerId (broker/idempotence.rs).
+    producer_ids: crate::producer::ProducerIdBlock,
 }
 
 /// Bounds on what clients can make a node hold: beyond them, requests are refused rather
@@ -201,6 +213,7 @@ impl Node {
             file: crate::metadata::METADATA_FILE.to_string(),
             reason,
         })?;
+        let group = crate::group::Coordinator::new(config.group.clone(), now, seed);
         let mut node = Node {
             config,
             storage,
@@ -217,12 +230,16 @@ impl Node {
             fetch_waits_by_partition: BTreeMap::new(),
             timers: BTreeSet::new(),
             next_wait_id: 1,
+            group,
+            producer_ids: crate::producer::ProducerIdBlock::default(),
         };
         node.remove_orphan_logs()?;
         let topics: Vec<TopicMeta> = node.metadata.topics.values().cloned().collect();
         for topic in &topics {
             node.open_topic_logs(topic)?;
         }
+        node.load_group_offsets()?;
+        node.load_producer_ids()?;
         node.request_flushes();
         node.check();
         Ok(node)
@@ -241,6 +258,7 @@ impl Node {
             Input::Tick => {}
         }
         self.expire_deadlines();
+        self.poll_group();
         self.request_flushes();
         self.check();
     }
@@ -253,7 +271,11 @@ impl Node {
 
     /// When the node next needs `Input::Tick`, if ever.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.timers.first().map(|(at, _)| *at)
+        let parked = self.timers.first().map(|(at, _)| *at);
+        match (parked, self.group.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Queues a Flush for every log whose writes are not yet durable and not already being
@@ -301,6 +323,23 @@ impl Node {
             Request::DeleteTopics(r) => {
                 let response = self.delete_topics(r);
                 self.respond(conn, id, Response::DeleteTopics(response));
+            }
+            // Group coordination and committed offsets: broker/group.rs.
+            r @ (Request::FindCoordinator(_)
+            | Request::JoinGroup(_)
+            | Request::SyncGroup(_)
+            | Request::Heartbeat(_)
+            | Request::LeaveGroup(_)
+            | Request::OffsetCommit(_)
+            | Request::OffsetFetch(_)
+            | Request::ListGroups(_)
+            | Request::DescribeGroups(_)
+            | Request::DeleteGroups(_)
+            | Request::OffsetDelete(_)) => self.handle_group_request(conn, id, r),
+            // Idempotent producers: broker/idempotence.rs.
+            Request::InitProducerId(r) => {
+                let response = self.init_producer_id(r);
+                self.respond(conn, id, Response::InitProducerId(response));
             }
         }
     }
@@ -366,6 +405,10 @@ impl Node {
         }
         if advanced {
             self.wake_fetches(&key);
+            // Committed offsets waiting for this flush (broker/group.rs).
+            if key.0 == crate::group::OFFSETS_TOPIC {
+                self.offsets_flushed(key.1);
+            }
         }
     }
 
@@ -382,6 +425,10 @@ impl Node {
         let waiting: Vec<WaitId> = p.waiting_acks.drain(..).map(|(_, w)| w).collect();
         for wait in waiting {
             self.release_ack(wait, &key, crate::error::ErrorCode::KAFKA_STORAGE_ERROR);
+        }
+        // Committed offsets waiting on this log (broker/group.rs).
+        if key.0 == crate::group::OFFSETS_TOPIC {
+            self.offsets_partition_failed(key.1);
         }
     }
 
@@ -466,6 +513,8 @@ impl Node {
         if report.truncated_bytes > 0 {
             tracing::warn!(%dir, bytes = report.truncated_bytes, reason = ?report.reason, "truncated a torn or corrupt log tail");
         }
+        // Idempotent producers as the recovered log left them (broker/idempotence.rs).
+        let producers = idempotence::rebuild_producers(&log).map_err(open_error)?;
         let log_id = LogId(self.next_log_id);
         self.next_log_id += 1;
         let key = (topic.name.clone(), index);
@@ -483,6 +532,7 @@ impl Node {
                 flush_in_flight: None,
                 failed: None,
                 waiting_acks: VecDeque::new(),
+                producers,
                 max_message_bytes: crate::config::int_config(
                     &topic.configs,
                     "max.message.bytes",
@@ -551,10 +601,12 @@ impl Node {
                 assert!(needed >= last, "{key:?}: ack queue out of order");
                 last = needed;
             }
+            p.producers.check_invariants();
         }
         assert_eq!(self.logs.len(), self.partitions.len());
         assert!(self.fetch_waits.len() <= MAX_PARKED_FETCHES);
         assert!(self.produce_waits.len() <= MAX_PARKED_PRODUCES);
+        self.group.check();
     }
 }
 

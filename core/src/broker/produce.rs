@@ -8,6 +8,7 @@ use crate::api::{
 };
 use crate::bugs::PlantedBug;
 use crate::error::ErrorCode;
+use crate::producer::{ProducedBatch, Verdict};
 use crate::record::{validate_produced_batch, BatchError, BatchHeader};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -39,6 +40,14 @@ impl Node {
                         ErrorCode::INVALID_REQUEST,
                         Some("Keel does not support transactions yet".into()),
                     )
+                } else if topic.name == crate::group::OFFSETS_TOPIC {
+                    // Kafka's ReplicaManager refuses client writes to internal topics; the
+                    // group coordinator appends there directly (broker/group.rs).
+                    ProducePartitionResponse::error(
+                        index,
+                        ErrorCode::INVALID_TOPIC_EXCEPTION,
+                        Some(format!("Cannot append to internal topic {}", topic.name)),
+                    )
                 } else if acks == -1 && too_many_waits {
                     ProducePartitionResponse::error(
                         index,
@@ -53,9 +62,14 @@ impl Node {
                         && !self.planted(PlantedBug::AckBeforeFlush)
                     {
                         let needed = r.base_offset_end;
+                        // A duplicate may name a batch that is already durable (answer now) or
+                        // one still waiting behind later writes (queue it in offset order).
                         if let Some(p) = self.partitions.get_mut(&key) {
-                            p.waiting_acks.push_back((needed, wait));
-                            outstanding.insert((t, i));
+                            if needed > p.high_watermark {
+                                let at = p.waiting_acks.partition_point(|&(n, _)| n <= needed);
+                                p.waiting_acks.insert(at, (needed, wait));
+                                outstanding.insert((t, i));
+                            }
                         }
                     }
                     r.response
@@ -178,8 +192,41 @@ impl Node {
                 "a producer may not set the LogAppendTime attribute".into(),
             );
         }
+        let producer = (header.producer_id() >= 0).then(|| ProducedBatch {
+            producer_id: header.producer_id(),
+            epoch: header.producer_epoch(),
+            first_seq: header.base_sequence(),
+            last_offset_delta: header.last_offset_delta(),
+        });
+        if let Some(b) = &producer {
+            match p.producers.check(b) {
+                Verdict::Append => {}
+                Verdict::Duplicate {
+                    base_offset,
+                    last_offset,
+                } => {
+                    tracing::debug!(topic = %key.0, partition = key.1, producer_id = b.producer_id, base_offset, "duplicate batch not appended");
+                    return AppendOutcome {
+                        error_code: ErrorCode::NONE,
+                        base_offset_end: last_offset + 1,
+                        response: ProducePartitionResponse {
+                            partition_index: index,
+                            error_code: ErrorCode::NONE,
+                            base_offset,
+                            log_append_time_ms: -1,
+                            log_start_offset: p.log.log_start_offset(),
+                            error_message: None,
+                        },
+                    };
+                }
+                Verdict::Reject { error, message } => return fail(error, message),
+            }
+        }
         match p.log.append(records, now_ms, super::produce::LEADER_EPOCH) {
             Ok(info) => {
+                if let Some(b) = &producer {
+                    p.producers.record(b, info.base_offset, info.last_offset);
+                }
                 if crate::bugs::active(
                     self.config.planted_bug,
                     PlantedBug::HighWatermarkPastFlushed,

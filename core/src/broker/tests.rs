@@ -614,3 +614,340 @@ fn planted_bugs_misbehave_as_described() {
         "served beyond the high watermark"
     );
 }
+
+// ---- Idempotent producers (KAFKA.md §4 "idempotence", broker/idempotence.rs) -------------
+
+/// `batch(values)` as idempotent producer `pid` at `epoch`, starting at sequence `seq`.
+fn idempotent(pid: i64, epoch: i16, seq: i32, values: &[&str]) -> Bytes {
+    use crate::record::{BASE_SEQUENCE_AT, CRC_AT, PRODUCER_EPOCH_AT, PRODUCER_ID_AT};
+    let mut b = batch(values, T0 as i64).to_vec();
+    b[PRODUCER_ID_AT..PRODUCER_ID_AT + 8].copy_from_slice(&pid.to_be_bytes());
+    b[PRODUCER_EPOCH_AT..PRODUCER_EPOCH_AT + 2].copy_from_slice(&epoch.to_be_bytes());
+    b[BASE_SEQUENCE_AT..BASE_SEQUENCE_AT + 4].copy_from_slice(&seq.to_be_bytes());
+    let crc = crate::record::batch_crc(&b);
+    b[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    Bytes::from(b)
+}
+
+/// An acks=1 produce to t-0 whose write is then made durable.
+fn produce_code(h: &mut Harness, records: Bytes) -> (ErrorCode, i64) {
+    let (r, flushes) = h.call(produce("t", 0, 1, records));
+    for (log, files, upto) in flushes {
+        for f in &files {
+            h.disk.sync(f).unwrap();
+        }
+        h.node.handle(h.now, Input::Flushed { log, upto });
+    }
+    assert!(h.complete_flushes().is_empty());
+    let p = produce_result(&r);
+    (p.error_code, p.base_offset)
+}
+
+fn log_end(h: &Harness) -> i64 {
+    h.node.partitions[&("t".to_string(), 0)]
+        .log
+        .log_end_offset()
+}
+
+fn init_producer_id(h: &mut Harness, r: InitProducerIdRequest) -> InitProducerIdResponse {
+    let (r, _) = h.call(Request::InitProducerId(r));
+    let Response::InitProducerId(r) = r else {
+        panic!("{r:?}")
+    };
+    r
+}
+
+/// KAFKA.md §4: a retry matching one of the last 5 batches is not appended; the original
+/// offset comes back with no error (Kafka's `ProducerStateEntry.findDuplicateBatch`).
+#[test]
+fn a_retried_batch_is_deduplicated_to_its_original_offset() {
+    let mut h = Harness::new();
+    h.create("t", 1);
+    assert_eq!(
+        produce_code(&mut h, batch(&["x"], T0 as i64)),
+        (ErrorCode::NONE, 0)
+    );
+    assert_eq!(
+        produce_code(&mut h, idempotent(7, 0, 0, &["a", "b"])),
+        (ErrorCode::NONE, 1)
+    );
+    assert_eq!(
+        produce_code(&mut h, idempotent(7, 0, 2, &["c"])),
+        (ErrorCode::NONE, 3)
+    );
+    assert_eq!(log_end(&h), 4);
+    // Both retried: the original offsets, nothing appended.
+    assert_eq!(
+        produce_code(&mut h, idempotent(7, 0, 0, &["a", "b"])),
+        (ErrorCode::NONE, 1)
+    );
+    assert_eq!(
+        produce_code(&mut h, idempotent(7, 0, 2, &["c"])),
+        (ErrorCode::NONE, 3)
+    );
+    assert_eq!(log_end(&h), 4);
+    // Non-idempotent batches are never deduplicated.
+    assert_eq!(
+        produce_code(&mut h, batch(&["x"], T0 as i64)),
+        (ErrorCode::NONE, 4)
+    );
+    h.complete_flushes();
+
+    // acks=-1: a retry of a durable batch is answered at once; a retry of a batch not yet
+    // durable waits for the same flush as the original.
+    let (r, flushes) = h.call(produce("t", 0, -1, idempotent(7, 0, 0, &["a", "b"])));
+    assert_eq!(
+        (
+            produce_result(&r).error_code,
+            produce_result(&r).base_offset
+        ),
+        (ErrorCode::NONE, 1)
+    );
+    assert!(flushes.is_empty());
+    let original = h.send(produce("t", 0, -1, idempotent(7, 0, 3, &["d"])));
+    let retry = h.send(produce("t", 0, -1, idempotent(7, 0, 3, &["d"])));
+    let released = h.complete_flushes();
+    let answers: Vec<(RequestId, ErrorCode, i64)> = released
+        .iter()
+        .map(|(id, r)| {
+            (
+                *id,
+                produce_result(r).error_code,
+                produce_result(r).base_offset,
+            )
+        })
+        .collect();
+    assert_eq!(
+        answers,
+        vec![(original, ErrorCode::NONE, 5), (retry, ErrorCode::NONE, 5)]
+    );
+    assert_eq!(log_end(&h), 6);
+}
+
+#[test]
+fn sequence_gaps_old_epochs_and_unknown_producers_are_refused() {
+    let mut h = Harness::new();
+    h.create("t", 1);
+    assert_eq!(
+        produce_code(&mut h, idempotent(3, 0, 0, &["a"])).0,
+        ErrorCode::NONE
+    );
+    // firstSeq must be lastSeq + 1.
+    assert_eq!(
+        produce_code(&mut h, idempotent(3, 0, 2, &["c"])).0,
+        ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER
+    );
+    // A new epoch must start at sequence 0.
+    assert_eq!(
+        produce_code(&mut h, idempotent(3, 1, 1, &["b"])).0,
+        ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER
+    );
+    assert_eq!(
+        produce_code(&mut h, idempotent(3, 1, 0, &["b"])),
+        (ErrorCode::NONE, 1)
+    );
+    // The old epoch is fenced, retries of its batches included.
+    assert_eq!(
+        produce_code(&mut h, idempotent(3, 0, 1, &["b"])).0,
+        ErrorCode::INVALID_PRODUCER_EPOCH
+    );
+    assert_eq!(
+        produce_code(&mut h, idempotent(3, 0, 0, &["a"])).0,
+        ErrorCode::INVALID_PRODUCER_EPOCH
+    );
+    // A producer the partition does not know, continuing mid-sequence.
+    assert_eq!(
+        produce_code(&mut h, idempotent(4, 0, 9, &["z"])).0,
+        ErrorCode::UNKNOWN_PRODUCER_ID
+    );
+    assert_eq!(log_end(&h), 2, "no refused batch was appended");
+}
+
+/// Kafka's `inSequence`: after i32::MAX comes 0.
+#[test]
+fn sequences_wrap_at_i32_max() {
+    let mut h = Harness::new();
+    h.create("t", 1);
+    assert_eq!(
+        produce_code(&mut h, idempotent(5, 0, 0, &["a"])),
+        (ErrorCode::NONE, 0)
+    );
+    // Put the producer near the end of the sequence space without producing 2^31 records:
+    // seed its partition state as if offset 0 had carried sequence i32::MAX - 1.
+    let p = h.node.partitions.get_mut(&("t".to_string(), 0)).unwrap();
+    p.producers = crate::producer::ProducerStates::default();
+    p.producers.record(
+        &crate::producer::ProducedBatch {
+            producer_id: 5,
+            epoch: 0,
+            first_seq: i32::MAX - 1,
+            last_offset_delta: 0,
+        },
+        0,
+        0,
+    );
+    // i32::MAX and 0: one batch across the wrap.
+    assert_eq!(
+        produce_code(&mut h, idempotent(5, 0, i32::MAX, &["b", "c"])),
+        (ErrorCode::NONE, 1)
+    );
+    assert_eq!(
+        produce_code(&mut h, idempotent(5, 0, 1, &["d"])),
+        (ErrorCode::NONE, 3)
+    );
+    assert_eq!(
+        produce_code(&mut h, idempotent(5, 0, i32::MAX, &["b", "c"])),
+        (ErrorCode::NONE, 1)
+    );
+    assert_eq!(
+        produce_code(&mut h, idempotent(5, 0, 0, &["x"])).0,
+        ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER
+    );
+    assert_eq!(log_end(&h), 4);
+}
+
+/// Producer state is rebuilt from the log's batch headers at open: a retry after a restart
+/// of a batch that was durable is still a duplicate, and the sequence continues.
+#[test]
+fn producer_state_survives_a_restart() {
+    let mut h = Harness::new();
+    h.create("t", 1);
+    for seq in 0..7 {
+        h.send(produce("t", 0, -1, idempotent(9, 2, seq, &["v"])));
+    }
+    h.send(produce("t", 0, -1, idempotent(10, 0, 0, &["w", "w"])));
+    h.complete_flushes();
+    let before = h.node.partitions[&("t".to_string(), 0)].producers.clone();
+    let disk = h.disk.clone();
+    drop(h);
+    let mut h = Harness::open(disk);
+    let after = &h.node.partitions[&("t".to_string(), 0)].producers;
+    assert_eq!(after.get(9), before.get(9));
+    assert_eq!(after.get(10), before.get(10));
+    assert_eq!(after.get(9).unwrap().batches.len(), 5);
+    assert_eq!(
+        produce_code(&mut h, idempotent(9, 2, 6, &["v"])),
+        (ErrorCode::NONE, 6)
+    );
+    assert_eq!(
+        produce_code(&mut h, idempotent(10, 0, 0, &["w", "w"])),
+        (ErrorCode::NONE, 7)
+    );
+    assert_eq!(
+        produce_code(&mut h, idempotent(9, 1, 7, &["v"])).0,
+        ErrorCode::INVALID_PRODUCER_EPOCH
+    );
+    assert_eq!(
+        produce_code(&mut h, idempotent(9, 2, 7, &["v"])),
+        (ErrorCode::NONE, 9)
+    );
+}
+
+#[test]
+fn producer_ids_are_unique_across_restarts_and_epochs_bump() {
+    use crate::producer::{ProducerIdBlock, PRODUCER_ID_FILE};
+    let mut h = Harness::new();
+    let new = InitProducerIdRequest::default();
+    let a = init_producer_id(&mut h, new.clone());
+    let b = init_producer_id(&mut h, new.clone());
+    assert_eq!(
+        (a.error_code, a.producer_id, a.producer_epoch),
+        (ErrorCode::NONE, 0, 0)
+    );
+    assert_eq!((b.producer_id, b.producer_epoch), (1, 0));
+    let stored = |h: &Harness| ProducerIdBlock::decode(&h.disk.contents(PRODUCER_ID_FILE).unwrap());
+    assert_eq!(
+        stored(&h),
+        Ok(1000),
+        "one write reserves a block of 1000 ids"
+    );
+    // KIP-360: the current id and epoch bump the epoch; at the last epoch, a new id.
+    let bumped = init_producer_id(
+        &mut h,
+        InitProducerIdRequest {
+            producer_id: 1,
+            producer_epoch: 0,
+            ..new.clone()
+        },
+    );
+    assert_eq!(
+        (bumped.error_code, bumped.producer_id, bumped.producer_epoch),
+        (ErrorCode::NONE, 1, 1)
+    );
+    let exhausted = init_producer_id(
+        &mut h,
+        InitProducerIdRequest {
+            producer_id: 1,
+            producer_epoch: i16::MAX - 1,
+            ..new.clone()
+        },
+    );
+    assert_eq!((exhausted.producer_id, exhausted.producer_epoch), (2, 0));
+    let inconsistent = init_producer_id(
+        &mut h,
+        InitProducerIdRequest {
+            producer_id: 1,
+            producer_epoch: -1,
+            ..new.clone()
+        },
+    );
+    assert_eq!(inconsistent.error_code, ErrorCode::INVALID_REQUEST);
+    // Transactions are not supported.
+    let tx = init_producer_id(
+        &mut h,
+        InitProducerIdRequest {
+            transactional_id: Some("tx-1".into()),
+            ..new.clone()
+        },
+    );
+    assert_eq!(
+        (tx.error_code, tx.producer_id, tx.producer_epoch),
+        (ErrorCode::INVALID_REQUEST, -1, -1)
+    );
+
+    let disk = h.disk.clone();
+    drop(h);
+    let mut h = Harness::open(disk);
+    let c = init_producer_id(&mut h, new.clone());
+    assert_eq!(
+        (c.error_code, c.producer_id, c.producer_epoch),
+        (ErrorCode::NONE, 1000, 0)
+    );
+    assert_eq!(stored(&h), Ok(2000));
+    // An id this run never handed out is not bumped: a fresh one instead.
+    let foreign = init_producer_id(
+        &mut h,
+        InitProducerIdRequest {
+            producer_id: 5000,
+            producer_epoch: 3,
+            ..new.clone()
+        },
+    );
+    assert_eq!((foreign.producer_id, foreign.producer_epoch), (1001, 0));
+
+    // A damaged file stops the node from opening rather than reuse ids.
+    let mut bytes = h.disk.contents(PRODUCER_ID_FILE).unwrap();
+    bytes[6] ^= 1;
+    h.disk.set_contents(PRODUCER_ID_FILE, bytes);
+    let opened = Node::open(NodeConfig::default(), Arc::new(h.disk.clone()), h.now, 7);
+    assert!(matches!(opened, Err(OpenError::Metadata { .. })));
+}
+
+/// Kafka's ReplicaManager: clients may not append to internal topics.
+#[test]
+fn produce_to_the_offsets_topic_is_refused() {
+    let mut h = Harness::new();
+    let (r, flushes) = h.call(produce(
+        crate::group::OFFSETS_TOPIC,
+        0,
+        1,
+        batch(&["a"], T0 as i64),
+    ));
+    let p = produce_result(&r);
+    assert_eq!(p.error_code, ErrorCode::INVALID_TOPIC_EXCEPTION);
+    assert_eq!(
+        p.error_message.as_deref(),
+        Some("Cannot append to internal topic __consumer_offsets")
+    );
+    assert!(flushes.is_empty());
+}

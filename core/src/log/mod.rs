@@ -110,6 +110,17 @@ pub struct AppendInfo {
     pub max_timestamp: i64,
 }
 
+/// The idempotent-producer fields of one stored batch (see [`PartitionLog::producer_batches`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerBatch {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
+    pub base_offset: i64,
+    pub last_offset: i64,
+    pub is_control: bool,
+}
+
 /// What [`PartitionLog::open`] found and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecoveryReport {
@@ -623,6 +634,9 @@ impl PartitionLog {
             last_offset,
             max_timestamp,
             attributes: header.attributes(),
+            producer_id: header.producer_id(),
+            producer_epoch: header.producer_epoch(),
+            base_sequence: header.base_sequence(),
         };
         let interval = self.config.index_interval_bytes;
         let active = self
@@ -951,6 +965,33 @@ impl PartitionLog {
 
     pub fn segment_count(&self) -> usize {
         self.segments.len()
+    }
+
+    /// Calls `f` with the producer fields of every stored batch that carries a producer id,
+    /// in offset order, from the log start to the log end. Reads batch headers only (no CRC
+    /// check, no record decoding): what rebuilding idempotent-producer state at open needs.
+    /// Batches wholly below the log start offset are skipped.
+    pub fn producer_batches(&self, mut f: impl FnMut(ProducerBatch)) -> Result<(), LogError> {
+        let start = self.log_start_offset;
+        for segment in self.segments.values() {
+            if segment.next_offset <= start {
+                continue;
+            }
+            self.walk_segment(segment, 0, segment.base_offset, |b| {
+                if b.producer_id >= 0 && b.last_offset >= start {
+                    f(ProducerBatch {
+                        producer_id: b.producer_id,
+                        producer_epoch: b.producer_epoch,
+                        base_sequence: b.base_sequence,
+                        base_offset: b.base_offset,
+                        last_offset: b.last_offset,
+                        is_control: b.attributes & record::ATTR_CONTROL != 0,
+                    });
+                }
+                true
+            })?;
+        }
+        Ok(())
     }
 
     /// Base offsets of the segments, in order.

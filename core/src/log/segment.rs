@@ -70,6 +70,10 @@ pub struct WalkedBatch {
     pub last_offset: i64,
     pub max_timestamp: i64,
     pub attributes: i16,
+    /// The idempotent producer fields of the header (-1 when the batch has none).
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
 }
 
 /// Where a walk stopped.
@@ -384,6 +388,9 @@ pub fn walk(
             last_offset,
             max_timestamp,
             attributes: header.attributes(),
+            producer_id: header.producer_id(),
+            producer_epoch: header.producer_epoch(),
+            base_sequence: header.base_sequence(),
         };
         pos += total as u64;
         expected = last_offset + 1;
@@ -457,6 +464,9 @@ mod tests {
                 last_offset: offset + 1,
                 max_timestamp: i,
                 attributes: 0,
+                producer_id: -1,
+                producer_epoch: -1,
+                base_sequence: -1,
             };
             let update = seg.track_batch(&b, 250);
             entries += update.offset_entry.is_some() as usize;

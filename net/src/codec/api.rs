@@ -195,24 +195,24 @@ apis! {
     /// Metadata (3): v13 is not advertised.
     Metadata = 3, codec 0..=13, advertised Some((0, 12)), MetadataRequest, MetadataResponse;
     /// OffsetCommit (8): v0-1 were removed in Kafka 4.0; v10 names topics by id (KIP-848).
-    OffsetCommit = 8, codec 2..=10, advertised None, OffsetCommitRequest, OffsetCommitResponse;
+    OffsetCommit = 8, codec 2..=10, advertised Some((2, 9)), OffsetCommitRequest, OffsetCommitResponse;
     /// OffsetFetch (9): v0 was removed in Kafka 4.0; v8+ batches groups, v10 names topics
     /// by id (KIP-848).
-    OffsetFetch = 9, codec 1..=10, advertised None, OffsetFetchRequest, OffsetFetchResponse;
+    OffsetFetch = 9, codec 1..=10, advertised Some((1, 9)), OffsetFetchRequest, OffsetFetchResponse;
     /// FindCoordinator (10): v4+ looks up a batch of `coordinator_keys` (KIP-699).
-    FindCoordinator = 10, codec 0..=6, advertised None, FindCoordinatorRequest, FindCoordinatorResponse;
-    /// JoinGroup (11).
-    JoinGroup = 11, codec 0..=9, advertised None, JoinGroupRequest, JoinGroupResponse;
+    FindCoordinator = 10, codec 0..=6, advertised Some((0, 4)), FindCoordinatorRequest, FindCoordinatorResponse;
+    /// JoinGroup (11): v8 (reason) and v9 (skip_assignment, KIP-814) are not advertised.
+    JoinGroup = 11, codec 0..=9, advertised Some((0, 7)), JoinGroupRequest, JoinGroupResponse;
     /// Heartbeat (12).
-    Heartbeat = 12, codec 0..=4, advertised None, HeartbeatRequest, HeartbeatResponse;
+    Heartbeat = 12, codec 0..=4, advertised Some((0, 4)), HeartbeatRequest, HeartbeatResponse;
     /// LeaveGroup (13): v3+ leaves a batch of members (KIP-345).
-    LeaveGroup = 13, codec 0..=5, advertised None, LeaveGroupRequest, LeaveGroupResponse;
+    LeaveGroup = 13, codec 0..=5, advertised Some((0, 5)), LeaveGroupRequest, LeaveGroupResponse;
     /// SyncGroup (14).
-    SyncGroup = 14, codec 0..=5, advertised None, SyncGroupRequest, SyncGroupResponse;
-    /// DescribeGroups (15).
-    DescribeGroups = 15, codec 0..=6, advertised None, DescribeGroupsRequest, DescribeGroupsResponse;
-    /// ListGroups (16).
-    ListGroups = 16, codec 0..=5, advertised None, ListGroupsRequest, ListGroupsResponse;
+    SyncGroup = 14, codec 0..=5, advertised Some((0, 5)), SyncGroupRequest, SyncGroupResponse;
+    /// DescribeGroups (15): v6 (KIP-1043 error messages) is not advertised.
+    DescribeGroups = 15, codec 0..=6, advertised Some((0, 5)), DescribeGroupsRequest, DescribeGroupsResponse;
+    /// ListGroups (16): v5 (type filter, KIP-848) is not advertised.
+    ListGroups = 16, codec 0..=5, advertised Some((0, 4)), ListGroupsRequest, ListGroupsResponse;
     /// ApiVersions (18).
     ApiVersions = 18, codec 0..=4, advertised Some((0, 4)), ApiVersionsRequest, ApiVersionsResponse;
     /// CreateTopics (19).
@@ -223,7 +223,7 @@ apis! {
     DeleteRecords = 21, codec 0..=2, advertised None, DeleteRecordsRequest, DeleteRecordsResponse;
     /// InitProducerId (22): request v6 (KIP-939, two-phase commit) is still unstable in
     /// Kafka 4.x, so the codec stops at v5 although the response schema covers v6.
-    InitProducerId = 22, codec 0..=5, advertised None, InitProducerIdRequest, InitProducerIdResponse;
+    InitProducerId = 22, codec 0..=5, advertised Some((0, 4)), InitProducerIdRequest, InitProducerIdResponse;
     /// DescribeConfigs (32): v0 was removed in Kafka 4.0.
     DescribeConfigs = 32, codec 1..=4, advertised None, DescribeConfigsRequest, DescribeConfigsResponse;
     /// AlterConfigs (33).
@@ -231,12 +231,12 @@ apis! {
     /// CreatePartitions (37).
     CreatePartitions = 37, codec 0..=3, advertised None, CreatePartitionsRequest, CreatePartitionsResponse;
     /// DeleteGroups (42).
-    DeleteGroups = 42, codec 0..=2, advertised None, DeleteGroupsRequest, DeleteGroupsResponse;
+    DeleteGroups = 42, codec 0..=2, advertised Some((0, 2)), DeleteGroupsRequest, DeleteGroupsResponse;
     /// IncrementalAlterConfigs (44).
     IncrementalAlterConfigs = 44, codec 0..=1, advertised None,
         IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse;
     /// OffsetDelete (47): no flexible version.
-    OffsetDelete = 47, codec 0..=0, advertised None, OffsetDeleteRequest, OffsetDeleteResponse;
+    OffsetDelete = 47, codec 0..=0, advertised Some((0, 0)), OffsetDeleteRequest, OffsetDeleteResponse;
     /// DescribeCluster (60): flexible from v0.
     DescribeCluster = 60, codec 0..=2, advertised None, DescribeClusterRequest, DescribeClusterResponse;
 }
@@ -325,9 +325,21 @@ mod tests {
                 (ApiKey::Fetch, 4, 12),
                 (ApiKey::ListOffsets, 1, 7),
                 (ApiKey::Metadata, 0, 12),
+                (ApiKey::OffsetCommit, 2, 9),
+                (ApiKey::OffsetFetch, 1, 9),
+                (ApiKey::FindCoordinator, 0, 4),
+                (ApiKey::JoinGroup, 0, 7),
+                (ApiKey::Heartbeat, 0, 4),
+                (ApiKey::LeaveGroup, 0, 5),
+                (ApiKey::SyncGroup, 0, 5),
+                (ApiKey::DescribeGroups, 0, 5),
+                (ApiKey::ListGroups, 0, 4),
                 (ApiKey::ApiVersions, 0, 4),
                 (ApiKey::CreateTopics, 2, 7),
                 (ApiKey::DeleteTopics, 1, 6),
+                (ApiKey::InitProducerId, 0, 4),
+                (ApiKey::DeleteGroups, 0, 2),
+                (ApiKey::OffsetDelete, 0, 0),
             ]
         );
         for api in APIS {
@@ -336,7 +348,8 @@ mod tests {
             assert_eq!(ApiKey::try_from(api.key as i16), Ok(api.key));
         }
         assert_eq!(supported_range(ApiKey::Fetch), (4, 12));
-        assert_eq!(supported_range(ApiKey::JoinGroup), (0, -1));
+        assert_eq!(supported_range(ApiKey::JoinGroup), (0, 7));
+        assert_eq!(supported_range(ApiKey::InitProducerId), (0, 4));
     }
 
     #[test]
@@ -346,8 +359,9 @@ mod tests {
             Some(ApiKey::Metadata)
         );
         assert_eq!(advertised(ApiKey::Metadata as i16, 13), None);
-        assert_eq!(advertised(ApiKey::JoinGroup as i16, 5), None);
-        assert!(in_codec_range(ApiKey::JoinGroup, 5));
+        assert_eq!(advertised(ApiKey::JoinGroup as i16, 8), None);
+        assert_eq!(advertised(ApiKey::DescribeCluster as i16, 0), None);
+        assert!(in_codec_range(ApiKey::JoinGroup, 8));
         assert!(!in_codec_range(ApiKey::OffsetCommit, 1));
         assert_eq!(advertised(999, 0), None);
     }

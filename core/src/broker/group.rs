@@ -1,0 +1,557 @@
+//! Group coordination requests: check that this node coordinates the group (it leads the
+//! group's `__consumer_offsets` partition, whose offsets are loaded), hand the request to
+//! the coordinator (`crate::group`), write committed offsets and tombstones to that
+//! partition, and release their answers once `Flushed` says they are durable.
+//!
+//! The node creates `__consumer_offsets` on first use, with `offsets_topic_num_partitions`
+//! partitions and `cleanup.policy=compact` (allowed for this internal topic only), and at
+//! open reads every one of its partitions to rebuild the offsets cache.
+
+use super::{Node, OpenError};
+use crate::api::*;
+use crate::error::ErrorCode;
+use crate::group::coordinator::{join_error, set_slot_error, PlannedWrite};
+use crate::group::offsets::{self, DecodedKey, Mutation};
+use crate::group::{partition_for, OFFSETS_TOPIC};
+use crate::record::{split_batches, verify_batch};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Bytes read at a time when loading an offsets partition.
+const LOAD_READ_BYTES: usize = 1 << 20;
+
+impl Node {
+    /// Serves one group request (the dispatch arm in `handle_request` sends them all here).
+    pub(super) fn handle_group_request(&mut self, conn: ConnId, id: RequestId, request: Request) {
+        let now = self.now;
+        match request {
+            Request::FindCoordinator(r) => {
+                let response = self.find_coordinator(r);
+                self.respond(conn, id, Response::FindCoordinator(response));
+            }
+            Request::JoinGroup(r) => match self.coordinated_partition(&r.group_id, false) {
+                Err(code) => {
+                    let response = join_error(&r.member_id, code);
+                    self.respond(conn, id, Response::JoinGroup(response));
+                }
+                Ok(_) => self.group.join_group(now, conn, id, r),
+            },
+            Request::SyncGroup(r) => match self.coordinated_partition(&r.group_id, false) {
+                Err(code) => {
+                    // A loading coordinator has lost the rebalance in progress: rejoin.
+                    let code = if code == ErrorCode::COORDINATOR_LOAD_IN_PROGRESS {
+                        ErrorCode::REBALANCE_IN_PROGRESS
+                    } else {
+                        code
+                    };
+                    let response = SyncGroupResponse {
+                        error_code: code,
+                        ..Default::default()
+                    };
+                    self.respond(conn, id, Response::SyncGroup(response));
+                }
+                Ok(_) => self.group.sync_group(now, conn, id, r),
+            },
+            Request::Heartbeat(r) => {
+                let response = match self.coordinated_partition(&r.group_id, false) {
+                    // Kafka answers heartbeats blindly while loading.
+                    Err(ErrorCode::COORDINATOR_LOAD_IN_PROGRESS) => HeartbeatResponse::default(),
+                    Err(code) => HeartbeatResponse {
+                        throttle_time_ms: 0,
+                        error_code: code,
+                    },
+                    Ok(_) => self.group.heartbeat(now, &r),
+                };
+                self.respond(conn, id, Response::Heartbeat(response));
+            }
+            Request::LeaveGroup(r) => {
+                let response = match self.coordinated_partition(&r.group_id, false) {
+                    Err(code) => LeaveGroupResponse {
+                        error_code: code,
+                        ..Default::default()
+                    },
+                    Ok(_) => self.group.leave_group(now, &r),
+                };
+                self.respond(conn, id, Response::LeaveGroup(response));
+            }
+            Request::OffsetCommit(r) => self.offset_commit(conn, id, r),
+            Request::OffsetFetch(r) => {
+                let mut response = OffsetFetchResponse::default();
+                for g in &r.groups {
+                    let group = match self.coordinated_partition(&g.group_id, true) {
+                        Err(code) => OffsetFetchResponseGroup {
+                            group_id: g.group_id.clone(),
+                            topics: Vec::new(),
+                            error_code: code,
+                        },
+                        Ok(_) => self.group.fetch_offsets(g, r.require_stable),
+                    };
+                    response.groups.push(group);
+                }
+                self.respond(conn, id, Response::OffsetFetch(response));
+            }
+            Request::ListGroups(r) => {
+                let led = self.led_offsets_partitions();
+                let partitions = self.offsets_partition_count().unwrap_or(1);
+                let groups = self
+                    .group
+                    .list_groups(&r, |gid| led.contains(&partition_for(gid, partitions)));
+                let response = ListGroupsResponse {
+                    throttle_time_ms: 0,
+                    error_code: if self.group.any_loading() {
+                        ErrorCode::COORDINATOR_LOAD_IN_PROGRESS
+                    } else {
+                        ErrorCode::NONE
+                    },
+                    groups,
+                };
+                self.respond(conn, id, Response::ListGroups(response));
+            }
+            Request::DescribeGroups(r) => {
+                let mut response = DescribeGroupsResponse::default();
+                for gid in &r.groups {
+                    let described = match self.coordinated_partition(gid, true) {
+                        Err(code) => DescribedGroup {
+                            error_code: code,
+                            group_id: gid.clone(),
+                            authorized_operations: AUTHORIZED_OPERATIONS_OMITTED,
+                            ..Default::default()
+                        },
+                        Ok(_) => self
+                            .group
+                            .describe_group(gid, r.include_authorized_operations),
+                    };
+                    response.groups.push(described);
+                }
+                self.respond(conn, id, Response::DescribeGroups(response));
+            }
+            Request::DeleteGroups(r) => self.delete_groups(conn, id, r),
+            Request::OffsetDelete(r) => self.offset_delete(conn, id, r),
+            other => unreachable!("not a group request: {other:?}"),
+        }
+    }
+
+    /// Expires the coordinator's deadlines and moves its ready answers to the outputs.
+    pub(super) fn poll_group(&mut self) {
+        self.group.expire(self.now);
+        while let Some((conn, id, response)) = self.group.poll_response() {
+            self.respond(conn, id, response);
+        }
+    }
+
+    /// `__consumer_offsets` partition `partition` is durable up to its high watermark.
+    pub(super) fn offsets_flushed(&mut self, partition: i32) {
+        let key = (OFFSETS_TOPIC.to_string(), partition);
+        if let Some(p) = self.partitions.get(&key) {
+            let durable = p.high_watermark;
+            self.group.on_durable(partition, durable);
+        }
+    }
+
+    /// `__consumer_offsets` partition `partition` stopped taking writes.
+    pub(super) fn offsets_partition_failed(&mut self, partition: i32) {
+        self.group.on_partition_failed(partition);
+    }
+
+    /// Creates `__consumer_offsets` if it does not exist; returns its partition count.
+    pub(super) fn ensure_offsets_topic(&mut self) -> Result<i32, ErrorCode> {
+        if let Some(n) = self.offsets_partition_count() {
+            return Ok(n);
+        }
+        let partitions = self.config.group.offsets_topic_num_partitions.max(1);
+        let segment_bytes = self
+            .config
+            .group
+            .offsets_topic_segment_bytes
+            .clamp(14, i32::MAX as i64);
+        let configs = BTreeMap::from([
+            ("cleanup.policy".to_string(), "compact".to_string()),
+            ("compression.type".to_string(), "producer".to_string()),
+            ("segment.bytes".to_string(), segment_bytes.to_string()),
+        ]);
+        match self.create_topic(OFFSETS_TOPIC, partitions, configs) {
+            Ok(_) => Ok(partitions),
+            Err((code, message)) => {
+                tracing::error!(?code, %message, "could not create {OFFSETS_TOPIC}");
+                Err(ErrorCode::COORDINATOR_NOT_AVAILABLE)
+            }
+        }
+    }
+
+    /// Rebuilds the offsets cache at open from every `__consumer_offsets` partition: records
+    /// below the high watermark apply now, later ones once their flush completes.
+    ///
+    /// A partition that cannot be read whole (a storage error, or a batch the log refuses
+    /// to serve because its CRC no longer matches: bit rot below the recovery point, which
+    /// recovery trusts) is taken out of service like a log that failed: its groups get
+    /// NOT_COORDINATOR rather than offsets that may be older than what was committed, and
+    /// the node still starts. (The loader checks each CRC again, so that this holds whatever
+    /// the read path checks.)
+    pub(super) fn load_group_offsets(&mut self) -> Result<(), OpenError> {
+        let Some(count) = self.offsets_partition_count() else {
+            return Ok(());
+        };
+        for partition in 0..count {
+            let key = (OFFSETS_TOPIC.to_string(), partition);
+            let Some(p) = self.partitions.get_mut(&key) else {
+                continue;
+            };
+            match read_offsets_partition(&p.log, p.high_watermark, partition) {
+                Ok(loads) => {
+                    let records: usize = loads.iter().map(|(m, _)| m.len()).sum();
+                    for (mutations, needed) in loads {
+                        self.group.load(partition, mutations, needed);
+                    }
+                    if records > 0 {
+                        tracing::info!(partition, records, "loaded committed offsets");
+                    }
+                }
+                Err(reason) => {
+                    tracing::error!(partition, %reason, "{OFFSETS_TOPIC} cannot be loaded; its groups are unavailable");
+                    p.failed = Some(format!("committed offsets unreadable: {reason}"));
+                    self.dirty.remove(&key);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn offsets_partition_count(&self) -> Option<i32> {
+        self.metadata
+            .topics
+            .get(OFFSETS_TOPIC)
+            .map(|t| t.partitions)
+    }
+
+    /// The offsets partitions this node leads and can write: all healthy ones, on a single
+    /// node.
+    fn led_offsets_partitions(&self) -> BTreeSet<i32> {
+        self.partitions
+            .iter()
+            .filter(|((topic, _), p)| topic == OFFSETS_TOPIC && p.failed.is_none())
+            .map(|((_, index), _)| *index)
+            .collect()
+    }
+
+    /// Kafka's `validateGroupStatus`: the group id is valid for the API (`allow_empty`:
+    /// OffsetCommit, OffsetFetch, DescribeGroups, DeleteGroups accept ""), this node leads
+    /// its offsets partition and has loaded it. Returns the partition.
+    fn coordinated_partition(
+        &mut self,
+        group_id: &str,
+        allow_empty: bool,
+    ) -> Result<i32, ErrorCode> {
+        if (group_id.is_empty() && !allow_empty) || !offsets::encodable(group_id) {
+            return Err(ErrorCode::INVALID_GROUP_ID);
+        }
+        let count = self.ensure_offsets_topic()?;
+        let partition = partition_for(group_id, count);
+        let healthy = self
+            .partitions
+            .get(&(OFFSETS_TOPIC.to_string(), partition))
+            .is_some_and(|p| p.failed.is_none());
+        if !healthy {
+            return Err(ErrorCode::NOT_COORDINATOR);
+        }
+        if self.group.is_loading(partition) {
+            return Err(ErrorCode::COORDINATOR_LOAD_IN_PROGRESS);
+        }
+        Ok(partition)
+    }
+
+    fn find_coordinator(&mut self, request: FindCoordinatorRequest) -> FindCoordinatorResponse {
+        let mut response = FindCoordinatorResponse::default();
+        for key in request.keys {
+            let error = |code: ErrorCode, message: &str| Coordinator {
+                key: key.clone(),
+                node_id: -1,
+                host: String::new(),
+                port: -1,
+                error_code: code,
+                error_message: Some(message.to_string()),
+            };
+            let coordinator = match request.key_type {
+                COORDINATOR_KEY_TYPE_GROUP => match self.ensure_offsets_topic() {
+                    Err(code) => error(code, "the offsets topic could not be created"),
+                    Ok(count) => {
+                        let partition = partition_for(&key, count);
+                        if self.led_offsets_partitions().contains(&partition) {
+                            Coordinator {
+                                key: key.clone(),
+                                node_id: self.config.node_id,
+                                host: self.config.advertised_host.clone(),
+                                port: self.config.advertised_port,
+                                error_code: ErrorCode::NONE,
+                                error_message: None,
+                            }
+                        } else {
+                            error(
+                                ErrorCode::COORDINATOR_NOT_AVAILABLE,
+                                "the group's offsets partition is unavailable",
+                            )
+                        }
+                    }
+                },
+                COORDINATOR_KEY_TYPE_TRANSACTION => error(
+                    ErrorCode::COORDINATOR_NOT_AVAILABLE,
+                    "Keel does not support transactions yet",
+                ),
+                other => error(
+                    ErrorCode::INVALID_REQUEST,
+                    &format!("unknown coordinator key type {other}"),
+                ),
+            };
+            response.coordinators.push(coordinator);
+        }
+        response
+    }
+
+    fn offset_commit(&mut self, conn: ConnId, id: RequestId, request: OffsetCommitRequest) {
+        let now = self.now;
+        let partition = match self.coordinated_partition(&request.group_id, true) {
+            Ok(p) => p,
+            Err(code) => {
+                let response = OffsetCommitResponse {
+                    throttle_time_ms: 0,
+                    topics: request
+                        .topics
+                        .iter()
+                        .map(|t| OffsetCommitResponseTopic {
+                            name: t.name.clone(),
+                            partitions: t
+                                .partitions
+                                .iter()
+                                .map(|p| OffsetCommitResponsePartition {
+                                    partition_index: p.partition_index,
+                                    error_code: code,
+                                })
+                                .collect(),
+                        })
+                        .collect(),
+                };
+                return self.respond(conn, id, Response::OffsetCommit(response));
+            }
+        };
+        let metadata = &self.metadata;
+        let exists = |topic: &str, index: i32| {
+            metadata
+                .topics
+                .get(topic)
+                .is_some_and(|t| index >= 0 && index < t.partitions)
+        };
+        let (response, mutations, slots) = self.group.commit_offsets(now, &request, exists);
+        let mut response = Response::OffsetCommit(response);
+        let writes = self.write_offsets(partition, mutations, slots, &mut response);
+        self.group
+            .await_writes(now, conn, id, response, writes.into_iter().collect());
+    }
+
+    fn delete_groups(&mut self, conn: ConnId, id: RequestId, request: DeleteGroupsRequest) {
+        let now = self.now;
+        let mut seen = BTreeSet::new();
+        let names: Vec<String> = request
+            .groups_names
+            .into_iter()
+            .filter(|g| seen.insert(g.clone()))
+            .collect();
+        let mut response = Response::DeleteGroups(DeleteGroupsResponse {
+            throttle_time_ms: 0,
+            results: names
+                .iter()
+                .map(|g| DeletableGroupResult {
+                    group_id: g.clone(),
+                    error_code: ErrorCode::NONE,
+                })
+                .collect(),
+        });
+        let mut writes = Vec::new();
+        for (index, gid) in names.iter().enumerate() {
+            let outcome = self
+                .coordinated_partition(gid, true)
+                .and_then(|p| self.group.delete_group(gid).map(|m| (p, m)));
+            match outcome {
+                Err(code) => set_slot_error(&mut response, (index, 0), code),
+                Ok((partition, mutations)) => {
+                    writes.extend(self.write_offsets(
+                        partition,
+                        mutations,
+                        vec![(index, 0)],
+                        &mut response,
+                    ));
+                }
+            }
+        }
+        self.group.await_writes(now, conn, id, response, writes);
+    }
+
+    fn offset_delete(&mut self, conn: ConnId, id: RequestId, request: OffsetDeleteRequest) {
+        let now = self.now;
+        let partition = match self.coordinated_partition(&request.group_id, true) {
+            Ok(p) => p,
+            Err(code) => {
+                let response = OffsetDeleteResponse {
+                    error_code: code,
+                    ..Default::default()
+                };
+                return self.respond(conn, id, Response::OffsetDelete(response));
+            }
+        };
+        let metadata = &self.metadata;
+        let exists = |topic: &str, index: i32| {
+            metadata
+                .topics
+                .get(topic)
+                .is_some_and(|t| index >= 0 && index < t.partitions)
+        };
+        let (response, mutations, slots) = self.group.delete_offsets(&request, exists);
+        let mut response = Response::OffsetDelete(response);
+        let writes = self.write_offsets(partition, mutations, slots, &mut response);
+        self.group
+            .await_writes(now, conn, id, response, writes.into_iter().collect());
+    }
+
+    /// Appends `mutations` to offsets partition `partition`; on success returns the write to
+    /// wait for, on failure puts the error into `slots` of `response`.
+    fn write_offsets(
+        &mut self,
+        partition: i32,
+        mutations: Vec<Mutation>,
+        slots: Vec<(usize, usize)>,
+        response: &mut Response,
+    ) -> Option<PlannedWrite> {
+        if mutations.is_empty() {
+            return None;
+        }
+        let outcome = if self.group.can_accept_write() {
+            self.append_offsets(partition, &mutations)
+        } else {
+            Err(ErrorCode::COORDINATOR_NOT_AVAILABLE)
+        };
+        match outcome {
+            Ok(needed) => Some(PlannedWrite {
+                partition,
+                needed,
+                mutations,
+                slots,
+            }),
+            Err(code) => {
+                for slot in slots {
+                    set_slot_error(response, slot, code);
+                }
+                None
+            }
+        }
+    }
+
+    /// Appends one batch of offset records; returns the offset after it. Errors are what
+    /// Kafka answers commits with: a log that cannot take writes means this node is not
+    /// the coordinator, an oversized batch INVALID_COMMIT_OFFSET_SIZE.
+    fn append_offsets(&mut self, partition: i32, mutations: &[Mutation]) -> Result<i64, ErrorCode> {
+        let key = (OFFSETS_TOPIC.to_string(), partition);
+        let now_ms = self.now.as_millis();
+        let p = self
+            .partitions
+            .get_mut(&key)
+            .ok_or(ErrorCode::NOT_COORDINATOR)?;
+        if p.failed.is_some() {
+            return Err(ErrorCode::NOT_COORDINATOR);
+        }
+        let batch = offsets::build_batch(mutations, now_ms);
+        if batch.len() > p.max_message_bytes {
+            return Err(ErrorCode::INVALID_COMMIT_OFFSET_SIZE);
+        }
+        match p.log.append(&batch, now_ms, super::produce::LEADER_EPOCH) {
+            Ok(info) => {
+                self.dirty.insert(key);
+                Ok(info.last_offset + 1)
+            }
+            Err(e) => {
+                tracing::error!(partition, error = %e, "appending to {OFFSETS_TOPIC} failed; the log takes no more writes");
+                p.failed = Some(format!("append failed: {e}"));
+                self.group.on_partition_failed(partition);
+                Err(ErrorCode::NOT_COORDINATOR)
+            }
+        }
+    }
+}
+
+/// One stored batch of offsets: its mutations, and the offset that must be durable before
+/// they count (`None`: it already is).
+type BatchLoad = (Vec<Mutation>, Option<i64>);
+
+/// Every batch of one offsets partition, in log order.
+fn read_offsets_partition(
+    log: &crate::log::PartitionLog,
+    durable: i64,
+    partition: i32,
+) -> Result<Vec<BatchLoad>, String> {
+    let end = log.log_end_offset();
+    let mut offset = log.log_start_offset();
+    let mut loads = Vec::new();
+    while offset < end {
+        let bytes = log
+            .read(offset, LOAD_READ_BYTES, end)
+            .map_err(|e| format!("reading at offset {offset}: {e}"))?;
+        let (batches, _) = split_batches(&bytes);
+        if batches.is_empty() {
+            return Err(format!("no whole batch at offset {offset}"));
+        }
+        for batch in batches {
+            let header = verify_batch(&batch)
+                .map_err(|e| format!("the batch holding offset {offset}: {e}"))?;
+            let last = header.last_offset();
+            if last < offset {
+                continue;
+            }
+            offset = last + 1;
+            let needed = (offset > durable).then_some(offset);
+            loads.push((batch_mutations(&batch, partition), needed));
+        }
+    }
+    Ok(loads)
+}
+
+/// The offset mutations in one stored batch of an offsets partition; records that are not
+/// offset commits, or do not decode, are skipped (with a warning for the latter).
+fn batch_mutations(batch: &[u8], partition: i32) -> Vec<Mutation> {
+    let records = match offsets::batch_records(batch) {
+        Ok(r) => r,
+        Err(reason) => {
+            tracing::warn!(partition, %reason, "skipping an unreadable batch of {OFFSETS_TOPIC}");
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for r in records {
+        let Some(key) = r.key else {
+            continue;
+        };
+        let key = match offsets::decode_key(&key) {
+            Ok(DecodedKey::Offset(k)) => k,
+            Ok(DecodedKey::Other(_)) => continue,
+            Err(reason) => {
+                tracing::warn!(
+                    partition,
+                    offset = r.offset,
+                    reason,
+                    "skipping an undecodable offsets key"
+                );
+                continue;
+            }
+        };
+        let value = match r.value.as_deref().map(offsets::decode_value) {
+            None => None,
+            Some(Ok(v)) => Some(v),
+            Some(Err(reason)) => {
+                tracing::warn!(
+                    partition,
+                    offset = r.offset,
+                    reason,
+                    "skipping an undecodable offsets value"
+                );
+                continue;
+            }
+        };
+        out.push(Mutation { key, value });
+    }
+    out
+}
