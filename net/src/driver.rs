@@ -104,6 +104,10 @@ pub enum ServeError {
     /// The flusher task died (a panic in `Storage::sync`): nothing can become durable.
     #[error("the flusher stopped; nothing can be made durable")]
     FlusherStopped,
+    /// The node hit a storage failure it cannot serve through (a failed fsync); restarting
+    /// recovers every log from what is on disk.
+    #[error("storage failure, stopping: {0}")]
+    Storage(String),
 }
 
 /// Everything [`run`] needs besides the node's own config, the listener and the storage.
@@ -221,6 +225,9 @@ pub async fn run<L: Listener>(
     // recovered record (a ListOffsets for the latest offset must not go backwards).
     loop {
         router.drain(&mut node);
+        if let Some(reason) = node.fatal_error() {
+            return Err(ServeError::Storage(reason.to_string()));
+        }
         if node.is_quiescent() {
             break;
         }
@@ -243,6 +250,10 @@ pub async fn run<L: Listener>(
     // Serving.
     loop {
         router.drain(&mut node);
+        if let Some(reason) = node.fatal_error() {
+            tracing::error!(%reason, "stopping: a restart recovers the logs from disk");
+            return Err(ServeError::Storage(reason.to_string()));
+        }
         let deadline = node.next_deadline().map(|at| clock.deadline(at));
         tokio::select! {
             biased;

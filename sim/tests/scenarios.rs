@@ -83,3 +83,13 @@ fn every_scenario_file_has_a_test_and_regression_seeds() {
         );
     }
 }
+
+#[test]
+fn fsync_failure() {
+    check("fsync-failure.toml");
+}
+
+#[test]
+fn bad_sectors() {
+    check("bad-sectors.toml");
+}

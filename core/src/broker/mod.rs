@@ -169,6 +169,8 @@ struct PendingFetch {
 
 /// A broker node. See the module docs for how to drive it.
 pub struct Node {
+    /// Set when an fsync failed: the node must stop (see [`Node::fatal_error`]).
+    fatal: Option<String>,
     config: NodeConfig,
     storage: Arc<dyn Storage>,
     rng: ChaCha8Rng,
@@ -215,6 +217,7 @@ impl Node {
         })?;
         let group = crate::group::Coordinator::new(config.group.clone(), now, seed);
         let mut node = Node {
+            fatal: None,
             config,
             storage,
             rng: ChaCha8Rng::seed_from_u64(seed),
@@ -283,6 +286,12 @@ impl Node {
     pub fn flush_all(&mut self) {
         self.dirty.extend(self.partitions.keys().cloned());
         self.request_flushes();
+    }
+
+    /// Why the node must stop, if it must: an fsync failed (see `on_flush_failed`). The
+    /// driver stops serving and reports it; restarting the node recovers from the disk.
+    pub fn fatal_error(&self) -> Option<&str> {
+        self.fatal.as_deref()
     }
 
     /// True when no Flush is outstanding and no write awaits one.
@@ -422,6 +431,12 @@ impl Node {
         tracing::error!(topic = %key.0, partition = key.1, %error, "fsync failed; the log takes no more writes");
         p.flush_in_flight = None;
         p.failed = Some(format!("fsync failed: {error}"));
+        // After a failed fsync nothing the page cache holds for this log can be trusted to be
+        // on disk (fsyncgate), and writes acknowledged before a restart may sit above a high
+        // watermark that can no longer move. As Kafka does when its only log directory
+        // fails, the node stops: a restart recovers the log from what is really on disk.
+        self.fatal
+            .get_or_insert_with(|| format!("fsync of {}-{} failed: {error}", key.0, key.1));
         let waiting: Vec<WaitId> = p.waiting_acks.drain(..).map(|(_, w)| w).collect();
         for wait in waiting {
             self.release_ack(wait, &key, crate::error::ErrorCode::KAFKA_STORAGE_ERROR);

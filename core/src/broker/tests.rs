@@ -287,6 +287,9 @@ fn a_failed_fsync_fails_waiting_writes_and_stops_the_log() {
         ErrorCode::KAFKA_STORAGE_ERROR
     );
     assert!(flushes.is_empty());
+    // Found by keel-sim (fsync-failure): a log failed by its first flush after a restart kept
+    // a stale high watermark below acknowledged records. A failed fsync now stops the node.
+    assert!(h.node.fatal_error().unwrap().contains("EIO"));
 }
 
 #[test]
