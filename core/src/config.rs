@@ -3,8 +3,9 @@
 //!
 //! A name Kafka does not know is refused with INVALID_CONFIG, as Kafka does. A known name whose
 //! behaviour Keel does not implement yet is refused too when its value would ask for that
-//! behaviour (cleanup.policy=compact, compression.type other than producer): accepting it
-//! silently would promise what the broker does not do.
+//! behaviour (compression.type other than producer, cleanup.policy=compact,delete): accepting
+//! it silently would promise what the broker does not do. `cleanup.policy=compact` is
+//! implemented by `log/compaction.rs`, run on a timer by the node.
 
 use std::collections::BTreeMap;
 
@@ -21,7 +22,11 @@ enum Kind {
 
 /// Kafka's topic configs with their defaults, as Kafka documents them.
 const TOPIC_CONFIGS: &[(&str, Kind, &str)] = &[
-    ("cleanup.policy", Kind::OneOf(&["delete"]), "delete"),
+    (
+        "cleanup.policy",
+        Kind::OneOf(&["delete", "compact"]),
+        "delete",
+    ),
     ("compression.type", Kind::OneOf(&["producer"]), "producer"),
     ("delete.retention.ms", Kind::Long { min: 0 }, "86400000"),
     ("file.delete.delay.ms", Kind::Long { min: 0 }, "60000"),
@@ -164,7 +169,8 @@ mod tests {
             .unwrap_err()
             .contains("Unknown"));
         assert!(validate_topic_config("message.timestamp.type", Some("LogAppendTime")).is_ok());
-        assert!(validate_topic_config("cleanup.policy", Some("compact")).is_err());
+        assert!(validate_topic_config("cleanup.policy", Some("compact")).is_ok());
+        assert!(validate_topic_config("cleanup.policy", Some("compact,delete")).is_err());
         assert!(validate_topic_config("retention.ms", None).is_err());
     }
 }

@@ -89,6 +89,9 @@ pub struct NodeConfig {
     /// The group coordinator's settings (offsets.topic.num.partitions,
     /// group.initial.rebalance.delay.ms, session timeout bounds, ...).
     pub group: crate::group::GroupConfig,
+    /// How often compaction (`log/compaction.rs`) runs for compacted topics: one segment of
+    /// each compacted partition per run (Kafka's log.cleaner.backoff.ms, roughly).
+    pub log_cleaner_interval_ms: u64,
 }
 
 impl Default for NodeConfig {
@@ -105,6 +108,7 @@ impl Default for NodeConfig {
             timestamp_after_max_ms: 3_600_000,
             planted_bug: None,
             group: crate::group::GroupConfig::default(),
+            log_cleaner_interval_ms: 15_000,
         }
     }
 }
@@ -193,6 +197,8 @@ pub struct Node {
     group: crate::group::Coordinator,
     /// Producer ids for InitProducerId (broker/idempotence.rs).
     producer_ids: crate::producer::ProducerIdBlock,
+    /// When the log cleaner runs next (see `run_log_cleaner`).
+    next_log_cleaning: Instant,
 }
 
 /// Bounds on what clients can make a node hold: beyond them, requests are refused rather
@@ -235,7 +241,9 @@ impl Node {
             next_wait_id: 1,
             group,
             producer_ids: crate::producer::ProducerIdBlock::default(),
+            next_log_cleaning: now,
         };
+        node.next_log_cleaning = node.log_cleaner_deadline();
         node.remove_orphan_logs()?;
         let topics: Vec<TopicMeta> = node.metadata.topics.values().cloned().collect();
         for topic in &topics {
@@ -260,6 +268,7 @@ impl Node {
             Input::FlushFailed { log, error } => self.on_flush_failed(log, error),
             Input::Tick => {}
         }
+        self.run_log_cleaner();
         self.expire_deadlines();
         self.poll_group();
         self.request_flushes();
@@ -275,6 +284,10 @@ impl Node {
     /// When the node next needs `Input::Tick`, if ever.
     pub fn next_deadline(&self) -> Option<Instant> {
         let parked = self.timers.first().map(|(at, _)| *at);
+        let parked = match (parked, self.log_cleaner_due()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         match (parked, self.group.next_deadline()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -592,6 +605,67 @@ impl Node {
         Ok(())
     }
 
+    // --- Log cleaner (log/compaction.rs): a timer and one call per compacted partition. ---
+
+    fn log_cleaner_deadline(&self) -> Instant {
+        self.now + std::time::Duration::from_millis(self.config.log_cleaner_interval_ms.max(1))
+    }
+
+    /// The partitions whose topic has `cleanup.policy=compact`, with their topic configs.
+    fn compacted_partitions(
+        &self,
+    ) -> impl Iterator<Item = (&PartitionKey, &Partition, &TopicMeta)> {
+        self.partitions.iter().filter_map(|(key, p)| {
+            let topic = self.metadata.topics.get(&key.0)?;
+            let policy = crate::config::effective(&topic.configs, "cleanup.policy")?;
+            policy
+                .split(',')
+                .any(|p| p.trim() == "compact")
+                .then_some((key, p, topic))
+        })
+    }
+
+    /// The cleaner's deadline, only while some compacted partition has a sealed segment (so
+    /// an idle node with small logs asks for no timer).
+    fn log_cleaner_due(&self) -> Option<Instant> {
+        self.compacted_partitions()
+            .any(|(_, p, _)| p.log.segment_count() > 1 && p.failed.is_none())
+            .then_some(self.next_log_cleaning)
+    }
+
+    /// When due, cleans one segment of each compacted partition. A failure is logged; a
+    /// storage failure also put the log in its failed state, which produce reports.
+    fn run_log_cleaner(&mut self) {
+        if self.now < self.next_log_cleaning {
+            return;
+        }
+        self.next_log_cleaning = self.log_cleaner_deadline();
+        let now_ms = self.now.as_millis();
+        let due: Vec<(PartitionKey, i64)> = self
+            .compacted_partitions()
+            .filter(|(_, p, _)| p.log.segment_count() > 1 && p.failed.is_none())
+            .map(|(key, _, topic)| {
+                let retention =
+                    crate::config::int_config(&topic.configs, "delete.retention.ms", 86_400_000);
+                (key.clone(), retention)
+            })
+            .collect();
+        for (key, delete_retention_ms) in due {
+            let Some(p) = self.partitions.get_mut(&key) else {
+                continue;
+            };
+            match p.log.compact_one(now_ms, delete_retention_ms) {
+                Ok(report) if report.records_removed > 0 => {
+                    tracing::info!(?key, ?report, "compacted a segment");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(?key, error = %e, "compaction failed"),
+            }
+        }
+    }
+
+    // --- End of log cleaner. ---
+
     /// Asserts the node's invariants after every input (debug and simulation builds).
     fn check(&self) {
         if !cfg!(debug_assertions) {
@@ -642,6 +716,8 @@ fn topic_log_config(base: &LogConfig, configs: &BTreeMap<String, String>) -> Log
         log.index_interval_bytes as i64,
     )
     .max(0) as u64;
+    log.compacted =
+        crate::config::effective(configs, "cleanup.policy").is_some_and(|p| p.contains("compact"));
     if let Some(t) = configs.get("message.timestamp.type") {
         log.message_timestamp_type = if t == "LogAppendTime" {
             crate::log::TimestampType::LogAppendTime

@@ -37,6 +37,7 @@
 //! Kafka's format, so a bit flip there goes unnoticed (a flip in `baseOffset` is caught by
 //! the offset contiguity check).
 
+mod compaction;
 mod index;
 mod records;
 mod segment;
@@ -49,6 +50,7 @@ use crate::record::{
 };
 use crate::storage::Storage;
 use bytes::Bytes;
+pub use compaction::{key_hash, CompactionReport, MAX_COMPACTION_KEYS};
 use index::{encode_offset_entry, encode_time_entry, OffsetIndex, TimeIndex};
 use segment::{join, walk, Segment, WalkedBatch};
 use std::collections::{BTreeMap, BTreeSet};
@@ -87,6 +89,9 @@ pub struct LogConfig {
     pub message_timestamp_type: TimestampType,
     /// Planted bug (simulator only): recovery skips batch CRCs.
     pub skip_recovery_crc: bool,
+    /// The topic is compacted (cleanup.policy=compact): its sealed segments may hold offset
+    /// gaps. For every other log a gap is corruption and recovery cuts there.
+    pub compacted: bool,
 }
 
 impl Default for LogConfig {
@@ -96,6 +101,7 @@ impl Default for LogConfig {
             index_interval_bytes: 4096,
             message_timestamp_type: TimestampType::CreateTime,
             skip_recovery_crc: false,
+            compacted: false,
         }
     }
 }
@@ -192,6 +198,8 @@ pub struct PartitionLog {
     unflushed: BTreeMap<String, i64>,
     /// Why the log stopped taking writes.
     failed: Option<String>,
+    /// Compaction cleans the first cleanable segment at or above this base offset next.
+    cleaner_cursor: i64,
 }
 
 /// A file name in a log directory that the log recognises as its own.
@@ -329,6 +337,7 @@ impl PartitionLog {
             checkpointed,
             unflushed: BTreeMap::new(),
             failed: None,
+            cleaner_cursor: 0,
         };
         let mut report = RecoveryReport::default();
         log.recover_segments(&bases.into_iter().collect::<Vec<_>>(), &mut report)?;
@@ -421,7 +430,8 @@ impl PartitionLog {
             let segment = match loaded {
                 Some(segment) => segment,
                 None => {
-                    let (segment, problem) = self.scan_segment(base, file_len)?;
+                    let (segment, problem) =
+                        self.scan_segment(base, file_len, next_base.is_some())?;
                     if let Some(problem) = problem {
                         report.truncated_bytes += file_len - segment.size;
                         report.reason = Some(format!(
@@ -497,7 +507,8 @@ impl PartitionLog {
                 return Ok(None);
             }
         }
-        if let Some(problem) = segment.reload_tail(storage, file_len, next_base, true)? {
+        let gaps = self.config.compacted;
+        if let Some(problem) = segment.reload_tail(storage, file_len, next_base, true, gaps)? {
             tracing::warn!(segment = %segment.log_file, %problem, "segment below the recovery point fails its tail check; scanning it");
             return Ok(None);
         }
@@ -507,10 +518,12 @@ impl PartitionLog {
     /// Scans a whole segment, verifying every batch; cuts the file after the last good one
     /// and rewrites the indexes if they differ from the rebuilt ones. Returns the problem
     /// that stopped the scan, if any.
+    /// `sealed`: the segment has a successor, so compaction may have left offset gaps in it.
     fn scan_segment(
         &self,
         base: i64,
         file_len: u64,
+        sealed: bool,
     ) -> Result<(Segment, Option<String>), LogError> {
         let storage = &*self.storage;
         let mut segment = Segment::empty(&self.dir, base);
@@ -525,6 +538,7 @@ impl PartitionLog {
             file_len,
             base,
             verify_crc,
+            sealed && self.config.compacted,
             |b| {
                 segment.track_batch(b, interval);
                 true
@@ -1136,7 +1150,7 @@ impl PartitionLog {
                     (segment.time_index.len() * index::TIME_ENTRY_LEN) as u64,
                 )
             })
-            .and_then(|()| segment.reload_tail(&*storage, cut_pos, new_end, false));
+            .and_then(|()| segment.reload_tail(&*storage, cut_pos, new_end, false, false));
         let files: Vec<String> = segment.files().iter().map(|f| f.to_string()).collect();
         match cut {
             Err(e) => return Err(self.fail(e, "truncating a segment")),
@@ -1315,12 +1329,19 @@ impl PartitionLog {
             segment.size,
             expected,
             false,
+            self.gaps_allowed(segment),
             f,
         )?;
         match end.problem {
             Some(problem) => Err(self.corrupt(segment, end.pos, problem)),
             None => Ok(end.pos),
         }
+    }
+
+    /// Whether `segment` may hold offset gaps: a sealed segment of a compacted log may have
+    /// been thinned; the active one never is, nor any segment of an uncompacted log.
+    fn gaps_allowed(&self, segment: &Segment) -> bool {
+        self.config.compacted && segment.base_offset != self.active().base_offset
     }
 
     fn corrupt(&self, segment: &Segment, position: u64, reason: String) -> LogError {

@@ -94,6 +94,86 @@ impl RecordIter<'_> {
     }
 }
 
+/// One record of a v2 batch as compaction needs it: where it lies, its offset delta, its key,
+/// and whether its value is null (a tombstone). `raw` is the whole record including its
+/// length prefix: offset and timestamp deltas are relative to the batch header, which
+/// compaction keeps, so a retained record is re-encoded by copying `raw` unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyedRecord<'a> {
+    pub raw: &'a [u8],
+    pub offset_delta: i32,
+    pub key: Option<&'a [u8]>,
+    pub is_tombstone: bool,
+}
+
+/// Parses the `count` records of an (uncompressed or inflated) records section, rejecting
+/// a section with bytes left over or a record whose fields overrun its length.
+pub fn keyed_records(section: &[u8], count: i32) -> Result<Vec<KeyedRecord<'_>>, &'static str> {
+    let count = usize::try_from(count).map_err(|_| "negative recordsCount")?;
+    // Every record takes at least 7 bytes: no count can claim more than the bytes allow.
+    let mut out = Vec::with_capacity(count.min(section.len() / 7 + 1));
+    let mut pos = 0usize;
+    for _ in 0..count {
+        let start = pos;
+        let len = read_varint(section, &mut pos)?;
+        let len = usize::try_from(len).map_err(|_| "negative record length")?;
+        let end = pos
+            .checked_add(len)
+            .filter(|&e| e <= section.len())
+            .ok_or("record overruns the batch")?;
+        let body = &section[pos..end];
+        if body.is_empty() {
+            return Err("empty record");
+        }
+        let mut at = 1;
+        let _timestamp_delta = read_varlong(body, &mut at)?;
+        let offset_delta = read_varint(body, &mut at)?;
+        let key = read_nullable(body, &mut at)?;
+        let value = read_nullable(body, &mut at)?;
+        let headers = read_varint(body, &mut at)?;
+        if headers < 0 {
+            return Err("negative header count");
+        }
+        for _ in 0..headers {
+            read_nullable(body, &mut at)?.ok_or("null header key")?;
+            read_nullable(body, &mut at)?;
+        }
+        if at != body.len() {
+            return Err("record length disagrees with its fields");
+        }
+        out.push(KeyedRecord {
+            raw: &section[start..end],
+            offset_delta,
+            key,
+            is_tombstone: value.is_none(),
+        });
+        pos = end;
+    }
+    if pos != section.len() {
+        return Err("bytes after the last record");
+    }
+    Ok(out)
+}
+
+/// A varint-length byte string; length -1 is null.
+fn read_nullable<'a>(buf: &'a [u8], pos: &mut usize) -> Result<Option<&'a [u8]>, &'static str> {
+    let len = read_varint(buf, pos)?;
+    if len < 0 {
+        return if len == -1 {
+            Ok(None)
+        } else {
+            Err("negative length")
+        };
+    }
+    let end = pos
+        .checked_add(len as usize)
+        .filter(|&e| e <= buf.len())
+        .ok_or("field overruns the record")?;
+    let bytes = &buf[*pos..end];
+    *pos = end;
+    Ok(Some(bytes))
+}
+
 /// A zigzag varint of at most 5 bytes (Kafka's `ByteUtils.readVarint`).
 fn read_varint(buf: &[u8], pos: &mut usize) -> Result<i32, &'static str> {
     let raw = read_unsigned(buf, pos, 5)?;

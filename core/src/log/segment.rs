@@ -128,8 +128,10 @@ impl Segment {
     /// index is byte-identical to the one written live.
     pub fn track_batch(&mut self, b: &WalkedBatch, index_interval_bytes: u64) -> IndexUpdate {
         assert_eq!(b.pos, self.size, "batches are tracked in file order");
-        assert_eq!(
-            b.base_offset, self.next_offset,
+        // Equal for appends and uncompacted segments; greater after a gap that compaction
+        // left (`compaction.rs`): offsets only ever increase.
+        assert!(
+            b.base_offset >= self.next_offset,
             "batches are tracked in offset order"
         );
         assert!(b.last_offset >= b.base_offset && b.len >= HEADER_LEN as u64);
@@ -200,6 +202,7 @@ impl Segment {
         size: u64,
         next_offset: i64,
         verify_crc: bool,
+        allow_gaps: bool,
     ) -> io::Result<Option<String>> {
         self.size = size;
         self.next_offset = next_offset;
@@ -218,6 +221,7 @@ impl Segment {
             size,
             expected,
             verify_crc,
+            allow_gaps,
             |b| {
                 max_ts = Some(max_ts.map_or(b.max_timestamp, |m| m.max(b.max_timestamp)));
                 last_rel = Some((b.base_offset - base) as u32);
@@ -286,6 +290,11 @@ impl<'a> Reader<'a> {
 /// the first batch that is incomplete, not magic 2, not at the expected offset, of an
 /// insane length, out of the segment's u32 offset range, or (with `verify_crc`) whose
 /// CRC-32C fails, and says why. Only storage errors are `Err`.
+///
+/// With `allow_gaps` (a sealed segment, which compaction may have thinned), a batch may start
+/// above the expected offset, never below it: offsets still strictly increase, and the
+/// caller still checks that the segment ends where the next one begins. Without it (the
+/// active segment) offsets must be contiguous, which also catches a flipped baseOffset.
 #[allow(clippy::too_many_arguments)]
 pub fn walk(
     storage: &dyn Storage,
@@ -295,6 +304,7 @@ pub fn walk(
     end: u64,
     expected_base: i64,
     verify_crc: bool,
+    allow_gaps: bool,
     mut f: impl FnMut(&WalkedBatch) -> bool,
 ) -> io::Result<WalkEnd> {
     // Read-ahead never past `end`: a trusted segment's tail check reads about one index
@@ -351,7 +361,8 @@ pub fn walk(
                 format!("batch magic {}", header.magic()),
             ));
         }
-        if header.base_offset() != expected {
+        let gap_ok = allow_gaps && header.base_offset() > expected;
+        if header.base_offset() != expected && !gap_ok {
             return Ok(stop(
                 pos,
                 expected,
@@ -361,8 +372,9 @@ pub fn walk(
                 ),
             ));
         }
+        let batch_base = header.base_offset();
         let delta = header.last_offset_delta();
-        let last_offset = expected.checked_add(delta as i64).filter(|_| delta >= 0);
+        let last_offset = batch_base.checked_add(delta as i64).filter(|_| delta >= 0);
         let Some(last_offset) = last_offset.filter(|l| l - segment_base <= u32::MAX as i64) else {
             return Ok(stop(
                 pos,
@@ -377,14 +389,14 @@ pub fn walk(
                 return Ok(stop(
                     pos,
                     expected,
-                    format!("batch at offset {expected}: {e}"),
+                    format!("batch at offset {batch_base}: {e}"),
                 ));
             }
         }
         let batch = WalkedBatch {
             pos,
             len: total as u64,
-            base_offset: expected,
+            base_offset: batch_base,
             last_offset,
             max_timestamp,
             attributes: header.attributes(),
@@ -433,7 +445,7 @@ mod tests {
         data.extend_from_slice(&b);
         disk.set_contents("f", data.clone());
         let mut seen = vec![];
-        let end = walk(&disk, "f", 10, 0, data.len() as u64, 10, true, |b| {
+        let end = walk(&disk, "f", 10, 0, data.len() as u64, 10, true, false, |b| {
             seen.push(b.base_offset);
             true
         })
@@ -444,7 +456,18 @@ mod tests {
 
         let torn = &data[..a.len() + 20];
         disk.set_contents("f", torn.to_vec());
-        let end = walk(&disk, "f", 10, 0, torn.len() as u64, 10, true, |_| true).unwrap();
+        let end = walk(
+            &disk,
+            "f",
+            10,
+            0,
+            torn.len() as u64,
+            10,
+            true,
+            false,
+            |_| true,
+        )
+        .unwrap();
         assert_eq!(end.pos, a.len() as u64);
         assert!(end.problem.is_some());
     }
