@@ -1,7 +1,8 @@
 //! The checker: reads a run's [`History`] and reports Jepsen's queue anomalies (the names are
 //! those of Jepsen's Kafka workload, `jepsen.tests.kafka`), plus what a single-copy broker
 //! adds: values nobody wrote, corrupt batches that reached a client, partitions the final
-//! read could not finish, and nodes that broke an invariant or would not come back.
+//! read could not finish or had to step over damage in, and nodes that broke an invariant
+//! or would not come back.
 //!
 //! Rules that keep the checker honest about uncertainty:
 //! - only acknowledged writes (`ok`) can be lost or unseen; an unknown or indeterminate
@@ -40,6 +41,11 @@ pub enum Anomaly {
     CorruptRead,
     /// The final read could not read a partition to its end after the heal.
     IncompleteRead,
+    /// After the heal the broker refused to serve some offsets below the high watermark again
+    /// and again (a storage error), and the final read stepped over them: damaged data left
+    /// inside the log. Rot that struck after the node's last recovery may cause it; data
+    /// recovery scanned may not (recovery cuts a corrupt batch and everything after it).
+    Unreadable,
     /// The broker refused a fetch (with an error) whose first batch it could serve: good
     /// records are made unreadable by a fault elsewhere in the fetched range.
     RefusedServable,
@@ -51,7 +57,7 @@ pub enum Anomaly {
 }
 
 impl Anomaly {
-    pub const ALL: [Anomaly; 13] = [
+    pub const ALL: [Anomaly; 14] = [
         Anomaly::LostWrite,
         Anomaly::Duplicate,
         Anomaly::InconsistentOffsets,
@@ -62,6 +68,7 @@ impl Anomaly {
         Anomaly::Garbage,
         Anomaly::CorruptRead,
         Anomaly::IncompleteRead,
+        Anomaly::Unreadable,
         Anomaly::RefusedServable,
         Anomaly::Invariant,
         Anomaly::NodeDown,
@@ -79,6 +86,7 @@ impl Anomaly {
             Anomaly::Garbage => "garbage",
             Anomaly::CorruptRead => "corrupt-read",
             Anomaly::IncompleteRead => "incomplete-read",
+            Anomaly::Unreadable => "unreadable",
             Anomaly::RefusedServable => "refused-servable",
             Anomaly::Invariant => "invariant",
             Anomaly::NodeDown => "node-down",
@@ -354,6 +362,18 @@ pub fn check(history: &History, consumed_topics: &BTreeSet<String>) -> CheckRepo
                 format!(
                     "{}-{}: the final read reached offset {reached} of high watermark {} before the run ended",
                     tp.0, tp.1, read.high_watermark
+                ),
+            );
+        }
+        if let (Some(first), Some(last)) = (read.unreadable.first(), read.unreadable.last()) {
+            report.add(
+                Anomaly::Unreadable,
+                final_ms,
+                format!(
+                    "{}-{}: the broker refused to serve {} offset(s) in {first}..={last} again and again after the heal, and the final read stepped over them: damaged data left inside the log",
+                    tp.0,
+                    tp.1,
+                    read.unreadable.len()
                 ),
             );
         }

@@ -382,6 +382,16 @@ impl SimDisk {
         self.lock().files.get(file).map_or(0, File::pending_bytes)
     }
 
+    /// The names of every existing file, sorted.
+    pub fn files(&self) -> Vec<String> {
+        self.lock()
+            .files
+            .iter()
+            .filter(|(_, f)| f.current.is_some())
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
     /// The bytes reads of `file` see, for tests and checks; `None` if it does not exist.
     pub fn contents(&self, file: &str) -> Option<Vec<u8>> {
         self.lock().files.get(file).and_then(|f| f.current.clone())

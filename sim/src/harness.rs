@@ -6,7 +6,9 @@
 //! as data. The harness steps turmoil one tick (1 ms) at a time and applies each due event
 //! between ticks: crashes (`sim.crash`, then the disk's crash loss, then `sim.bounce` after
 //! the downtime), pauses (every link of the node held), partitions, slow or flaky links,
-//! client disconnects, bit flips at rest, disk faults on and off.
+//! client disconnects, bit flips at rest (in any segment file, or only in each partition's
+//! newest one, which the next recovery must CRC-check: see [`RotTarget`]), disk faults on
+//! and off.
 //!
 //! Two phases: faults until `duration`, then everything healed at once (disk faults off,
 //! links repaired, crashed nodes restarted) while consumers catch up and a fresh reader
@@ -17,10 +19,10 @@
 //! is reported as `node-down`.
 
 use crate::checker::{self, Anomaly, CheckReport, Finding};
-use crate::disk::{CrashLoss, DiskFaults, SimDisk};
+use crate::disk::{CrashLoss, DiskEvent, DiskFaults, SimDisk};
 use crate::history::{fmt_ms, History, Millis};
 use crate::net::Turmoil;
-use crate::scenario::{FaultSpec, Scenario};
+use crate::scenario::{FaultSpec, RotTarget, Scenario};
 use crate::trace::Fnv64;
 use crate::workload::{self, ConsumerCfg, Plan, ProducerCfg, Shared, TopicInfo, BROKER_PORT};
 use keel_core::broker::NodeConfig;
@@ -113,6 +115,7 @@ enum Action {
     BitFlip {
         node: u32,
         count: u32,
+        target: RotTarget,
     },
     DiskFaults {
         node: u32,
@@ -547,6 +550,7 @@ fn schedule_fault(
             Action::BitFlip {
                 node,
                 count: f.count.unwrap_or(1),
+                target: f.target.unwrap_or_default(),
             },
         );
     } else if let (Some(node), Some(faults)) = (f.disk, &f.set) {
@@ -636,7 +640,14 @@ fn schedule_random(
                     schedule.push(until, Action::RestoreLink(node));
                 }
                 5 => schedule.push(at, Action::Disconnect),
-                6 => schedule.push(at, Action::BitFlip { node, count: 1 }),
+                6 => schedule.push(
+                    at,
+                    Action::BitFlip {
+                        node,
+                        count: 1,
+                        target: RotTarget::AnySegment,
+                    },
+                ),
                 _ => {
                     schedule.push(
                         at,
@@ -790,16 +801,20 @@ impl World<'_, '_> {
                 self.shared.disconnect.send_modify(|g| *g += 1);
                 self.note(now, "every client drops its connection".to_string());
             }
-            Action::BitFlip { node, count } => {
+            Action::BitFlip {
+                node,
+                count,
+                target,
+            } => {
                 for _ in 0..count {
                     // A flip is reported through the disk's event log.
-                    if self.disks[&node]
-                        .flip_bit_at_rest(|f| f.ends_with(".log"))
-                        .is_none()
-                    {
+                    if rot(&self.disks[&node], target).is_none() {
                         self.note(
                             now,
-                            format!("bit rot on {}: no segment data to flip", host(node)),
+                            format!(
+                                "bit rot on {} ({target:?}): no segment data to flip",
+                                host(node)
+                            ),
                         );
                     }
                 }
@@ -897,6 +912,37 @@ impl World<'_, '_> {
     }
 }
 
+/// The segment files a bit flip aimed at `target` may strike, among `files` (every file of
+/// a disk). Segment files are `{dir}/{base_offset:020}.log`; the newest of a directory is
+/// the one with the highest base offset.
+fn rot_candidates(files: &[String], target: RotTarget) -> BTreeSet<String> {
+    let segments = files.iter().filter(|f| f.ends_with(".log"));
+    match target {
+        RotTarget::AnySegment => segments.cloned().collect(),
+        RotTarget::NewestSegment => {
+            let mut newest: BTreeMap<&str, (i64, &String)> = BTreeMap::new();
+            for file in segments {
+                let (dir, name) = file.rsplit_once('/').unwrap_or(("", file.as_str()));
+                let Ok(base) = name.trim_end_matches(".log").parse::<i64>() else {
+                    continue;
+                };
+                let entry = newest.entry(dir).or_insert((base, file));
+                if base > entry.0 {
+                    *entry = (base, file);
+                }
+            }
+            newest.into_values().map(|(_, f)| f.clone()).collect()
+        }
+    }
+}
+
+/// Flips one bit of durable data in one of `disk`'s segment files chosen by `target` (the
+/// disk draws which file, byte and bit); `None` if those files hold no durable data.
+fn rot(disk: &SimDisk, target: RotTarget) -> Option<DiskEvent> {
+    let candidates = rot_candidates(&disk.files(), target);
+    disk.flip_bit_at_rest(|f| candidates.contains(f))
+}
+
 /// Formats a report's timeline for people.
 pub fn format_timeline(history: &History) -> String {
     let mut out = String::new();
@@ -904,4 +950,136 @@ pub fn format_timeline(history: &History) -> String {
         out.push_str(&format!("  {:>9}  {event}\n", fmt_ms(*at)));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keel_core::storage::Storage;
+
+    fn names(files: &[&str]) -> Vec<String> {
+        files.iter().map(|f| f.to_string()).collect()
+    }
+
+    #[test]
+    fn newest_segment_is_the_highest_base_offset_of_each_partition() {
+        let files = names(&[
+            "a-0/00000000000000000000.index",
+            "a-0/00000000000000000000.log",
+            "a-0/00000000000000000042.log",
+            "a-0/00000000000000000042.timeindex",
+            "a-0/log-checkpoint",
+            "a-1/00000000000000000007.log",
+            "a-10/00000000000000000000.log",
+            "a-10/00000000000000000100.log",
+            "a-10/00000000000000000099.log",
+            "a-10/00000000000000000100.log.tmp",
+            "meta",
+        ]);
+        let newest: Vec<String> = rot_candidates(&files, RotTarget::NewestSegment)
+            .into_iter()
+            .collect();
+        assert_eq!(
+            newest,
+            names(&[
+                "a-0/00000000000000000042.log",
+                "a-1/00000000000000000007.log",
+                "a-10/00000000000000000100.log",
+            ])
+        );
+        let any = rot_candidates(&files, RotTarget::AnySegment);
+        assert_eq!(any.len(), 6);
+        assert!(any.iter().all(|f| f.ends_with(".log")));
+    }
+
+    #[test]
+    fn rot_of_the_newest_segment_strikes_only_its_durable_data() {
+        let disk = SimDisk::new(3, DiskFaults::default());
+        for file in [
+            "t-0/00000000000000000000.log",
+            "t-0/00000000000000000010.log",
+            "t-0/00000000000000000010.index",
+            "t-1/00000000000000000000.log",
+        ] {
+            disk.append(file, &[&[0u8; 64]]).unwrap();
+            disk.sync(file).unwrap();
+        }
+        // t-1's newest segment has nothing durable yet: only t-0's can rot.
+        disk.append("t-1/00000000000000000020.log", &[&[0u8; 64]])
+            .unwrap();
+        for _ in 0..20 {
+            match rot(&disk, RotTarget::NewestSegment) {
+                Some(DiskEvent::BitFlip { file, pos, .. }) => {
+                    assert_eq!(file, "t-0/00000000000000000010.log");
+                    assert!(pos < 64);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let untouched = |f: &str| disk.contents(f).unwrap().iter().all(|b| *b == 0);
+        assert!(untouched("t-0/00000000000000000000.log"));
+        assert!(untouched("t-1/00000000000000000000.log"));
+        assert!(untouched("t-0/00000000000000000010.index"));
+        assert!(!untouched("t-0/00000000000000000010.log"));
+
+        let empty = SimDisk::new(3, DiskFaults::default());
+        empty
+            .append("t-0/00000000000000000000.log", &[b"pending"])
+            .unwrap();
+        assert_eq!(rot(&empty, RotTarget::NewestSegment), None);
+        assert_eq!(rot(&empty, RotTarget::AnySegment), None);
+    }
+
+    #[test]
+    fn a_rot_scheduled_with_a_crash_fires_in_file_order_at_one_instant() {
+        let scenario = Scenario::parse(
+            r#"
+            name = "x"
+            duration = "5s"
+            [[topics]]
+            name = "t"
+            [[faults]]
+            at = "3s"
+            crash = 1
+            down = "2s"
+            [[faults]]
+            at = "3s"
+            bit_flip = 1
+            count = 2
+            target = "newest-segment"
+        "#,
+        )
+        .unwrap();
+        let mut schedule = Schedule::default();
+        for f in &scenario.faults {
+            schedule_fault(&mut schedule, &scenario, f, 5_000);
+        }
+        assert!(schedule.pop_due(2_999).is_none());
+        let (at, first) = schedule.pop_due(3_000).unwrap();
+        assert_eq!(at, 3_000);
+        assert!(
+            matches!(
+                first,
+                Action::Crash {
+                    node: 1,
+                    down_ms: 2_000,
+                    ..
+                }
+            ),
+            "{first:?}"
+        );
+        let (_, second) = schedule.pop_due(3_000).unwrap();
+        assert!(
+            matches!(
+                second,
+                Action::BitFlip {
+                    node: 1,
+                    count: 2,
+                    target: RotTarget::NewestSegment
+                }
+            ),
+            "{second:?}"
+        );
+        assert!(schedule.pop_due(10_000).is_none());
+    }
 }

@@ -250,15 +250,30 @@ pub struct FaultSpec {
     pub fail_rate: Option<f64>,
     /// Every client drops its connection at once, abandoning its request in flight.
     pub disconnect: Option<bool>,
-    /// Flip `count` bits at rest in this node's segment files.
+    /// Flip `count` bits at rest in this node's segment files (which ones: `target`).
     pub bit_flip: Option<u32>,
     pub count: Option<u32>,
+    /// Where a `bit_flip` strikes; any segment file by default.
+    pub target: Option<RotTarget>,
     /// Replace this node's disk faults by `set` for `for`.
     pub disk: Option<u32>,
     pub set: Option<DiskFaults>,
     /// How long a timed fault lasts.
     #[serde(rename = "for")]
     pub lasts: Option<Dur>,
+}
+
+/// Which segment files a bit flip may strike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RotTarget {
+    /// Durable data of any `.log` segment file.
+    #[default]
+    AnySegment,
+    /// Durable data of the newest `.log` segment file of each partition directory: always
+    /// past the checkpointed recovery point, so the next recovery CRC-checks it (the
+    /// checkpoint names the segment holding the recovery point, never a later one).
+    NewestSegment,
 }
 
 /// Random faults: each kind fires as a Poisson process at `rate` per simulated second over
@@ -443,6 +458,9 @@ impl Scenario {
                     ));
                 }
             }
+            if f.target.is_some() && f.bit_flip.is_none() {
+                return Err(format!("fault #{}: target needs bit_flip", i + 1));
+            }
             if f.disk.is_some() && f.set.is_none() {
                 return Err(format!("fault #{}: disk needs `set`", i + 1));
             }
@@ -488,5 +506,32 @@ mod tests {
         assert!(Scenario::parse(&typo).is_err());
         let late = format!("{base}\n[[faults]]\nat = \"3s\"\ncrash = 1\n");
         assert!(Scenario::parse(&late).is_err());
+    }
+
+    #[test]
+    fn a_bit_flip_may_target_the_newest_segments_and_only_a_bit_flip_takes_a_target() {
+        let base = r#"
+            name = "x"
+            duration = "2s"
+            [[topics]]
+            name = "t"
+        "#;
+        let rot = format!(
+            "{base}\n[[faults]]\nat = \"1s\"\nbit_flip = 1\ncount = 2\ntarget = \"newest-segment\"\n"
+        );
+        let s = Scenario::parse(&rot).unwrap();
+        assert_eq!(s.faults[0].target, Some(RotTarget::NewestSegment));
+        assert_eq!(s.faults[0].count, Some(2));
+        let any =
+            format!("{base}\n[[faults]]\nat = \"1s\"\nbit_flip = 1\ntarget = \"any-segment\"\n");
+        assert_eq!(
+            Scenario::parse(&any).unwrap().faults[0].target,
+            Some(RotTarget::AnySegment)
+        );
+        let typo = format!("{base}\n[[faults]]\nat = \"1s\"\nbit_flip = 1\ntarget = \"newest\"\n");
+        assert!(Scenario::parse(&typo).is_err());
+        let stray =
+            format!("{base}\n[[faults]]\nat = \"1s\"\ncrash = 1\ntarget = \"newest-segment\"\n");
+        assert!(Scenario::parse(&stray).is_err());
     }
 }

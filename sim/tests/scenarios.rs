@@ -59,6 +59,11 @@ fn disconnect_storm() {
 }
 
 #[test]
+fn rot_then_restart() {
+    check("rot-then-restart.toml");
+}
+
+#[test]
 fn every_scenario_file_has_a_test_and_regression_seeds() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
     let this = include_str!("scenarios.rs");

@@ -227,6 +227,23 @@ fn an_unfinished_final_read_is_reported_and_judges_only_what_it_covered() {
 }
 
 #[test]
+fn offsets_the_final_read_had_to_step_over_are_unreadable() {
+    let mut h = clean();
+    // The broker refused offset 1 again and again; the reader stepped over it.
+    final_read(&mut h, 0, &[(0, "a"), (2, "c")]);
+    h.final_read.get_mut(&tp(0)).unwrap().unreadable = vec![1];
+    assert_eq!(kinds(&h), vec![Anomaly::LostWrite, Anomaly::Unreadable]);
+    let report = check(&h, &BTreeSet::from(["t".to_string()]));
+    let finding = report
+        .findings
+        .iter()
+        .find(|f| f.anomaly == Anomaly::Unreadable)
+        .unwrap();
+    assert!(finding.detail.contains("t-0"), "{finding}");
+    assert!(finding.detail.contains("1..=1"), "{finding}");
+}
+
+#[test]
 fn anomaly_names_are_jepsens() {
     for a in Anomaly::ALL {
         let parsed: Anomaly =

@@ -68,6 +68,7 @@ fn list_shows_direct_children_sorted_like_mem_storage() {
     }
     assert_eq!(d.list("").unwrap(), vec!["a-0", "a-0b", "b-0", "meta"]);
     assert_eq!(d.list("a-0").unwrap(), vec!["1.log"]);
+    assert_eq!(d.files(), vec!["a-0/1.log", "a-0b", "b-0/1.log", "meta"]);
 }
 
 #[test]
