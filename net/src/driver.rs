@@ -264,8 +264,8 @@ pub async fn run<L: Listener>(
                 None => return Err(ServeError::FlusherStopped),
             },
             () = sleep_until(deadline), if deadline.is_some() => node.handle(clock.now(), Input::Tick),
-            Some(event) = events_rx.recv() => match event {
-                Event::Accepted { stream, peer } => {
+            Some(event) = events_rx.recv() => {
+                if let Some((stream, peer)) = feed(&mut node, &mut router, clock.now(), event) {
                     let conn = next_conn;
                     next_conn += 1;
                     let (tx, rx) = mpsc::unbounded_channel();
@@ -279,14 +279,7 @@ pub async fn run<L: Listener>(
                     };
                     connections.spawn(connection(ctx, stream, tx, rx));
                 }
-                Event::Request { conn, id, request } => {
-                    node.handle(clock.now(), Input::Request { conn, id, request });
-                }
-                Event::Disconnected { conn } => {
-                    router.conns.remove(&conn);
-                    node.handle(clock.now(), Input::Disconnected { conn });
-                }
-            },
+            }
             Some(_) = connections.join_next() => {}
         }
     }
@@ -311,17 +304,8 @@ pub async fn run<L: Listener>(
                 None => return Err(ServeError::FlusherStopped),
             },
             () = sleep_until(deadline), if deadline.is_some() => node.handle(clock.now(), Input::Tick),
-            Some(event) = events_rx.recv() => match event {
-                // Dropping the stream closes it.
-                Event::Accepted { .. } => {}
-                Event::Request { conn, id, request } => {
-                    node.handle(clock.now(), Input::Request { conn, id, request });
-                }
-                Event::Disconnected { conn } => {
-                    router.conns.remove(&conn);
-                    node.handle(clock.now(), Input::Disconnected { conn });
-                }
-            },
+            // A connection accepted now is dropped, which closes it.
+            Some(event) = events_rx.recv() => drop(feed(&mut node, &mut router, clock.now(), event)),
             Some(_) = connections.join_next() => {}
         }
     }
@@ -355,6 +339,27 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
+}
+
+/// Feeds a connection's request or disconnect to the node. An accepted stream is handed
+/// back: the serving loop starts a connection task for it, the shutdown loop drops it.
+fn feed<S>(
+    node: &mut Node,
+    router: &mut Router,
+    now: Instant,
+    event: Event<S>,
+) -> Option<(S, SocketAddr)> {
+    match event {
+        Event::Accepted { stream, peer } => return Some((stream, peer)),
+        Event::Request { conn, id, request } => {
+            node.handle(now, Input::Request { conn, id, request })
+        }
+        Event::Disconnected { conn } => {
+            router.conns.remove(&conn);
+            node.handle(now, Input::Disconnected { conn });
+        }
+    }
+    None
 }
 
 /// What connections tell the node task.

@@ -105,6 +105,31 @@ async fn connect(name: &str, host: &str, timeout: Duration) -> Result<SimClient,
     Client::connect(&Turmoil, resolve(host, BROKER_PORT), options).await
 }
 
+/// The workload's connection, dropped when a disconnect storm fired and (re)opened when
+/// missing. `None` after a failed connect, once the reconnect backoff has passed.
+async fn connected<'a>(
+    client: &'a mut Option<SimClient>,
+    disconnects: &mut watch::Receiver<u64>,
+    name: &str,
+    host: &str,
+    timeout: Duration,
+) -> Option<&'a mut SimClient> {
+    if disconnects.has_changed().unwrap_or(false) {
+        disconnects.borrow_and_update();
+        *client = None;
+    }
+    if client.is_none() {
+        match connect(name, host, timeout).await {
+            Ok(c) => *client = Some(c),
+            Err(_) => {
+                tokio::time::sleep(RECONNECT_BACKOFF).await;
+                return None;
+            }
+        }
+    }
+    client.as_mut()
+}
+
 /// The identifier of a stored value (`p3-000017`), without its padding.
 pub fn ident(value: &str) -> &str {
     value.split(PAD_MARK).next().unwrap_or(value)
@@ -217,19 +242,16 @@ pub async fn producer(cfg: ProducerCfg, shared: Arc<Shared>, plan: Plan) -> turm
         if now_ms() >= plan.fault_end_ms {
             break;
         }
-        if disconnects.has_changed().unwrap_or(false) {
-            disconnects.borrow_and_update();
-            client = None;
-        }
-        let c = match client.as_mut() {
-            Some(c) => c,
-            None => match connect(&cfg.name, &cfg.topic.host, cfg.timeout).await {
-                Ok(c) => client.insert(c),
-                Err(_) => {
-                    tokio::time::sleep(RECONNECT_BACKOFF).await;
-                    continue;
-                }
-            },
+        let Some(c) = connected(
+            &mut client,
+            &mut disconnects,
+            &cfg.name,
+            &cfg.topic.host,
+            cfg.timeout,
+        )
+        .await
+        else {
+            continue;
         };
         let key = format!("k{}", rng.gen_range(0..cfg.keys));
         let partition = (fnv1a(key.as_bytes()) % cfg.topic.partitions as u64) as i32;
@@ -340,19 +362,16 @@ pub async fn consumer(cfg: ConsumerCfg, shared: Arc<Shared>, plan: Plan) -> turm
         if stuck[p] {
             continue;
         }
-        if disconnects.has_changed().unwrap_or(false) {
-            disconnects.borrow_and_update();
-            client = None;
-        }
-        let c = match client.as_mut() {
-            Some(c) => c,
-            None => match connect(&cfg.name, &cfg.topic.host, cfg.timeout).await {
-                Ok(c) => client.insert(c),
-                Err(_) => {
-                    tokio::time::sleep(RECONNECT_BACKOFF).await;
-                    continue;
-                }
-            },
+        let Some(c) = connected(
+            &mut client,
+            &mut disconnects,
+            &cfg.name,
+            &cfg.topic.host,
+            cfg.timeout,
+        )
+        .await
+        else {
+            continue;
         };
         let tp: Tp = (cfg.topic.name.clone(), p as i32);
         let from = positions[p];
