@@ -12,6 +12,9 @@
 //! UNSUPPORTED_VERSION as librdkafka does) and then speaks, per API, the highest version both
 //! sides implement.
 
+mod admin;
+mod group;
+
 use crate::codec::{
     self, ApiKey, DecodeError, FrameError, RequestBody, RequestHeader, ResponseBody,
 };

@@ -1,0 +1,1 @@
+//! Admin calls of [`Client`](super::Client): configs, partitions, groups, records.
