@@ -977,6 +977,15 @@ impl PartitionLog {
         &self.config
     }
 
+    /// Applies a changed topic config to the open log. Size and time limits take effect at
+    /// the next append or retention pass; data already written is not rewritten.
+    pub fn set_config(&mut self, config: LogConfig) {
+        self.config = LogConfig {
+            segment_bytes: config.segment_bytes.clamp(1, i32::MAX as u64),
+            ..config
+        };
+    }
+
     pub fn segment_count(&self) -> usize {
         self.segments.len()
     }
