@@ -818,6 +818,7 @@ fn offset_fetch_response(version: i16, r: api::OffsetFetchResponse) -> codec::Of
                     topics: g
                         .topics
                         .into_iter()
+                        .filter(|_| g.error_code.is_ok())
                         .map(|t| codec::OffsetFetchResponseTopics {
                             name: t.name,
                             partitions: t
@@ -840,14 +841,19 @@ fn offset_fetch_response(version: i16, r: api::OffsetFetchResponse) -> codec::Of
         };
     }
     // v1-7 asked for one group: its answer goes to the top level. v1 has no top-level error
-    // code, so a group error is reported on every partition instead (as Kafka does).
+    // code, so a group error is reported on every requested partition instead; v2+ answers
+    // a group error with the error alone (as Kafka does).
     let g = r.groups.into_iter().next().unwrap_or_default();
     let group_error = g.error_code;
+    let topics = if version >= 2 && !group_error.is_ok() {
+        Vec::new()
+    } else {
+        g.topics
+    };
     codec::OffsetFetchResponse {
         throttle_time_ms: r.throttle_time_ms,
         error_code: group_error.0,
-        topics: g
-            .topics
+        topics: topics
             .into_iter()
             .map(|t| codec::OffsetFetchResponseTopic {
                 name: t.name,
@@ -1598,8 +1604,19 @@ mod tests {
             panic!()
         };
         assert_eq!(f.error_code, ErrorCode::COORDINATOR_LOAD_IN_PROGRESS.0);
+        assert!(f.topics.is_empty(), "v2+ answers a group error alone");
+        let ResponseBody::OffsetFetch(f) = response_round_trip(7, response(ErrorCode::NONE)) else {
+            panic!()
+        };
         assert_eq!(f.topics[0].partitions[0].error_code, 0);
         assert_eq!(f.topics[0].partitions[0].committed_leader_epoch, -1);
+        let ResponseBody::OffsetFetch(f) =
+            response_round_trip(9, response(ErrorCode::NOT_COORDINATOR))
+        else {
+            panic!()
+        };
+        assert_eq!(f.groups[0].error_code, ErrorCode::NOT_COORDINATOR.0);
+        assert!(f.groups[0].topics.is_empty());
         let ResponseBody::OffsetFetch(f) = response_round_trip(9, response(ErrorCode::NONE)) else {
             panic!()
         };

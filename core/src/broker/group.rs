@@ -78,9 +78,29 @@ impl Node {
                 let mut response = OffsetFetchResponse::default();
                 for g in &r.groups {
                     let group = match self.coordinated_partition(&g.group_id, true) {
+                        // Every requested partition carries the group's error too: OffsetFetch
+                        // v1 has no group-level error field, so that is where clients look.
                         Err(code) => OffsetFetchResponseGroup {
                             group_id: g.group_id.clone(),
-                            topics: Vec::new(),
+                            topics: g
+                                .topics
+                                .iter()
+                                .flatten()
+                                .map(|t| OffsetFetchResponseTopic {
+                                    name: t.name.clone(),
+                                    partitions: t
+                                        .partition_indexes
+                                        .iter()
+                                        .map(|&i| OffsetFetchResponsePartition {
+                                            partition_index: i,
+                                            committed_offset: -1,
+                                            committed_leader_epoch: -1,
+                                            metadata: Some(String::new()),
+                                            error_code: code,
+                                        })
+                                        .collect(),
+                                })
+                                .collect(),
                             error_code: code,
                         },
                         Ok(_) => self.group.fetch_offsets(g, r.require_stable),

@@ -192,6 +192,21 @@ impl Node {
                 "a producer may not set the LogAppendTime attribute".into(),
             );
         }
+        if p.log.config().compacted {
+            match crate::log::first_keyless_record(records) {
+                Ok(None) => {}
+                Ok(Some(_)) => {
+                    return fail(
+                        ErrorCode::INVALID_RECORD,
+                        format!(
+                            "Compacted topic cannot accept message without key in topic partition {}-{}.",
+                            key.0, key.1
+                        ),
+                    )
+                }
+                Err(e) => return fail(ErrorCode::CORRUPT_MESSAGE, e),
+            }
+        }
         let producer = (header.producer_id() >= 0).then(|| ProducedBatch {
             producer_id: header.producer_id(),
             epoch: header.producer_epoch(),

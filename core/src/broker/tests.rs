@@ -954,3 +954,156 @@ fn produce_to_the_offsets_topic_is_refused() {
     );
     assert!(flushes.is_empty());
 }
+
+fn create_with(h: &mut Harness, name: &str, configs: &[(&str, &str)]) {
+    let (r, _) = h.call(Request::CreateTopics(CreateTopicsRequest {
+        topics: vec![CreatableTopic {
+            name: name.into(),
+            num_partitions: 1,
+            replication_factor: -1,
+            assignments: vec![],
+            configs: configs
+                .iter()
+                .map(|(k, v)| (k.to_string(), Some(v.to_string())))
+                .collect(),
+        }],
+        timeout_ms: 1000,
+        validate_only: false,
+    }));
+    let Response::CreateTopics(r) = r else {
+        panic!()
+    };
+    assert_eq!(r.topics[0].error_code, ErrorCode::NONE, "{r:?}");
+}
+
+fn keyed(key: Option<&str>, value: &str, ts: i64) -> Bytes {
+    build_batch(&[Record {
+        key: key.map(|k| k.as_bytes().to_vec()),
+        value: Some(value.as_bytes().to_vec()),
+        headers: vec![],
+        timestamp_ms: ts,
+    }])
+}
+
+/// Kafka refuses a record without a key on a compacted topic: compaction could never tell
+/// which of its values is the latest. Other topics take keyless records.
+#[test]
+fn a_compacted_topic_refuses_keyless_records() {
+    let mut h = Harness::new();
+    create_with(&mut h, "compacted", &[("cleanup.policy", "compact")]);
+    create_with(&mut h, "plain", &[]);
+    let ts = T0 as i64;
+    let (r, _) = h.call(produce("compacted", 0, 1, keyed(None, "v", ts)));
+    let p = produce_result(&r);
+    assert_eq!(p.error_code, ErrorCode::INVALID_RECORD);
+    assert!(
+        p.error_message.as_deref().unwrap().contains("without key"),
+        "{p:?}"
+    );
+    let mixed = build_batch(&[
+        Record {
+            key: Some(b"k".to_vec()),
+            value: Some(b"a".to_vec()),
+            headers: vec![],
+            timestamp_ms: ts,
+        },
+        Record {
+            key: None,
+            value: Some(b"b".to_vec()),
+            headers: vec![],
+            timestamp_ms: ts,
+        },
+    ]);
+    let (r, _) = h.call(produce("compacted", 0, 1, mixed));
+    assert_eq!(produce_result(&r).error_code, ErrorCode::INVALID_RECORD);
+    let (r, _) = h.call(produce("compacted", 0, 1, keyed(Some("k"), "v", ts)));
+    assert_eq!(produce_result(&r).error_code, ErrorCode::NONE);
+    assert_eq!(
+        produce_result(&r).base_offset,
+        0,
+        "refused batches took no offsets"
+    );
+    let (r, _) = h.call(produce("plain", 0, 1, keyed(None, "v", ts)));
+    assert_eq!(produce_result(&r).error_code, ErrorCode::NONE);
+}
+
+/// The node runs the cleaner on its own clock: once a compacted topic has durable sealed
+/// segments and log.cleaner interval has passed, superseded values disappear, offsets stay,
+/// and the latest value of each key is still served.
+#[test]
+fn the_log_cleaner_runs_on_the_node_clock_and_keeps_the_latest_values() {
+    let config = NodeConfig {
+        log_cleaner_interval_ms: 1_000,
+        ..NodeConfig::default()
+    };
+    let disk = MemStorage::new();
+    let node = Node::open(config, Arc::new(disk.clone()), Instant::from_millis(T0), 7).unwrap();
+    let mut h = Harness {
+        node,
+        disk,
+        now: Instant::from_millis(T0),
+        next_id: 1,
+    };
+    create_with(
+        &mut h,
+        "c",
+        &[("cleanup.policy", "compact"), ("segment.bytes", "200")],
+    );
+    let ts = T0 as i64;
+    for i in 0..20 {
+        let key = if i % 2 == 0 { "even" } else { "odd" };
+        let (r, flushes) = h.call(produce("c", 0, 1, keyed(Some(key), &format!("v{i}"), ts)));
+        assert_eq!(produce_result(&r).base_offset, i);
+        for (log, files, upto) in flushes {
+            for f in &files {
+                h.disk.sync(f).unwrap();
+            }
+            h.node.handle(h.now, Input::Flushed { log, upto });
+        }
+        h.complete_flushes();
+    }
+    // (base offset, record count) of every batch from offset 0 to the log end; a fetch
+    // answers from one segment at a time.
+    let records_from_zero = |h: &mut Harness| -> Vec<(i64, i32)> {
+        let mut out = Vec::new();
+        let mut next = 0;
+        while next < 20 {
+            let (r, _) = h.call(fetch("c", 0, next, 0));
+            let p = fetch_result(&r);
+            assert_eq!(p.error_code, ErrorCode::NONE);
+            let (batches, _) = crate::record::split_batches(&p.records);
+            assert!(!batches.is_empty(), "nothing served at {next}");
+            for b in &batches {
+                let h = crate::record::BatchHeader::new(b).unwrap();
+                out.push((h.base_offset(), h.records_count()));
+                next = h.last_offset() + 1;
+            }
+        }
+        out
+    };
+    let before = records_from_zero(&mut h);
+    assert_eq!(before.iter().map(|b| b.1).sum::<i32>(), 20);
+    assert!(
+        h.node.next_deadline().is_some(),
+        "sealed compacted segments ask for the cleaner's timer"
+    );
+    h.advance(999);
+    assert_eq!(records_from_zero(&mut h), before, "not due yet");
+    for _ in 0..20 {
+        h.advance(1_000);
+    }
+    let after = records_from_zero(&mut h);
+    let kept: i32 = after.iter().map(|b| b.1).sum();
+    assert!(kept < 20, "nothing was compacted: {after:?}");
+    // The active segment is never compacted, and offsets never move: the last two records
+    // (the latest of each key) are where they were written.
+    let last = after.last().unwrap();
+    assert_eq!(last.0 + i64::from(last.1) - 1, 19);
+    let (r, _) = h.call(fetch("c", 0, 18, 0));
+    let (batches, _) = crate::record::split_batches(&fetch_result(&r).records);
+    let offsets: Vec<i64> = batches
+        .iter()
+        .map(|b| crate::record::BatchHeader::new(b).unwrap().base_offset())
+        .collect();
+    assert_eq!(&offsets[..2], &[18, 19]);
+}

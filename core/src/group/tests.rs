@@ -1631,6 +1631,12 @@ fn a_rotten_offsets_batch_takes_its_partition_out_of_service() {
     let mut h = h.restart(false);
     let g = h.fetch("g", &[("t", 0)], false);
     assert_eq!(g.error_code, ErrorCode::NOT_COORDINATOR);
+    let p = &g.topics[0].partitions[0];
+    assert_eq!(
+        (p.committed_offset, p.error_code),
+        (-1, ErrorCode::NOT_COORDINATOR),
+        "each requested partition carries the group's error (OffsetFetch v1 looks there)"
+    );
     let r = h.call(Request::FindCoordinator(FindCoordinatorRequest {
         key_type: COORDINATOR_KEY_TYPE_GROUP,
         keys: vec!["g".into()],
@@ -1640,4 +1646,83 @@ fn a_rotten_offsets_batch_takes_its_partition_out_of_service() {
         ErrorCode::COORDINATOR_NOT_AVAILABLE
     );
     assert_eq!(h.fetched("other", "t", 0).0, 9, "other partitions serve");
+}
+
+/// Total bytes of the `.log` files of the offsets partition that `group` hashes to.
+fn offsets_log_bytes(h: &Harness, group: &str) -> usize {
+    let dir = crate::broker::partition_dir(OFFSETS_TOPIC, partition_for(group, 50));
+    h.disk
+        .list(&dir)
+        .unwrap()
+        .into_iter()
+        .filter(|f| f.ends_with(".log"))
+        .map(|f| h.disk.contents(&format!("{dir}/{f}")).unwrap().len())
+        .sum()
+}
+
+/// The log cleaner compacts `__consumer_offsets` on the node's clock: superseded commits go
+/// at once, a deleted group's tombstones after delete.retention.ms, and a restart loads
+/// exactly the latest commits from what is left.
+#[test]
+fn compacted_offsets_reload_to_the_latest_commits() {
+    let mut config = config(DELAY_MS as i32);
+    config.group.offsets_topic_segment_bytes = 250; // two commit batches per segment
+    config.log_cleaner_interval_ms = 1_000;
+    let mut h = Harness::with(config, MemStorage::new(), Instant::from_millis(T0), false);
+    h.create("t", 1);
+    for offset in 1..=12 {
+        for group in ["g", "gone"] {
+            let c = h.commit(group, "", -1, offset, &format!("m{offset}"));
+            assert_eq!(h.commit_error(c), ErrorCode::NONE);
+        }
+    }
+    let r = h.call(Request::DeleteGroups(DeleteGroupsRequest {
+        groups_names: vec!["gone".into()],
+    }));
+    assert_eq!(
+        expect!(r, DeleteGroups).results[0].error_code,
+        ErrorCode::NONE
+    );
+    // Later commits roll the segments holding the last commits and the tombstone, so they
+    // become cleanable (the active segment never is); `neighbour` shares gone's partition.
+    let neighbour = (0..)
+        .map(|i| format!("n{i}"))
+        .find(|n| partition_for(n, 50) == partition_for("gone", 50))
+        .unwrap();
+    for offset in 13..=16 {
+        for group in ["g", neighbour.as_str()] {
+            let c = h.commit(group, "", -1, offset, &format!("m{offset}"));
+            assert_eq!(h.commit_error(c), ErrorCode::NONE);
+        }
+    }
+    let g_before = offsets_log_bytes(&h, "g");
+    for _ in 0..30 {
+        h.advance(1_000);
+    }
+    let g_after = offsets_log_bytes(&h, "g");
+    assert!(
+        g_after * 2 < g_before,
+        "superseded commits were not compacted: {g_before} -> {g_after} bytes"
+    );
+    assert_eq!(h.fetched("g", "t", 0), (16, "m16".into(), ErrorCode::NONE));
+    assert_eq!(h.fetched("gone", "t", 0).0, -1);
+
+    let gone_before = offsets_log_bytes(&h, "gone");
+    h.advance(86_400_000); // the offsets topic's delete.retention.ms
+    for _ in 0..30 {
+        h.advance(1_000);
+    }
+    assert!(
+        offsets_log_bytes(&h, "gone") < gone_before,
+        "the tombstone outlived delete.retention.ms"
+    );
+
+    let mut h = h.restart(false);
+    assert_eq!(h.fetched("g", "t", 0), (16, "m16".into(), ErrorCode::NONE));
+    assert_eq!(
+        h.fetched("gone", "t", 0).0,
+        -1,
+        "no deleted commit came back"
+    );
+    assert_eq!(h.fetched(&neighbour, "t", 0).0, 16);
 }

@@ -5,8 +5,9 @@
 //! # What survives
 //! A pass first maps every key in the durable part of the log (below the recovery point) to
 //! the offset of its latest record, then rewrites one segment that is sealed and wholly
-//! durable. A record survives if it has no key (Kafka refuses those on compacted topics;
-//! Keel does not refuse them at produce yet, so they are kept rather than lost), or if it is
+//! durable. A record survives if it has no key (produce refuses those on compacted topics,
+//! as Kafka does, but a topic made compacted later may hold some: they are kept rather than
+//! lost), or if it is
 //! its key's latest record, unless it is a tombstone whose batch maxTimestamp is at least
 //! `delete.retention.ms` before `now` and no older record of its key remains anywhere in the
 //! log (otherwise dropping the tombstone would resurrect that older value). Control batches
@@ -92,6 +93,19 @@ pub fn key_hash(key: &[u8]) -> u128 {
         h = h.wrapping_mul(PRIME);
     }
     h
+}
+
+/// Why a produced batch cannot go into a compacted log: Kafka refuses a record without a key
+/// there, since compaction could never decide which value of it is the latest. `Ok(None)` if
+/// every record has a key; `Ok(Some(i))` names the first keyless record's index in the batch.
+pub fn first_keyless_record(batch: &[u8]) -> Result<Option<usize>, String> {
+    let header = BatchHeader::new(batch).map_err(|e| e.to_string())?;
+    if header.is_control() {
+        return Ok(None);
+    }
+    let section = records_section(batch)?;
+    let records = keyed_records(&section, header.records_count()).map_err(str::to_string)?;
+    Ok(records.iter().position(|r| r.key.is_none()))
 }
 
 /// The records section of a whole batch, inflated if compressed.

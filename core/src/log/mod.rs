@@ -50,7 +50,7 @@ use crate::record::{
 };
 use crate::storage::Storage;
 use bytes::Bytes;
-pub use compaction::{key_hash, CompactionReport, MAX_COMPACTION_KEYS};
+pub use compaction::{first_keyless_record, key_hash, CompactionReport, MAX_COMPACTION_KEYS};
 use index::{encode_offset_entry, encode_time_entry, OffsetIndex, TimeIndex};
 use segment::{join, walk, Segment, WalkedBatch};
 use std::collections::{BTreeMap, BTreeSet};
