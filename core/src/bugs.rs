@@ -16,15 +16,20 @@ pub enum PlantedBug {
     /// At start, truncate each log to its last checkpointed recovery point, discarding data
     /// that was durable and acknowledged after it, so later appends reuse those offsets.
     ReuseOffsetAfterTruncation,
+    /// Answer OffsetCommit (and serve the offsets to OffsetFetch) as soon as the offsets are
+    /// appended to `__consumer_offsets`, before their fsync: a crash takes back committed
+    /// offsets. Read by the group coordinator from `GroupConfig::planted_bug`.
+    CommitBeforeFlush,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 5] = [
+    pub const ALL: [PlantedBug; 6] = [
         PlantedBug::AckBeforeFlush,
         PlantedBug::SkipRecoveryChecksum,
         PlantedBug::HighWatermarkPastFlushed,
         PlantedBug::FetchBeyondHighWatermark,
         PlantedBug::ReuseOffsetAfterTruncation,
+        PlantedBug::CommitBeforeFlush,
     ];
 }
 

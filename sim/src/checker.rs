@@ -54,10 +54,17 @@ pub enum Anomaly {
     Invariant,
     /// A node did not come back after every fault was healed.
     NodeDown,
+    /// A consumer group's OffsetFetch answered less than an offset the coordinator had
+    /// acknowledged committing before the fetch was sent (and no commit of the lower offset
+    /// could have landed after it): committed offsets went backwards.
+    CommitRegression,
+    /// Acknowledged and still in the log at the end, but no member of a consumer group that
+    /// consumes its topic ever polled it: the group broke at-least-once delivery.
+    Unconsumed,
 }
 
 impl Anomaly {
-    pub const ALL: [Anomaly; 14] = [
+    pub const ALL: [Anomaly; 16] = [
         Anomaly::LostWrite,
         Anomaly::Duplicate,
         Anomaly::InconsistentOffsets,
@@ -72,6 +79,8 @@ impl Anomaly {
         Anomaly::RefusedServable,
         Anomaly::Invariant,
         Anomaly::NodeDown,
+        Anomaly::CommitRegression,
+        Anomaly::Unconsumed,
     ];
 
     pub fn name(self) -> &'static str {
@@ -90,6 +99,8 @@ impl Anomaly {
             Anomaly::RefusedServable => "refused-servable",
             Anomaly::Invariant => "invariant",
             Anomaly::NodeDown => "node-down",
+            Anomaly::CommitRegression => "commit-regression",
+            Anomaly::Unconsumed => "unconsumed",
         }
     }
 }
@@ -132,6 +143,11 @@ pub struct Stats {
     pub polls: usize,
     pub polled_records: usize,
     pub final_records: usize,
+    /// Consumer groups: partitions committed, of which acknowledged.
+    pub commits: usize,
+    pub acked_commits: usize,
+    /// Consumer groups: OffsetFetch answers members started a partition from.
+    pub group_starts: usize,
 }
 
 /// What the checker found.
@@ -445,6 +461,7 @@ pub fn check(history: &History, consumed_topics: &BTreeSet<String>) -> CheckRepo
 
     check_sends(history, &mut report);
     check_polls(history, &mut report);
+    groups::check_groups(history, &mut report);
     report.findings.sort_by_key(|f| (f.anomaly, f.at_ms));
     report
 }
@@ -554,6 +571,8 @@ fn check_polls(history: &History, report: &mut CheckReport) {
         }
     }
 }
+
+mod groups;
 
 #[cfg(test)]
 mod tests;

@@ -24,6 +24,7 @@ use crate::history::{fmt_ms, History, Millis};
 use crate::net::Turmoil;
 use crate::scenario::{FaultSpec, RotTarget, Scenario};
 use crate::trace::Fnv64;
+use crate::workload::group::GroupMemberCfg;
 use crate::workload::{self, ConsumerCfg, Plan, ProducerCfg, Shared, TopicInfo, BROKER_PORT};
 use keel_core::broker::NodeConfig;
 use keel_core::storage::Storage;
@@ -196,6 +197,12 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> RunReport {
                 .iter()
                 .map(|c| c.timeout.ms() + c.max_wait.ms()),
         )
+        .chain(
+            scenario
+                .groups
+                .iter()
+                .map(|g| g.timeout.ms() + g.max_wait.ms()),
+        )
         .max()
         .unwrap_or(1_000);
     let fault_end_ms = scenario.duration.ms();
@@ -306,6 +313,34 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> RunReport {
                 workload::consumer(cfg, shared.clone(), plan),
             );
         }
+    }
+    for spec in &scenario.groups {
+        for i in 1..=spec.members {
+            let cfg = GroupMemberCfg {
+                name: format!("{}/consumer-{i}", spec.name),
+                group: spec.name.clone(),
+                topic: topic(&spec.topic),
+                session_timeout: spec.session_timeout.0,
+                rebalance_timeout: spec.rebalance_timeout.0,
+                heartbeat_interval: spec.heartbeat_interval.0,
+                commit_interval: spec.commit_interval.0,
+                crash_rate: spec.crash_rate,
+                crash_down: spec.crash_down.0,
+                max_wait: spec.max_wait.0,
+                max_bytes: spec.max_bytes,
+                timeout: spec.timeout.0,
+                seed: rng.next_u64(),
+            };
+            clients.push(cfg.name.clone());
+            sim.client(
+                cfg.name.clone(),
+                workload::group::group_member(cfg, shared.clone(), plan),
+            );
+        }
+        shared
+            .history()
+            .group_topics
+            .insert(spec.name.clone(), spec.topic.clone());
     }
     clients.push("reader".to_string());
     sim.client(
@@ -449,6 +484,15 @@ fn node_config(scenario: &Scenario, node: u32, tweak: Option<&ConfigTweak>) -> N
     }
     if let Some(bytes) = scenario.node.index_interval_bytes {
         config.log.index_interval_bytes = bytes;
+    }
+    if let Some(partitions) = scenario.node.offsets_topic_partitions {
+        config.group.offsets_topic_num_partitions = partitions;
+    }
+    if let Some(delay) = scenario.node.group_initial_rebalance_delay {
+        config.group.initial_rebalance_delay_ms = i32::try_from(delay.ms()).unwrap_or(i32::MAX);
+    }
+    if let Some(min) = scenario.node.group_min_session_timeout {
+        config.group.min_session_timeout_ms = i32::try_from(min.ms()).unwrap_or(i32::MAX);
     }
     if let Some(tweak) = tweak {
         tweak(&mut config);

@@ -43,8 +43,59 @@ pub enum OpKind {
         from: i64,
         outcome: Option<PollOutcome>,
     },
-    /// The consumer moved its position in `tp` on purpose (not a poll): Jepsen's seek.
+    /// The consumer moved its position in `tp` on purpose (not a poll): Jepsen's seek. A
+    /// group member seeks to where it starts a partition after each assignment.
     Seek { tp: Tp, to: i64, why: String },
+    /// A group member's OffsetCommit of `offset` (the next offset to consume) for `tp`; one
+    /// op per partition of the request, all with the request's times.
+    Commit {
+        group: String,
+        tp: Tp,
+        offset: i64,
+        outcome: Option<CommitOutcome>,
+    },
+    /// A group member's OffsetFetch of `tp` after an assignment: where it starts.
+    OffsetFetch {
+        group: String,
+        tp: Tp,
+        outcome: Option<OffsetFetchOutcome>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommitOutcome {
+    /// The broker acknowledged the commit: it is durable.
+    Ok,
+    /// The broker answered with an error code (whether the commit may still count is the
+    /// checker's call: [`CommitOutcome::may_apply`]).
+    Fail { error: i16 },
+    /// No answer.
+    Unknown { why: String },
+}
+
+impl CommitOutcome {
+    /// Whether the commit may have taken effect: it was acknowledged, never answered, or
+    /// refused with an error the broker may send after appending the offsets (a commit
+    /// timeout, a log that failed under it: the record may still be on disk and reloaded).
+    /// Only the errors checked before anything is written are definite.
+    pub fn may_apply(&self) -> bool {
+        match self {
+            CommitOutcome::Ok | CommitOutcome::Unknown { .. } => true,
+            // OFFSET_METADATA_TOO_LARGE, COORDINATOR_LOAD_IN_PROGRESS, ILLEGAL_GENERATION,
+            // UNKNOWN_MEMBER_ID, REBALANCE_IN_PROGRESS, INVALID_COMMIT_OFFSET_SIZE.
+            CommitOutcome::Fail { error } => !matches!(error, 12 | 14 | 22 | 25 | 27 | 28),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OffsetFetchOutcome {
+    /// The committed offset; -1 when the group has none.
+    Ok { offset: i64 },
+    /// The broker answered with an error code (group- or partition-level).
+    Fail { error: i16 },
+    /// No answer.
+    Unknown { why: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,7 +127,11 @@ pub enum PollOutcome {
 impl Op {
     pub fn tp(&self) -> &Tp {
         match &self.kind {
-            OpKind::Produce { tp, .. } | OpKind::Poll { tp, .. } | OpKind::Seek { tp, .. } => tp,
+            OpKind::Produce { tp, .. }
+            | OpKind::Poll { tp, .. }
+            | OpKind::Seek { tp, .. }
+            | OpKind::Commit { tp, .. }
+            | OpKind::OffsetFetch { tp, .. } => tp,
         }
     }
 }
@@ -106,6 +161,10 @@ pub struct History {
     pub final_read: BTreeMap<Tp, PartitionRead>,
     /// Faults and notable events, in the order they happened.
     pub timeline: Vec<(Millis, String)>,
+    /// The consumer group of each group member's process (one process per member session).
+    pub group_of: BTreeMap<String, String>,
+    /// The topic each consumer group consumes.
+    pub group_topics: BTreeMap<String, String>,
 }
 
 impl History {
@@ -134,6 +193,24 @@ impl History {
         let op = &mut self.ops[id];
         op.completed_ms = Some(now);
         if let OpKind::Poll { outcome, .. } = &mut op.kind {
+            *outcome = Some(result);
+        }
+    }
+
+    /// Records a commit's outcome.
+    pub fn complete_commit(&mut self, id: OpId, now: Millis, result: CommitOutcome) {
+        let op = &mut self.ops[id];
+        op.completed_ms = Some(now);
+        if let OpKind::Commit { outcome, .. } = &mut op.kind {
+            *outcome = Some(result);
+        }
+    }
+
+    /// Records an offset fetch's outcome.
+    pub fn complete_offset_fetch(&mut self, id: OpId, now: Millis, result: OffsetFetchOutcome) {
+        let op = &mut self.ops[id];
+        op.completed_ms = Some(now);
+        if let OpKind::OffsetFetch { outcome, .. } = &mut op.kind {
             *outcome = Some(result);
         }
     }
@@ -195,6 +272,29 @@ impl fmt::Display for Op {
                 }
             }
             OpKind::Seek { tp, to, why } => write!(f, "seek {}-{} to {to} ({why})", tp.0, tp.1),
+            OpKind::Commit {
+                group,
+                tp,
+                offset,
+                outcome,
+            } => {
+                write!(f, "commit {group} {}-{} offset {offset} ", tp.0, tp.1)?;
+                match outcome {
+                    Some(CommitOutcome::Ok) => write!(f, "ok"),
+                    Some(CommitOutcome::Fail { error }) => write!(f, "fail error={error}"),
+                    Some(CommitOutcome::Unknown { why }) => write!(f, "unknown ({why})"),
+                    None => write!(f, "unknown (in flight at the end)"),
+                }
+            }
+            OpKind::OffsetFetch { group, tp, outcome } => {
+                write!(f, "offset-fetch {group} {}-{} ", tp.0, tp.1)?;
+                match outcome {
+                    Some(OffsetFetchOutcome::Ok { offset }) => write!(f, "ok {offset}"),
+                    Some(OffsetFetchOutcome::Fail { error }) => write!(f, "fail error={error}"),
+                    Some(OffsetFetchOutcome::Unknown { why }) => write!(f, "unknown ({why})"),
+                    None => write!(f, "unknown (in flight at the end)"),
+                }
+            }
         }
     }
 }

@@ -5,8 +5,9 @@
 //!
 //! Map: [`scenario`] (the TOML files) → [`harness`] (builds and steps the simulation,
 //! applies faults, heals, runs the convergence read) with [`workload`] (producers,
-//! consumers, the final reader) recording into [`history`]; [`checker`] turns the history
-//! into anomalies; [`trace`] hashes the run; [`report`] prints it. [`net`] is the turmoil
+//! consumers, consumer-group members in [`workload::group`], the final reader) recording
+//! into [`history`]; [`checker`] turns the history into anomalies (consumer-group ones:
+//! commit-regression, poll-skip at a member's start, unconsumed); [`trace`] hashes the run; [`report`] prints it. [`net`] is the turmoil
 //! network, [`disk`] the simulated disk, [`batch`] the consumers' record decoder.
 //!
 //! Determinism: everything random comes from one ChaCha stream seeded by the run's seed;

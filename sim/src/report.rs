@@ -34,6 +34,13 @@ pub fn render(report: &RunReport, scenario: &Scenario, path: &str) -> String {
         s.final_records,
         fmt_ms(report.sim_ms)
     );
+    if s.commits > 0 || s.group_starts > 0 {
+        let _ = writeln!(
+            out,
+            "groups: {} partition commits ({} acknowledged), {} partition starts from OffsetFetch",
+            s.commits, s.acked_commits, s.group_starts
+        );
+    }
     if let Some(e) = &report.error {
         let _ = writeln!(out, "simulation error: {e}");
     }

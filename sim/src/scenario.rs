@@ -92,6 +92,9 @@ pub struct Scenario {
     pub producers: Vec<ProducerSpec>,
     #[serde(default)]
     pub consumers: Vec<ConsumerSpec>,
+    /// Consumer groups: members that join, sync, consume, commit, crash and rejoin.
+    #[serde(default)]
+    pub groups: Vec<GroupSpec>,
     /// Faults at fixed simulated times.
     #[serde(default)]
     pub faults: Vec<FaultSpec>,
@@ -139,6 +142,12 @@ pub struct NodeSpec {
     pub segment_bytes: Option<u64>,
     /// Kafka's log.index.interval.bytes.
     pub index_interval_bytes: Option<u64>,
+    /// offsets.topic.num.partitions (Keel's default is Kafka's 50).
+    pub offsets_topic_partitions: Option<i32>,
+    /// group.initial.rebalance.delay.ms.
+    pub group_initial_rebalance_delay: Option<Dur>,
+    /// group.min.session.timeout.ms (Kafka's default, 6s, is longer than a short run).
+    pub group_min_session_timeout: Option<Dur>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -217,6 +226,61 @@ pub struct ConsumerSpec {
     pub max_bytes: i32,
     #[serde(default = "default_timeout")]
     pub timeout: Dur,
+}
+
+/// `members` consumers in consumer group `name` over every partition of `topic`, each
+/// looping join → sync (the leader runs the range assignor) → OffsetFetch → fetch → commit
+/// → heartbeat, as a real client does. During the fault phase each member crashes at
+/// `crash_rate` per simulated second (its connection dropped, no LeaveGroup: the session
+/// timeout must expire it) and comes back after `crash_down` with a fresh member id.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupSpec {
+    pub name: String,
+    pub topic: String,
+    #[serde(default = "two")]
+    pub members: u32,
+    #[serde(default = "default_session_timeout")]
+    pub session_timeout: Dur,
+    #[serde(default = "default_rebalance_timeout")]
+    pub rebalance_timeout: Dur,
+    #[serde(default = "default_heartbeat_interval")]
+    pub heartbeat_interval: Dur,
+    /// How often a member commits its positions.
+    #[serde(default = "default_commit_interval")]
+    pub commit_interval: Dur,
+    #[serde(default)]
+    pub crash_rate: f64,
+    #[serde(default = "default_crash_down")]
+    pub crash_down: Dur,
+    /// Fetch max_wait_ms.
+    #[serde(default = "default_max_wait")]
+    pub max_wait: Dur,
+    /// Fetch max_bytes.
+    #[serde(default = "default_max_bytes")]
+    pub max_bytes: i32,
+    /// Deadline of one request (a JoinGroup gets the rebalance timeout on top).
+    #[serde(default = "default_timeout")]
+    pub timeout: Dur,
+}
+
+fn two() -> u32 {
+    2
+}
+fn default_session_timeout() -> Dur {
+    Dur::from_ms(1_500)
+}
+fn default_rebalance_timeout() -> Dur {
+    Dur::from_ms(3_000)
+}
+fn default_heartbeat_interval() -> Dur {
+    Dur::from_ms(300)
+}
+fn default_commit_interval() -> Dur {
+    Dur::from_ms(200)
+}
+fn default_crash_down() -> Dur {
+    Dur::from_ms(500)
 }
 
 fn default_max_wait() -> Dur {
@@ -420,6 +484,37 @@ impl Scenario {
                 return Err(format!("a consumer reads unknown topic {}", c.topic));
             }
         }
+        let mut group_names = std::collections::BTreeSet::new();
+        for g in &self.groups {
+            if !topic(&g.topic) {
+                return Err(format!(
+                    "group {} consumes unknown topic {}",
+                    g.name, g.topic
+                ));
+            }
+            if g.name.is_empty() || !group_names.insert(g.name.as_str()) {
+                return Err(format!(
+                    "group names must be unique and non-empty: {:?}",
+                    g.name
+                ));
+            }
+            if g.members == 0 || g.members > 64 {
+                return Err(format!("group {}: members must be in 1..=64", g.name));
+            }
+            if !(g.crash_rate >= 0.0 && g.crash_rate.is_finite()) {
+                return Err(format!("group {}: crash_rate must be >= 0", g.name));
+            }
+            if g.heartbeat_interval.0.is_zero()
+                || g.commit_interval.0.is_zero()
+                || g.heartbeat_interval >= g.session_timeout
+            {
+                return Err(format!(
+                    "group {}: intervals must be positive and heartbeats more frequent than \
+                     the session timeout",
+                    g.name
+                ));
+            }
+        }
         for (i, f) in self.faults.iter().enumerate() {
             let actions = [
                 f.crash.is_some(),
@@ -506,6 +601,34 @@ mod tests {
         assert!(Scenario::parse(&typo).is_err());
         let late = format!("{base}\n[[faults]]\nat = \"3s\"\ncrash = 1\n");
         assert!(Scenario::parse(&late).is_err());
+    }
+
+    #[test]
+    fn groups_parse_with_defaults_and_bad_ones_are_refused() {
+        let base = r#"
+            name = "x"
+            duration = "2s"
+            [[topics]]
+            name = "t"
+            partitions = 3
+        "#;
+        let ok = format!("{base}\n[[groups]]\nname = \"g\"\ntopic = \"t\"\ncrash_rate = 0.5\n");
+        let s = Scenario::parse(&ok).unwrap();
+        assert_eq!(s.groups[0].members, 2);
+        assert_eq!(s.groups[0].session_timeout.ms(), 1_500);
+        assert_eq!(s.groups[0].crash_rate, 0.5);
+        for bad in [
+            "name = \"g\"\ntopic = \"u\"",
+            "name = \"g\"\ntopic = \"t\"\nmembers = 0",
+            "name = \"g\"\ntopic = \"t\"\ncrash_rate = -1.0",
+            "name = \"g\"\ntopic = \"t\"\nheartbeat_interval = \"2s\"",
+            "name = \"g\"\ntopic = \"t\"\nmembrs = 2",
+        ] {
+            let text = format!("{base}\n[[groups]]\n{bad}\n");
+            assert!(Scenario::parse(&text).is_err(), "{bad}");
+        }
+        let twice = format!("{ok}\n[[groups]]\nname = \"g\"\ntopic = \"t\"\n");
+        assert!(Scenario::parse(&twice).is_err());
     }
 
     #[test]

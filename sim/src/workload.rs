@@ -7,6 +7,8 @@
 //! may or may not have been written. A disconnect fault makes every client abandon its
 //! request in flight at once (`select!` with `biased;`, the fault first).
 
+pub mod group;
+
 use crate::batch;
 use crate::history::{History, Millis, OpKind, PartitionRead, PollOutcome, ProduceOutcome, Tp};
 use crate::net::{resolve, Turmoil};
@@ -47,6 +49,10 @@ pub struct Shared {
     pub started: watch::Sender<bool>,
     /// Bumped by a disconnect fault: every client drops its connection.
     pub disconnect: watch::Sender<u64>,
+    /// (group, partition) that some member of the group has consumed to the end after the
+    /// history settled: once every partition is in, the group is drained and its members
+    /// leave.
+    pub group_caught_up: Mutex<std::collections::BTreeSet<(String, i32)>>,
 }
 
 impl Shared {
@@ -55,6 +61,7 @@ impl Shared {
             history: Mutex::new(History::default()),
             started: watch::channel(false).0,
             disconnect: watch::channel(0).0,
+            group_caught_up: Mutex::new(std::collections::BTreeSet::new()),
         })
     }
 

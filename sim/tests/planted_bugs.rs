@@ -21,8 +21,11 @@ fn run(scenario: &Scenario, seed: u64, bug: Option<PlantedBug>) -> RunReport {
     let options = RunOptions {
         seed,
         tweak: bug.map(|bug| {
-            Arc::new(move |c: &mut keel_core::broker::NodeConfig| c.planted_bug = Some(bug))
-                as harness::ConfigTweak
+            Arc::new(move |c: &mut keel_core::broker::NodeConfig| {
+                c.planted_bug = Some(bug);
+                // The group coordinator reads its bug from its own config.
+                c.group.planted_bug = Some(bug);
+            }) as harness::ConfigTweak
         }),
     };
     harness::run(scenario, &options)
@@ -127,5 +130,14 @@ fn reusing_offsets_after_truncation_is_caught() {
             Anomaly::InconsistentOffsets,
             Anomaly::NonmonotonicSend,
         ],
+    );
+}
+
+#[test]
+fn commit_before_flush_lets_committed_offsets_regress() {
+    catches(
+        PlantedBug::CommitBeforeFlush,
+        "group-broker-crash.toml",
+        &[Anomaly::CommitRegression],
     );
 }

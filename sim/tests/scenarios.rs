@@ -98,3 +98,18 @@ fn fsync_failure() {
 fn bad_sectors() {
     check("bad-sectors.toml");
 }
+
+#[test]
+fn group_consumers_crash_rejoin() {
+    check("group-consumers-crash-rejoin.toml");
+}
+
+#[test]
+fn group_broker_crash() {
+    check("group-broker-crash.toml");
+}
+
+#[test]
+fn group_zombie_commits() {
+    check("group-zombie-commits.toml");
+}

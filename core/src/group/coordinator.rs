@@ -1364,6 +1364,21 @@ impl Coordinator {
         if writes.is_empty() {
             return self.respond(parked, response);
         }
+        if matches!(response, Response::OffsetCommit(_))
+            && crate::bugs::active(
+                self.config.planted_bug,
+                crate::bugs::PlantedBug::CommitBeforeFlush,
+            )
+        {
+            // The planted bug: the offsets (already appended by the node) count and the
+            // commit is answered before the record is durable.
+            for w in &writes {
+                for m in &w.mutations {
+                    self.apply(m);
+                }
+            }
+            return self.respond(parked, response);
+        }
         let reply = self.next_reply;
         self.next_reply += 1;
         let deadline = self.after_ms(self.config.offset_commit_timeout_ms as i64);

@@ -77,6 +77,9 @@ pub struct GroupConfig {
     /// How long a new member's JoinGroup may wait before it is dropped (Kafka's
     /// group.coordinator.new.member.join.timeout.ms).
     pub new_member_join_timeout_ms: i32,
+    /// A bug the coordinator is told to have (`planted-bugs` builds only; see
+    /// `crate::bugs`).
+    pub planted_bug: Option<crate::bugs::PlantedBug>,
 }
 
 impl Default for GroupConfig {
@@ -93,6 +96,7 @@ impl Default for GroupConfig {
             offset_commit_timeout_ms: 5_000,
             cleanup_interval_ms: 600_000,
             new_member_join_timeout_ms: 300_000,
+            planted_bug: None,
         }
     }
 }

@@ -13,7 +13,7 @@
 //! sides implement.
 
 mod admin;
-mod group;
+pub mod group;
 
 use crate::codec::{
     self, ApiKey, DecodeError, FrameError, RequestBody, RequestHeader, ResponseBody,

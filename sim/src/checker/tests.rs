@@ -2,7 +2,10 @@
 //! count (Jepsen's queue checker semantics).
 
 use super::*;
-use crate::history::{History, OpKind, PartitionRead, PollOutcome, ProduceOutcome, Tp};
+use crate::history::{
+    CommitOutcome, History, OffsetFetchOutcome, OpKind, PartitionRead, PollOutcome, ProduceOutcome,
+    Tp,
+};
 
 fn tp(p: i32) -> Tp {
     ("t".to_string(), p)
@@ -251,4 +254,174 @@ fn anomaly_names_are_jepsens() {
                 ["a"];
         assert_eq!(parsed, a);
     }
+}
+
+// Consumer groups (checker/groups.rs): group "g" consumes topic "t".
+
+fn group_history() -> History {
+    let mut h = History::default();
+    h.group_topics.insert("g".into(), "t".into());
+    for who in ["g/c-1#1", "g/c-2#1"] {
+        h.group_of.insert(who.into(), "g".into());
+    }
+    produce(&mut h, "producer-1", 10, 0, &["a", "b"], ok(0));
+    produce(&mut h, "producer-1", 20, 0, &["c"], ok(2));
+    final_read(&mut h, 0, &[(0, "a"), (1, "b"), (2, "c")]);
+    h
+}
+
+/// A commit of `offset` invoked at `at`, answered 5ms later with `outcome` (`None`: never).
+fn commit(h: &mut History, who: &str, at: Millis, offset: i64, outcome: Option<CommitOutcome>) {
+    let id = h.invoke(
+        who,
+        at,
+        OpKind::Commit {
+            group: "g".into(),
+            tp: tp(0),
+            offset,
+            outcome: None,
+        },
+    );
+    if let Some(outcome) = outcome {
+        h.complete_commit(id, at + 5, outcome);
+    }
+}
+
+/// An OffsetFetch at `at` answering `offset`, and the seek to where the member starts.
+fn start(h: &mut History, who: &str, at: Millis, offset: i64) {
+    let id = h.invoke(
+        who,
+        at,
+        OpKind::OffsetFetch {
+            group: "g".into(),
+            tp: tp(0),
+            outcome: None,
+        },
+    );
+    h.complete_offset_fetch(id, at + 5, OffsetFetchOutcome::Ok { offset });
+    h.invoke(
+        who,
+        at + 5,
+        OpKind::Seek {
+            tp: tp(0),
+            to: offset.max(0),
+            why: "committed".into(),
+        },
+    );
+}
+
+fn group_kinds(h: &History) -> Vec<Anomaly> {
+    check(h, &BTreeSet::new()).kinds().into_iter().collect()
+}
+
+#[test]
+fn a_group_that_hands_over_at_its_committed_offset_is_clean() {
+    let mut h = group_history();
+    start(&mut h, "g/c-1#1", 25, -1);
+    poll(&mut h, "g/c-1#1", 30, 0, 0, &[(0, "a"), (1, "b")]);
+    commit(&mut h, "g/c-1#1", 40, 2, Some(CommitOutcome::Ok));
+    start(&mut h, "g/c-2#1", 50, 2);
+    poll(&mut h, "g/c-2#1", 60, 0, 2, &[(2, "c")]);
+    assert_eq!(group_kinds(&h), vec![]);
+}
+
+#[test]
+fn a_fetch_below_an_acknowledged_commit_is_a_regression() {
+    for fetched in [1, -1] {
+        let mut h = group_history();
+        start(&mut h, "g/c-1#1", 25, -1);
+        poll(&mut h, "g/c-1#1", 30, 0, 0, &[(0, "a"), (1, "b"), (2, "c")]);
+        commit(&mut h, "g/c-1#1", 40, 1, Some(CommitOutcome::Ok));
+        commit(&mut h, "g/c-1#1", 50, 3, Some(CommitOutcome::Ok));
+        start(&mut h, "g/c-2#1", 60, fetched);
+        let from = fetched.max(0);
+        let records = [(0, "a"), (1, "b"), (2, "c")];
+        poll(&mut h, "g/c-2#1", 70, 0, from, &records[from as usize..]);
+        let report = check(&h, &BTreeSet::new());
+        assert_eq!(
+            report.kinds(),
+            BTreeSet::from([Anomaly::CommitRegression]),
+            "fetched {fetched}"
+        );
+        let detail = &report.findings[0].detail;
+        assert!(detail.contains("commit of offset 3"), "{detail}");
+    }
+}
+
+#[test]
+fn a_lower_commit_that_may_have_landed_later_explains_a_lower_fetch() {
+    // An unanswered commit of 1, or one answered after the commit of 3 was sent, may have
+    // been applied after it: last writer wins.
+    for outcome in [
+        None,
+        Some(CommitOutcome::Unknown {
+            why: "timeout".into(),
+        }),
+        Some(CommitOutcome::Ok),
+    ] {
+        let mut h = group_history();
+        start(&mut h, "g/c-1#1", 25, -1);
+        poll(&mut h, "g/c-1#1", 30, 0, 0, &[(0, "a"), (1, "b"), (2, "c")]);
+        commit(&mut h, "g/c-2#1", 48, 1, outcome.clone());
+        commit(&mut h, "g/c-1#1", 50, 3, Some(CommitOutcome::Ok));
+        start(&mut h, "g/c-2#1", 60, 1);
+        assert_eq!(group_kinds(&h), vec![], "{outcome:?}");
+    }
+    // Refused before writing, or acknowledged before the commit of 3 was sent: no excuse.
+    for (at, outcome) in [
+        (48, CommitOutcome::Fail { error: 22 }),
+        (30, CommitOutcome::Ok),
+    ] {
+        let mut h = group_history();
+        start(&mut h, "g/c-1#1", 25, -1);
+        poll(&mut h, "g/c-1#1", 30, 0, 0, &[(0, "a"), (1, "b"), (2, "c")]);
+        commit(&mut h, "g/c-2#1", at, 1, Some(outcome.clone()));
+        commit(&mut h, "g/c-1#1", 50, 3, Some(CommitOutcome::Ok));
+        start(&mut h, "g/c-2#1", 60, 1);
+        assert_eq!(
+            group_kinds(&h),
+            vec![Anomaly::CommitRegression],
+            "{outcome:?}"
+        );
+    }
+}
+
+#[test]
+fn starting_past_records_no_member_polled_is_a_poll_skip() {
+    let mut h = group_history();
+    start(&mut h, "g/c-1#1", 25, -1);
+    poll(&mut h, "g/c-1#1", 30, 0, 0, &[(0, "a")]);
+    // Offset 3 was never committed, but the fetch says so: records 1 and 2 are skipped.
+    start(&mut h, "g/c-2#1", 50, 3);
+    // Polling them after the start does not make up for it.
+    poll(&mut h, "g/c-1#1", 60, 0, 1, &[(1, "b"), (2, "c")]);
+    let report = check(&h, &BTreeSet::new());
+    assert_eq!(report.kinds(), BTreeSet::from([Anomaly::PollSkip]));
+    let detail = &report.findings[0].detail;
+    assert!(
+        detail.contains("2 acknowledged record(s)") && detail.contains("b at offset 1"),
+        "{detail}"
+    );
+}
+
+#[test]
+fn a_record_no_member_ever_polled_is_unconsumed() {
+    let mut h = group_history();
+    start(&mut h, "g/c-1#1", 25, -1);
+    poll(&mut h, "g/c-1#1", 30, 0, 0, &[(0, "a"), (1, "b")]);
+    let report = check(&h, &BTreeSet::new());
+    assert_eq!(report.kinds(), BTreeSet::from([Anomaly::Unconsumed]));
+    assert!(report.findings[0].detail.contains("c at t-0 offset 2"));
+    // A consumer outside the group does not count for it.
+    poll(
+        &mut h,
+        "consumer-1",
+        40,
+        0,
+        0,
+        &[(0, "a"), (1, "b"), (2, "c")],
+    );
+    assert_eq!(group_kinds(&h), vec![Anomaly::Unconsumed]);
+    poll(&mut h, "g/c-1#1", 50, 0, 2, &[(2, "c")]);
+    assert_eq!(group_kinds(&h), vec![]);
 }
