@@ -33,6 +33,10 @@
 //! PostgreSQL after "fsyncgate", the log then refuses every later write ([`LogError::Failed`])
 //! until it is reopened and recovered; reads of data it already indexed continue.
 //!
+//! # Retention
+//! Whole segments leave from the front by `retention.ms`, `retention.bytes` or DeleteRecords,
+//! and the log start offset follows, durably (`retention.rs`).
+//!
 //! Known limit: `partitionLeaderEpoch` (like `baseOffset`) lies outside the batch CRC in
 //! Kafka's format, so a bit flip there goes unnoticed (a flip in `baseOffset` is caught by
 //! the offset contiguity check).
@@ -40,6 +44,7 @@
 mod compaction;
 mod index;
 mod records;
+mod retention;
 mod segment;
 #[cfg(test)]
 mod tests;
@@ -52,6 +57,7 @@ use crate::storage::Storage;
 use bytes::Bytes;
 pub use compaction::{first_keyless_record, key_hash, CompactionReport, MAX_COMPACTION_KEYS};
 use index::{encode_offset_entry, encode_time_entry, OffsetIndex, TimeIndex};
+pub use retention::RetentionReport;
 use segment::{join, walk, Segment, WalkedBatch};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
@@ -92,6 +98,19 @@ pub struct LogConfig {
     /// The topic is compacted (cleanup.policy=compact): its sealed segments may hold offset
     /// gaps. For every other log a gap is corruption and recovery cuts there.
     pub compacted: bool,
+    /// `cleanup.policy` includes `delete` (Kafka's `LogConfig.delete`): `retention_ms` and
+    /// `retention_bytes` apply. Kept apart from `compacted`, which also stays set for a log
+    /// that was compacted once and may hold gaps.
+    pub cleanup_delete: bool,
+    /// Roll the active segment before appending a batch whose maxTimestamp is more than this
+    /// many ms after the active segment's first batch's (Kafka's `segment.ms`).
+    pub segment_ms: i64,
+    /// Delete a segment once its largest timestamp is more than this many ms before
+    /// now (Kafka's `retention.ms`); negative: no time limit.
+    pub retention_ms: i64,
+    /// Delete the oldest segments while the log stays at least this large without them
+    /// (Kafka's `retention.bytes`); negative: no size limit.
+    pub retention_bytes: i64,
 }
 
 impl Default for LogConfig {
@@ -102,6 +121,10 @@ impl Default for LogConfig {
             message_timestamp_type: TimestampType::CreateTime,
             skip_recovery_crc: false,
             compacted: false,
+            cleanup_delete: true,
+            segment_ms: 604_800_000,
+            retention_ms: 604_800_000,
+            retention_bytes: -1,
         }
     }
 }
@@ -564,7 +587,8 @@ impl PartitionLog {
 
     /// Appends one batch the caller already validated (`record::validate_produced_batch`):
     /// assigns offsets from the log end by rewriting baseOffset, sets partitionLeaderEpoch,
-    /// rolls first if the active segment is non-empty and would exceed `segment_bytes`, and
+    /// rolls first if the active segment is non-empty and would exceed `segment_bytes` or is
+    /// older than `segment_ms` by the batch's timestamp (`retention.rs`), and
     /// updates the indexes. With CreateTime the batch is not copied: the rewritten 17-byte
     /// prefix and the caller's remaining bytes go to storage as two slices. With
     /// LogAppendTime, attributes and maxTimestamp change, so the CRC is recomputed over a copy.
@@ -599,14 +623,21 @@ impl PartitionLog {
         let watermark = last_offset + 1;
         let len = batch.len() as u64;
 
+        let log_append_time = self.config.message_timestamp_type == TimestampType::LogAppendTime;
+        let incoming_timestamp = if log_append_time {
+            now_ms
+        } else {
+            header.max_timestamp()
+        };
         let active = self.active();
         let too_big = active.size + len > self.config.segment_bytes;
         let too_many_offsets = last_offset - active.base_offset > u32::MAX as i64;
-        if !active.is_empty() && (too_big || too_many_offsets) {
+        if !active.is_empty()
+            && (too_big || too_many_offsets || self.active_too_old(incoming_timestamp)?)
+        {
             self.roll(base_offset, watermark)?;
         }
 
-        let log_append_time = self.config.message_timestamp_type == TimestampType::LogAppendTime;
         let storage = Arc::clone(&self.storage);
         let active = self
             .segments
@@ -636,11 +667,7 @@ impl PartitionLog {
         if let Err(e) = written {
             return Err(self.fail(e, "appending a batch"));
         }
-        let max_timestamp = if log_append_time {
-            now_ms
-        } else {
-            header.max_timestamp()
-        };
+        let max_timestamp = incoming_timestamp;
         let walked = WalkedBatch {
             pos: active.size,
             len,

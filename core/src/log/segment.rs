@@ -52,6 +52,10 @@ pub struct Segment {
     pub max_timestamp: Option<i64>,
     /// Relative base offset of the last batch, for the time index entry written at a roll.
     pub last_batch_rel: Option<u32>,
+    /// The first batch's maxTimestamp, what `segment.ms` measures a segment's age from
+    /// (Kafka's `rollingBasedTimestamp`). `None` when empty, and also when the segment was
+    /// loaded from its indexes without a walk from byte 0 (then it is read on demand).
+    pub first_batch_timestamp: Option<i64>,
 }
 
 /// What [`Segment::track_batch`] added to the indexes, for the caller to write out.
@@ -101,6 +105,7 @@ impl Segment {
             time_index: TimeIndex::default(),
             max_timestamp: None,
             last_batch_rel: None,
+            first_batch_timestamp: None,
         }
     }
 
@@ -143,6 +148,9 @@ impl Segment {
             Some(m) => m.max(b.max_timestamp),
             None => b.max_timestamp,
         };
+        if b.pos == 0 {
+            self.first_batch_timestamp = Some(b.max_timestamp);
+        }
         let mut update = IndexUpdate::default();
         let since_last_entry = self.size - self.offset_index.last().map_or(0, |e| e.pos as u64);
         if since_last_entry >= index_interval_bytes {
@@ -239,6 +247,7 @@ impl Segment {
         }
         if size == 0 {
             max_ts = None;
+            self.first_batch_timestamp = None;
         }
         self.max_timestamp = max_ts;
         self.last_batch_rel = last_rel;
