@@ -39,6 +39,14 @@ pub enum Request {
     ListOffsets(ListOffsetsRequest),
     CreateTopics(CreateTopicsRequest),
     DeleteTopics(DeleteTopicsRequest),
+    // Log start offsets (broker/retention.rs).
+    DeleteRecords(DeleteRecordsRequest),
+    CreatePartitions(CreatePartitionsRequest),
+    DescribeCluster(DescribeClusterRequest),
+    // Topic and broker configs (broker/configs.rs).
+    DescribeConfigs(DescribeConfigsRequest),
+    AlterConfigs(AlterConfigsRequest),
+    IncrementalAlterConfigs(IncrementalAlterConfigsRequest),
     // Group coordination and committed offsets (served by `group`, see broker/group.rs).
     FindCoordinator(FindCoordinatorRequest),
     JoinGroup(JoinGroupRequest),
@@ -63,6 +71,12 @@ pub enum Response {
     ListOffsets(ListOffsetsResponse),
     CreateTopics(CreateTopicsResponse),
     DeleteTopics(DeleteTopicsResponse),
+    DeleteRecords(DeleteRecordsResponse),
+    CreatePartitions(CreatePartitionsResponse),
+    DescribeCluster(DescribeClusterResponse),
+    DescribeConfigs(DescribeConfigsResponse),
+    AlterConfigs(AlterConfigsResponse),
+    IncrementalAlterConfigs(AlterConfigsResponse),
     // Group coordination and committed offsets.
     FindCoordinator(FindCoordinatorResponse),
     JoinGroup(JoinGroupResponse),
@@ -741,6 +755,253 @@ pub struct OffsetDeleteResponseTopic {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct OffsetDeleteResponsePartition {
     pub partition_index: i32,
+    pub error_code: ErrorCode,
+}
+
+// ---- Configs: DescribeConfigs, AlterConfigs, IncrementalAlterConfigs (broker/configs.rs) ---
+
+/// Kafka's `ConfigResource.Type` values Keel serves.
+pub const RESOURCE_TYPE_TOPIC: i8 = 2;
+pub const RESOURCE_TYPE_BROKER: i8 = 4;
+
+/// Kafka's `DescribeConfigsResponse.ConfigSource`.
+pub const CONFIG_SOURCE_DYNAMIC_TOPIC: i8 = 1;
+pub const CONFIG_SOURCE_STATIC_BROKER: i8 = 4;
+pub const CONFIG_SOURCE_DEFAULT: i8 = 5;
+
+/// Kafka's `DescribeConfigsResponse.ConfigType`.
+pub const CONFIG_TYPE_BOOLEAN: i8 = 1;
+pub const CONFIG_TYPE_STRING: i8 = 2;
+pub const CONFIG_TYPE_INT: i8 = 3;
+pub const CONFIG_TYPE_LONG: i8 = 5;
+pub const CONFIG_TYPE_DOUBLE: i8 = 6;
+pub const CONFIG_TYPE_LIST: i8 = 7;
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeConfigsRequest {
+    pub resources: Vec<DescribeConfigsResource>,
+    pub include_synonyms: bool,
+    pub include_documentation: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeConfigsResource {
+    pub resource_type: i8,
+    pub resource_name: String,
+    /// `None`: every config.
+    pub configuration_keys: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeConfigsResponse {
+    pub results: Vec<DescribeConfigsResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeConfigsResult {
+    pub error_code: ErrorCode,
+    pub error_message: Option<String>,
+    pub resource_type: i8,
+    pub resource_name: String,
+    pub configs: Vec<DescribedConfig>,
+}
+
+/// One config of a described resource.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribedConfig {
+    pub name: String,
+    pub value: Option<String>,
+    pub read_only: bool,
+    /// One of the `CONFIG_SOURCE_*` values.
+    pub config_source: i8,
+    pub is_sensitive: bool,
+    /// Only when the request asked for synonyms: where the value comes from, most specific
+    /// first (the topic's own setting, the broker setting, the default).
+    pub synonyms: Vec<ConfigSynonym>,
+    /// One of the `CONFIG_TYPE_*` values.
+    pub config_type: i8,
+    /// Only when the request asked for documentation.
+    pub documentation: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ConfigSynonym {
+    pub name: String,
+    pub value: Option<String>,
+    pub source: i8,
+}
+
+/// AlterConfigs: replaces each resource's whole set of dynamic configs.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AlterConfigsRequest {
+    pub resources: Vec<AlterConfigsResource>,
+    pub validate_only: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AlterConfigsResource {
+    pub resource_type: i8,
+    pub resource_name: String,
+    pub configs: Vec<(String, Option<String>)>,
+}
+
+/// The answer to AlterConfigs and IncrementalAlterConfigs alike.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AlterConfigsResponse {
+    pub responses: Vec<AlterConfigsResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AlterConfigsResult {
+    pub error_code: ErrorCode,
+    pub error_message: Option<String>,
+    pub resource_type: i8,
+    pub resource_name: String,
+}
+
+/// IncrementalAlterConfigs (KIP-339): per-key changes.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct IncrementalAlterConfigsRequest {
+    pub resources: Vec<IncrementalAlterConfigsResource>,
+    pub validate_only: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct IncrementalAlterConfigsResource {
+    pub resource_type: i8,
+    pub resource_name: String,
+    pub configs: Vec<ConfigChange>,
+}
+
+/// `operation`: one of the `CONFIG_OP_*` values (kept raw so unknown ones can be refused).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ConfigChange {
+    pub name: String,
+    pub operation: i8,
+    pub value: Option<String>,
+}
+
+pub const CONFIG_OP_SET: i8 = 0;
+pub const CONFIG_OP_DELETE: i8 = 1;
+pub const CONFIG_OP_APPEND: i8 = 2;
+pub const CONFIG_OP_SUBTRACT: i8 = 3;
+
+// ---- CreatePartitions (broker/admin.rs) ---------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CreatePartitionsRequest {
+    pub topics: Vec<CreatePartitionsTopic>,
+    pub timeout_ms: i32,
+    pub validate_only: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CreatePartitionsTopic {
+    pub name: String,
+    /// The new total partition count.
+    pub count: i32,
+    /// Replicas of each new partition, or `None` to let the broker place them.
+    pub assignments: Option<Vec<Vec<i32>>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CreatePartitionsResponse {
+    pub results: Vec<CreatePartitionsTopicResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CreatePartitionsTopicResult {
+    pub name: String,
+    pub error_code: ErrorCode,
+    pub error_message: Option<String>,
+}
+
+// ---- DescribeCluster (broker/admin.rs) ----------------------------------------------------
+
+/// `endpoint_type` values (v1+; older versions always mean brokers).
+pub const ENDPOINT_TYPE_BROKERS: i8 = 1;
+pub const ENDPOINT_TYPE_CONTROLLERS: i8 = 2;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DescribeClusterRequest {
+    pub include_cluster_authorized_operations: bool,
+    pub endpoint_type: i8,
+    pub include_fenced_brokers: bool,
+}
+
+impl Default for DescribeClusterRequest {
+    fn default() -> Self {
+        DescribeClusterRequest {
+            include_cluster_authorized_operations: false,
+            endpoint_type: ENDPOINT_TYPE_BROKERS,
+            include_fenced_brokers: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeClusterResponse {
+    pub error_code: ErrorCode,
+    pub error_message: Option<String>,
+    pub endpoint_type: i8,
+    pub cluster_id: String,
+    pub controller_id: i32,
+    pub brokers: Vec<DescribeClusterBroker>,
+    /// [`AUTHORIZED_OPERATIONS_OMITTED`] unless asked for.
+    pub cluster_authorized_operations: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeClusterBroker {
+    pub broker_id: i32,
+    pub host: String,
+    pub port: i32,
+    pub rack: Option<String>,
+    pub is_fenced: bool,
+}
+
+// ---- DeleteRecords (broker/retention.rs) --------------------------------------------------
+
+/// DeleteRecords (key 21): move each partition's log start offset up to `offset`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeleteRecordsRequest {
+    pub topics: Vec<DeleteRecordsTopic>,
+    pub timeout_ms: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeleteRecordsTopic {
+    pub name: String,
+    pub partitions: Vec<DeleteRecordsPartition>,
+}
+
+/// `offset` [`DELETE_RECORDS_HIGH_WATERMARK`] (-1) means the high watermark.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeleteRecordsPartition {
+    pub partition_index: i32,
+    pub offset: i64,
+}
+
+/// DeleteRecords' `offset` that means "up to the high watermark".
+pub const DELETE_RECORDS_HIGH_WATERMARK: i64 = -1;
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeleteRecordsResponse {
+    pub throttle_time_ms: i32,
+    pub topics: Vec<DeleteRecordsTopicResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeleteRecordsTopicResult {
+    pub name: String,
+    pub partitions: Vec<DeleteRecordsPartitionResult>,
+}
+
+/// `low_watermark` is the partition's log start offset after the deletion, -1 on error.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeleteRecordsPartitionResult {
+    pub partition_index: i32,
+    pub low_watermark: i64,
     pub error_code: ErrorCode,
 }
 

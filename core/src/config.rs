@@ -1,90 +1,297 @@
 //! Topic configurations: which Kafka topic config names Keel knows, what values each allows,
-//! and which of them change how Keel behaves.
+//! their types and documentation (DescribeConfigs v3+), and which of them change how Keel
+//! behaves.
 //!
 //! A name Kafka does not know is refused with INVALID_CONFIG, as Kafka does. A known name whose
 //! behaviour Keel does not implement yet is refused too when its value would ask for that
 //! behaviour (compression.type other than producer, cleanup.policy=compact,delete): accepting
 //! it silently would promise what the broker does not do. `cleanup.policy=compact` is
-//! implemented by `log/compaction.rs`, run on a timer by the node.
+//! implemented by `log/compaction.rs`, run on a timer by the node. Every refusal says what is
+//! allowed, so a client can show the user a useful message.
 
+use crate::api::{
+    CONFIG_TYPE_BOOLEAN, CONFIG_TYPE_DOUBLE, CONFIG_TYPE_INT, CONFIG_TYPE_LIST, CONFIG_TYPE_LONG,
+    CONFIG_TYPE_STRING,
+};
 use std::collections::BTreeMap;
 
 /// What values a config accepts.
 #[derive(Debug, Clone, Copy)]
 enum Kind {
-    Long { min: i64 },
-    Int { min: i64 },
-    Double,
+    /// A 64-bit integer in `[min, max]`.
+    Long {
+        min: i64,
+        max: i64,
+    },
+    /// A 32-bit integer in `[min, max]`.
+    Int {
+        min: i64,
+        max: i64,
+    },
+    /// A number in [0, 1].
+    Ratio,
     Bool,
+    /// Exactly one of the listed words.
     OneOf(&'static [&'static str]),
-    Text,
+    /// A comma-separated list (Kafka type LIST) of which Keel implements exactly one item
+    /// from the listed words.
+    ListOneOf(&'static [&'static str]),
+    /// A comma-separated list of anything (replication throttles, which Keel ignores: with
+    /// one replica per partition nothing is replicated).
+    List,
+}
+
+/// One topic config as Kafka documents it.
+struct Def {
+    name: &'static str,
+    kind: Kind,
+    default: &'static str,
+    doc: &'static str,
+}
+
+const I32: i64 = i32::MAX as i64;
+const I64: i64 = i64::MAX;
+
+const fn def(name: &'static str, kind: Kind, default: &'static str, doc: &'static str) -> Def {
+    Def {
+        name,
+        kind,
+        default,
+        doc,
+    }
 }
 
 /// Kafka's topic configs with their defaults, as Kafka documents them.
-const TOPIC_CONFIGS: &[(&str, Kind, &str)] = &[
-    (
+const TOPIC_CONFIGS: &[Def] = &[
+    def(
         "cleanup.policy",
-        Kind::OneOf(&["delete", "compact"]),
+        Kind::ListOneOf(&["delete", "compact"]),
         "delete",
+        "delete: discard old segments by retention time or size; compact: keep the latest record per key.",
     ),
-    ("compression.type", Kind::OneOf(&["producer"]), "producer"),
-    ("delete.retention.ms", Kind::Long { min: 0 }, "86400000"),
-    ("file.delete.delay.ms", Kind::Long { min: 0 }, "60000"),
-    (
+    def(
+        "compression.type",
+        Kind::OneOf(&["producer"]),
+        "producer",
+        "Keep the compression codec the producer chose.",
+    ),
+    def(
+        "delete.retention.ms",
+        Kind::Long { min: 0, max: I64 },
+        "86400000",
+        "How long delete markers (tombstones) are kept in a compacted topic.",
+    ),
+    def(
+        "file.delete.delay.ms",
+        Kind::Long { min: 0, max: I64 },
+        "60000",
+        "The time to wait before deleting a file from the filesystem.",
+    ),
+    def(
         "flush.messages",
-        Kind::Long { min: 1 },
+        Kind::Long { min: 1, max: I64 },
         "9223372036854775807",
+        "Messages between forced fsyncs (Keel flushes by group commit regardless).",
     ),
-    ("flush.ms", Kind::Long { min: 0 }, "9223372036854775807"),
-    ("index.interval.bytes", Kind::Int { min: 0 }, "4096"),
-    ("local.retention.bytes", Kind::Long { min: -2 }, "-2"),
-    ("local.retention.ms", Kind::Long { min: -2 }, "-2"),
-    (
+    def(
+        "flush.ms",
+        Kind::Long { min: 0, max: I64 },
+        "9223372036854775807",
+        "Time between forced fsyncs (Keel flushes by group commit regardless).",
+    ),
+    def(
+        "index.interval.bytes",
+        Kind::Int { min: 0, max: I32 },
+        "4096",
+        "Bytes of log between offset index entries.",
+    ),
+    def(
+        "local.retention.bytes",
+        Kind::Long { min: -2, max: I64 },
+        "-2",
+        "Local retention with tiered storage (Keel has none).",
+    ),
+    def(
+        "local.retention.ms",
+        Kind::Long { min: -2, max: I64 },
+        "-2",
+        "Local retention with tiered storage (Keel has none).",
+    ),
+    def(
         "max.compaction.lag.ms",
-        Kind::Long { min: 1 },
+        Kind::Long { min: 1, max: I64 },
         "9223372036854775807",
+        "The longest a record stays ineligible for compaction.",
     ),
-    ("max.message.bytes", Kind::Int { min: 0 }, "1048588"),
-    ("message.downconversion.enable", Kind::Bool, "true"),
-    (
+    def(
+        "max.message.bytes",
+        Kind::Int { min: 0, max: I32 },
+        "1048588",
+        "The largest record batch size allowed in this topic.",
+    ),
+    def(
+        "message.downconversion.enable",
+        Kind::Bool,
+        "true",
+        "Whether fetches may down-convert message formats.",
+    ),
+    def(
         "message.timestamp.after.max.ms",
-        Kind::Long { min: 0 },
+        Kind::Long { min: 0, max: I64 },
         "3600000",
+        "How far in the future a CreateTime timestamp may lie.",
     ),
-    (
+    def(
         "message.timestamp.before.max.ms",
-        Kind::Long { min: 0 },
+        Kind::Long { min: 0, max: I64 },
         "9223372036854775807",
+        "How far in the past a CreateTime timestamp may lie.",
     ),
-    (
+    def(
         "message.timestamp.difference.max.ms",
-        Kind::Long { min: 0 },
+        Kind::Long { min: 0, max: I64 },
         "9223372036854775807",
+        "Deprecated: the largest difference between a record's timestamp and the broker's.",
     ),
-    (
+    def(
         "message.timestamp.type",
         Kind::OneOf(&["CreateTime", "LogAppendTime"]),
         "CreateTime",
+        "Whether record timestamps are the producer's (CreateTime) or the broker's append time.",
     ),
-    ("min.cleanable.dirty.ratio", Kind::Double, "0.5"),
-    ("min.compaction.lag.ms", Kind::Long { min: 0 }, "0"),
-    ("min.insync.replicas", Kind::Int { min: 1 }, "1"),
-    ("preallocate", Kind::Bool, "false"),
-    ("remote.storage.enable", Kind::OneOf(&["false"]), "false"),
-    ("retention.bytes", Kind::Long { min: -1 }, "-1"),
-    ("retention.ms", Kind::Long { min: -1 }, "604800000"),
-    ("segment.bytes", Kind::Int { min: 14 }, "1073741824"),
-    ("segment.index.bytes", Kind::Int { min: 4 }, "10485760"),
-    ("segment.jitter.ms", Kind::Long { min: 0 }, "0"),
-    ("segment.ms", Kind::Long { min: 1 }, "604800000"),
-    ("unclean.leader.election.enable", Kind::Bool, "false"),
-    ("follower.replication.throttled.replicas", Kind::Text, ""),
-    ("leader.replication.throttled.replicas", Kind::Text, ""),
+    def(
+        "min.cleanable.dirty.ratio",
+        Kind::Ratio,
+        "0.5",
+        "How much of a compacted log must be uncleaned before it is compacted.",
+    ),
+    def(
+        "min.compaction.lag.ms",
+        Kind::Long { min: 0, max: I64 },
+        "0",
+        "The least time a record stays uncompacted.",
+    ),
+    def(
+        "min.insync.replicas",
+        Kind::Int { min: 1, max: I32 },
+        "1",
+        "Replicas that must acknowledge an acks=all write.",
+    ),
+    def(
+        "preallocate",
+        Kind::Bool,
+        "false",
+        "Whether to preallocate segment files.",
+    ),
+    def(
+        "remote.storage.enable",
+        Kind::OneOf(&["false"]),
+        "false",
+        "Tiered storage (Keel has none).",
+    ),
+    def(
+        "retention.bytes",
+        Kind::Long { min: -1, max: I64 },
+        "-1",
+        "The largest a partition may grow before old segments are deleted; -1: no limit.",
+    ),
+    def(
+        "retention.ms",
+        Kind::Long { min: -1, max: I64 },
+        "604800000",
+        "How long records are kept before old segments are deleted; -1: no limit.",
+    ),
+    def(
+        "segment.bytes",
+        Kind::Int { min: 14, max: I32 },
+        "1073741824",
+        "The segment file size at which the log rolls to a new segment.",
+    ),
+    def(
+        "segment.index.bytes",
+        Kind::Int { min: 4, max: I32 },
+        "10485760",
+        "The size of each segment's offset index.",
+    ),
+    def(
+        "segment.jitter.ms",
+        Kind::Long { min: 0, max: I64 },
+        "0",
+        "Random jitter subtracted from segment.ms.",
+    ),
+    def(
+        "segment.ms",
+        Kind::Long { min: 1, max: I64 },
+        "604800000",
+        "The time after which the log rolls to a new segment even if it is not full.",
+    ),
+    def(
+        "unclean.leader.election.enable",
+        Kind::Bool,
+        "false",
+        "Whether an out-of-sync replica may become leader.",
+    ),
+    def(
+        "follower.replication.throttled.replicas",
+        Kind::List,
+        "",
+        "Replicas throttled on the follower side.",
+    ),
+    def(
+        "leader.replication.throttled.replicas",
+        Kind::List,
+        "",
+        "Replicas throttled on the leader side.",
+    ),
 ];
+
+fn find(name: &str) -> Option<&'static Def> {
+    TOPIC_CONFIGS.iter().find(|d| d.name == name)
+}
+
+/// Whether `name` is a topic config Kafka knows.
+pub fn is_topic_config(name: &str) -> bool {
+    find(name).is_some()
+}
+
+/// Every known topic config name, in Kafka's alphabetical-ish order above.
+pub fn topic_config_names() -> impl Iterator<Item = &'static str> {
+    TOPIC_CONFIGS.iter().map(|d| d.name)
+}
+
+/// Kafka's default for a topic config.
+pub fn kafka_default(name: &str) -> Option<&'static str> {
+    find(name).map(|d| d.default)
+}
+
+/// Kafka's `ConfigType` of a topic config (DescribeConfigs v3+).
+pub fn config_type(name: &str) -> i8 {
+    match find(name).map(|d| d.kind) {
+        Some(Kind::Long { .. }) => CONFIG_TYPE_LONG,
+        Some(Kind::Int { .. }) => CONFIG_TYPE_INT,
+        Some(Kind::Ratio) => CONFIG_TYPE_DOUBLE,
+        Some(Kind::Bool) => CONFIG_TYPE_BOOLEAN,
+        Some(Kind::ListOneOf(_) | Kind::List) => CONFIG_TYPE_LIST,
+        Some(Kind::OneOf(_)) | None => CONFIG_TYPE_STRING,
+    }
+}
+
+/// Whether a config holds a list, so IncrementalAlterConfigs may APPEND to or SUBTRACT from it.
+pub fn is_list(name: &str) -> bool {
+    matches!(
+        find(name).map(|d| d.kind),
+        Some(Kind::ListOneOf(_) | Kind::List)
+    )
+}
+
+/// One line on what a topic config does.
+pub fn documentation(name: &str) -> Option<&'static str> {
+    find(name).map(|d| d.doc)
+}
 
 /// Checks one topic config; the error is the message for an INVALID_CONFIG answer.
 pub fn validate_topic_config(name: &str, value: Option<&str>) -> Result<(), String> {
-    let Some((_, kind, _)) = TOPIC_CONFIGS.iter().find(|(n, _, _)| *n == name) else {
+    let Some(def) = find(name) else {
         return Err(format!("Unknown topic config name: {name}"));
     };
     let Some(value) = value else {
@@ -95,19 +302,12 @@ pub fn validate_topic_config(name: &str, value: Option<&str>) -> Result<(), Stri
             "Invalid value {value} for configuration {name}: {allowed}"
         ))
     };
-    match *kind {
-        Kind::Long { min } | Kind::Int { min } => {
-            let max = if matches!(kind, Kind::Int { .. }) {
-                i32::MAX as i64
-            } else {
-                i64::MAX
-            };
-            match value.trim().parse::<i64>() {
-                Ok(v) if v >= min && v <= max => Ok(()),
-                _ => bad(format!("must be an integer in [{min}, {max}]")),
-            }
-        }
-        Kind::Double => match value.trim().parse::<f64>() {
+    match def.kind {
+        Kind::Long { min, max } | Kind::Int { min, max } => match value.trim().parse::<i64>() {
+            Ok(v) if v >= min && v <= max => Ok(()),
+            _ => bad(format!("must be an integer in [{min}, {max}]")),
+        },
+        Kind::Ratio => match value.trim().parse::<f64>() {
             Ok(v) if (0.0..=1.0).contains(&v) => Ok(()),
             _ => bad("must be a number in [0, 1]".to_string()),
         },
@@ -122,29 +322,52 @@ pub fn validate_topic_config(name: &str, value: Option<&str>) -> Result<(), Stri
                 bad(format!("Keel supports {}", allowed.join(", ")))
             }
         }
-        Kind::Text => Ok(()),
+        Kind::ListOneOf(allowed) => {
+            let items = list_items(value);
+            if items.len() == 1 && allowed.contains(&items[0].as_str()) {
+                Ok(())
+            } else {
+                bad(format!(
+                    "Keel supports exactly one of {}",
+                    allowed.join(", ")
+                ))
+            }
+        }
+        Kind::List => Ok(()),
     }
+}
+
+/// The items of a comma-separated list value, trimmed, without empty ones.
+pub fn list_items(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// A value as stored: trimmed, and for lists normalised to `a,b`.
+pub fn normalize(name: &str, value: &str) -> String {
+    if is_list(name) {
+        list_items(value).join(",")
+    } else {
+        value.trim().to_string()
+    }
+}
+
+/// Whether a topic's configs ask for compaction (`cleanup.policy` includes `compact`).
+pub fn compacts(configs: &BTreeMap<String, String>) -> bool {
+    effective(configs, "cleanup.policy")
+        .is_some_and(|p| list_items(p).iter().any(|i| i == "compact"))
 }
 
 /// A topic's effective value of `name`: its own setting, else Kafka's default.
 pub fn effective<'a>(configs: &'a BTreeMap<String, String>, name: &str) -> Option<&'a str> {
-    configs.get(name).map(String::as_str).or_else(|| {
-        TOPIC_CONFIGS
-            .iter()
-            .find(|(n, _, _)| *n == name)
-            .map(|(_, _, d)| *d)
-    })
-}
-
-/// Every known topic config with its effective value and whether the topic set it.
-pub fn describe(configs: &BTreeMap<String, String>) -> Vec<(String, String, bool)> {
-    TOPIC_CONFIGS
-        .iter()
-        .map(|(name, _, default)| match configs.get(*name) {
-            Some(v) => (name.to_string(), v.clone(), true),
-            None => (name.to_string(), default.to_string(), false),
-        })
-        .collect()
+    configs
+        .get(name)
+        .map(String::as_str)
+        .or_else(|| kafka_default(name))
 }
 
 /// Parses an integer config already validated; falls back to `default` if absent.
@@ -170,7 +393,40 @@ mod tests {
             .contains("Unknown"));
         assert!(validate_topic_config("message.timestamp.type", Some("LogAppendTime")).is_ok());
         assert!(validate_topic_config("cleanup.policy", Some("compact")).is_ok());
+        assert!(validate_topic_config("cleanup.policy", Some(" compact ")).is_ok());
         assert!(validate_topic_config("cleanup.policy", Some("compact,delete")).is_err());
+        assert!(validate_topic_config("cleanup.policy", Some("")).is_err());
         assert!(validate_topic_config("retention.ms", None).is_err());
+        let m = validate_topic_config("retention.ms", Some("soon")).unwrap_err();
+        assert_eq!(
+            m,
+            "Invalid value soon for configuration retention.ms: must be an integer in \
+             [-1, 9223372036854775807]"
+        );
+        assert!(validate_topic_config("max.message.bytes", Some("2147483648")).is_err());
+    }
+
+    #[test]
+    fn every_default_is_valid() {
+        for d in TOPIC_CONFIGS {
+            let r = validate_topic_config(d.name, Some(d.default));
+            assert!(r.is_ok(), "{}: {r:?}", d.name);
+            assert!(!d.doc.is_empty());
+        }
+    }
+
+    #[test]
+    fn lists_are_normalised_and_typed() {
+        assert!(is_list("cleanup.policy"));
+        assert!(!is_list("retention.ms"));
+        assert_eq!(normalize("cleanup.policy", " compact , "), "compact");
+        assert_eq!(normalize("retention.ms", " 5 "), "5");
+        assert_eq!(config_type("retention.ms"), CONFIG_TYPE_LONG);
+        assert_eq!(config_type("segment.bytes"), CONFIG_TYPE_INT);
+        assert_eq!(config_type("cleanup.policy"), CONFIG_TYPE_LIST);
+        let mut c = BTreeMap::new();
+        assert!(!compacts(&c));
+        c.insert("cleanup.policy".to_string(), "compact".to_string());
+        assert!(compacts(&c));
     }
 }

@@ -40,6 +40,26 @@ pub fn request_from_wire(version: i16, body: RequestBody) -> Result<api::Request
         RequestBody::DeleteTopics(r) => {
             api::Request::DeleteTopics(delete_topics_request(version, r))
         }
+        RequestBody::DeleteRecords(r) => api::Request::DeleteRecords(delete_records_request(r)),
+        RequestBody::CreatePartitions(r) => {
+            api::Request::CreatePartitions(create_partitions_request(r))
+        }
+        // v0 has no endpoint_type and v0-1 no include_fenced_brokers: the codec defaults
+        // them to brokers (1) and false, which is what those versions mean.
+        RequestBody::DescribeCluster(r) => {
+            api::Request::DescribeCluster(api::DescribeClusterRequest {
+                include_cluster_authorized_operations: r.include_cluster_authorized_operations,
+                endpoint_type: r.endpoint_type,
+                include_fenced_brokers: r.include_fenced_brokers,
+            })
+        }
+        RequestBody::DescribeConfigs(r) => {
+            api::Request::DescribeConfigs(describe_configs_request(r))
+        }
+        RequestBody::AlterConfigs(r) => api::Request::AlterConfigs(alter_configs_request(r)),
+        RequestBody::IncrementalAlterConfigs(r) => {
+            api::Request::IncrementalAlterConfigs(incremental_alter_configs_request(r))
+        }
         RequestBody::FindCoordinator(r) => {
             api::Request::FindCoordinator(find_coordinator_request(version, r))
         }
@@ -72,9 +92,6 @@ pub fn request_from_wire(version: i16, body: RequestBody) -> Result<api::Request
                 producer_epoch: r.producer_epoch,
             })
         }
-        // APIs the codec knows but the broker does not serve yet: they are not advertised, so
-        // `codec::decode_request` never yields them (codec::api).
-        other => return Err(NotForCore(other.api_key())),
     })
 }
 
@@ -89,6 +106,20 @@ pub fn response_to_wire(version: i16, response: api::Response) -> ResponseBody {
         api::Response::ListOffsets(r) => ResponseBody::ListOffsets(list_offsets_response(r)),
         api::Response::CreateTopics(r) => ResponseBody::CreateTopics(create_topics_response(r)),
         api::Response::DeleteTopics(r) => ResponseBody::DeleteTopics(delete_topics_response(r)),
+        api::Response::DeleteRecords(r) => ResponseBody::DeleteRecords(delete_records_response(r)),
+        api::Response::CreatePartitions(r) => {
+            ResponseBody::CreatePartitions(create_partitions_response(r))
+        }
+        api::Response::DescribeCluster(r) => {
+            ResponseBody::DescribeCluster(describe_cluster_response(r))
+        }
+        api::Response::DescribeConfigs(r) => {
+            ResponseBody::DescribeConfigs(describe_configs_response(r))
+        }
+        api::Response::AlterConfigs(r) => ResponseBody::AlterConfigs(alter_configs_response(r)),
+        api::Response::IncrementalAlterConfigs(r) => {
+            ResponseBody::IncrementalAlterConfigs(incremental_alter_configs_response(r))
+        }
         api::Response::FindCoordinator(r) => {
             ResponseBody::FindCoordinator(find_coordinator_response(version, r))
         }
@@ -146,6 +177,12 @@ pub fn response_api_key(response: &api::Response) -> ApiKey {
         api::Response::ListOffsets(_) => ApiKey::ListOffsets,
         api::Response::CreateTopics(_) => ApiKey::CreateTopics,
         api::Response::DeleteTopics(_) => ApiKey::DeleteTopics,
+        api::Response::DeleteRecords(_) => ApiKey::DeleteRecords,
+        api::Response::CreatePartitions(_) => ApiKey::CreatePartitions,
+        api::Response::DescribeCluster(_) => ApiKey::DescribeCluster,
+        api::Response::DescribeConfigs(_) => ApiKey::DescribeConfigs,
+        api::Response::AlterConfigs(_) => ApiKey::AlterConfigs,
+        api::Response::IncrementalAlterConfigs(_) => ApiKey::IncrementalAlterConfigs,
         api::Response::FindCoordinator(_) => ApiKey::FindCoordinator,
         api::Response::JoinGroup(_) => ApiKey::JoinGroup,
         api::Response::SyncGroup(_) => ApiKey::SyncGroup,
@@ -505,6 +542,83 @@ fn offset_delete_request(r: codec::OffsetDeleteRequest) -> api::OffsetDeleteRequ
     }
 }
 
+// Configs and CreatePartitions: the core's types mirror the wire fields, and fields a version
+// lacks are defaulted by the codec (DescribeConfigs v1-2 never ask for documentation).
+
+fn describe_configs_request(r: codec::DescribeConfigsRequest) -> api::DescribeConfigsRequest {
+    api::DescribeConfigsRequest {
+        resources: r
+            .resources
+            .into_iter()
+            .map(|res| api::DescribeConfigsResource {
+                resource_type: res.resource_type,
+                resource_name: res.resource_name,
+                configuration_keys: res.configuration_keys,
+            })
+            .collect(),
+        include_synonyms: r.include_synonyms,
+        include_documentation: r.include_documentation,
+    }
+}
+
+fn alter_configs_request(r: codec::AlterConfigsRequest) -> api::AlterConfigsRequest {
+    api::AlterConfigsRequest {
+        resources: r
+            .resources
+            .into_iter()
+            .map(|res| api::AlterConfigsResource {
+                resource_type: res.resource_type,
+                resource_name: res.resource_name,
+                configs: res.configs.into_iter().map(|c| (c.name, c.value)).collect(),
+            })
+            .collect(),
+        validate_only: r.validate_only,
+    }
+}
+
+fn incremental_alter_configs_request(
+    r: codec::IncrementalAlterConfigsRequest,
+) -> api::IncrementalAlterConfigsRequest {
+    api::IncrementalAlterConfigsRequest {
+        resources: r
+            .resources
+            .into_iter()
+            .map(|res| api::IncrementalAlterConfigsResource {
+                resource_type: res.resource_type,
+                resource_name: res.resource_name,
+                configs: res
+                    .configs
+                    .into_iter()
+                    .map(|c| api::ConfigChange {
+                        name: c.name,
+                        operation: c.config_operation,
+                        value: c.value,
+                    })
+                    .collect(),
+            })
+            .collect(),
+        validate_only: r.validate_only,
+    }
+}
+
+fn create_partitions_request(r: codec::CreatePartitionsRequest) -> api::CreatePartitionsRequest {
+    api::CreatePartitionsRequest {
+        topics: r
+            .topics
+            .into_iter()
+            .map(|t| api::CreatePartitionsTopic {
+                name: t.name,
+                count: t.count,
+                assignments: t
+                    .assignments
+                    .map(|a| a.into_iter().map(|p| p.broker_ids).collect()),
+            })
+            .collect(),
+        timeout_ms: r.timeout_ms,
+        validate_only: r.validate_only,
+    }
+}
+
 // ---- responses ---------------------------------------------------------------------------
 
 fn metadata_response(r: api::MetadataResponse) -> codec::MetadataResponse {
@@ -680,6 +794,50 @@ fn delete_topics_response(r: api::DeleteTopicsResponse) -> codec::DeleteTopicsRe
             })
             .collect(),
         ..codec::DeleteTopicsResponse::default()
+    }
+}
+
+// DeleteRecords: every version (0-2) carries the same fields; v2 only adds tagged fields.
+fn delete_records_request(r: codec::DeleteRecordsRequest) -> api::DeleteRecordsRequest {
+    api::DeleteRecordsRequest {
+        topics: r
+            .topics
+            .into_iter()
+            .map(|t| api::DeleteRecordsTopic {
+                name: t.name,
+                partitions: t
+                    .partitions
+                    .into_iter()
+                    .map(|p| api::DeleteRecordsPartition {
+                        partition_index: p.partition_index,
+                        offset: p.offset,
+                    })
+                    .collect(),
+            })
+            .collect(),
+        timeout_ms: r.timeout_ms,
+    }
+}
+
+fn delete_records_response(r: api::DeleteRecordsResponse) -> codec::DeleteRecordsResponse {
+    codec::DeleteRecordsResponse {
+        throttle_time_ms: r.throttle_time_ms,
+        topics: r
+            .topics
+            .into_iter()
+            .map(|t| codec::DeleteRecordsTopicResult {
+                name: t.name,
+                partitions: t
+                    .partitions
+                    .into_iter()
+                    .map(|p| codec::DeleteRecordsPartitionResult {
+                        partition_index: p.partition_index,
+                        low_watermark: p.low_watermark,
+                        error_code: p.error_code.0,
+                    })
+                    .collect(),
+            })
+            .collect(),
     }
 }
 
@@ -945,6 +1103,128 @@ fn offset_delete_response(r: api::OffsetDeleteResponse) -> codec::OffsetDeleteRe
                     .collect(),
             })
             .collect(),
+    }
+}
+
+fn describe_configs_response(r: api::DescribeConfigsResponse) -> codec::DescribeConfigsResponse {
+    codec::DescribeConfigsResponse {
+        throttle_time_ms: 0,
+        results: r
+            .results
+            .into_iter()
+            .map(|res| codec::DescribeConfigsResult {
+                error_code: res.error_code.0,
+                error_message: res.error_message,
+                resource_type: res.resource_type,
+                resource_name: res.resource_name,
+                configs: res
+                    .configs
+                    .into_iter()
+                    .map(|c| codec::DescribeConfigsResourceResult {
+                        name: c.name,
+                        value: c.value,
+                        read_only: c.read_only,
+                        config_source: c.config_source,
+                        is_sensitive: c.is_sensitive,
+                        synonyms: c
+                            .synonyms
+                            .into_iter()
+                            .map(|s| codec::DescribeConfigsSynonym {
+                                name: s.name,
+                                value: s.value,
+                                source: s.source,
+                            })
+                            .collect(),
+                        config_type: c.config_type,
+                        documentation: c.documentation,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+/// AlterConfigs and IncrementalAlterConfigs answer with the same fields.
+fn alter_configs_results(
+    r: api::AlterConfigsResponse,
+) -> impl Iterator<Item = (i16, Option<String>, i8, String)> {
+    r.responses.into_iter().map(|res| {
+        (
+            res.error_code.0,
+            res.error_message,
+            res.resource_type,
+            res.resource_name,
+        )
+    })
+}
+
+fn alter_configs_response(r: api::AlterConfigsResponse) -> codec::AlterConfigsResponse {
+    use codec::alter_configs::AlterConfigsResourceResponse as Res;
+    codec::AlterConfigsResponse {
+        throttle_time_ms: 0,
+        responses: alter_configs_results(r)
+            .map(|(code, message, kind, name)| Res {
+                error_code: code,
+                error_message: message,
+                resource_type: kind,
+                resource_name: name,
+            })
+            .collect(),
+    }
+}
+
+fn incremental_alter_configs_response(
+    r: api::AlterConfigsResponse,
+) -> codec::IncrementalAlterConfigsResponse {
+    use codec::incremental_alter_configs::AlterConfigsResourceResponse as Res;
+    codec::IncrementalAlterConfigsResponse {
+        throttle_time_ms: 0,
+        responses: alter_configs_results(r)
+            .map(|(code, message, kind, name)| Res {
+                error_code: code,
+                error_message: message,
+                resource_type: kind,
+                resource_name: name,
+            })
+            .collect(),
+    }
+}
+
+fn create_partitions_response(r: api::CreatePartitionsResponse) -> codec::CreatePartitionsResponse {
+    codec::CreatePartitionsResponse {
+        throttle_time_ms: 0,
+        results: r
+            .results
+            .into_iter()
+            .map(|t| codec::CreatePartitionsTopicResult {
+                name: t.name,
+                error_code: t.error_code.0,
+                error_message: t.error_message,
+            })
+            .collect(),
+    }
+}
+
+fn describe_cluster_response(r: api::DescribeClusterResponse) -> codec::DescribeClusterResponse {
+    codec::DescribeClusterResponse {
+        throttle_time_ms: 0,
+        error_code: r.error_code.0,
+        error_message: r.error_message,
+        endpoint_type: r.endpoint_type,
+        cluster_id: r.cluster_id,
+        controller_id: r.controller_id,
+        brokers: r
+            .brokers
+            .into_iter()
+            .map(|b| codec::DescribeClusterBroker {
+                broker_id: b.broker_id,
+                host: b.host,
+                port: b.port,
+                rack: b.rack,
+                is_fenced: b.is_fenced,
+            })
+            .collect(),
+        cluster_authorized_operations: r.cluster_authorized_operations,
     }
 }
 
@@ -1726,6 +2006,271 @@ mod tests {
                 panic!()
             };
             assert_eq!(d.results[0].error_code, ErrorCode::NON_EMPTY_GROUP.0);
+        }
+    }
+
+    // ---- configs, CreatePartitions, DescribeCluster: every advertised version ------------
+
+    #[test]
+    fn describe_configs_maps_v1_to_v4() {
+        for version in 1..=4 {
+            let r = codec::DescribeConfigsRequest {
+                resources: vec![codec::DescribeConfigsResource {
+                    resource_type: 2,
+                    resource_name: "t".into(),
+                    configuration_keys: None,
+                }],
+                include_synonyms: true,
+                include_documentation: true,
+            };
+            let api::Request::DescribeConfigs(d) =
+                request_round_trip(version, RequestBody::DescribeConfigs(r))
+            else {
+                panic!()
+            };
+            assert_eq!(d.resources[0].configuration_keys, None);
+            assert!(d.include_synonyms);
+            assert_eq!(d.include_documentation, version >= 3, "v{version}");
+            let response = api::Response::DescribeConfigs(api::DescribeConfigsResponse {
+                results: vec![api::DescribeConfigsResult {
+                    error_code: ErrorCode::NONE,
+                    error_message: None,
+                    resource_type: 2,
+                    resource_name: "t".into(),
+                    configs: vec![api::DescribedConfig {
+                        name: "retention.ms".into(),
+                        value: Some("1000".into()),
+                        read_only: false,
+                        config_source: api::CONFIG_SOURCE_DYNAMIC_TOPIC,
+                        is_sensitive: false,
+                        synonyms: vec![api::ConfigSynonym {
+                            name: "retention.ms".into(),
+                            value: Some("1000".into()),
+                            source: api::CONFIG_SOURCE_DYNAMIC_TOPIC,
+                        }],
+                        config_type: api::CONFIG_TYPE_LONG,
+                        documentation: Some("doc".into()),
+                    }],
+                }],
+            });
+            let ResponseBody::DescribeConfigs(d) = response_round_trip(version, response) else {
+                panic!()
+            };
+            let c = &d.results[0].configs[0];
+            assert_eq!((c.value.as_deref(), c.config_source), (Some("1000"), 1));
+            assert_eq!(c.synonyms.len(), 1);
+            assert_eq!(c.config_type, if version >= 3 { 5 } else { 0 });
+        }
+    }
+
+    #[test]
+    fn alter_configs_map_every_version() {
+        for version in 0..=2 {
+            let r = codec::AlterConfigsRequest {
+                resources: vec![codec::alter_configs::AlterConfigsResource {
+                    resource_type: 2,
+                    resource_name: "t".into(),
+                    configs: vec![codec::alter_configs::AlterableConfig {
+                        name: "retention.ms".into(),
+                        value: Some("5".into()),
+                    }],
+                }],
+                validate_only: true,
+            };
+            let api::Request::AlterConfigs(a) =
+                request_round_trip(version, RequestBody::AlterConfigs(r))
+            else {
+                panic!()
+            };
+            assert!(a.validate_only);
+            assert_eq!(
+                a.resources[0].configs,
+                [("retention.ms".to_string(), Some("5".to_string()))]
+            );
+            let response = api::Response::AlterConfigs(api::AlterConfigsResponse {
+                responses: vec![api::AlterConfigsResult {
+                    error_code: ErrorCode::INVALID_CONFIG,
+                    error_message: Some("why".into()),
+                    resource_type: 2,
+                    resource_name: "t".into(),
+                }],
+            });
+            let ResponseBody::AlterConfigs(a) = response_round_trip(version, response) else {
+                panic!()
+            };
+            assert_eq!(a.responses[0].error_code, 40);
+            assert_eq!(a.responses[0].error_message.as_deref(), Some("why"));
+        }
+        for version in 0..=1 {
+            let r = codec::IncrementalAlterConfigsRequest {
+                resources: vec![codec::incremental_alter_configs::AlterConfigsResource {
+                    resource_type: 4,
+                    resource_name: "1".into(),
+                    configs: vec![codec::incremental_alter_configs::AlterableConfig {
+                        name: "cleanup.policy".into(),
+                        config_operation: 2,
+                        value: Some("compact".into()),
+                    }],
+                }],
+                validate_only: false,
+            };
+            let api::Request::IncrementalAlterConfigs(a) =
+                request_round_trip(version, RequestBody::IncrementalAlterConfigs(r))
+            else {
+                panic!()
+            };
+            assert_eq!(
+                a.resources[0].configs,
+                [api::ConfigChange {
+                    name: "cleanup.policy".into(),
+                    operation: api::CONFIG_OP_APPEND,
+                    value: Some("compact".into()),
+                }]
+            );
+            let response = api::Response::IncrementalAlterConfigs(api::AlterConfigsResponse {
+                responses: vec![api::AlterConfigsResult {
+                    error_code: ErrorCode::NONE,
+                    error_message: None,
+                    resource_type: 4,
+                    resource_name: "1".into(),
+                }],
+            });
+            let ResponseBody::IncrementalAlterConfigs(a) = response_round_trip(version, response)
+            else {
+                panic!()
+            };
+            assert_eq!(
+                (a.responses[0].resource_type, a.responses[0].error_code),
+                (4, 0)
+            );
+        }
+    }
+
+    #[test]
+    fn create_partitions_and_describe_cluster_map_every_version() {
+        for version in 0..=3 {
+            let r = codec::CreatePartitionsRequest {
+                topics: vec![
+                    codec::CreatePartitionsTopic {
+                        name: "a".into(),
+                        count: 3,
+                        assignments: None,
+                    },
+                    codec::CreatePartitionsTopic {
+                        name: "b".into(),
+                        count: 2,
+                        assignments: Some(vec![codec::CreatePartitionsAssignment {
+                            broker_ids: vec![1],
+                        }]),
+                    },
+                ],
+                timeout_ms: 100,
+                validate_only: true,
+            };
+            let api::Request::CreatePartitions(c) =
+                request_round_trip(version, RequestBody::CreatePartitions(r))
+            else {
+                panic!()
+            };
+            assert_eq!(c.topics[0].assignments, None);
+            assert_eq!(c.topics[1].assignments, Some(vec![vec![1]]));
+            assert!(c.validate_only);
+            let response = api::Response::CreatePartitions(api::CreatePartitionsResponse {
+                results: vec![api::CreatePartitionsTopicResult {
+                    name: "a".into(),
+                    error_code: ErrorCode::INVALID_PARTITIONS,
+                    error_message: Some("no".into()),
+                }],
+            });
+            let ResponseBody::CreatePartitions(c) = response_round_trip(version, response) else {
+                panic!()
+            };
+            assert_eq!(c.results[0].error_code, 37);
+        }
+        for version in 0..=2 {
+            let r = codec::DescribeClusterRequest {
+                include_cluster_authorized_operations: true,
+                endpoint_type: 2,
+                include_fenced_brokers: true,
+            };
+            let api::Request::DescribeCluster(d) =
+                request_round_trip(version, RequestBody::DescribeCluster(r))
+            else {
+                panic!()
+            };
+            // v0 has no endpoint type: it always means brokers.
+            let expected_type = if version >= 1 { 2 } else { 1 };
+            assert_eq!(d.endpoint_type, expected_type, "v{version}");
+            assert_eq!(d.include_fenced_brokers, version >= 2);
+            let response = api::Response::DescribeCluster(api::DescribeClusterResponse {
+                error_code: ErrorCode::NONE,
+                error_message: None,
+                endpoint_type: 1,
+                cluster_id: "c".into(),
+                controller_id: 1,
+                brokers: vec![api::DescribeClusterBroker {
+                    broker_id: 1,
+                    host: "h".into(),
+                    port: 9092,
+                    rack: None,
+                    is_fenced: false,
+                }],
+                cluster_authorized_operations: api::AUTHORIZED_OPERATIONS_OMITTED,
+            });
+            let ResponseBody::DescribeCluster(d) = response_round_trip(version, response) else {
+                panic!()
+            };
+            assert_eq!((d.cluster_id.as_str(), d.controller_id), ("c", 1));
+            assert_eq!(d.brokers[0].port, 9092);
+            assert_eq!(d.cluster_authorized_operations, i32::MIN);
+        }
+    }
+
+    #[test]
+    fn delete_records_maps_every_version() {
+        for version in 0..=2 {
+            let r = codec::DeleteRecordsRequest {
+                topics: vec![codec::DeleteRecordsTopic {
+                    name: "t".into(),
+                    partitions: vec![codec::DeleteRecordsPartition {
+                        partition_index: 2,
+                        offset: -1,
+                    }],
+                }],
+                timeout_ms: 500,
+            };
+            let api::Request::DeleteRecords(d) =
+                request_round_trip(version, RequestBody::DeleteRecords(r))
+            else {
+                panic!()
+            };
+            assert_eq!(d.timeout_ms, 500);
+            assert_eq!(
+                d.topics[0].partitions[0],
+                api::DeleteRecordsPartition {
+                    partition_index: 2,
+                    offset: api::DELETE_RECORDS_HIGH_WATERMARK,
+                }
+            );
+            let response = api::Response::DeleteRecords(api::DeleteRecordsResponse {
+                throttle_time_ms: 0,
+                topics: vec![api::DeleteRecordsTopicResult {
+                    name: "t".into(),
+                    partitions: vec![api::DeleteRecordsPartitionResult {
+                        partition_index: 2,
+                        low_watermark: 42,
+                        error_code: ErrorCode::NONE,
+                    }],
+                }],
+            });
+            let ResponseBody::DeleteRecords(d) = response_round_trip(version, response) else {
+                panic!()
+            };
+            let p = &d.topics[0].partitions[0];
+            assert_eq!(
+                (p.partition_index, p.low_watermark, p.error_code),
+                (2, 42, 0)
+            );
         }
     }
 

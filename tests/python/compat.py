@@ -547,6 +547,140 @@ def run_confluent_kafka(args, sent):
     log(f"{name}: AdminClient.list_offsets earliest, latest and by timestamp match")
 
 
+# ---- Topic configuration APIs ------------------------------------------------------------------
+# Not part of the per-client runs above. tests/tests/admin_configs.rs imports this module and
+# calls configs_check(client, bootstrap, topic, phase): phase "change" runs against a fresh
+# broker and changes things; phase "after-restart" runs against the same data directory after
+# the broker restarted and checks that every change is still there.
+
+def configs_kafka_python(bootstrap, topic, phase):
+    """kafka-python: describe_configs (topic and broker), create_partitions, alter_configs
+    (which uses IncrementalAlterConfigs when advertised) and its INVALID_CONFIG message."""
+    import kafka.errors as Errors
+    from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=TIMEOUT_S * 1000)
+    topic_resource = ConfigResource(ConfigResourceType.TOPIC, topic)
+
+    def topic_configs():
+        return admin.describe_configs([topic_resource], config_filter="all")["topic"][topic]
+
+    try:
+        if phase == "change":
+            admin.create_topics([NewTopic(topic, 2, 1)])
+            c = topic_configs()["retention.ms"]
+            check((c["value"], c["config_source"]) == ("604800000", "DEFAULT_CONFIG"),
+                  f"default retention.ms: {c}")
+            admin.create_partitions({topic: 6}, validate_only=True)
+            admin.create_partitions({topic: 4})
+            try:
+                admin.create_partitions({topic: 3})
+                check(False, "shrinking to 3 partitions was accepted")
+            except Errors.InvalidPartitionsError as e:
+                check("would not be an increase" in str(e), f"shrink message: {e}")
+            r = admin.alter_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, topic, configs={"retention.ms": "3600000"})])
+            check(r["topic"][topic] == "OK", f"alter retention.ms: {r}")
+            r = admin.alter_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, topic, configs={"segment.bytes": "big"})])
+            result = r["topic"][topic]
+            check("InvalidConfiguration" in result and "segment.bytes" in result
+                  and "integer in [14," in result, f"INVALID_CONFIG message: {result}")
+            log(f"kafka-python: INVALID_CONFIG surfaced as {result!r}")
+        partitions = admin.describe_topics([topic])[0]["partitions"]
+        check(len(partitions) == 4, f"{len(partitions)} partitions, expected 4")
+        c = topic_configs()
+        check((c["retention.ms"]["value"], c["retention.ms"]["config_source"])
+              == ("3600000", "DYNAMIC_TOPIC_CONFIG"), f"retention.ms: {c['retention.ms']}")
+        check(c["segment.bytes"]["value"] == "1073741824", f"segment.bytes: {c['segment.bytes']}")
+        broker = admin.describe_configs(
+            [ConfigResource(ConfigResourceType.BROKER, "1")], config_filter="all")["broker"]["1"]
+        check(broker["num.partitions"]["read_only"], f"num.partitions: {broker['num.partitions']}")
+        check(broker["broker.id"]["value"] == "1", f"broker.id: {broker['broker.id']}")
+        # kafka-python sends DescribeCluster itself (v2, with authorized operations and fenced
+        # brokers); librdkafka's describe_cluster goes through Metadata instead.
+        cluster = admin.describe_cluster()
+        host, port = bootstrap.rsplit(":", 1)
+        check([(b["broker_id"], b["host"], b["port"]) for b in cluster["brokers"]]
+              == [(1, host, int(port))], f"describe_cluster brokers: {cluster['brokers']}")
+        check(cluster["controller_id"] == 1 and cluster["cluster_id"] == "keel-cluster",
+              f"describe_cluster: {cluster}")
+        log(f"kafka-python: configs and partitions checked ({phase})")
+    finally:
+        admin.close()
+
+
+def configs_confluent_kafka(bootstrap, topic, phase):
+    """confluent-kafka: incremental_alter_configs (SET, DELETE, an APPEND that is refused with
+    INVALID_CONFIG and its message), describe_configs and describe_cluster."""
+    from confluent_kafka import KafkaError, KafkaException
+    from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry,
+                                       ConfigResource, ConfigSource, NewTopic)
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+
+    def incremental(*entries):
+        resource = ConfigResource("topic", topic, incremental_configs=[
+            ConfigEntry(name, value, incremental_operation=op) for name, value, op in entries])
+        return admin.incremental_alter_configs([resource])[resource].result(timeout=TIMEOUT_S)
+
+    def topic_configs():
+        resource = ConfigResource("topic", topic)
+        return admin.describe_configs([resource])[resource].result(timeout=TIMEOUT_S)
+
+    if phase == "change":
+        admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(timeout=TIMEOUT_S)
+        incremental(("retention.ms", "7200000", AlterConfigOpType.SET),
+                    ("max.message.bytes", "500000", AlterConfigOpType.SET),
+                    ("segment.ms", "60000", AlterConfigOpType.SET))
+        incremental(("segment.ms", None, AlterConfigOpType.DELETE))
+        try:
+            incremental(("cleanup.policy", "compact", AlterConfigOpType.APPEND))
+            check(False, "cleanup.policy=delete,compact was accepted")
+        except KafkaException as e:
+            err = e.args[0]
+            check(err.code() == KafkaError.INVALID_CONFIG, f"APPEND refused with {err}")
+            check("cleanup.policy" in err.str() and "delete,compact" in err.str(),
+                  f"INVALID_CONFIG message: {err.str()}")
+            log(f"confluent-kafka: INVALID_CONFIG surfaced as {err.str()!r}")
+        cluster = admin.describe_cluster(include_authorized_operations=True).result(
+            timeout=TIMEOUT_S)
+        host, port = bootstrap.rsplit(":", 1)
+        check(len(cluster.nodes) == 1 and cluster.nodes[0].port == int(port)
+              and cluster.nodes[0].host == host, f"describe_cluster nodes: {cluster.nodes}")
+        check(cluster.controller is not None and cluster.controller.id == 1,
+              f"controller: {cluster.controller}")
+        check(cluster.cluster_id == "keel-cluster", f"cluster id: {cluster.cluster_id}")
+        log(f"confluent-kafka: describe_cluster {cluster.cluster_id} {cluster.nodes}")
+    c = topic_configs()
+    retention = c["retention.ms"]
+    # The C layer may hand the source over as an int or as a ConfigSource.
+    source = lambda entry: getattr(entry.source, "value", entry.source)  # noqa: E731
+    check((retention.value, source(retention))
+          == ("7200000", ConfigSource.DYNAMIC_TOPIC_CONFIG.value), f"retention.ms: {retention}")
+    check(c["max.message.bytes"].value == "500000", f"max.message.bytes: {c['max.message.bytes']}")
+    check(source(c["segment.ms"]) == ConfigSource.DEFAULT_CONFIG.value,
+          f"segment.ms after DELETE: {c['segment.ms']}")
+    check(c["cleanup.policy"].value == "delete", f"cleanup.policy: {c['cleanup.policy']}")
+    log(f"confluent-kafka: configs checked ({phase})")
+
+
+def configs_check(client, bootstrap, topic, phase):
+    """Runs one client's configs check; returns the process exit code (0 = all matched)."""
+    runner = {"kafka-python": configs_kafka_python,
+              "confluent-kafka": configs_confluent_kafka}[client]
+    try:
+        runner(bootstrap, topic, phase)
+    except Mismatch as e:
+        print(f"MISMATCH ({client} configs, {phase}): {e}", file=sys.stderr, flush=True)
+        return 1
+    except Exception:  # noqa: BLE001 - any client error is a failure to report
+        print(f"FAILED ({client} configs, {phase}):", file=sys.stderr, flush=True)
+        traceback.print_exc()
+        return 1
+    return 0
+
+
 RUNNERS = {
     "kafka-python": run_kafka_python,
     "aiokafka": run_aiokafka,

@@ -1,9 +1,13 @@
-//! Metadata, ListOffsets, CreateTopics and DeleteTopics: the requests that describe and
-//! change which topics exist.
+//! Metadata, ListOffsets, CreateTopics, DeleteTopics, CreatePartitions and DescribeCluster:
+//! the requests that describe and change which topics and partitions exist.
+//!
+//! Every change is durable in the metadata table (`Storage::replace`) before the partition
+//! logs it implies are opened and before the answer, so a crash in between leaves at most
+//! empty partitions that the next start opens again.
 
 use super::{partition_dir, Node};
 use crate::api::*;
-use crate::config::{describe, validate_topic_config};
+use crate::config::validate_topic_config;
 use crate::error::ErrorCode;
 use crate::metadata::{validate_topic_name, TopicMeta};
 use rand::RngCore;
@@ -11,6 +15,19 @@ use std::collections::BTreeMap;
 
 /// Kafka's internal topics, flagged `is_internal` in Metadata.
 const INTERNAL_TOPICS: &[&str] = &["__consumer_offsets", "__transaction_state"];
+
+/// The most partitions one topic may have: every partition is an open log with its files.
+const MAX_PARTITIONS: i32 = 100_000;
+
+/// Kafka's MISMATCHED_ENDPOINT_TYPE (114) and UNSUPPORTED_ENDPOINT_TYPE (115), KIP-919.
+const MISMATCHED_ENDPOINT_TYPE: ErrorCode = ErrorCode(114);
+const UNSUPPORTED_ENDPOINT_TYPE: ErrorCode = ErrorCode(115);
+
+/// Kafka's authorized operations on the cluster when there is no authorizer: CREATE, ALTER,
+/// DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE (bits 5, 7-12
+/// of AclOperation).
+const CLUSTER_AUTHORIZED_OPERATIONS: i32 =
+    (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
 
 impl Node {
     pub(super) fn metadata_request(&mut self, request: MetadataRequest) -> MetadataResponse {
@@ -223,14 +240,15 @@ impl Node {
                     result.topic_id = id;
                     result.num_partitions = partitions;
                     result.replication_factor = 1;
-                    result.configs = describe(&configs)
+                    result.configs = self
+                        .topic_config_entries(&configs, &|_| true, false)
                         .into_iter()
-                        .map(|(name, value, set)| TopicConfigEntry {
-                            name,
-                            value: Some(value),
-                            read_only: false,
-                            config_source: if set { 1 } else { 5 },
-                            is_sensitive: false,
+                        .map(|c| TopicConfigEntry {
+                            name: c.name,
+                            value: c.value,
+                            read_only: c.read_only,
+                            config_source: c.config_source,
+                            is_sensitive: c.is_sensitive,
                         })
                         .collect();
                 }
@@ -306,7 +324,6 @@ impl Node {
             }
             partitions
         };
-        const MAX_PARTITIONS: i32 = 100_000;
         if partitions > MAX_PARTITIONS {
             return Err((
                 ErrorCode::INVALID_PARTITIONS,
@@ -347,21 +364,209 @@ impl Node {
             )
         })?;
         self.metadata = next;
-        for index in 0..partitions {
+        self.open_new_partitions(&meta, 0)?;
+        tracing::info!(topic = name, partitions, "created topic");
+        Ok(id)
+    }
+
+    /// Opens empty logs for partitions `from..meta.partitions` of a topic just recorded.
+    fn open_new_partitions(
+        &mut self,
+        meta: &TopicMeta,
+        from: i32,
+    ) -> Result<(), (ErrorCode, String)> {
+        for index in from..meta.partitions {
             // Files left by an earlier topic of this name whose deletion was cut short.
-            let dir = partition_dir(name, index);
+            let dir = partition_dir(&meta.name, index);
             if let Ok(files) = self.storage.list(&dir) {
                 for f in files {
                     let _ = self.storage.remove(&format!("{dir}/{f}"));
                 }
             }
-            if let Err(e) = self.open_partition(&meta, index) {
-                tracing::error!(topic = name, partition = index, error = %e, "could not open a new partition log");
+            if let Err(e) = self.open_partition(meta, index) {
+                tracing::error!(topic = %meta.name, partition = index, error = %e, "could not open a new partition log");
                 return Err((ErrorCode::KAFKA_STORAGE_ERROR, e.to_string()));
             }
         }
-        tracing::info!(topic = name, partitions, "created topic");
-        Ok(id)
+        Ok(())
+    }
+
+    pub(super) fn create_partitions(
+        &mut self,
+        request: CreatePartitionsRequest,
+    ) -> CreatePartitionsResponse {
+        let mut counts = BTreeMap::new();
+        for t in &request.topics {
+            *counts.entry(t.name.clone()).or_insert(0) += 1;
+        }
+        let results = request
+            .topics
+            .into_iter()
+            .map(|t| {
+                let outcome = if counts[&t.name] > 1 {
+                    Err((
+                        ErrorCode::INVALID_REQUEST,
+                        format!("Duplicate topic in request: {}", t.name),
+                    ))
+                } else {
+                    self.check_partition_increase(&t).and_then(|meta| {
+                        if request.validate_only {
+                            Ok(())
+                        } else {
+                            self.add_partitions(meta, t.count)
+                        }
+                    })
+                };
+                let (error_code, error_message) = match outcome {
+                    Ok(()) => (ErrorCode::NONE, None),
+                    Err((code, message)) => (code, Some(message)),
+                };
+                CreatePartitionsTopicResult {
+                    name: t.name,
+                    error_code,
+                    error_message,
+                }
+            })
+            .collect();
+        CreatePartitionsResponse { results }
+    }
+
+    /// Checks a CreatePartitions entry as Kafka does; returns the topic as it is now.
+    fn check_partition_increase(
+        &self,
+        t: &CreatePartitionsTopic,
+    ) -> Result<TopicMeta, (ErrorCode, String)> {
+        let Some(meta) = self.metadata.topics.get(&t.name) else {
+            return Err((
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                format!("The topic '{}' does not exist.", t.name),
+            ));
+        };
+        if INTERNAL_TOPICS.contains(&t.name.as_str()) {
+            // Groups are mapped to __consumer_offsets partitions by hash: more partitions
+            // would move groups away from their committed offsets.
+            return Err((
+                ErrorCode::INVALID_REQUEST,
+                format!(
+                    "Cannot add partitions to the internal topic {}: groups are mapped to its \
+                     partitions by hash, so their committed offsets would be lost.",
+                    t.name
+                ),
+            ));
+        }
+        let current = meta.partitions;
+        if t.count == current {
+            return Err((
+                ErrorCode::INVALID_PARTITIONS,
+                format!("Topic already has {current} partitions."),
+            ));
+        }
+        if t.count < current {
+            return Err((
+                ErrorCode::INVALID_PARTITIONS,
+                format!(
+                    "The topic {} currently has {current} partition(s); {} would not be an \
+                     increase.",
+                    t.name, t.count
+                ),
+            ));
+        }
+        if t.count > MAX_PARTITIONS {
+            return Err((
+                ErrorCode::INVALID_PARTITIONS,
+                format!("at most {MAX_PARTITIONS} partitions per topic"),
+            ));
+        }
+        if let Some(assignments) = &t.assignments {
+            let added = (t.count - current) as usize;
+            if assignments.len() != added {
+                return Err((
+                    ErrorCode::INVALID_REPLICA_ASSIGNMENT,
+                    format!(
+                        "Attempted to add {added} additional partition(s), but only {} \
+                         assignment(s) were specified.",
+                        assignments.len()
+                    ),
+                ));
+            }
+            let node = self.config.node_id;
+            if let Some(bad) = assignments.iter().find(|a| a.as_slice() != [node]) {
+                return Err((
+                    ErrorCode::INVALID_REPLICA_ASSIGNMENT,
+                    format!(
+                        "Invalid replica assignment {bad:?}: a single-node cluster can only \
+                         place a new partition on broker {node}, as [{node}]."
+                    ),
+                ));
+            }
+        }
+        Ok(meta.clone())
+    }
+
+    /// Records the larger partition count durably, then opens the new partitions' logs.
+    fn add_partitions(&mut self, meta: TopicMeta, count: i32) -> Result<(), (ErrorCode, String)> {
+        let from = meta.partitions;
+        let meta = TopicMeta {
+            partitions: count,
+            ..meta
+        };
+        let mut next = self.metadata.clone();
+        next.topics.insert(meta.name.clone(), meta.clone());
+        next.save(self.storage.as_ref()).map_err(|e| {
+            (
+                ErrorCode::KAFKA_STORAGE_ERROR,
+                format!("could not persist the new partition count: {e}"),
+            )
+        })?;
+        self.metadata = next;
+        self.open_new_partitions(&meta, from)?;
+        tracing::info!(topic = %meta.name, from, to = count, "added partitions");
+        Ok(())
+    }
+
+    pub(super) fn describe_cluster(
+        &self,
+        request: DescribeClusterRequest,
+    ) -> DescribeClusterResponse {
+        let mut response = DescribeClusterResponse {
+            endpoint_type: request.endpoint_type,
+            cluster_id: self.config.cluster_id.clone(),
+            controller_id: self.config.node_id,
+            cluster_authorized_operations: if request.include_cluster_authorized_operations {
+                CLUSTER_AUTHORIZED_OPERATIONS
+            } else {
+                AUTHORIZED_OPERATIONS_OMITTED
+            },
+            ..Default::default()
+        };
+        match request.endpoint_type {
+            ENDPOINT_TYPE_BROKERS => {
+                // No broker is ever fenced on a single node, so include_fenced_brokers
+                // changes nothing.
+                response.brokers = vec![DescribeClusterBroker {
+                    broker_id: self.config.node_id,
+                    host: self.config.advertised_host.clone(),
+                    port: self.config.advertised_port,
+                    rack: None,
+                    is_fenced: false,
+                }];
+            }
+            ENDPOINT_TYPE_CONTROLLERS => {
+                response.error_code = MISMATCHED_ENDPOINT_TYPE;
+                response.error_message = Some(
+                    "The request was sent to an endpoint of type BROKER, but we wanted an \
+                     endpoint of type CONTROLLER: Keel has no separate controller endpoint"
+                        .into(),
+                );
+            }
+            other => {
+                response.error_code = UNSUPPORTED_ENDPOINT_TYPE;
+                response.error_message = Some(format!(
+                    "Unknown endpoint type {other}: expected 1 (brokers) or 2 (controllers)"
+                ));
+            }
+        }
+        response
     }
 
     /// A random version-4 UUID from the node's seeded RNG, never the all-zero id.

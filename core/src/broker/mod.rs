@@ -8,10 +8,12 @@
 //! storage; its `Flushed` must be fed back only once they are durable.
 
 mod admin;
+mod configs;
 mod fetch;
 mod group;
 mod idempotence;
 mod produce;
+mod retention;
 
 use crate::api::{ConnId, Request, RequestId, Response};
 use crate::bugs::PlantedBug;
@@ -92,6 +94,9 @@ pub struct NodeConfig {
     /// How often compaction (`log/compaction.rs`) runs for compacted topics: one segment of
     /// each compacted partition per run (Kafka's log.cleaner.backoff.ms, roughly).
     pub log_cleaner_interval_ms: u64,
+    /// How often a retention pass runs over every log (Kafka's
+    /// log.retention.check.interval.ms; broker/retention.rs).
+    pub log_retention_check_interval_ms: u64,
 }
 
 impl Default for NodeConfig {
@@ -109,6 +114,7 @@ impl Default for NodeConfig {
             planted_bug: None,
             group: crate::group::GroupConfig::default(),
             log_cleaner_interval_ms: 15_000,
+            log_retention_check_interval_ms: 300_000,
         }
     }
 }
@@ -199,6 +205,8 @@ pub struct Node {
     producer_ids: crate::producer::ProducerIdBlock,
     /// When the log cleaner runs next (see `run_log_cleaner`).
     next_log_cleaning: Instant,
+    /// When the next retention pass runs (broker/retention.rs).
+    next_retention_check: Instant,
 }
 
 /// Bounds on what clients can make a node hold: beyond them, requests are refused rather
@@ -242,8 +250,10 @@ impl Node {
             group,
             producer_ids: crate::producer::ProducerIdBlock::default(),
             next_log_cleaning: now,
+            next_retention_check: now,
         };
         node.next_log_cleaning = node.log_cleaner_deadline();
+        node.next_retention_check = node.retention_deadline();
         node.remove_orphan_logs()?;
         let topics: Vec<TopicMeta> = node.metadata.topics.values().cloned().collect();
         for topic in &topics {
@@ -269,6 +279,7 @@ impl Node {
             Input::Tick => {}
         }
         self.run_log_cleaner();
+        self.run_retention();
         self.expire_deadlines();
         self.poll_group();
         self.request_flushes();
@@ -285,6 +296,10 @@ impl Node {
     pub fn next_deadline(&self) -> Option<Instant> {
         let parked = self.timers.first().map(|(at, _)| *at);
         let parked = match (parked, self.log_cleaner_due()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let parked = match (parked, self.retention_due()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
@@ -321,6 +336,20 @@ impl Node {
         &self.config
     }
 
+    /// Every partition's (key, log start offset, log end offset, high watermark), in key
+    /// order: read-only, for the driver's metrics.
+    pub fn partition_offsets(&self) -> impl Iterator<Item = (&PartitionKey, i64, i64, i64)> {
+        self.partitions.iter().map(|(key, p)| {
+            let log = &p.log;
+            (
+                key,
+                log.log_start_offset(),
+                log.log_end_offset(),
+                p.high_watermark,
+            )
+        })
+    }
+
     /// Whether this node was told to exhibit `bug` (always false without `planted-bugs`).
     fn planted(&self, bug: PlantedBug) -> bool {
         crate::bugs::active(self.config.planted_bug, bug)
@@ -345,6 +374,32 @@ impl Node {
             Request::DeleteTopics(r) => {
                 let response = self.delete_topics(r);
                 self.respond(conn, id, Response::DeleteTopics(response));
+            }
+            // Log start offsets: broker/retention.rs.
+            Request::DeleteRecords(r) => {
+                let response = self.delete_records(r);
+                self.respond(conn, id, Response::DeleteRecords(response));
+            }
+            Request::CreatePartitions(r) => {
+                let response = self.create_partitions(r);
+                self.respond(conn, id, Response::CreatePartitions(response));
+            }
+            Request::DescribeCluster(r) => {
+                let response = self.describe_cluster(r);
+                self.respond(conn, id, Response::DescribeCluster(response));
+            }
+            // Topic and broker configs: broker/configs.rs.
+            Request::DescribeConfigs(r) => {
+                let response = self.describe_configs(r);
+                self.respond(conn, id, Response::DescribeConfigs(response));
+            }
+            Request::AlterConfigs(r) => {
+                let response = self.alter_configs(r);
+                self.respond(conn, id, Response::AlterConfigs(response));
+            }
+            Request::IncrementalAlterConfigs(r) => {
+                let response = self.incremental_alter_configs(r);
+                self.respond(conn, id, Response::IncrementalAlterConfigs(response));
             }
             // Group coordination and committed offsets: broker/group.rs.
             r @ (Request::FindCoordinator(_)
@@ -716,8 +771,19 @@ fn topic_log_config(base: &LogConfig, configs: &BTreeMap<String, String>) -> Log
         log.index_interval_bytes as i64,
     )
     .max(0) as u64;
+    // Time and size limits (log/retention.rs); the values were validated by config.rs.
+    log.segment_ms = crate::config::int_config(configs, "segment.ms", log.segment_ms);
+    log.retention_ms = crate::config::int_config(configs, "retention.ms", log.retention_ms);
+    log.retention_bytes =
+        crate::config::int_config(configs, "retention.bytes", log.retention_bytes);
     log.compacted =
         crate::config::effective(configs, "cleanup.policy").is_some_and(|p| p.contains("compact"));
+    log.cleanup_delete =
+        crate::config::effective(configs, "cleanup.policy").is_some_and(|p| p.contains("delete"));
+    log.segment_ms = crate::config::int_config(configs, "segment.ms", log.segment_ms);
+    log.retention_ms = crate::config::int_config(configs, "retention.ms", log.retention_ms);
+    log.retention_bytes =
+        crate::config::int_config(configs, "retention.bytes", log.retention_bytes);
     if let Some(t) = configs.get("message.timestamp.type") {
         log.message_timestamp_type = if t == "LogAppendTime" {
             crate::log::TimestampType::LogAppendTime
@@ -730,3 +796,7 @@ fn topic_log_config(base: &LogConfig, configs: &BTreeMap<String, String>) -> Log
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_configs;
+#[cfg(test)]
+mod tests_retention;

@@ -219,26 +219,26 @@ apis! {
     CreateTopics = 19, codec 2..=7, advertised Some((2, 7)), CreateTopicsRequest, CreateTopicsResponse;
     /// DeleteTopics (20).
     DeleteTopics = 20, codec 1..=6, advertised Some((1, 6)), DeleteTopicsRequest, DeleteTopicsResponse;
-    /// DeleteRecords (21).
-    DeleteRecords = 21, codec 0..=2, advertised None, DeleteRecordsRequest, DeleteRecordsResponse;
+    /// DeleteRecords (21): served by the core (broker/retention.rs).
+    DeleteRecords = 21, codec 0..=2, advertised Some((0, 2)), DeleteRecordsRequest, DeleteRecordsResponse;
     /// InitProducerId (22): request v6 (KIP-939, two-phase commit) is still unstable in
     /// Kafka 4.x, so the codec stops at v5 although the response schema covers v6.
     InitProducerId = 22, codec 0..=5, advertised Some((0, 4)), InitProducerIdRequest, InitProducerIdResponse;
     /// DescribeConfigs (32): v0 was removed in Kafka 4.0.
-    DescribeConfigs = 32, codec 1..=4, advertised None, DescribeConfigsRequest, DescribeConfigsResponse;
+    DescribeConfigs = 32, codec 1..=4, advertised Some((1, 4)), DescribeConfigsRequest, DescribeConfigsResponse;
     /// AlterConfigs (33).
-    AlterConfigs = 33, codec 0..=2, advertised None, AlterConfigsRequest, AlterConfigsResponse;
+    AlterConfigs = 33, codec 0..=2, advertised Some((0, 2)), AlterConfigsRequest, AlterConfigsResponse;
     /// CreatePartitions (37).
-    CreatePartitions = 37, codec 0..=3, advertised None, CreatePartitionsRequest, CreatePartitionsResponse;
+    CreatePartitions = 37, codec 0..=3, advertised Some((0, 3)), CreatePartitionsRequest, CreatePartitionsResponse;
     /// DeleteGroups (42).
     DeleteGroups = 42, codec 0..=2, advertised Some((0, 2)), DeleteGroupsRequest, DeleteGroupsResponse;
     /// IncrementalAlterConfigs (44).
-    IncrementalAlterConfigs = 44, codec 0..=1, advertised None,
+    IncrementalAlterConfigs = 44, codec 0..=1, advertised Some((0, 1)),
         IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse;
     /// OffsetDelete (47): no flexible version.
     OffsetDelete = 47, codec 0..=0, advertised Some((0, 0)), OffsetDeleteRequest, OffsetDeleteResponse;
     /// DescribeCluster (60): flexible from v0.
-    DescribeCluster = 60, codec 0..=2, advertised None, DescribeClusterRequest, DescribeClusterResponse;
+    DescribeCluster = 60, codec 0..=2, advertised Some((0, 2)), DescribeClusterRequest, DescribeClusterResponse;
 }
 
 const _: () = {
@@ -337,9 +337,15 @@ mod tests {
                 (ApiKey::ApiVersions, 0, 4),
                 (ApiKey::CreateTopics, 2, 7),
                 (ApiKey::DeleteTopics, 1, 6),
+                (ApiKey::DeleteRecords, 0, 2),
                 (ApiKey::InitProducerId, 0, 4),
+                (ApiKey::DescribeConfigs, 1, 4),
+                (ApiKey::AlterConfigs, 0, 2),
+                (ApiKey::CreatePartitions, 0, 3),
                 (ApiKey::DeleteGroups, 0, 2),
+                (ApiKey::IncrementalAlterConfigs, 0, 1),
                 (ApiKey::OffsetDelete, 0, 0),
+                (ApiKey::DescribeCluster, 0, 2),
             ]
         );
         for api in APIS {
@@ -360,7 +366,7 @@ mod tests {
         );
         assert_eq!(advertised(ApiKey::Metadata as i16, 13), None);
         assert_eq!(advertised(ApiKey::JoinGroup as i16, 8), None);
-        assert_eq!(advertised(ApiKey::DescribeCluster as i16, 0), None);
+        assert_eq!(advertised(ApiKey::DescribeCluster as i16, 3), None);
         assert!(in_codec_range(ApiKey::JoinGroup, 8));
         assert!(!in_codec_range(ApiKey::OffsetCommit, 1));
         assert_eq!(advertised(999, 0), None);

@@ -1,0 +1,1074 @@
+//! Node tests for the topic configuration APIs (broker/configs.rs), CreatePartitions and
+//! DescribeCluster (broker/admin.rs): every error path, validate_only, durability across a
+//! reopen over the same storage, and the live effect of a change on open logs.
+
+use super::*;
+use crate::api::*;
+use crate::error::ErrorCode;
+use crate::record::builder::{build_batch, Record};
+use crate::storage::MemStorage;
+use bytes::Bytes;
+
+const T0: u64 = 1_700_000_000_000;
+
+struct Harness {
+    node: Node,
+    disk: MemStorage,
+    config: NodeConfig,
+    now: Instant,
+    next_id: RequestId,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        Harness::with(NodeConfig::default(), MemStorage::new())
+    }
+
+    fn with(config: NodeConfig, disk: MemStorage) -> Harness {
+        let now = Instant::from_millis(T0);
+        let node = Node::open(config.clone(), Arc::new(disk.clone()), now, 7).expect("open");
+        let mut h = Harness {
+            node,
+            disk,
+            config,
+            now,
+            next_id: 1,
+        };
+        h.complete_flushes();
+        h
+    }
+
+    /// Stops this node (after making every write durable) and opens a new one over the
+    /// same storage, as a restart does.
+    fn reopen(self) -> Harness {
+        let mut h = self;
+        h.node.flush_all();
+        h.complete_flushes();
+        Harness::with(h.config.clone(), h.disk.clone())
+    }
+
+    /// Sends a request that is answered at once, performing any flushes it asks for.
+    fn call(&mut self, request: Request) -> Response {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.node.handle(
+            self.now,
+            Input::Request {
+                conn: 1,
+                id,
+                request,
+            },
+        );
+        self.complete_flushes()
+            .into_iter()
+            .find(|(rid, _)| *rid == id)
+            .map(|(_, r)| r)
+            .expect("answered at once")
+    }
+
+    fn complete_flushes(&mut self) -> Vec<(RequestId, Response)> {
+        let mut released = Vec::new();
+        loop {
+            let outs: Vec<Output> = std::iter::from_fn(|| self.node.poll_output()).collect();
+            if outs.is_empty() {
+                return released;
+            }
+            for out in outs {
+                match out {
+                    Output::Flush { log, files, upto } => {
+                        for f in &files {
+                            self.disk.sync(f).unwrap();
+                        }
+                        self.node.handle(self.now, Input::Flushed { log, upto });
+                    }
+                    Output::Respond { id, response, .. } => released.push((id, response)),
+                }
+            }
+        }
+    }
+
+    fn advance(&mut self, ms: u64) {
+        self.now = self.now + std::time::Duration::from_millis(ms);
+        self.node.handle(self.now, Input::Tick);
+        self.complete_flushes();
+    }
+
+    fn create(&mut self, name: &str, partitions: i32, configs: &[(&str, &str)]) {
+        let r = self.call(Request::CreateTopics(CreateTopicsRequest {
+            topics: vec![CreatableTopic {
+                name: name.into(),
+                num_partitions: partitions,
+                replication_factor: -1,
+                assignments: vec![],
+                configs: configs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), Some(v.to_string())))
+                    .collect(),
+            }],
+            timeout_ms: 1000,
+            validate_only: false,
+        }));
+        let Response::CreateTopics(r) = r else {
+            panic!("{r:?}")
+        };
+        assert_eq!(r.topics[0].error_code, ErrorCode::NONE, "{r:?}");
+    }
+
+    fn describe(&mut self, resources: Vec<DescribeConfigsResource>) -> DescribeConfigsResponse {
+        self.describe_with(resources, false, false)
+    }
+
+    fn describe_with(
+        &mut self,
+        resources: Vec<DescribeConfigsResource>,
+        include_synonyms: bool,
+        include_documentation: bool,
+    ) -> DescribeConfigsResponse {
+        match self.call(Request::DescribeConfigs(DescribeConfigsRequest {
+            resources,
+            include_synonyms,
+            include_documentation,
+        })) {
+            Response::DescribeConfigs(r) => r,
+            r => panic!("{r:?}"),
+        }
+    }
+
+    /// The topic's configs as DescribeConfigs reports them: name → (value, source).
+    fn topic_configs(&mut self, topic: &str) -> BTreeMap<String, (String, i8)> {
+        let r = self.describe(vec![resource(RESOURCE_TYPE_TOPIC, topic, None)]);
+        assert_eq!(r.results[0].error_code, ErrorCode::NONE, "{r:?}");
+        r.results[0]
+            .configs
+            .iter()
+            .map(|c| (c.name.clone(), (c.value.clone().unwrap(), c.config_source)))
+            .collect()
+    }
+
+    fn alter(
+        &mut self,
+        topic: &str,
+        configs: &[(&str, &str)],
+        validate_only: bool,
+    ) -> AlterConfigsResult {
+        let r = self.call(Request::AlterConfigs(AlterConfigsRequest {
+            resources: vec![AlterConfigsResource {
+                resource_type: RESOURCE_TYPE_TOPIC,
+                resource_name: topic.into(),
+                configs: configs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), Some(v.to_string())))
+                    .collect(),
+            }],
+            validate_only,
+        }));
+        let Response::AlterConfigs(mut r) = r else {
+            panic!("{r:?}")
+        };
+        assert_eq!(r.responses.len(), 1);
+        r.responses.remove(0)
+    }
+
+    fn incremental(
+        &mut self,
+        resource_type: i8,
+        name: &str,
+        changes: &[(&str, i8, Option<&str>)],
+        validate_only: bool,
+    ) -> AlterConfigsResult {
+        let r = self.call(Request::IncrementalAlterConfigs(
+            IncrementalAlterConfigsRequest {
+                resources: vec![IncrementalAlterConfigsResource {
+                    resource_type,
+                    resource_name: name.into(),
+                    configs: changes
+                        .iter()
+                        .map(|(k, op, v)| ConfigChange {
+                            name: k.to_string(),
+                            operation: *op,
+                            value: v.map(str::to_string),
+                        })
+                        .collect(),
+                }],
+                validate_only,
+            },
+        ));
+        let Response::IncrementalAlterConfigs(mut r) = r else {
+            panic!("{r:?}")
+        };
+        r.responses.remove(0)
+    }
+
+    fn create_partitions(
+        &mut self,
+        topics: Vec<CreatePartitionsTopic>,
+        validate_only: bool,
+    ) -> Vec<CreatePartitionsTopicResult> {
+        match self.call(Request::CreatePartitions(CreatePartitionsRequest {
+            topics,
+            timeout_ms: 1000,
+            validate_only,
+        })) {
+            Response::CreatePartitions(r) => r.results,
+            r => panic!("{r:?}"),
+        }
+    }
+
+    fn partition_count(&mut self, topic: &str) -> usize {
+        let r = self.call(Request::Metadata(MetadataRequest {
+            topics: Some(vec![TopicRef {
+                name: Some(topic.into()),
+                id: TopicId::ZERO,
+            }]),
+            allow_auto_topic_creation: false,
+        }));
+        let Response::Metadata(r) = r else {
+            panic!("{r:?}")
+        };
+        r.topics[0].partitions.len()
+    }
+
+    fn produce(&mut self, topic: &str, partition: i32, records: Bytes) -> ProducePartitionResponse {
+        let r = self.call(Request::Produce(ProduceRequest {
+            transactional_id: None,
+            acks: 1,
+            timeout_ms: 30_000,
+            topics: vec![ProduceTopic {
+                name: topic.into(),
+                partitions: vec![ProducePartition {
+                    partition_index: partition,
+                    records: Some(records),
+                }],
+            }],
+        }));
+        let Response::Produce(mut r) = r else {
+            panic!("{r:?}")
+        };
+        r.topics.remove(0).partitions.remove(0)
+    }
+
+    fn log_config(&self, topic: &str, partition: i32) -> crate::log::LogConfig {
+        *self.node.partitions[&(topic.to_string(), partition)]
+            .log
+            .config()
+    }
+}
+
+fn resource(resource_type: i8, name: &str, keys: Option<&[&str]>) -> DescribeConfigsResource {
+    DescribeConfigsResource {
+        resource_type,
+        resource_name: name.into(),
+        configuration_keys: keys.map(|k| k.iter().map(|s| s.to_string()).collect()),
+    }
+}
+
+fn keyed(key: &str, value: &str, ts: i64) -> Bytes {
+    build_batch(&[Record {
+        key: Some(key.as_bytes().to_vec()),
+        value: Some(value.as_bytes().to_vec()),
+        headers: vec![],
+        timestamp_ms: ts,
+    }])
+}
+
+fn assert_refused(r: &AlterConfigsResult, code: ErrorCode, words: &[&str]) {
+    assert_eq!(r.error_code, code, "{r:?}");
+    let m = r.error_message.as_deref().unwrap_or_default();
+    for w in words {
+        assert!(m.contains(w), "message {m:?} lacks {w:?}");
+    }
+}
+
+// ---- DescribeConfigs ----------------------------------------------------------------------
+
+#[test]
+fn describe_topic_shows_overrides_defaults_and_broker_values() {
+    let config = NodeConfig {
+        log: crate::log::LogConfig {
+            segment_bytes: 1 << 20,
+            ..Default::default()
+        },
+        ..NodeConfig::default()
+    };
+    let mut h = Harness::with(config, MemStorage::new());
+    h.create("t", 1, &[("retention.ms", "1000")]);
+    let all = h.topic_configs("t");
+    assert_eq!(
+        all["retention.ms"],
+        ("1000".into(), CONFIG_SOURCE_DYNAMIC_TOPIC)
+    );
+    assert_eq!(
+        all["cleanup.policy"],
+        ("delete".into(), CONFIG_SOURCE_DEFAULT)
+    );
+    // Not set on the topic: the broker's log.segment.bytes, which was configured.
+    assert_eq!(
+        all["segment.bytes"],
+        ((1 << 20).to_string(), CONFIG_SOURCE_STATIC_BROKER)
+    );
+    assert_eq!(
+        all["max.message.bytes"],
+        ("1048588".into(), CONFIG_SOURCE_DEFAULT)
+    );
+    assert!(all.contains_key("min.insync.replicas"));
+
+    // A key list: only those keys, an unknown key is simply left out (as Kafka does).
+    let r = h.describe_with(
+        vec![resource(
+            RESOURCE_TYPE_TOPIC,
+            "t",
+            Some(&["retention.ms", "no.such.config"]),
+        )],
+        true,
+        true,
+    );
+    let c = &r.results[0].configs;
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert_eq!(c[0].name, "retention.ms");
+    assert_eq!(c[0].config_type, CONFIG_TYPE_LONG);
+    assert!(!c[0].read_only);
+    assert!(c[0].documentation.as_deref().is_some_and(|d| !d.is_empty()));
+    let synonyms: Vec<(&str, &str, i8)> = c[0]
+        .synonyms
+        .iter()
+        .map(|s| (s.name.as_str(), s.value.as_deref().unwrap(), s.source))
+        .collect();
+    assert_eq!(
+        synonyms,
+        [
+            ("retention.ms", "1000", CONFIG_SOURCE_DYNAMIC_TOPIC),
+            ("log.retention.ms", "604800000", CONFIG_SOURCE_DEFAULT)
+        ]
+    );
+    // Without the flags: no synonyms, no documentation.
+    let r = h.describe(vec![resource(
+        RESOURCE_TYPE_TOPIC,
+        "t",
+        Some(&["retention.ms"]),
+    )]);
+    assert!(r.results[0].configs[0].synonyms.is_empty());
+    assert_eq!(r.results[0].configs[0].documentation, None);
+}
+
+#[test]
+fn describe_errors_are_per_resource() {
+    let mut h = Harness::new();
+    h.create("t", 1, &[]);
+    let r = h.describe(vec![
+        resource(RESOURCE_TYPE_TOPIC, "missing", None),
+        resource(RESOURCE_TYPE_TOPIC, "t", Some(&["cleanup.policy"])),
+        resource(RESOURCE_TYPE_BROKER, "2", None),
+        resource(RESOURCE_TYPE_BROKER, "one", None),
+        resource(8, "1", None),
+        resource(RESOURCE_TYPE_BROKER, "", None),
+    ]);
+    let codes: Vec<ErrorCode> = r.results.iter().map(|r| r.error_code).collect();
+    assert_eq!(
+        codes,
+        [
+            ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+            ErrorCode::NONE,
+            ErrorCode::INVALID_REQUEST,
+            ErrorCode::INVALID_REQUEST,
+            ErrorCode::INVALID_REQUEST,
+            ErrorCode::NONE,
+        ]
+    );
+    assert_eq!(r.results[1].configs.len(), 1);
+    assert!(r.results[2]
+        .error_message
+        .as_deref()
+        .unwrap()
+        .contains("expected 1"));
+    assert!(r.results[3]
+        .error_message
+        .as_deref()
+        .unwrap()
+        .contains("integer"));
+    // "" is the cluster-wide dynamic default: Keel has none.
+    assert!(r.results[5].configs.is_empty());
+    assert_eq!(r.results[0].resource_name, "missing");
+    assert_eq!(r.results[4].resource_type, 8);
+}
+
+#[test]
+fn describe_broker_reports_real_values_read_only_with_sources() {
+    let config = NodeConfig {
+        node_id: 3,
+        default_num_partitions: 4,
+        ..NodeConfig::default()
+    };
+    let mut h = Harness::with(config, MemStorage::new());
+    let r = h.describe_with(vec![resource(RESOURCE_TYPE_BROKER, "3", None)], true, false);
+    assert_eq!(r.results[0].error_code, ErrorCode::NONE);
+    let by_name: BTreeMap<&str, &DescribedConfig> = r.results[0]
+        .configs
+        .iter()
+        .map(|c| (c.name.as_str(), c))
+        .collect();
+    let num = by_name["num.partitions"];
+    assert_eq!(num.value.as_deref(), Some("4"));
+    assert_eq!(num.config_source, CONFIG_SOURCE_STATIC_BROKER);
+    assert!(num.read_only);
+    assert_eq!(num.synonyms.len(), 1);
+    assert_eq!(by_name["broker.id"].value.as_deref(), Some("3"));
+    assert_eq!(by_name["node.id"].value.as_deref(), Some("3"));
+    let auto = by_name["auto.create.topics.enable"];
+    assert_eq!(auto.value.as_deref(), Some("true"));
+    assert_eq!(auto.config_source, CONFIG_SOURCE_DEFAULT);
+    assert_eq!(auto.config_type, CONFIG_TYPE_BOOLEAN);
+    for name in [
+        "log.segment.bytes",
+        "message.max.bytes",
+        "log.cleaner.backoff.ms",
+        "log.retention.ms",
+        "group.initial.rebalance.delay.ms",
+        "offsets.topic.num.partitions",
+    ] {
+        assert!(by_name.contains_key(name), "{name} missing");
+    }
+}
+
+// ---- AlterConfigs ---------------------------------------------------------------------------
+
+#[test]
+fn alter_configs_replaces_the_whole_set_durably() {
+    let mut h = Harness::new();
+    h.create(
+        "t",
+        2,
+        &[("retention.ms", "1000"), ("segment.bytes", "2000")],
+    );
+    let r = h.alter(
+        "t",
+        &[("retention.ms", "5000"), ("cleanup.policy", "delete")],
+        false,
+    );
+    assert_eq!(r.error_code, ErrorCode::NONE, "{r:?}");
+    assert_eq!(
+        (r.resource_type, r.resource_name.as_str()),
+        (RESOURCE_TYPE_TOPIC, "t")
+    );
+    let c = h.topic_configs("t");
+    assert_eq!(
+        c["retention.ms"],
+        ("5000".into(), CONFIG_SOURCE_DYNAMIC_TOPIC)
+    );
+    assert_eq!(
+        c["cleanup.policy"],
+        ("delete".into(), CONFIG_SOURCE_DYNAMIC_TOPIC)
+    );
+    // Not named: back to the default, on the open logs too.
+    assert_eq!(
+        c["segment.bytes"],
+        ("1073741824".into(), CONFIG_SOURCE_DEFAULT)
+    );
+    assert_eq!(h.log_config("t", 1).segment_bytes, 1 << 30);
+    let mut h = h.reopen();
+    let c = h.topic_configs("t");
+    assert_eq!(
+        c["retention.ms"],
+        ("5000".into(), CONFIG_SOURCE_DYNAMIC_TOPIC)
+    );
+    assert_eq!(c["segment.bytes"].1, CONFIG_SOURCE_DEFAULT);
+}
+
+#[test]
+fn an_invalid_value_is_refused_with_what_is_allowed_and_changes_nothing() {
+    let mut h = Harness::new();
+    h.create("t", 1, &[("retention.ms", "1000")]);
+    let before = h.topic_configs("t");
+    let r = h.alter(
+        "t",
+        &[("segment.bytes", "1000"), ("retention.ms", "forever")],
+        false,
+    );
+    assert_refused(
+        &r,
+        ErrorCode::INVALID_CONFIG,
+        &["retention.ms", "forever", "integer in [-1,"],
+    );
+    let r = h.alter("t", &[("cleanup.policy", "compact,delete")], false);
+    assert_refused(
+        &r,
+        ErrorCode::INVALID_CONFIG,
+        &["cleanup.policy", "delete, compact"],
+    );
+    let r = h.alter("t", &[("no.such.config", "1")], false);
+    assert_refused(
+        &r,
+        ErrorCode::INVALID_CONFIG,
+        &["Unknown topic config", "no.such.config"],
+    );
+    let r = h.alter("t", &[("retention.ms", "1"), ("retention.ms", "2")], false);
+    assert_refused(&r, ErrorCode::INVALID_REQUEST, &["duplicate"]);
+    let r = h.alter("missing", &[("retention.ms", "1")], false);
+    assert_refused(&r, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION, &["missing"]);
+    assert_eq!(h.topic_configs("t"), before);
+}
+
+#[test]
+fn validate_only_changes_nothing() {
+    let mut h = Harness::new();
+    h.create("t", 1, &[("retention.ms", "1000")]);
+    let before = h.topic_configs("t");
+    let r = h.alter("t", &[("segment.bytes", "5000")], true);
+    assert_eq!(r.error_code, ErrorCode::NONE);
+    let r = h.alter("t", &[("segment.bytes", "1")], true);
+    assert_eq!(
+        r.error_code,
+        ErrorCode::INVALID_CONFIG,
+        "validation still runs"
+    );
+    let r = h.incremental(
+        RESOURCE_TYPE_TOPIC,
+        "t",
+        &[("retention.ms", CONFIG_OP_DELETE, None)],
+        true,
+    );
+    assert_eq!(r.error_code, ErrorCode::NONE);
+    assert_eq!(h.topic_configs("t"), before);
+    assert_eq!(h.log_config("t", 0).segment_bytes, 1 << 30);
+    let h = h.reopen();
+    assert_eq!(h.node.metadata.topics["t"].configs["retention.ms"], "1000");
+}
+
+#[test]
+fn duplicate_resources_are_refused() {
+    let mut h = Harness::new();
+    h.create("t", 1, &[]);
+    let one = AlterConfigsResource {
+        resource_type: RESOURCE_TYPE_TOPIC,
+        resource_name: "t".into(),
+        configs: vec![("retention.ms".into(), Some("1".into()))],
+    };
+    let r = h.call(Request::AlterConfigs(AlterConfigsRequest {
+        resources: vec![one.clone(), one],
+        validate_only: false,
+    }));
+    let Response::AlterConfigs(r) = r else {
+        panic!()
+    };
+    assert!(r
+        .responses
+        .iter()
+        .all(|r| r.error_code == ErrorCode::INVALID_REQUEST));
+    assert_eq!(
+        h.topic_configs("t")["retention.ms"].1,
+        CONFIG_SOURCE_DEFAULT
+    );
+}
+
+// ---- IncrementalAlterConfigs ----------------------------------------------------------------
+
+#[test]
+fn incremental_set_delete_append_subtract() {
+    let mut h = Harness::new();
+    h.create(
+        "t",
+        1,
+        &[("retention.ms", "1000"), ("segment.bytes", "4096")],
+    );
+    let r = h.incremental(
+        RESOURCE_TYPE_TOPIC,
+        "t",
+        &[
+            ("retention.bytes", CONFIG_OP_SET, Some("123456")),
+            ("segment.bytes", CONFIG_OP_DELETE, None),
+        ],
+        false,
+    );
+    assert_eq!(r.error_code, ErrorCode::NONE, "{r:?}");
+    let c = h.topic_configs("t");
+    assert_eq!(c["retention.ms"].0, "1000", "untouched keys stay");
+    assert_eq!(c["retention.bytes"].0, "123456");
+    assert_eq!(c["segment.bytes"].1, CONFIG_SOURCE_DEFAULT);
+
+    // cleanup.policy is a list: SUBTRACT delete, then APPEND compact.
+    let r = h.incremental(
+        RESOURCE_TYPE_TOPIC,
+        "t",
+        &[("cleanup.policy", CONFIG_OP_SUBTRACT, Some("delete"))],
+        false,
+    );
+    assert_refused(
+        &r,
+        ErrorCode::INVALID_CONFIG,
+        &["cleanup.policy", "exactly one of"],
+    );
+    let r = h.incremental(
+        RESOURCE_TYPE_TOPIC,
+        "t",
+        &[("cleanup.policy", CONFIG_OP_APPEND, Some("compact"))],
+        false,
+    );
+    assert_refused(&r, ErrorCode::INVALID_CONFIG, &["delete,compact"]);
+    let r = h.incremental(
+        RESOURCE_TYPE_TOPIC,
+        "t",
+        &[("cleanup.policy", CONFIG_OP_APPEND, Some("delete"))],
+        false,
+    );
+    assert_eq!(
+        r.error_code,
+        ErrorCode::NONE,
+        "appending a present item changes nothing"
+    );
+    assert_eq!(h.topic_configs("t")["cleanup.policy"].0, "delete");
+
+    let r = h.incremental(
+        RESOURCE_TYPE_TOPIC,
+        "t",
+        &[("retention.ms", CONFIG_OP_APPEND, Some("5"))],
+        false,
+    );
+    assert_refused(
+        &r,
+        ErrorCode::INVALID_CONFIG,
+        &["append is not allowed", "retention.ms"],
+    );
+    let r = h.incremental(
+        RESOURCE_TYPE_TOPIC,
+        "t",
+        &[("retention.ms", CONFIG_OP_SUBTRACT, Some("5"))],
+        false,
+    );
+    assert_refused(&r, ErrorCode::INVALID_CONFIG, &["subtract is not allowed"]);
+    let r = h.incremental(
+        RESOURCE_TYPE_TOPIC,
+        "t",
+        &[("retention.ms", 9, Some("5"))],
+        false,
+    );
+    assert_refused(
+        &r,
+        ErrorCode::INVALID_REQUEST,
+        &["Unknown config operation 9"],
+    );
+    let r = h.incremental(
+        RESOURCE_TYPE_TOPIC,
+        "t",
+        &[("retention.ms", CONFIG_OP_SET, Some("-5"))],
+        false,
+    );
+    assert_refused(&r, ErrorCode::INVALID_CONFIG, &["retention.ms", "-5"]);
+    let r = h.incremental(
+        RESOURCE_TYPE_TOPIC,
+        "t",
+        &[("bogus", CONFIG_OP_DELETE, None)],
+        false,
+    );
+    assert_refused(
+        &r,
+        ErrorCode::INVALID_CONFIG,
+        &["Unknown topic config name: bogus"],
+    );
+    let r = h.incremental(
+        RESOURCE_TYPE_TOPIC,
+        "nope",
+        &[("retention.ms", CONFIG_OP_SET, Some("5"))],
+        false,
+    );
+    assert_eq!(r.error_code, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
+    // A refused request changed nothing, even its valid parts.
+    let r = h.incremental(
+        RESOURCE_TYPE_TOPIC,
+        "t",
+        &[
+            ("retention.ms", CONFIG_OP_SET, Some("7")),
+            ("segment.bytes", CONFIG_OP_SET, Some("1")),
+        ],
+        false,
+    );
+    assert_eq!(r.error_code, ErrorCode::INVALID_CONFIG);
+    let mut h = h.reopen();
+    let c = h.topic_configs("t");
+    assert_eq!(c["retention.ms"].0, "1000");
+    assert_eq!(c["retention.bytes"].0, "123456");
+}
+
+#[test]
+fn broker_configs_cannot_change_at_runtime() {
+    let mut h = Harness::new();
+    for name in ["1", ""] {
+        let r = h.incremental(
+            RESOURCE_TYPE_BROKER,
+            name,
+            &[("log.segment.bytes", CONFIG_OP_SET, Some("1000"))],
+            false,
+        );
+        assert_refused(
+            &r,
+            ErrorCode::INVALID_CONFIG,
+            &["log.segment.bytes", "dynamically", "restart"],
+        );
+    }
+    let r = h.incremental(
+        RESOURCE_TYPE_BROKER,
+        "9",
+        &[("log.segment.bytes", CONFIG_OP_SET, Some("1000"))],
+        false,
+    );
+    assert_eq!(r.error_code, ErrorCode::INVALID_REQUEST);
+    let r = h.call(Request::AlterConfigs(AlterConfigsRequest {
+        resources: vec![AlterConfigsResource {
+            resource_type: RESOURCE_TYPE_BROKER,
+            resource_name: "1".into(),
+            configs: vec![("num.partitions".into(), Some("3".into()))],
+        }],
+        validate_only: true,
+    }));
+    let Response::AlterConfigs(r) = r else {
+        panic!()
+    };
+    assert_refused(
+        &r.responses[0],
+        ErrorCode::INVALID_CONFIG,
+        &["num.partitions"],
+    );
+    assert_eq!(h.node.config().default_num_partitions, 1);
+}
+
+// ---- live effect on open logs ---------------------------------------------------------------
+
+#[test]
+fn changes_take_effect_on_open_logs() {
+    let mut h = Harness::new();
+    h.create("t", 2, &[]);
+    let ts = T0 as i64;
+    assert_eq!(
+        h.produce("t", 0, keyed("k", &"x".repeat(500), ts))
+            .error_code,
+        ErrorCode::NONE
+    );
+    let r = h.incremental(
+        RESOURCE_TYPE_TOPIC,
+        "t",
+        &[
+            ("max.message.bytes", CONFIG_OP_SET, Some("200")),
+            ("retention.ms", CONFIG_OP_SET, Some("60000")),
+            ("retention.bytes", CONFIG_OP_SET, Some("100000")),
+            ("segment.ms", CONFIG_OP_SET, Some("30000")),
+            ("segment.bytes", CONFIG_OP_SET, Some("1000")),
+            (
+                "message.timestamp.type",
+                CONFIG_OP_SET,
+                Some("LogAppendTime"),
+            ),
+        ],
+        false,
+    );
+    assert_eq!(r.error_code, ErrorCode::NONE, "{r:?}");
+    for p in 0..2 {
+        let c = h.log_config("t", p);
+        assert_eq!(c.segment_bytes, 1000);
+        assert_eq!(
+            (c.retention_ms, c.retention_bytes, c.segment_ms),
+            (60_000, 100_000, 30_000)
+        );
+        assert_eq!(
+            c.message_timestamp_type,
+            crate::log::TimestampType::LogAppendTime
+        );
+    }
+    let p = h.produce("t", 0, keyed("k", &"x".repeat(500), ts));
+    assert_eq!(p.error_code, ErrorCode::MESSAGE_TOO_LARGE, "{p:?}");
+    let p = h.produce("t", 1, keyed("k", "small", ts));
+    assert_eq!(p.error_code, ErrorCode::NONE);
+    assert!(
+        p.log_append_time_ms >= T0 as i64,
+        "LogAppendTime applies: {p:?}"
+    );
+    // And after a restart.
+    let h = h.reopen();
+    assert_eq!(h.log_config("t", 1).segment_bytes, 1000);
+    assert_eq!(h.log_config("t", 1).retention_ms, 60_000);
+    assert_eq!(
+        h.node.partitions[&("t".to_string(), 0)].max_message_bytes,
+        200
+    );
+}
+
+/// Compaction leaves offset gaps in sealed segments, which reads and recovery of an
+/// uncompacted log treat as corruption: a compacted topic cannot go back to delete (by
+/// IncrementalAlterConfigs, or by an AlterConfigs that leaves cleanup.policy out), and its
+/// compacted data stays readable across a restart that rescans every segment.
+#[test]
+fn compacted_topics_cannot_turn_compaction_off() {
+    let config = NodeConfig {
+        log_cleaner_interval_ms: 1_000,
+        ..NodeConfig::default()
+    };
+    let mut h = Harness::with(config, MemStorage::new());
+    h.create(
+        "c",
+        1,
+        &[("cleanup.policy", "compact"), ("segment.bytes", "200")],
+    );
+    let ts = T0 as i64;
+    for i in 0..20 {
+        let key = if i % 2 == 0 { "even" } else { "odd" };
+        let p = h.produce("c", 0, keyed(key, &format!("v{i}"), ts));
+        assert_eq!(p.base_offset, i);
+    }
+    for _ in 0..20 {
+        h.advance(1_000);
+    }
+    let offsets = |h: &Harness| -> Vec<i64> {
+        let p = &h.node.partitions[&("c".to_string(), 0)];
+        let mut out = Vec::new();
+        let mut next = p.log.log_start_offset();
+        while next < p.log.log_end_offset() {
+            let read = p.log.read(next, 1 << 20, p.log.log_end_offset()).unwrap();
+            let (batches, _) = crate::record::split_batches(&read);
+            assert!(!batches.is_empty());
+            for b in &batches {
+                let header = crate::record::BatchHeader::new(b).unwrap();
+                out.push(header.base_offset());
+                next = header.last_offset() + 1;
+            }
+        }
+        out
+    };
+    let before = offsets(&h);
+    assert!(before.len() < 20, "compaction ran: {before:?}");
+    let r = h.alter(
+        "c",
+        &[("cleanup.policy", "delete"), ("segment.bytes", "200")],
+        false,
+    );
+    assert_refused(
+        &r,
+        ErrorCode::INVALID_CONFIG,
+        &["cleanup.policy", "cannot turn compaction off"],
+    );
+    let r = h.alter("c", &[("segment.bytes", "200")], true);
+    assert_refused(&r, ErrorCode::INVALID_CONFIG, &["AlterConfigs resets"]);
+    let r = h.incremental(
+        RESOURCE_TYPE_TOPIC,
+        "c",
+        &[("cleanup.policy", CONFIG_OP_DELETE, None)],
+        false,
+    );
+    assert_refused(&r, ErrorCode::INVALID_CONFIG, &["cleanup.policy"]);
+    // Other changes to a compacted topic are fine.
+    let r = h.alter(
+        "c",
+        &[("cleanup.policy", "compact"), ("segment.bytes", "300")],
+        false,
+    );
+    assert_eq!(r.error_code, ErrorCode::NONE, "{r:?}");
+    assert_eq!(offsets(&h), before);
+    let end = h.node.partitions[&("c".to_string(), 0)]
+        .log
+        .log_end_offset();
+    // Make recovery scan every segment, as after a crash: drop the index files.
+    for f in h.disk.list("c-0").unwrap() {
+        if f.ends_with(".index") || f.ends_with(".timeindex") {
+            h.disk.remove(&format!("c-0/{f}")).unwrap();
+        }
+    }
+    let h = h.reopen();
+    assert!(h.log_config("c", 0).compacted);
+    assert_eq!(h.log_config("c", 0).segment_bytes, 300);
+    assert_eq!(
+        h.node.partitions[&("c".to_string(), 0)]
+            .log
+            .log_end_offset(),
+        end
+    );
+    assert_eq!(offsets(&h), before);
+}
+
+// ---- CreatePartitions -----------------------------------------------------------------------
+
+fn grow(name: &str, count: i32, assignments: Option<Vec<Vec<i32>>>) -> CreatePartitionsTopic {
+    CreatePartitionsTopic {
+        name: name.into(),
+        count,
+        assignments,
+    }
+}
+
+#[test]
+fn create_partitions_adds_durable_logs_at_once() {
+    let mut h = Harness::new();
+    h.create("t", 2, &[("segment.bytes", "5000")]);
+    let r = h.create_partitions(vec![grow("t", 3, None)], true);
+    assert_eq!(r[0].error_code, ErrorCode::NONE);
+    assert_eq!(h.partition_count("t"), 2, "validate_only adds nothing");
+    let r = h.create_partitions(
+        vec![grow("t", 5, Some(vec![vec![1], vec![1], vec![1]]))],
+        false,
+    );
+    assert_eq!(
+        (r[0].name.as_str(), r[0].error_code),
+        ("t", ErrorCode::NONE),
+        "{r:?}"
+    );
+    assert_eq!(h.partition_count("t"), 5);
+    // The new partitions take writes at once, with the topic's configs.
+    let p = h.produce("t", 4, keyed("k", "v", T0 as i64));
+    assert_eq!((p.error_code, p.base_offset), (ErrorCode::NONE, 0));
+    assert_eq!(h.log_config("t", 4).segment_bytes, 5000);
+    let mut h = h.reopen();
+    assert_eq!(h.partition_count("t"), 5);
+    assert_eq!(
+        h.node.partitions[&("t".to_string(), 4)]
+            .log
+            .log_end_offset(),
+        1
+    );
+}
+
+#[test]
+fn create_partitions_refuses_like_kafka() {
+    let mut h = Harness::new();
+    h.create("t", 3, &[]);
+    h.create("u", 1, &[]);
+    // Make the offsets topic exist.
+    let _ = h.call(Request::FindCoordinator(FindCoordinatorRequest {
+        key_type: 0,
+        keys: vec!["g".into()],
+    }));
+    let r = h.create_partitions(
+        vec![
+            grow("t", 3, None),
+            grow("t", 2, None),
+            grow("missing", 4, None),
+            grow("u", 3, Some(vec![vec![1]])),
+            grow("u", 2, Some(vec![vec![1, 2]])),
+            grow("__consumer_offsets", 100, None),
+        ],
+        false,
+    );
+    let codes: Vec<(&str, ErrorCode)> = r.iter().map(|r| (r.name.as_str(), r.error_code)).collect();
+    assert_eq!(
+        codes,
+        [
+            ("t", ErrorCode::INVALID_REQUEST),
+            ("t", ErrorCode::INVALID_REQUEST),
+            ("missing", ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
+            ("u", ErrorCode::INVALID_REQUEST),
+            ("u", ErrorCode::INVALID_REQUEST),
+            ("__consumer_offsets", ErrorCode::INVALID_REQUEST),
+        ],
+        "a topic named twice is refused both times"
+    );
+    let one = |h: &mut Harness, t| h.create_partitions(vec![t], false).remove(0);
+    let r = one(&mut h, grow("t", 3, None));
+    assert_eq!(r.error_code, ErrorCode::INVALID_PARTITIONS);
+    assert_eq!(
+        r.error_message.as_deref(),
+        Some("Topic already has 3 partitions.")
+    );
+    let r = one(&mut h, grow("t", 2, None));
+    assert_eq!(r.error_code, ErrorCode::INVALID_PARTITIONS);
+    assert!(r
+        .error_message
+        .unwrap()
+        .contains("would not be an increase"));
+    let r = one(&mut h, grow("u", 3, Some(vec![vec![1]])));
+    assert_eq!(r.error_code, ErrorCode::INVALID_REPLICA_ASSIGNMENT);
+    assert!(r
+        .error_message
+        .unwrap()
+        .contains("add 2 additional partition(s)"));
+    let r = one(&mut h, grow("u", 2, Some(vec![vec![1, 2]])));
+    assert_eq!(r.error_code, ErrorCode::INVALID_REPLICA_ASSIGNMENT);
+    let r = one(&mut h, grow("u", 2, Some(vec![vec![7]])));
+    assert_eq!(r.error_code, ErrorCode::INVALID_REPLICA_ASSIGNMENT);
+    assert!(r.error_message.unwrap().contains("broker 1"));
+    let r = one(&mut h, grow("__consumer_offsets", 100, None));
+    assert_eq!(r.error_code, ErrorCode::INVALID_REQUEST);
+    assert!(r.error_message.unwrap().contains("internal topic"));
+    let r = one(&mut h, grow("u", 100_001, None));
+    assert_eq!(r.error_code, ErrorCode::INVALID_PARTITIONS);
+    assert_eq!(h.partition_count("t"), 3);
+    assert_eq!(h.partition_count("u"), 1);
+}
+
+// ---- DescribeCluster ------------------------------------------------------------------------
+
+#[test]
+fn describe_cluster_lists_this_broker() {
+    let config = NodeConfig {
+        node_id: 5,
+        advertised_host: "keel.example".into(),
+        advertised_port: 19092,
+        cluster_id: "c-1".into(),
+        ..NodeConfig::default()
+    };
+    let mut h = Harness::with(config, MemStorage::new());
+    let call =
+        |h: &mut Harness, r: DescribeClusterRequest| match h.call(Request::DescribeCluster(r)) {
+            Response::DescribeCluster(r) => r,
+            r => panic!("{r:?}"),
+        };
+    let r = call(&mut h, DescribeClusterRequest::default());
+    assert_eq!(r.error_code, ErrorCode::NONE);
+    assert_eq!(
+        (r.cluster_id.as_str(), r.controller_id, r.endpoint_type),
+        ("c-1", 5, ENDPOINT_TYPE_BROKERS)
+    );
+    assert_eq!(
+        r.brokers,
+        [DescribeClusterBroker {
+            broker_id: 5,
+            host: "keel.example".into(),
+            port: 19092,
+            rack: None,
+            is_fenced: false,
+        }]
+    );
+    assert_eq!(
+        r.cluster_authorized_operations,
+        AUTHORIZED_OPERATIONS_OMITTED
+    );
+    let r = call(
+        &mut h,
+        DescribeClusterRequest {
+            include_cluster_authorized_operations: true,
+            include_fenced_brokers: true,
+            ..Default::default()
+        },
+    );
+    assert_eq!(r.brokers.len(), 1);
+    // DESCRIBE (8) and ALTER_CONFIGS (11) among them.
+    assert_ne!(r.cluster_authorized_operations & (1 << 8), 0);
+    assert_ne!(r.cluster_authorized_operations & (1 << 11), 0);
+    let r = call(
+        &mut h,
+        DescribeClusterRequest {
+            endpoint_type: ENDPOINT_TYPE_CONTROLLERS,
+            ..Default::default()
+        },
+    );
+    assert_eq!(r.error_code, ErrorCode(114));
+    assert!(r.brokers.is_empty());
+    let r = call(
+        &mut h,
+        DescribeClusterRequest {
+            endpoint_type: 9,
+            ..Default::default()
+        },
+    );
+    assert_eq!(r.error_code, ErrorCode(115));
+}
+
+#[test]
+fn delete_topics_can_become_compacted_live() {
+    let mut h = Harness::new();
+    h.create("t", 1, &[]);
+    assert!(!h.log_config("t", 0).compacted);
+    let r = h.incremental(
+        RESOURCE_TYPE_TOPIC,
+        "t",
+        &[("cleanup.policy", CONFIG_OP_SET, Some("compact"))],
+        false,
+    );
+    assert_eq!(r.error_code, ErrorCode::NONE, "{r:?}");
+    assert!(h.log_config("t", 0).compacted);
+    let h = h.reopen();
+    assert!(h.log_config("t", 0).compacted);
+}
