@@ -1,6 +1,8 @@
-//! The `keel` binary: `keel serve` runs a broker; admin commands and bench come next.
+//! The `keel` binary: `keel serve` runs a broker; `keel topic|produce|consume|group` are the
+//! admin commands (`cli/`); `keel bench` measures a broker from a client's side.
 
 mod bench;
+mod cli;
 mod config;
 
 use clap::{Parser, Subcommand};
@@ -21,27 +23,44 @@ struct Cli {
 enum Command {
     /// Run a broker. With no flags: a single node on 127.0.0.1:9092 storing data in ./keel-data.
     Serve(config::ServeArgs),
-    /// Measure a broker from a client's side (`keel bench produce --help`).
+    /// Measure a broker from a client's side: `keel bench produce` or `keel bench consume`.
     Bench(bench::BenchArgs),
+    /// Create, list, describe, alter and delete topics.
+    Topic(cli::topic::TopicArgs),
+    /// Produce records from stdin, one per line.
+    Produce(cli::produce::ProduceArgs),
+    /// Print the records of a topic, alone or as a member of a consumer group.
+    Consume(cli::consume::ConsumeArgs),
+    /// List and describe consumer groups; reset their offsets.
+    Group(cli::group::GroupArgs),
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Admin commands print their own one-line results and errors: only warnings are logged.
+    let default_filter = match cli.command {
+        Command::Serve(_) | Command::Bench(_) => "info",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Bench(args) => bench::run(args),
+        Command::Topic(args) => cli::topic::run(args),
+        Command::Produce(args) => cli::produce::run(args),
+        Command::Consume(args) => cli::consume::run(args),
+        Command::Group(args) => cli::group::run(args),
     }
 }
 
 fn serve(args: config::ServeArgs) -> ExitCode {
-    let config = match config::resolve(args) {
+    let (config, metrics_listen) = match config::resolve_with_metrics(args) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("keel serve: {e}");
@@ -58,7 +77,8 @@ fn serve(args: config::ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(keel_net::driver::serve(config, shutdown_signal())) {
+    let serving = keel_net::driver::serve_with_metrics(config, metrics_listen, shutdown_signal());
+    match runtime.block_on(serving) {
         Ok(()) => {
             tracing::info!("stopped cleanly");
             ExitCode::SUCCESS
