@@ -36,6 +36,7 @@
 use crate::api_map;
 use crate::codec::{self, ApiKey, RequestError, ResponseBody};
 use crate::fs_storage::FsStorage;
+use crate::metrics::{self, Metrics, NodeState, PartitionGauges, ProbeRequest};
 use crate::network::{Listener, Stream, SyncMode};
 use bytes::{Bytes, BytesMut};
 use keel_core::api::{self, ConnId, RequestId};
@@ -128,20 +129,53 @@ pub async fn serve(
     config: ServeConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| ServeError::Bind {
-            addr: config.listen,
-            source,
-        })?;
-    serve_with_listener(config, listener, shutdown).await
+    serve_with_metrics(config, None, shutdown).await
+}
+
+/// [`serve`], and with `metrics_listen` an HTTP listener there serving the run's
+/// [`Metrics`] at `/metrics` (Prometheus text format) and its state at `/health`
+/// ([`metrics::serve_http`]). Without it nothing but the Kafka listener is opened.
+pub async fn serve_with_metrics(
+    config: ServeConfig,
+    metrics_listen: Option<SocketAddr>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
+    let bind = |addr: SocketAddr| async move {
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Bind { addr, source })
+    };
+    let listener = bind(config.listen).await?;
+    let metrics = Metrics::new();
+    // Bound before the node opens, so /health answers "starting" during recovery.
+    let _http = match metrics_listen {
+        Some(addr) => {
+            let http = bind(addr).await?;
+            let local = http.local_addr().map_err(ServeError::Listener)?;
+            tracing::info!(%local, "serving metrics at /metrics and /health");
+            let task = tokio::spawn(metrics::serve_http(http, Arc::clone(&metrics)));
+            Some(AbortOnDrop(task))
+        }
+        None => None,
+    };
+    serve_with_listener_and_metrics(config, listener, metrics, shutdown).await
 }
 
 /// [`serve`] on an already-bound listener (`config.listen` is ignored): tests bind port 0.
 /// If `config.node.advertised_port` is 0 the bound port is advertised.
 pub async fn serve_with_listener(
+    config: ServeConfig,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
+    serve_with_listener_and_metrics(config, listener, Metrics::new(), shutdown).await
+}
+
+/// [`serve_with_listener`], recording into `metrics`.
+pub async fn serve_with_listener_and_metrics(
     mut config: ServeConfig,
     listener: tokio::net::TcpListener,
+    metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
     let storage = FsStorage::open(&config.data_dir).map_err(|source| ServeError::DataDir {
@@ -159,7 +193,8 @@ pub async fn serve_with_listener(
         sync_mode: SyncMode::SpawnBlocking,
         wall_clock_at_start: wall_clock_now(),
     };
-    run(listener, config.node, Arc::new(storage), options, shutdown).await
+    let storage = Arc::new(storage);
+    run_with_metrics(listener, config.node, storage, options, metrics, shutdown).await
 }
 
 /// The real wall clock, read once at start by the production entry point.
@@ -206,6 +241,39 @@ pub async fn run<L: Listener>(
     options: DriverOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
+    let metrics = Metrics::new();
+    run_with_metrics(listener, node_config, storage, options, metrics, shutdown).await
+}
+
+/// [`run`], recording into `metrics` (which this run owns: see [`crate::metrics`]) and
+/// keeping its node state current for `/health`.
+pub async fn run_with_metrics<L: Listener>(
+    listener: L,
+    node_config: NodeConfig,
+    storage: Arc<dyn Storage>,
+    options: DriverOptions,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
+    metrics.set_state(NodeState::Starting);
+    let result = drive(listener, node_config, storage, options, &metrics, shutdown).await;
+    // Whatever ended the run, scrapes must not wait on a node task that is gone.
+    metrics.attach_probe(None);
+    metrics.set_state(match result {
+        Ok(()) => NodeState::Stopped,
+        Err(_) => NodeState::Failed,
+    });
+    result
+}
+
+async fn drive<L: Listener>(
+    listener: L,
+    node_config: NodeConfig,
+    storage: Arc<dyn Storage>,
+    options: DriverOptions,
+    metrics: &Arc<Metrics>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
     let clock = Clock::new(options.wall_clock_at_start);
     let mut node = Node::open(node_config, storage.clone(), clock.now(), options.seed)?;
     let local = listener.local_addr().map_err(ServeError::Listener)?;
@@ -215,7 +283,13 @@ pub async fn run<L: Listener>(
     let (flush_tx, flush_rx) = mpsc::unbounded_channel::<FlushJob>();
     let (flushed_tx, mut flushed_rx) = mpsc::unbounded_channel::<Input>();
     let (stop_tx, stop_rx) = watch::channel(false);
-    let flusher = tokio::spawn(flusher(storage, options.sync_mode, flush_rx, flushed_tx));
+    let flusher = tokio::spawn(flusher(
+        storage,
+        options.sync_mode,
+        flush_rx,
+        flushed_tx,
+        Arc::clone(metrics),
+    ));
     let mut router = Router {
         conns: BTreeMap::new(),
         flush_tx,
@@ -246,6 +320,10 @@ pub async fn run<L: Listener>(
     let mut connections = JoinSet::new();
     let mut next_conn: ConnId = 1;
     let mut shutdown = std::pin::pin!(shutdown);
+    // Scrapes ask the node task for partition offsets over this channel while it serves.
+    let (probe_tx, mut probe_rx) = mpsc::channel::<ProbeRequest>(8);
+    metrics.attach_probe(Some(probe_tx));
+    metrics.set_state(NodeState::Serving);
 
     // Serving.
     loop {
@@ -264,6 +342,10 @@ pub async fn run<L: Listener>(
                 None => return Err(ServeError::FlusherStopped),
             },
             () = sleep_until(deadline), if deadline.is_some() => node.handle(clock.now(), Input::Tick),
+            // Before client events, so a busy broker still answers a scrape.
+            Some(reply) = probe_rx.recv() => {
+                let _ = reply.send(partition_gauges(&node));
+            }
             Some(event) = events_rx.recv() => {
                 if let Some((stream, peer)) = feed(&mut node, &mut router, clock.now(), event) {
                     let conn = next_conn;
@@ -276,6 +358,7 @@ pub async fn run<L: Listener>(
                         limits: limits.clone(),
                         events: events_tx.clone(),
                         stop: stop_rx.clone(),
+                        metrics: Arc::clone(metrics),
                     };
                     connections.spawn(connection(ctx, stream, tx, rx));
                 }
@@ -287,6 +370,8 @@ pub async fn run<L: Listener>(
     // Shutting down: no new connections or requests; flush everything; deliver what the
     // flush releases.
     tracing::info!("shutting down: flushing every log");
+    metrics.attach_probe(None);
+    metrics.set_state(NodeState::Stopping);
     drop(accept);
     let _ = stop_tx.send(true);
     node.flush_all();
@@ -322,6 +407,19 @@ pub async fn run<L: Listener>(
     connections.abort_all();
     let _ = flusher.await;
     Ok(())
+}
+
+/// Every partition's offsets, for a scrape.
+fn partition_gauges(node: &Node) -> Vec<PartitionGauges> {
+    node.partition_offsets()
+        .map(|((topic, partition), start, end, hw)| PartitionGauges {
+            topic: topic.clone(),
+            partition: *partition,
+            log_start_offset: start,
+            log_end_offset: end,
+            high_watermark: hw,
+        })
+        .collect()
 }
 
 /// Aborts the task when dropped, so that no early return leaves it running.
@@ -438,6 +536,7 @@ async fn flusher(
     mode: SyncMode,
     mut jobs: mpsc::UnboundedReceiver<FlushJob>,
     done: mpsc::UnboundedSender<Input>,
+    metrics: Arc<Metrics>,
 ) {
     while let Some(first) = jobs.recv().await {
         let mut batch = vec![first];
@@ -445,7 +544,10 @@ async fn flusher(
             batch.push(job);
         }
         let files: BTreeSet<String> = batch.iter().flat_map(|j| j.files.iter().cloned()).collect();
+        let file_count = files.len();
+        let started = tokio::time::Instant::now();
         let failures = sync_files(&storage, &mode, files).await;
+        metrics.fsync_batch(started.elapsed(), file_count, failures.len());
         for (log, (upto, error)) in group_by_log(batch, &failures) {
             let input = match error {
                 None => Input::Flushed { log, upto },
@@ -516,6 +618,7 @@ struct ConnCtx<S> {
     limits: Arc<ConnLimits>,
     events: mpsc::Sender<Event<S>>,
     stop: watch::Receiver<bool>,
+    metrics: Arc<Metrics>,
 }
 
 /// What the reader and the node tell a connection's writer, on one channel so that a
@@ -528,16 +631,20 @@ enum ToWriter {
         api_version: i16,
         correlation_id: i32,
         permit: OwnedSemaphorePermit,
+        /// When the request's frame was read (its latency starts there).
+        received: tokio::time::Instant,
     },
     /// A produce with acks=0 went to the node: its response is not written.
     Silent {
         id: RequestId,
         permit: OwnedSemaphorePermit,
+        received: tokio::time::Instant,
     },
     /// A response the reader built itself (ApiVersions), written in this position.
     Ready {
         frame: Bytes,
         permit: OwnedSemaphorePermit,
+        received: tokio::time::Instant,
     },
     /// The node's response to a request.
     Response {
@@ -567,6 +674,9 @@ async fn connection<S: Stream>(
     rx: mpsc::UnboundedReceiver<ToWriter>,
 ) {
     let (conn, peer, events) = (ctx.conn, ctx.peer, ctx.events.clone());
+    let metrics = Arc::clone(&ctx.metrics);
+    // Counts the connection open until this task ends.
+    let _open = metrics.connection_opened();
     let (read_half, write_half) = tokio::io::split(stream);
     let reader = async move {
         let end = read_loop(&ctx, read_half, &tx).await;
@@ -575,6 +685,7 @@ async fn connection<S: Stream>(
                 let _ = tx.send(ToWriter::Finish);
             }
             ReadEnd::Bad(reason) => {
+                ctx.metrics.connection_rejected();
                 tracing::warn!(%peer, conn, %reason, "closing the connection");
                 let _ = tx.send(ToWriter::Close);
             }
@@ -589,7 +700,7 @@ async fn connection<S: Stream>(
     };
     tokio::select! {
         biased;
-        () = write_loop(conn, peer, write_half, rx) => {}
+        () = write_loop(conn, peer, write_half, rx, &metrics) => {}
         () = reader => {}
     }
     let _ = events.send(Event::Disconnected { conn }).await;
@@ -622,11 +733,17 @@ async fn read_loop<S: Stream, R: AsyncRead + Unpin>(
             Ok(None) => return ReadEnd::Done,
             Err(end) => return end,
         };
+        let received = tokio::time::Instant::now();
+        ctx.metrics.bytes_received(frame.len() + 4);
         match codec::decode_request(frame) {
             Ok((header, codec::RequestBody::ApiVersions(_))) => {
                 let body = ResponseBody::ApiVersions(codec::api_versions_response(0));
                 let frame = encode(header.api_version, header.correlation_id, &body);
-                let _ = tx.send(ToWriter::Ready { frame, permit });
+                let _ = tx.send(ToWriter::Ready {
+                    frame,
+                    permit,
+                    received,
+                });
             }
             Ok((header, body)) => {
                 let api_key = body.api_key();
@@ -643,7 +760,11 @@ async fn read_loop<S: Stream, R: AsyncRead + Unpin>(
                 let id = ctx.limits.next_request.fetch_add(1, Ordering::Relaxed);
                 let silent = matches!(&request, api::Request::Produce(p) if p.acks == 0);
                 let slot = if silent {
-                    ToWriter::Silent { id, permit }
+                    ToWriter::Silent {
+                        id,
+                        permit,
+                        received,
+                    }
                 } else {
                     ToWriter::Expect {
                         id,
@@ -651,6 +772,7 @@ async fn read_loop<S: Stream, R: AsyncRead + Unpin>(
                         api_version: header.api_version,
                         correlation_id: header.correlation_id,
                         permit,
+                        received,
                     }
                 };
                 // The slot first, so that the writer knows it before the response comes.
@@ -680,7 +802,14 @@ async fn read_loop<S: Stream, R: AsyncRead + Unpin>(
                     header.correlation_id,
                     &codec::unsupported_version_response(),
                 );
-                let _ = tx.send(ToWriter::Ready { frame, permit });
+                let api = ApiKey::ApiVersions as i16;
+                ctx.metrics
+                    .error_response(api, keel_core::error::ErrorCode::UNSUPPORTED_VERSION);
+                let _ = tx.send(ToWriter::Ready {
+                    frame,
+                    permit,
+                    received,
+                });
             }
             Err(e) => return ReadEnd::Bad(e.to_string()),
         }
@@ -739,6 +868,9 @@ struct Slot {
     frame: Option<Bytes>,
     /// Set for requests the node answers: how to encode the answer.
     expect: Option<(ApiKey, i16, i32)>,
+    /// The request's API and when its frame was read, for the latency metric.
+    api: ApiKey,
+    received: tokio::time::Instant,
     /// Released when the response is written.
     _permit: OwnedSemaphorePermit,
 }
@@ -748,9 +880,12 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     peer: SocketAddr,
     mut writer: W,
     mut rx: mpsc::UnboundedReceiver<ToWriter>,
+    metrics: &Metrics,
 ) {
     let mut slots: VecDeque<Slot> = VecDeque::new();
-    let mut silent: BTreeMap<RequestId, OwnedSemaphorePermit> = BTreeMap::new();
+    // acks=0 produces the node has not answered yet: permit and receive time.
+    let mut silent: BTreeMap<RequestId, (OwnedSemaphorePermit, tokio::time::Instant)> =
+        BTreeMap::new();
     let mut finishing = false;
     loop {
         if finishing && slots.is_empty() {
@@ -765,23 +900,38 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 api_version,
                 correlation_id,
                 permit,
+                received,
             } => slots.push_back(Slot {
                 id,
                 frame: None,
                 expect: Some((api_key, api_version, correlation_id)),
+                api: api_key,
+                received,
                 _permit: permit,
             }),
-            ToWriter::Silent { id, permit } => {
-                silent.insert(id, permit);
+            ToWriter::Silent {
+                id,
+                permit,
+                received,
+            } => {
+                silent.insert(id, (permit, received));
             }
-            ToWriter::Ready { frame, permit } => slots.push_back(Slot {
+            ToWriter::Ready {
+                frame,
+                permit,
+                received,
+            } => slots.push_back(Slot {
                 id: 0,
                 frame: Some(frame),
                 expect: None,
+                api: ApiKey::ApiVersions,
+                received,
                 _permit: permit,
             }),
             ToWriter::Response { id, response } => {
-                if silent.remove(&id).is_some() {
+                metrics.response_errors(&response);
+                if let Some((_permit, received)) = silent.remove(&id) {
+                    metrics.request_done(ApiKey::Produce, received.elapsed());
                     if let Some(error) = api_map::first_error(&response) {
                         // acks=0 has no response to carry the error: Kafka closes instead.
                         tracing::info!(%peer, conn, error = error.0, "closing the connection after a failed acks=0 produce");
@@ -810,7 +960,10 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         let mut wrote = false;
         while slots.front().is_some_and(|s| s.frame.is_some()) {
             let Some(Slot {
-                frame: Some(frame), ..
+                frame: Some(frame),
+                api,
+                received,
+                ..
             }) = slots.pop_front()
             else {
                 break;
@@ -819,6 +972,8 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 tracing::debug!(%peer, conn, %error, "connection write failed");
                 return;
             }
+            metrics.bytes_sent(frame.len());
+            metrics.request_done(api, received.elapsed());
             wrote = true;
         }
         if wrote && writer.flush().await.is_err() {
@@ -869,6 +1024,124 @@ mod tests {
             .1
             .as_deref()
             .is_some_and(|e| e.contains("sync b: EIO")));
+    }
+
+    /// A memory disk whose syncs fail once `failing` is set.
+    struct FailingSyncs {
+        disk: keel_core::storage::MemStorage,
+        failing: std::sync::atomic::AtomicBool,
+    }
+
+    impl Storage for FailingSyncs {
+        fn append(&self, file: &str, bufs: &[&[u8]]) -> io::Result<()> {
+            self.disk.append(file, bufs)
+        }
+        fn read_at(&self, file: &str, pos: u64, len: usize) -> io::Result<Bytes> {
+            self.disk.read_at(file, pos, len)
+        }
+        fn len(&self, file: &str) -> io::Result<Option<u64>> {
+            self.disk.len(file)
+        }
+        fn truncate(&self, file: &str, len: u64) -> io::Result<()> {
+            self.disk.truncate(file, len)
+        }
+        fn remove(&self, file: &str) -> io::Result<()> {
+            self.disk.remove(file)
+        }
+        fn list(&self, dir: &str) -> io::Result<Vec<String>> {
+            self.disk.list(dir)
+        }
+        fn replace(&self, file: &str, contents: &[u8]) -> io::Result<()> {
+            self.disk.replace(file, contents)
+        }
+        fn sync(&self, file: &str) -> io::Result<()> {
+            if self.failing.load(Ordering::SeqCst) {
+                return Err(io::Error::other("EIO (injected)"));
+            }
+            self.disk.sync(file)
+        }
+    }
+
+    async fn http_get(addr: SocketAddr, path: &str) -> String {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut out = String::new();
+        stream.read_to_string(&mut out).await.unwrap();
+        out
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn health_is_ok_while_serving_and_503_after_a_failed_fsync() {
+        let storage = Arc::new(FailingSyncs {
+            disk: keel_core::storage::MemStorage::new(),
+            failing: std::sync::atomic::AtomicBool::new(false),
+        });
+        let metrics = Metrics::new();
+        let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let http_addr = http.local_addr().unwrap();
+        let _http = AbortOnDrop(tokio::spawn(metrics::serve_http(http, metrics.clone())));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let node = NodeConfig {
+            advertised_port: i32::from(addr.port()),
+            ..NodeConfig::default()
+        };
+        let options = DriverOptions {
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            max_inflight_per_connection: DEFAULT_MAX_INFLIGHT_PER_CONNECTION,
+            seed: 1,
+            sync_mode: SyncMode::Inline,
+            wall_clock_at_start: Instant::from_millis(1_700_000_000_000),
+        };
+        let run = tokio::spawn(run_with_metrics(
+            listener,
+            node,
+            storage.clone(),
+            options,
+            metrics.clone(),
+            std::future::pending(),
+        ));
+        let mut client = crate::client::connect_tcp(addr, Default::default())
+            .await
+            .unwrap();
+        let health = http_get(http_addr, "/health").await;
+        assert!(health.starts_with("HTTP/1.1 200 OK\r\n"), "{health}");
+        assert!(health.ends_with("\r\n\r\nok\n"), "{health}");
+        let created = client.create_topics(&[("t", 1)], 5_000).await.unwrap();
+        assert_eq!(created.topics[0].error_code, 0);
+
+        storage.failing.store(true, Ordering::SeqCst);
+        let batch =
+            keel_core::record::builder::build_batch(&[keel_core::record::builder::Record {
+                key: None,
+                value: Some(b"v".to_vec()),
+                headers: Vec::new(),
+                timestamp_ms: 0,
+            }]);
+        // acks=-1 waits for the fsync, which fails: the node stops serving.
+        let _ = client.produce("t", 0, batch, -1).await;
+        let ended = tokio::time::timeout(Duration::from_secs(20), run)
+            .await
+            .expect("the driver stops")
+            .unwrap();
+        assert!(matches!(ended, Err(ServeError::Storage(_))), "{ended:?}");
+        assert_eq!(metrics.state(), NodeState::Failed);
+        let health = http_get(http_addr, "/health").await;
+        assert!(health.starts_with("HTTP/1.1 503 "), "{health}");
+        assert!(health.ends_with("failed\n"), "{health}");
+        // The scrape does not wait on the node task that is gone.
+        let scrape = http_get(http_addr, "/metrics").await;
+        assert!(scrape.starts_with("HTTP/1.1 200 OK\r\n"), "{scrape}");
+        assert!(scrape.contains("\nkeel_up 0\n"), "{scrape}");
+        assert!(
+            scrape.contains("\nkeel_fsync_failures_total 1\n"),
+            "{scrape}"
+        );
+        assert!(
+            scrape.contains("keel_requests_total{api=\"CreateTopics\"} 1\n"),
+            "{scrape}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

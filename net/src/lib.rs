@@ -6,4 +6,5 @@ pub mod client;
 pub mod codec;
 pub mod driver;
 pub mod fs_storage;
+pub mod metrics;
 pub mod network;

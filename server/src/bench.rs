@@ -14,8 +14,9 @@
 //! case the partitions' end offsets are read back, so a bench that "succeeds" while records go
 //! missing is reported as unhealthy rather than fast.
 
-use keel_core::api::LATEST_TIMESTAMP;
-use keel_core::record::builder::{build_batch, Record};
+use crate::cli::records::{self, Compression};
+use keel_core::api::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
+use keel_core::record::builder::Record;
 use keel_net::client::{Client, ClientError, ClientOptions};
 use keel_net::network::Tokio;
 use std::collections::BTreeMap;
@@ -42,6 +43,9 @@ pub struct BenchArgs {
 pub enum BenchCommand {
     /// Produce from N connections; report records/s, MB/s, latency percentiles and memory.
     Produce(ProduceArgs),
+    /// Fill a topic (or reuse one), then fetch it from N connections; report records/s, MB/s,
+    /// fetch latency percentiles and memory.
+    Consume(ConsumeArgs),
 }
 
 /// `keel bench produce` flags.
@@ -65,6 +69,9 @@ pub struct ProduceArgs {
     /// 0 (no response, so no latency), 1 (leader appended) or -1/all (durable).
     #[arg(long, default_value = "1", value_parser = parse_acks, allow_negative_numbers = true)]
     pub acks: i16,
+    /// Compression of each batch (Kafka's compression.type names).
+    #[arg(long, value_enum, default_value = "none")]
+    pub compression: Compression,
     /// Total records to produce per case [default: 1000000 unless --duration is given].
     #[arg(long, conflicts_with = "duration", value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
@@ -95,6 +102,14 @@ pub fn run(args: BenchArgs) -> ExitCode {
             Ok(false) => ExitCode::FAILURE,
             Err(e) => {
                 eprintln!("keel bench produce: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        BenchCommand::Consume(args) => match consume(&args) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("keel bench consume: {e}");
                 ExitCode::FAILURE
             }
         },
@@ -159,6 +174,18 @@ const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
 struct Case {
     record_size: u32,
     acks: i16,
+    compression: Compression,
+}
+
+/// `--compression`'s value as Kafka names it.
+fn compression_name(c: Compression) -> &'static str {
+    match c {
+        Compression::None => "none",
+        Compression::Gzip => "gzip",
+        Compression::Snappy => "snappy",
+        Compression::Lz4 => "lz4",
+        Compression::Zstd => "zstd",
+    }
 }
 
 /// When producers stop.
@@ -230,12 +257,17 @@ fn produce(args: &ProduceArgs) -> Result<bool, BenchError> {
     let cases: Vec<Case> = if args.matrix {
         MATRIX
             .iter()
-            .map(|&(record_size, acks)| Case { record_size, acks })
+            .map(|&(record_size, acks)| Case {
+                record_size,
+                acks,
+                compression: args.compression,
+            })
             .collect()
     } else {
         vec![Case {
             record_size: args.record_size,
             acks: args.acks,
+            compression: args.compression,
         }]
     };
     let limit = match (args.count, args.duration) {
@@ -404,7 +436,12 @@ async fn run_case(
     }
 
     let shared = Arc::new(Shared::default());
-    let label = format!("produce record={}B acks={}", case.record_size, case.acks);
+    let label = format!(
+        "produce record={}B acks={} compression={}",
+        case.record_size,
+        case.acks,
+        compression_name(case.compression)
+    );
     let start = Instant::now();
     let deadline = match load.limit {
         Limit::Time(d) => Some(start + d),
@@ -566,7 +603,15 @@ impl Producer {
                     rng.fill(bytes);
                 }
             }
-            let batch = build_batch(&records[..n]);
+            let batch = match records::build(&records[..n], self.case.compression) {
+                Ok(b) => b,
+                Err(e) => {
+                    out.failure =
+                        Some(format!("building a batch on connection {}: {e}", self.task));
+                    self.shared.stop.store(true, Ordering::Relaxed);
+                    break;
+                }
+            };
             let batch_len = batch.len() as u64;
             let sent = Instant::now();
             let result = client
@@ -607,6 +652,509 @@ impl Producer {
             .records_ok
             .fetch_add(records as u64, Ordering::Relaxed);
     }
+}
+
+// ---- the consume benchmark ------------------------------------------------------------------
+
+/// `keel bench consume` flags.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ConsumeArgs {
+    /// Broker to benchmark (HOST:PORT).
+    #[arg(long, default_value = "127.0.0.1:9092", conflicts_with = "spawn")]
+    pub bootstrap_server: String,
+    /// Topic to read; created with --partitions and filled if it holds fewer than --count
+    /// records, reused as it is otherwise.
+    #[arg(long, default_value = "keel-bench-consume")]
+    pub topic: String,
+    /// Partitions of the topic when it is created.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=10_000))]
+    pub partitions: i32,
+    /// Bytes in each record's value when filling (keys are 8 bytes).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(0..=(1 << 20)))]
+    pub record_size: u32,
+    /// Records per produce request when filling.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub batch_records: u32,
+    /// acks of the fill: 0, 1 or -1/all.
+    #[arg(long, default_value = "1", value_parser = parse_acks, allow_negative_numbers = true)]
+    pub acks: i16,
+    /// Compression of the fill's batches (the consumers then read them compressed).
+    #[arg(long, value_enum, default_value = "none")]
+    pub compression: Compression,
+    /// Records the topic is filled to, all read once [default: 1000000].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+    /// Read for this many seconds instead, starting each range over when it is done.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub duration: Option<u64>,
+    /// Consumer connections, each with one fetch in flight; the partitions' offset ranges are
+    /// split so that every consumer has work even with more consumers than partitions.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: u32,
+    /// Fetch size: max_bytes and partition_max_bytes of each fetch.
+    #[arg(long, default_value_t = 1 << 20, value_parser = clap::value_parser!(i32).range(1..=(100 << 20)))]
+    pub fetch_max_bytes: i32,
+    /// Start `keel serve` on a free port and a fresh temp data dir, time a raw sequential read
+    /// of the topic's segment files there as a baseline, report the broker's peak RSS, then
+    /// stop it and delete the dir.
+    #[arg(long)]
+    pub spawn: bool,
+}
+
+/// How long a consumer may go without progress before the run fails (long polls included).
+const CONSUME_STALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// A fetch's max_wait: data is there, so this only matters at the end of a range.
+const FETCH_MAX_WAIT: Duration = Duration::from_millis(500);
+
+/// An offset range of one partition, read by one consumer.
+#[derive(Debug, Clone, Copy)]
+struct Range {
+    partition: i32,
+    start: i64,
+    end: i64,
+}
+
+/// What one consumer measured.
+#[derive(Debug, Default)]
+struct ConsumeOutcome {
+    latency: Histogram,
+    fetches: u64,
+    /// Fetches that returned no whole batch at or past the position.
+    empty_fetches: u64,
+    records: u64,
+    /// Bytes of record batches received (as stored: compressed if the fill was).
+    batch_bytes: u64,
+    /// Offsets skipped between batches (must stay 0 on an uncompacted topic).
+    gaps: u64,
+    failure: Option<String>,
+}
+
+impl ConsumeOutcome {
+    fn merge(&mut self, other: ConsumeOutcome) {
+        self.latency.merge(&other.latency);
+        self.fetches += other.fetches;
+        self.empty_fetches += other.empty_fetches;
+        self.records += other.records;
+        self.batch_bytes += other.batch_bytes;
+        self.gaps += other.gaps;
+        self.failure = self.failure.take().or(other.failure);
+    }
+}
+
+/// Splits each partition's `[start, end)` into `pieces` nearly equal ranges.
+fn split_ranges(bounds: &[(i64, i64)], pieces: u32) -> Vec<Range> {
+    let mut out = Vec::new();
+    for (partition, &(start, end)) in bounds.iter().enumerate() {
+        let len = (end - start).max(0);
+        let k = i64::from(pieces.max(1)).min(len.max(1));
+        for j in 0..k {
+            let (a, b) = (start + len * j / k, start + len * (j + 1) / k);
+            if b > a {
+                out.push(Range {
+                    partition: partition as i32,
+                    start: a,
+                    end: b,
+                });
+            }
+        }
+    }
+    out
+}
+
+fn consume(args: &ConsumeArgs) -> Result<bool, BenchError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(io_err("cannot start the runtime"))?;
+    if !args.spawn {
+        let addr = resolve(&args.bootstrap_server)?;
+        println!(
+            "read baseline: n/a (the broker was not spawned, so its data directory is unknown; \
+             use --spawn for a same-run baseline)"
+        );
+        return runtime.block_on(consume_run(addr, args, None, None));
+    }
+    // Declared before the broker, so it is dropped (deleted) after the broker has stopped.
+    let dir = TempDir::create()?;
+    eprintln!("keel bench consume: temp dir {}", dir.path.display());
+    let mut broker = SpawnedBroker::start(&dir.path)?;
+    eprintln!(
+        "keel bench consume: spawned keel serve (pid {}) on {}",
+        broker.pid(),
+        broker.addr
+    );
+    let data = dir.path.join("data");
+    let outcome = runtime.block_on(consume_run(
+        broker.addr,
+        args,
+        Some(broker.pid()),
+        Some(&data),
+    ));
+    let stopped = broker.stop();
+    let mut healthy = match outcome {
+        Ok(h) => h,
+        Err(e) => {
+            if let Some(tail) = broker.log_tail() {
+                eprintln!("keel bench consume: last lines of the broker's log:\n{tail}");
+            }
+            return Err(e);
+        }
+    };
+    match stopped {
+        Ok(status) if status.success() => {
+            eprintln!("keel bench consume: broker stopped ({status})")
+        }
+        Ok(status) => {
+            healthy = false;
+            println!("spawned broker exited badly on SIGTERM: {status}");
+        }
+        Err(e) => {
+            healthy = false;
+            println!("spawned broker: {e}");
+        }
+    }
+    Ok(healthy)
+}
+
+/// Fills (or reuses) the topic, takes the baseline, runs the consumers and prints the summary;
+/// true if every record was read back in order without errors.
+async fn consume_run(
+    addr: SocketAddr,
+    args: &ConsumeArgs,
+    server: Option<u32>,
+    data_dir: Option<&Path>,
+) -> Result<bool, BenchError> {
+    let options = ClientOptions {
+        client_id: "keel-bench".to_string(),
+        ..ClientOptions::default()
+    };
+    let connect = |options: ClientOptions| async move {
+        Client::connect(&Tokio, addr, options)
+            .await
+            .map_err(|source| BenchError::Connect { addr, source })
+    };
+    let topic = args.topic.as_str();
+    let mut admin = connect(options.clone()).await?;
+    let partitions = ensure_topic(&mut admin, topic, args.partitions).await?;
+    let target = args.count.unwrap_or(DEFAULT_COUNT);
+    let held = |bounds: &[(i64, i64)]| bounds.iter().map(|(a, b)| b - a).sum::<i64>();
+    let mut bounds = offset_bounds(&mut admin, topic, partitions).await?;
+    let existing = held(&bounds);
+    if (existing as u64) < target {
+        let case = Case {
+            record_size: args.record_size,
+            acks: args.acks,
+            compression: args.compression,
+        };
+        let load = Load {
+            partitions,
+            batch_records: args.batch_records,
+            concurrency: args.concurrency,
+            limit: Limit::Records(target - existing as u64),
+        };
+        let fill = run_case(addr, topic, case, &load).await?;
+        if !fill.healthy() {
+            return Err(BenchError::Request(format!(
+                "filling {topic}: {} error responses, end offsets +{} for {} records",
+                fill.totals.error_requests, fill.offsets_advanced, fill.totals.records_ok
+            )));
+        }
+        println!(
+            "fill: {} records of {}B (compression={}) into {topic} in {:.2} s ({:.0} records/s)",
+            fill.totals.records_ok,
+            args.record_size,
+            compression_name(args.compression),
+            fill.elapsed.as_secs_f64(),
+            fill.records_per_s()
+        );
+        bounds = offset_bounds(&mut admin, topic, partitions).await?;
+    } else {
+        println!("fill: none, {topic} already holds {existing} records (reused as it is)");
+    }
+    let total = held(&bounds);
+
+    let baseline_mb_per_s = match data_dir {
+        Some(dir) => read_baseline(dir, topic, partitions)?,
+        None => None,
+    };
+
+    let ranges = split_ranges(&bounds, args.concurrency.div_ceil(partitions as u32));
+    let mut clients = Vec::with_capacity(args.concurrency as usize);
+    for _ in 0..args.concurrency {
+        clients.push(connect(options.clone()).await?);
+    }
+    let per_case_rss = server.map(reset_peak_rss).unwrap_or(false);
+    let shared = Arc::new(Shared::default());
+    let start = Instant::now();
+    let deadline = args.duration.map(|d| start + Duration::from_secs(d));
+    let label = format!("consume conc={}", args.concurrency);
+    let progress = tokio::spawn(progress(label, Arc::clone(&shared), start));
+    let mut tasks = Vec::with_capacity(clients.len());
+    for (i, client) in clients.into_iter().enumerate() {
+        let mine: Vec<Range> = ranges
+            .iter()
+            .skip(i)
+            .step_by(args.concurrency as usize)
+            .copied()
+            .collect();
+        let consumer = Consumer {
+            topic: topic.to_string(),
+            ranges: mine,
+            fetch_max_bytes: args.fetch_max_bytes,
+            deadline,
+            shared: Arc::clone(&shared),
+        };
+        tasks.push(tokio::spawn(consumer.run(client)));
+    }
+    let mut totals = ConsumeOutcome::default();
+    for t in tasks {
+        match t.await {
+            Ok(o) => totals.merge(o),
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+    let elapsed = start.elapsed();
+    progress.abort();
+    if let Some(f) = totals.failure.take() {
+        return Err(BenchError::Request(f));
+    }
+    let server_rss = server.and_then(peak_rss).map(|b| (b, per_case_rss));
+
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let records_per_s = totals.records as f64 / secs;
+    let mb_per_s = totals.batch_bytes as f64 / 1e6 / secs;
+    let h = &totals.latency;
+    let rss = match server_rss {
+        Some((bytes, true)) => format!("server peak RSS {} MiB", bytes >> 20),
+        Some((bytes, false)) => format!("server peak RSS {} MiB (since start)", bytes >> 20),
+        None => "server peak RSS n/a (not spawned)".to_string(),
+    };
+    println!(
+        "consume  conc={} partitions={partitions} fetch_max_bytes={}: {records_per_s:.0} records/s  \
+         {mb_per_s:.1} MB/s  fetch p50 {}  p99 {}  p99.9 {}  max {}  {rss}",
+        args.concurrency,
+        args.fetch_max_bytes,
+        fmt_us(h.value_at_per_million(P50)),
+        fmt_us(h.value_at_per_million(P99)),
+        fmt_us(h.value_at_per_million(P999)),
+        fmt_us(h.max()),
+    );
+    let vs = match baseline_mb_per_s {
+        Some(b) => format!("{:.1}% of read baseline", 100.0 * mb_per_s / b),
+        None => "no read baseline".to_string(),
+    };
+    let complete = deadline.is_some() || totals.records == total as u64;
+    let check = match (deadline, complete) {
+        (Some(_), _) => format!("{total} records in the topic, read over and over"),
+        (None, true) => format!("records match ({} of {total})", totals.records),
+        (None, false) => format!("RECORDS MISMATCH ({} read of {total})", totals.records),
+    };
+    let own = own_peak_rss().map_or_else(|| "n/a".to_string(), |b| format!("{} MiB", b >> 20));
+    println!(
+        "    {} records in {secs:.2} s, {} fetches ({} empty), MB = 10^6 bytes of record batches \
+         as stored, {vs}, gaps {}, {check}, topic {topic}, bench peak RSS {own}",
+        totals.records, totals.fetches, totals.empty_fetches, totals.gaps,
+    );
+    let healthy = complete && totals.gaps == 0;
+    if !healthy {
+        println!(
+            "UNHEALTHY: consume read {} records of {total}, {} offset gaps",
+            totals.records, totals.gaps
+        );
+    }
+    Ok(healthy)
+}
+
+/// Each partition's (earliest, latest) offsets.
+async fn offset_bounds(
+    client: &mut TcpClient,
+    topic: &str,
+    partitions: i32,
+) -> Result<Vec<(i64, i64)>, BenchError> {
+    let ends = end_offsets(client, topic, partitions).await?;
+    let mut out = Vec::with_capacity(ends.len());
+    for (partition, end) in ends.into_iter().enumerate() {
+        let r = client
+            .list_offsets(topic, partition as i32, EARLIEST_TIMESTAMP)
+            .await
+            .map_err(request_err("ListOffsets"))?;
+        if r.error_code != 0 {
+            return Err(BenchError::Topic(format!(
+                "ListOffsets {topic}/{partition}: error {}",
+                r.error_code
+            )));
+        }
+        out.push((r.offset, end));
+    }
+    Ok(out)
+}
+
+/// One connection's consumer: reads its ranges in turn, one fetch in flight.
+struct Consumer {
+    topic: String,
+    ranges: Vec<Range>,
+    fetch_max_bytes: i32,
+    /// `Some`: read until then, starting ranges over; `None`: each range once.
+    deadline: Option<Instant>,
+    shared: Arc<Shared>,
+}
+
+impl Consumer {
+    async fn run(self, mut client: TcpClient) -> ConsumeOutcome {
+        let mut out = ConsumeOutcome::default();
+        if self.ranges.is_empty() {
+            return out;
+        }
+        'all: loop {
+            for range in &self.ranges {
+                if let Err(e) = self.read_range(&mut client, *range, &mut out).await {
+                    out.failure = Some(e);
+                    self.shared.stop.store(true, Ordering::Relaxed);
+                    break 'all;
+                }
+                if self.over() {
+                    break 'all;
+                }
+            }
+            if self.deadline.is_none() {
+                break;
+            }
+        }
+        out
+    }
+
+    fn over(&self) -> bool {
+        self.shared.stop.load(Ordering::Relaxed)
+            || self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Fetches `range` from its start to its end, counting whole batches' records in it and
+    /// checking that batches follow each other without gaps (and that their CRCs hold).
+    async fn read_range(
+        &self,
+        client: &mut TcpClient,
+        range: Range,
+        out: &mut ConsumeOutcome,
+    ) -> Result<(), String> {
+        let Range {
+            partition,
+            start,
+            end,
+        } = range;
+        let mut position = start;
+        let mut last_progress = Instant::now();
+        while position < end {
+            if self.over() {
+                return Ok(());
+            }
+            let sent = Instant::now();
+            let data = client
+                .fetch(
+                    &self.topic,
+                    partition,
+                    position,
+                    FETCH_MAX_WAIT,
+                    self.fetch_max_bytes,
+                )
+                .await
+                .map_err(|e| format!("fetch {}/{partition}@{position}: {e}", self.topic))?;
+            out.latency.record(sent.elapsed());
+            out.fetches += 1;
+            if data.error_code != 0 {
+                return Err(format!(
+                    "fetch {}/{partition}@{position}: error code {}",
+                    self.topic, data.error_code
+                ));
+            }
+            let bytes = data.records.unwrap_or_default();
+            let (batches, _) = keel_core::record::split_batches(&bytes);
+            let mut records = 0u64;
+            let before = position;
+            for batch in &batches {
+                let header = keel_core::record::verify_batch(batch)
+                    .map_err(|e| format!("fetch {}/{partition}@{position}: {e}", self.topic))?;
+                let (base, last) = (header.base_offset(), header.last_offset());
+                if last < position {
+                    continue; // a batch the position is already past
+                }
+                if base > position {
+                    out.gaps += (base - position) as u64;
+                }
+                let first = base.max(position);
+                let upto = last.min(end - 1);
+                if upto >= first && !header.is_control() {
+                    records += (upto - first + 1) as u64;
+                }
+                out.batch_bytes += batch.len() as u64;
+                position = last + 1;
+            }
+            if position == before {
+                out.empty_fetches += 1;
+                if last_progress.elapsed() > CONSUME_STALL_TIMEOUT {
+                    return Err(format!(
+                        "{}/{partition}: no records at {position} (below {end}) for {:?}",
+                        self.topic, CONSUME_STALL_TIMEOUT
+                    ));
+                }
+                continue;
+            }
+            last_progress = Instant::now();
+            out.records += records;
+            self.shared.records_ok.fetch_add(records, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+/// Reads every segment file of `topic`'s partitions under the broker's `data_dir` once,
+/// sequentially in 1 MiB chunks, and prints the speed: the same bytes the consumers fetch,
+/// read straight from the files (the page cache holds them, as it does for the broker).
+/// `None` when no segment file is found.
+fn read_baseline(data_dir: &Path, topic: &str, partitions: i32) -> Result<Option<f64>, BenchError> {
+    use std::io::Read;
+    let mut files = Vec::new();
+    for p in 0..partitions {
+        let dir = data_dir.join(keel_core::broker::partition_dir(topic, p));
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut logs: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "log"))
+            .collect();
+        logs.sort();
+        files.extend(logs);
+    }
+    if files.is_empty() {
+        println!(
+            "read baseline: n/a (no segment files of {topic} under {})",
+            data_dir.display()
+        );
+        return Ok(None);
+    }
+    let mut buf = vec![0u8; 1 << 20];
+    let mut bytes = 0u64;
+    let start = std::time::Instant::now();
+    for path in &files {
+        let what = format!("read baseline {}", path.display());
+        let mut file = File::open(path).map_err(io_err(what.clone()))?;
+        loop {
+            let n = file.read(&mut buf).map_err(io_err(what.clone()))?;
+            if n == 0 {
+                break;
+            }
+            bytes += n as u64;
+        }
+    }
+    let secs = start.elapsed().as_secs_f64().max(1e-9);
+    let mb_per_s = bytes as f64 / 1e6 / secs;
+    println!(
+        "read baseline: sequential read of {topic}'s {} segment files, {:.1} MB in {secs:.3} s: \
+         {mb_per_s:.1} MB/s (page cache warm, as for the broker)",
+        files.len(),
+        bytes as f64 / 1e6,
+    );
+    Ok(Some(mb_per_s))
 }
 
 // ---- topic and offsets --------------------------------------------------------------------
@@ -743,9 +1291,11 @@ fn summary_block(r: &CaseResult, load: &Load, baseline: DiskBaseline) -> String 
         None => "server peak RSS n/a (not spawned)".to_string(),
     };
     let headline = format!(
-        "produce  record={}B acks={} conc={} batch={}: {:.0} records/s  {:.1} MB/s  {latency}  {rss}",
+        "produce  record={}B acks={} compression={} conc={} batch={}: {:.0} records/s  {:.1} MB/s  \
+         {latency}  {rss}",
         r.case.record_size,
         r.case.acks,
+        compression_name(r.case.compression),
         load.concurrency,
         load.batch_records,
         r.records_per_s(),
@@ -1455,10 +2005,10 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<ProduceArgs, clap::Error> {
         use clap::Parser;
-        let Cli {
-            command: BenchCommand::Produce(p),
-        } = Cli::try_parse_from(args)?;
-        Ok(p)
+        match Cli::try_parse_from(args)?.command {
+            BenchCommand::Produce(p) => Ok(p),
+            other => panic!("not produce: {other:?}"),
+        }
     }
 
     #[test]
@@ -1493,6 +2043,69 @@ mod tests {
         ])
         .unwrap();
         assert!(p.spawn && p.matrix && p.count == Some(300_000));
+    }
+
+    #[test]
+    fn ranges_split_every_partition_without_gaps_or_overlap() {
+        let bounds = [(0, 10), (5, 6), (3, 3), (0, 7)];
+        let ranges = split_ranges(&bounds, 3);
+        for (p, &(start, end)) in bounds.iter().enumerate() {
+            let mine: Vec<&Range> = ranges.iter().filter(|r| r.partition == p as i32).collect();
+            let mut at = start;
+            for r in &mine {
+                assert_eq!(r.start, at, "contiguous in partition {p}");
+                assert!(r.end > r.start, "no empty range");
+                at = r.end;
+            }
+            assert_eq!(at, end, "partition {p} covered");
+            assert!(mine.len() <= 3);
+        }
+        assert_eq!(ranges.iter().filter(|r| r.partition == 0).count(), 3);
+        assert_eq!(ranges.iter().filter(|r| r.partition == 1).count(), 1);
+        assert_eq!(
+            split_ranges(&bounds, 1).len(),
+            3,
+            "one per non-empty partition"
+        );
+    }
+
+    #[test]
+    fn consume_flags() {
+        use clap::Parser;
+        let consume = |args: &[&str]| match Cli::try_parse_from(args).map(|c| c.command) {
+            Ok(BenchCommand::Consume(c)) => Ok(c),
+            Ok(other) => panic!("not consume: {other:?}"),
+            Err(e) => Err(e),
+        };
+        let c = consume(&["bench", "consume"]).unwrap();
+        assert_eq!(
+            (c.partitions, c.concurrency, c.fetch_max_bytes),
+            (3, 4, 1 << 20)
+        );
+        assert_eq!(
+            (c.count, c.duration, c.compression),
+            (None, None, Compression::None)
+        );
+        let c = consume(&[
+            "bench",
+            "consume",
+            "--spawn",
+            "--count",
+            "10",
+            "--duration",
+            "2",
+            "--compression",
+            "zstd",
+            "--acks",
+            "all",
+        ])
+        .unwrap();
+        assert!(c.spawn && c.count == Some(10) && c.duration == Some(2) && c.acks == -1);
+        assert!(consume(&["bench", "consume", "--spawn", "--bootstrap-server", "h:1"]).is_err());
+        assert!(consume(&["bench", "consume", "--fetch-max-bytes", "0"]).is_err());
+        assert!(consume(&["bench", "consume", "--compression", "brotli"]).is_err());
+        let p = parse(&["bench", "produce", "--compression", "lz4"]).unwrap();
+        assert_eq!(p.compression, Compression::Lz4);
     }
 
     #[test]

@@ -22,6 +22,10 @@ pub struct ServeArgs {
     /// Address to accept Kafka clients on [default: 127.0.0.1:9092].
     #[arg(long, env = "KEEL_LISTEN")]
     pub listen: Option<String>,
+    /// Serve Prometheus metrics at http://ADDR/metrics and a health check at /health
+    /// [default: off].
+    #[arg(long, env = "KEEL_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
     /// HOST:PORT clients are told to connect to [default: the listen address].
     #[arg(long, env = "KEEL_ADVERTISE")]
     pub advertise: Option<String>,
@@ -48,6 +52,14 @@ pub struct ServeArgs {
     /// (Kafka's group.initial.rebalance.delay.ms) [default: 3000].
     #[arg(long, env = "KEEL_GROUP_INITIAL_REBALANCE_DELAY_MS")]
     pub group_initial_rebalance_delay_ms: Option<i32>,
+    /// How often the log cleaner compacts one segment of each compacted partition (Kafka's
+    /// log.cleaner.backoff.ms) [default: 15000].
+    #[arg(long, env = "KEEL_LOG_CLEANER_BACKOFF_MS")]
+    pub log_cleaner_backoff_ms: Option<u64>,
+    /// How often old segments are checked against retention.ms / retention.bytes and
+    /// deleted (Kafka's log.retention.check.interval.ms) [default: 300000].
+    #[arg(long, env = "KEEL_LOG_RETENTION_CHECK_INTERVAL_MS")]
+    pub log_retention_check_interval_ms: Option<u64>,
 }
 
 /// The config file: the same settings, all optional.
@@ -57,6 +69,7 @@ struct FileConfig {
     node_id: Option<i32>,
     data_dir: Option<PathBuf>,
     listen: Option<String>,
+    metrics_listen: Option<String>,
     advertise: Option<String>,
     auto_create_topics: Option<bool>,
     num_partitions: Option<i32>,
@@ -65,10 +78,19 @@ struct FileConfig {
     max_request_bytes: Option<usize>,
     cluster_id: Option<String>,
     group_initial_rebalance_delay_ms: Option<i32>,
+    log_cleaner_backoff_ms: Option<u64>,
+    log_retention_check_interval_ms: Option<u64>,
 }
 
-/// Merges flags/env (already merged by clap), the config file and defaults.
+/// Merges flags/env (already merged by clap), the config file and defaults (the tests' entry;
+/// `keel serve` uses [`resolve_with_metrics`]).
+#[cfg(test)]
 pub fn resolve(args: ServeArgs) -> Result<ServeConfig, String> {
+    resolve_with_metrics(args).map(|(config, _)| config)
+}
+
+/// [`resolve`], plus the address to serve /metrics and /health on, if any.
+pub fn resolve_with_metrics(args: ServeArgs) -> Result<(ServeConfig, Option<SocketAddr>), String> {
     let file = match &args.config {
         None => FileConfig::default(),
         Some(path) => {
@@ -86,6 +108,15 @@ pub fn resolve(args: ServeArgs) -> Result<ServeConfig, String> {
         .map_err(|e| format!("--listen {listen_text}: {e}"))?
         .next()
         .ok_or_else(|| format!("--listen {listen_text}: no address"))?;
+    let metrics_listen = match args.metrics_listen.or(file.metrics_listen) {
+        None => None,
+        Some(text) => Some(
+            text.to_socket_addrs()
+                .map_err(|e| format!("--metrics-listen {text}: {e}"))?
+                .next()
+                .ok_or_else(|| format!("--metrics-listen {text}: no address"))?,
+        ),
+    };
     let (advertised_host, advertised_port) = match args.advertise.or(file.advertise) {
         Some(a) => {
             parse_host_port(&a).ok_or_else(|| format!("--advertise {a}: expected HOST:PORT"))?
@@ -137,7 +168,22 @@ pub fn resolve(args: ServeArgs) -> Result<ServeConfig, String> {
         }
         node.group.initial_rebalance_delay_ms = v;
     }
-    Ok(ServeConfig {
+    if let Some(v) = args.log_cleaner_backoff_ms.or(file.log_cleaner_backoff_ms) {
+        if v == 0 {
+            return Err("log_cleaner_backoff_ms must be at least 1".to_string());
+        }
+        node.log_cleaner_interval_ms = v;
+    }
+    if let Some(v) = args
+        .log_retention_check_interval_ms
+        .or(file.log_retention_check_interval_ms)
+    {
+        if v == 0 {
+            return Err("log_retention_check_interval_ms must be at least 1".to_string());
+        }
+        node.log_retention_check_interval_ms = v;
+    }
+    let config = ServeConfig {
         listen,
         data_dir: args
             .data_dir
@@ -150,7 +196,8 @@ pub fn resolve(args: ServeArgs) -> Result<ServeConfig, String> {
             .unwrap_or(100 * 1024 * 1024),
         max_inflight_per_connection: 100,
         seed: entropy_seed(),
-    })
+    };
+    Ok((config, metrics_listen))
 }
 
 fn parse_host_port(s: &str) -> Option<(String, i32)> {
@@ -238,6 +285,51 @@ mod tests {
             ..Default::default()
         })
         .is_err());
+    }
+
+    #[test]
+    fn retention_check_interval_defaults_to_kafkas_and_must_be_positive() {
+        let c = resolve(ServeArgs::default()).unwrap();
+        assert_eq!(c.node.log_retention_check_interval_ms, 300_000);
+        let c = resolve(ServeArgs {
+            log_retention_check_interval_ms: Some(200),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(c.node.log_retention_check_interval_ms, 200);
+        assert!(resolve(ServeArgs {
+            log_retention_check_interval_ms: Some(0),
+            ..Default::default()
+        })
+        .is_err());
+    }
+
+    #[test]
+    fn metrics_listen_is_off_by_default_and_set_by_flag_or_file() {
+        let (_, metrics) = resolve_with_metrics(ServeArgs::default()).unwrap();
+        assert_eq!(metrics, None);
+        let dir = std::env::temp_dir().join(format!("keel-config-metrics-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("keel.toml");
+        std::fs::write(&file, "metrics_listen = \"127.0.0.1:9644\"\n").unwrap();
+        let (_, metrics) = resolve_with_metrics(ServeArgs {
+            config: Some(file.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(metrics, Some("127.0.0.1:9644".parse().unwrap()));
+        let (_, metrics) = resolve_with_metrics(ServeArgs {
+            config: Some(file),
+            metrics_listen: Some("127.0.0.1:9645".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(metrics, Some("127.0.0.1:9645".parse().unwrap()));
+        let bad = resolve_with_metrics(ServeArgs {
+            metrics_listen: Some("nonsense".into()),
+            ..Default::default()
+        });
+        assert!(bad.unwrap_err().contains("--metrics-listen"));
     }
 
     #[test]

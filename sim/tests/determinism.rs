@@ -70,9 +70,11 @@ fn simulated_sources() -> Vec<PathBuf> {
     let mut out = Vec::new();
     walk(&root().join("sim/src"), &mut out);
     walk(&root().join("core/src"), &mut out);
-    for f in ["driver.rs", "client.rs", "network.rs"] {
+    for f in ["driver.rs", "network.rs", "metrics.rs"] {
         out.push(root().join("net/src").join(f));
     }
+    // The client the workloads run (mod.rs, group.rs, admin.rs).
+    walk(&root().join("net/src/client"), &mut out);
     out.retain(|p| !p.ends_with("sim/src/main.rs"));
     out.sort();
     out

@@ -1,0 +1,510 @@
+//! `keel serve --metrics-listen`: a real broker is produced to and fetched from with the keel
+//! client, then /metrics is scraped over a raw TCP GET and parsed with a strict parser of the
+//! Prometheus text format (every line must parse, every sample must belong to a declared
+//! family, histograms must be cumulative and end in `+Inf` equal to `_count`), and the numbers
+//! must match what the test did. /health and bad HTTP requests are checked against the same
+//! broker, which must keep serving Kafka clients afterwards.
+
+use bytes::Bytes;
+use keel_core::record::builder::{build_batch, Record};
+use keel_net::client::{connect_tcp, ClientOptions, TcpClient};
+use keel_tests::{temp_data_dir, Keel};
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::Duration;
+
+// ---- a strict exposition-format parser ----------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq)]
+struct Sample {
+    name: String,
+    labels: BTreeMap<String, String>,
+    value: f64,
+}
+
+#[derive(Debug, Default)]
+struct Exposition {
+    /// Family name → TYPE.
+    types: BTreeMap<String, String>,
+    samples: Vec<Sample>,
+}
+
+impl Exposition {
+    /// The value of the one sample `name` with exactly `labels`, if present.
+    fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let want: BTreeMap<String, String> = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let found: Vec<&Sample> = self
+            .samples
+            .iter()
+            .filter(|s| s.name == name && s.labels == want)
+            .collect();
+        assert!(found.len() <= 1, "duplicate series {name}{labels:?}");
+        found.first().map(|s| s.value)
+    }
+}
+
+fn is_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
+
+fn parse_value(s: &str) -> Result<f64, String> {
+    match s {
+        "+Inf" => Ok(f64::INFINITY),
+        "-Inf" => Ok(f64::NEG_INFINITY),
+        "NaN" => Ok(f64::NAN),
+        _ => s.parse::<f64>().map_err(|e| format!("value {s:?}: {e}")),
+    }
+}
+
+/// `{k="v",...}` at the start of `s`: the labels and the rest of the line.
+fn parse_labels(s: &str) -> Result<(BTreeMap<String, String>, &str), String> {
+    let mut labels = BTreeMap::new();
+    let mut rest = s.strip_prefix('{').ok_or("labels must start with {")?;
+    loop {
+        if let Some(after) = rest.strip_prefix('}') {
+            return Ok((labels, after));
+        }
+        let eq = rest.find('=').ok_or("label without =")?;
+        let key = &rest[..eq];
+        if !is_name(key) || key.contains(':') {
+            return Err(format!("bad label name {key:?}"));
+        }
+        rest = rest[eq + 1..]
+            .strip_prefix('"')
+            .ok_or("label value must be quoted")?;
+        let mut value = String::new();
+        let mut chars = rest.char_indices();
+        let end = loop {
+            match chars.next() {
+                None => return Err("unterminated label value".into()),
+                Some((i, '"')) => break i,
+                Some((_, '\\')) => match chars.next() {
+                    Some((_, '\\')) => value.push('\\'),
+                    Some((_, '"')) => value.push('"'),
+                    Some((_, 'n')) => value.push('\n'),
+                    other => return Err(format!("bad escape {other:?}")),
+                },
+                Some((_, c)) => value.push(c),
+            }
+        };
+        if labels.insert(key.to_string(), value).is_some() {
+            return Err(format!("label {key} repeated"));
+        }
+        rest = &rest[end + 1..];
+        if let Some(after) = rest.strip_prefix(',') {
+            rest = after;
+        } else if !rest.starts_with('}') {
+            return Err("labels must be separated by commas".into());
+        }
+    }
+}
+
+/// The family a sample name belongs to under the declared types (histogram suffixes).
+fn family_of<'a>(name: &'a str, types: &BTreeMap<String, String>) -> Option<&'a str> {
+    if types.contains_key(name) {
+        return Some(name);
+    }
+    for suffix in ["_bucket", "_sum", "_count"] {
+        if let Some(base) = name.strip_suffix(suffix) {
+            if types.get(base).is_some_and(|t| t == "histogram") {
+                return Some(base);
+            }
+        }
+    }
+    None
+}
+
+fn parse_exposition(text: &str) -> Result<Exposition, String> {
+    let mut out = Exposition::default();
+    let mut helped = std::collections::BTreeSet::new();
+    for (n, line) in text.lines().enumerate() {
+        let at = |e: String| format!("line {}: {e}: {line:?}", n + 1);
+        if line.is_empty() {
+            continue;
+        }
+        if let Some(comment) = line.strip_prefix('#') {
+            let mut parts = comment.trim_start().splitn(3, ' ');
+            match (parts.next(), parts.next(), parts.next()) {
+                (Some("HELP"), Some(name), Some(_)) if is_name(name) => {
+                    let fresh = helped.insert(name.to_string());
+                    fresh
+                        .then_some(())
+                        .ok_or_else(|| at("HELP repeated".into()))?;
+                }
+                (Some("TYPE"), Some(name), Some(kind)) if is_name(name) => {
+                    if !["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind) {
+                        return Err(at(format!("unknown type {kind}")));
+                    }
+                    if out
+                        .samples
+                        .iter()
+                        .any(|s| family_of(&s.name, &out.types) == Some(name))
+                    {
+                        return Err(at("TYPE after samples of its family".into()));
+                    }
+                    if out
+                        .types
+                        .insert(name.to_string(), kind.to_string())
+                        .is_some()
+                    {
+                        return Err(at("TYPE repeated".into()));
+                    }
+                }
+                (Some("HELP" | "TYPE"), _, _) => return Err(at("malformed HELP/TYPE".into())),
+                _ => {} // any other comment
+            }
+            continue;
+        }
+        let name_end = line.find(['{', ' ']).ok_or_else(|| at("no value".into()))?;
+        let name = &line[..name_end];
+        if !is_name(name) {
+            return Err(at(format!("bad metric name {name:?}")));
+        }
+        let (labels, rest) = if line[name_end..].starts_with('{') {
+            parse_labels(&line[name_end..]).map_err(at)?
+        } else {
+            (BTreeMap::new(), &line[name_end..])
+        };
+        let rest = rest
+            .strip_prefix(' ')
+            .ok_or_else(|| at("no space before the value".into()))?;
+        let mut fields = rest.split(' ');
+        let value = parse_value(fields.next().unwrap_or("")).map_err(at)?;
+        if let Some(ts) = fields.next() {
+            ts.parse::<i64>()
+                .map_err(|e| at(format!("timestamp: {e}")))?;
+        }
+        if fields.next().is_some() {
+            return Err(at("trailing fields".into()));
+        }
+        let family =
+            family_of(name, &out.types).ok_or_else(|| at("sample without a TYPE".into()))?;
+        if out.types[family] == "histogram" && name == family {
+            return Err(at("histogram sample without a suffix".into()));
+        }
+        if name.ends_with("_bucket")
+            && out.types[family] == "histogram"
+            && !labels.contains_key("le")
+        {
+            return Err(at("bucket without le".into()));
+        }
+        out.samples.push(Sample {
+            name: name.to_string(),
+            labels,
+            value,
+        });
+    }
+    check_histograms(&out)?;
+    Ok(out)
+}
+
+/// Every histogram series: buckets in increasing `le`, cumulative, the last `+Inf`, equal
+/// to `_count`, and a `_sum` present.
+fn check_histograms(e: &Exposition) -> Result<(), String> {
+    for (family, kind) in &e.types {
+        if kind != "histogram" {
+            continue;
+        }
+        // Labels other than `le` → (le, cumulative count) in exposition order.
+        type Buckets = Vec<(f64, f64)>;
+        let mut series: BTreeMap<Vec<(String, String)>, Buckets> = BTreeMap::new();
+        for s in e
+            .samples
+            .iter()
+            .filter(|s| s.name == format!("{family}_bucket"))
+        {
+            let mut labels = s.labels.clone();
+            let le = parse_value(&labels.remove("le").unwrap_or_default())?;
+            series
+                .entry(labels.into_iter().collect())
+                .or_default()
+                .push((le, s.value));
+        }
+        for (labels, buckets) in series {
+            let what = format!("{family}{labels:?}");
+            for pair in buckets.windows(2) {
+                if pair[0].0 >= pair[1].0 {
+                    return Err(format!("{what}: le not increasing"));
+                }
+                if pair[0].1 > pair[1].1 {
+                    return Err(format!("{what}: buckets not cumulative"));
+                }
+            }
+            let (last_le, last) = *buckets.last().ok_or("no buckets")?;
+            if last_le != f64::INFINITY {
+                return Err(format!("{what}: last bucket is not +Inf"));
+            }
+            let label_refs: Vec<(&str, &str)> = labels
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            let count = e
+                .get(&format!("{family}_count"), &label_refs)
+                .ok_or_else(|| format!("{what}: no _count"))?;
+            if count != last {
+                return Err(format!("{what}: +Inf {last} != _count {count}"));
+            }
+            e.get(&format!("{family}_sum"), &label_refs)
+                .ok_or_else(|| format!("{what}: no _sum"))?;
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn the_parser_is_strict() {
+    let good = "# HELP a_total x y\n# TYPE a_total counter\na_total{k=\"v\\\"\"} 3\n\
+                # TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_sum 1.5\nh_count 2\n";
+    let e = parse_exposition(good).unwrap();
+    assert_eq!(e.get("a_total", &[("k", "v\"")]), Some(3.0));
+    for bad in [
+        "a 1\n",                                // no TYPE
+        "# TYPE a counter\na{k=v} 1\n",         // unquoted
+        "# TYPE a counter\na 1 2 3\n",          // trailing
+        "# TYPE a counter\na x\n",              // value
+        "# TYPE a counter\n# TYPE a counter\n", // repeated
+        "# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 1\nh_sum 0\nh_count 1\n",
+        "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_sum 0\nh_count 1\n", // no +Inf
+        "# TYPE h histogram\nh_bucket{le=\"+Inf\"} 2\nh_sum 0\nh_count 1\n", // count
+    ] {
+        assert!(parse_exposition(bad).is_err(), "accepted {bad:?}");
+    }
+}
+
+// ---- the broker side ----------------------------------------------------------------------
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Sends `request` as is, reads until the server closes; returns (status, body).
+fn http(addr: SocketAddr, request: &[u8]) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+    stream.write_all(request)?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    let text = String::from_utf8(response).expect("utf-8 response");
+    let (head, body) = text.split_once("\r\n\r\n").expect("a head and a body");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("status line in {head:?}"));
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .and_then(|l| l.trim().parse().ok())
+        .expect("Content-Length");
+    assert_eq!(length, body.len(), "Content-Length matches the body");
+    Ok((status, body.to_string()))
+}
+
+fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: keel\r\nAccept: */*\r\n\r\n");
+    // The metrics listener is bound right after the Kafka one: retry briefly at start-up.
+    let mut last = None;
+    for _ in 0..100 {
+        match http(addr, request.as_bytes()) {
+            Ok(r) => return r,
+            Err(e) => last = Some(e),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("GET {path}: {last:?}");
+}
+
+fn scrape(addr: SocketAddr) -> Exposition {
+    let (status, body) = get(addr, "/metrics");
+    assert_eq!(status, 200, "{body}");
+    parse_exposition(&body).unwrap_or_else(|e| panic!("{e}\n{body}"))
+}
+
+const RECORDS_PER_BATCH: usize = 10;
+const VALUE_BYTES: usize = 200;
+
+fn batch() -> Bytes {
+    let records: Vec<Record> = (0..RECORDS_PER_BATCH)
+        .map(|i| Record {
+            key: Some(format!("k{i}").into_bytes()),
+            value: Some(vec![b'v'; VALUE_BYTES]),
+            headers: Vec::new(),
+            timestamp_ms: 1_700_000_000_000,
+        })
+        .collect();
+    build_batch(&records)
+}
+
+async fn client(addr: SocketAddr) -> TcpClient {
+    connect_tcp(addr, ClientOptions::default())
+        .await
+        .expect("connect")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_served_parsed_and_match_the_traffic() {
+    let dir = temp_data_dir("metrics");
+    let metrics_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut keel = Keel::start(&dir, &["--metrics-listen", &metrics_addr.to_string()]);
+    let m = metrics_addr;
+
+    let (status, body) = tokio::task::spawn_blocking(move || get(m, "/health"))
+        .await
+        .unwrap();
+    assert_eq!((status, body.as_str()), (200, "ok\n"));
+    let before = tokio::task::spawn_blocking(move || scrape(m))
+        .await
+        .unwrap();
+    assert_eq!(before.get("keel_up", &[]), Some(1.0));
+    assert_eq!(
+        before.get("keel_requests_total", &[("api", "Produce")]),
+        None,
+        "nothing produced yet"
+    );
+
+    let mut c = client(keel.addr).await;
+    let created = c.create_topics(&[("metrics-t", 2)], 10_000).await.unwrap();
+    assert_eq!(created.topics[0].error_code, 0, "{created:?}");
+    let batches: usize = 7;
+    let mut produced_bytes = 0usize;
+    for i in 0..batches {
+        let b = batch();
+        produced_bytes += b.len();
+        let r = c
+            .produce("metrics-t", (i % 2) as i32, b, -1)
+            .await
+            .unwrap()
+            .expect("acks=-1 answers");
+        assert_eq!(r.error_code, 0);
+    }
+    let fetched = c
+        .fetch("metrics-t", 0, 0, Duration::from_millis(100), 1 << 20)
+        .await
+        .unwrap();
+    assert_eq!(fetched.error_code, 0);
+    assert!(fetched.records.as_ref().is_some_and(|r| !r.is_empty()));
+
+    let after = tokio::task::spawn_blocking(move || scrape(m))
+        .await
+        .unwrap();
+    let produce = after
+        .get("keel_requests_total", &[("api", "Produce")])
+        .expect("Produce counted");
+    assert_eq!(produce, batches as f64);
+    assert!(after.get("keel_requests_total", &[("api", "Fetch")]) >= Some(1.0));
+    assert_eq!(
+        after.get("keel_request_duration_seconds_count", &[("api", "Produce")]),
+        Some(batches as f64)
+    );
+    let received = after.get("keel_network_received_bytes_total", &[]).unwrap();
+    assert!(
+        received > produced_bytes as f64,
+        "{received} bytes in, {produced_bytes} bytes of batches"
+    );
+    let sent = after.get("keel_network_sent_bytes_total", &[]).unwrap();
+    assert!(
+        sent > (VALUE_BYTES * RECORDS_PER_BATCH) as f64,
+        "the fetch sent records"
+    );
+    let records_on_0 = (batches.div_ceil(2) * RECORDS_PER_BATCH) as f64;
+    let records_on_1 = (batches / 2 * RECORDS_PER_BATCH) as f64;
+    for (p, want) in [("0", records_on_0), ("1", records_on_1)] {
+        let labels = [("topic", "metrics-t"), ("partition", p)];
+        assert_eq!(after.get("keel_log_end_offset", &labels), Some(want), "{p}");
+        // acks=-1 answered only once durable: the high watermark is there too.
+        assert_eq!(after.get("keel_high_watermark", &labels), Some(want), "{p}");
+        assert_eq!(
+            after.get("keel_log_start_offset", &labels),
+            Some(0.0),
+            "{p}"
+        );
+    }
+    assert!(after.get("keel_fsync_duration_seconds_count", &[]) >= Some(1.0));
+    assert_eq!(after.get("keel_fsync_failures_total", &[]), Some(0.0));
+    assert!(after.get("keel_connections_accepted_total", &[]) >= Some(1.0));
+    assert!(
+        after.get("keel_connections_open", &[]) >= Some(1.0),
+        "ours is open"
+    );
+    let unknown = [("api", "Produce"), ("code", "3")];
+    assert_eq!(after.get("keel_error_responses_total", &unknown), None);
+
+    // A produce to a partition that does not exist: UNKNOWN_TOPIC_OR_PARTITION (3).
+    let r = c
+        .produce("metrics-t", 9, batch(), 1)
+        .await
+        .unwrap()
+        .expect("acks=1 answers");
+    assert_eq!(r.error_code, 3);
+    let errored = tokio::task::spawn_blocking(move || scrape(m))
+        .await
+        .unwrap();
+    assert_eq!(
+        errored.get("keel_error_responses_total", &unknown),
+        Some(1.0)
+    );
+    assert_eq!(
+        errored.get("keel_requests_total", &[("api", "Produce")]),
+        Some(batches as f64 + 1.0)
+    );
+
+    // Bad HTTP: 400 (or 405/404 for well-formed but unserved), never harm to the broker.
+    let bad = tokio::task::spawn_blocking(move || {
+        let garbage = http(m, b"\x16\x03\x01\x00\xa5garbage\r\n\r\n").unwrap().0;
+        let huge_head = http(m, &vec![b'A'; 64 * 1024]).unwrap().0;
+        let no_version = http(m, b"GET /metrics\r\n\r\n").unwrap().0;
+        let post = http(m, b"POST /metrics HTTP/1.1\r\n\r\n").unwrap().0;
+        let missing = http(m, b"GET /nope HTTP/1.1\r\n\r\n").unwrap().0;
+        // A client that connects and says nothing does not block the next scrape.
+        let idle = TcpStream::connect(m).unwrap();
+        let (status, _) = get(m, "/metrics");
+        drop(idle);
+        (garbage, huge_head, no_version, post, missing, status)
+    })
+    .await
+    .unwrap();
+    assert_eq!(bad, (400, 400, 400, 405, 404, 200));
+
+    // The broker still serves Kafka clients, and the metrics still parse.
+    let r = c
+        .produce("metrics-t", 0, batch(), -1)
+        .await
+        .unwrap()
+        .expect("answered");
+    assert_eq!(r.error_code, 0);
+    let last = tokio::task::spawn_blocking(move || scrape(m))
+        .await
+        .unwrap();
+    assert_eq!(
+        last.get(
+            "keel_log_end_offset",
+            &[("topic", "metrics-t"), ("partition", "0")]
+        ),
+        Some(records_on_0 + RECORDS_PER_BATCH as f64)
+    );
+    drop(c);
+    assert!(keel.stop(), "clean stop; log: {}", keel.log());
+}
+
+#[test]
+fn no_metrics_listener_unless_asked() {
+    let dir = temp_data_dir("metrics-off");
+    let mut keel = Keel::start(&dir, &[]);
+    assert!(keel.stop());
+    // The whole log, start to stop: the Kafka listener only.
+    let log = keel.log();
+    assert!(log.contains("serving"), "{log}");
+    assert!(
+        !log.contains("serving metrics"),
+        "metrics are off by default: {log}"
+    );
+}
