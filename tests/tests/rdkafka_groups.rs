@@ -8,9 +8,10 @@
 //! - A `cooperative-sticky` group rebalances incrementally as members come and go.
 //! - Static members (group.instance.id) bounce without a rebalance.
 
+mod common;
+
 use keel_tests::{temp_data_dir, Keel};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::admin::{NewTopic, TopicReplication};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, DefaultConsumerContext, Rebalance,
@@ -43,24 +44,10 @@ fn broker(name: &str, delay_ms: u32) -> Keel {
 }
 
 fn create_topic(bootstrap: &str, topic: &str) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", bootstrap)
-            .create()
-            .expect("admin client");
-        let topic = NewTopic::new(topic, PARTITIONS, TopicReplication::Fixed(1));
-        for r in admin
-            .create_topics([&topic], &AdminOptions::new())
-            .await
-            .expect("create_topics")
-        {
-            r.expect("topic created");
-        }
-    });
+    common::create_topic(
+        bootstrap,
+        NewTopic::new(topic, PARTITIONS, TopicReplication::Fixed(1)),
+    );
 }
 
 /// Appends `per_partition` records to every partition; they land at known offsets because
