@@ -383,14 +383,15 @@ impl Metrics {
             &mut out,
             "keel_error_responses_total",
             "counter",
-            "Error codes in responses, by API and Kafka error code (one per occurrence).",
+            "Error codes in responses, by API and Kafka error code and name (one per occurrence).",
         );
         for ((api, code), n) in lock(&self.errors).iter() {
             let name =
                 ApiKey::try_from(*api).map_or_else(|_| api.to_string(), |k| format!("{k:?}"));
             let _ = writeln!(
                 out,
-                "keel_error_responses_total{{api=\"{name}\",code=\"{code}\"}} {n}"
+                "keel_error_responses_total{{api=\"{name}\",code=\"{code}\",error=\"{}\"}} {n}",
+                ErrorCode(*code)
             );
         }
 
@@ -839,7 +840,7 @@ mod tests {
             high_watermark: 5,
         }]));
         assert!(
-            text.contains("keel_error_responses_total{api=\"Produce\",code=\"3\"} 2\n"),
+            text.contains("keel_error_responses_total{api=\"Produce\",code=\"3\",error=\"UNKNOWN_TOPIC_OR_PARTITION\"} 2\n"),
             "{text}"
         );
         assert!(

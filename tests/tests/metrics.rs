@@ -435,7 +435,11 @@ async fn metrics_are_served_parsed_and_match_the_traffic() {
         after.get("keel_connections_open", &[]) >= Some(1.0),
         "ours is open"
     );
-    let unknown = [("api", "Produce"), ("code", "3")];
+    let unknown = [
+        ("api", "Produce"),
+        ("code", "3"),
+        ("error", "UNKNOWN_TOPIC_OR_PARTITION"),
+    ];
     assert_eq!(after.get("keel_error_responses_total", &unknown), None);
 
     // A produce to a partition that does not exist: UNKNOWN_TOPIC_OR_PARTITION (3).
