@@ -358,8 +358,16 @@ pub fn normalize(name: &str, value: &str) -> String {
 
 /// Whether a topic's configs ask for compaction (`cleanup.policy` includes `compact`).
 pub fn compacts(configs: &BTreeMap<String, String>) -> bool {
-    effective(configs, "cleanup.policy")
-        .is_some_and(|p| list_items(p).iter().any(|i| i == "compact"))
+    has_cleanup_policy(configs, "compact")
+}
+
+/// Whether a topic's configs ask for retention (`cleanup.policy` includes `delete`).
+pub fn deletes(configs: &BTreeMap<String, String>) -> bool {
+    has_cleanup_policy(configs, "delete")
+}
+
+fn has_cleanup_policy(configs: &BTreeMap<String, String>, policy: &str) -> bool {
+    effective(configs, "cleanup.policy").is_some_and(|p| list_items(p).iter().any(|i| i == policy))
 }
 
 /// A topic's effective value of `name`: its own setting, else Kafka's default.

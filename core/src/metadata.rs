@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 /// named `{topic}-{partition}`, so this name cannot collide with one.
 pub const METADATA_FILE: &str = "cluster-metadata";
 const MAGIC: &[u8; 8] = b"KEELMETA";
-const FORMAT_VERSION: u16 = 1;
+/// Version 2 added `TopicMeta::compacted_once`; version 1 files are still read.
+const FORMAT_VERSION: u16 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicMeta {
@@ -22,6 +23,37 @@ pub struct TopicMeta {
     pub partitions: i32,
     /// Only the configs the topic set explicitly; defaults come from `config::effective`.
     pub configs: BTreeMap<String, String>,
+    /// The topic has had `cleanup.policy=compact` at some point, so its logs may hold the
+    /// offset gaps compaction leaves, whatever its policy is now (`LogConfig::gaps_allowed`).
+    /// Set, durably, before any of its logs is opened as compacted; never cleared.
+    pub compacted_once: bool,
+}
+
+impl TopicMeta {
+    /// A topic as created: `compacted_once` follows its initial policy.
+    pub fn new(
+        name: &str,
+        id: TopicId,
+        partitions: i32,
+        configs: BTreeMap<String, String>,
+    ) -> Self {
+        TopicMeta {
+            name: name.to_string(),
+            id,
+            partitions,
+            compacted_once: crate::config::compacts(&configs),
+            configs,
+        }
+    }
+
+    /// The topic with `configs` as its own settings, remembering whether it was ever compacted.
+    pub fn with_configs(self, configs: BTreeMap<String, String>) -> Self {
+        TopicMeta {
+            compacted_once: self.compacted_once || crate::config::compacts(&configs),
+            configs,
+            ..self
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -65,6 +97,7 @@ impl Metadata {
                 put_str(&mut out, k);
                 put_str(&mut out, v);
             }
+            out.push(u8::from(t.compacted_once));
         }
         let crc = crc32fast::hash(&out);
         out.extend_from_slice(&crc.to_be_bytes());
@@ -85,7 +118,7 @@ impl Metadata {
             return Err("not a Keel metadata file".into());
         }
         let version = u16::from_be_bytes(r.array()?);
-        if version != FORMAT_VERSION {
+        if !(1..=FORMAT_VERSION).contains(&version) {
             return Err(format!("unsupported metadata format version {version}"));
         }
         let count = u32::from_be_bytes(r.array()?);
@@ -101,6 +134,16 @@ impl Metadata {
                 let v = r.string()?;
                 configs.insert(k, v);
             }
+            // Before version 2 compaction could not be turned off, so a topic had been
+            // compacted exactly if it still was.
+            let compacted_once = match version {
+                1 => crate::config::compacts(&configs),
+                _ => match r.take(1)?[0] {
+                    0 => false,
+                    1 => true,
+                    b => return Err(format!("invalid compacted flag {b}")),
+                },
+            };
             topics.insert(
                 name.clone(),
                 TopicMeta {
@@ -108,6 +151,7 @@ impl Metadata {
                     id,
                     partitions,
                     configs,
+                    compacted_once,
                 },
             );
         }
@@ -183,14 +227,69 @@ mod tests {
         configs.insert("retention.ms".to_string(), "1000".to_string());
         m.topics.insert(
             "orders".into(),
-            TopicMeta {
-                name: "orders".into(),
-                id: TopicId([7; 16]),
-                partitions: 3,
-                configs,
-            },
+            TopicMeta::new("orders", TopicId([7; 16]), 3, configs),
         );
+        // Compacted once, then switched back to delete.
+        let mut was_compacted = TopicMeta::new(
+            "users",
+            TopicId([9; 16]),
+            1,
+            BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())]),
+        );
+        was_compacted = was_compacted.with_configs(BTreeMap::new());
+        assert!(was_compacted.compacted_once);
+        m.topics.insert("users".into(), was_compacted);
         m
+    }
+
+    /// `m` as a version 1 file (no `compacted_once` byte), as brokers before it wrote.
+    fn encode_v1(m: &Metadata) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&1u16.to_be_bytes());
+        out.extend_from_slice(&(m.topics.len() as u32).to_be_bytes());
+        for t in m.topics.values() {
+            put_str(&mut out, &t.name);
+            out.extend_from_slice(&t.id.0);
+            out.extend_from_slice(&t.partitions.to_be_bytes());
+            out.extend_from_slice(&(t.configs.len() as u32).to_be_bytes());
+            for (k, v) in &t.configs {
+                put_str(&mut out, k);
+                put_str(&mut out, v);
+            }
+        }
+        let crc = crc32fast::hash(&out);
+        out.extend_from_slice(&crc.to_be_bytes());
+        out
+    }
+
+    #[test]
+    fn version_1_files_load_with_compaction_history_from_the_policy() {
+        let mut m = Metadata::default();
+        let compact =
+            BTreeMap::from([("cleanup.policy".to_string(), "compact,delete".to_string())]);
+        m.topics.insert(
+            "a".into(),
+            TopicMeta::new("a", TopicId([1; 16]), 1, compact),
+        );
+        m.topics.insert(
+            "b".into(),
+            TopicMeta::new("b", TopicId([2; 16]), 2, BTreeMap::new()),
+        );
+        let loaded = Metadata::decode(&encode_v1(&m)).unwrap();
+        assert_eq!(loaded, m);
+        assert!(loaded.topics["a"].compacted_once);
+        assert!(!loaded.topics["b"].compacted_once);
+    }
+
+    #[test]
+    fn compacted_once_is_never_cleared() {
+        let t = TopicMeta::new("t", TopicId([3; 16]), 1, BTreeMap::new());
+        assert!(!t.compacted_once);
+        let compact = BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())]);
+        let t = t.with_configs(compact);
+        assert!(t.compacted_once);
+        assert!(t.with_configs(BTreeMap::new()).compacted_once);
     }
 
     #[test]

@@ -7,7 +7,10 @@
 mod common;
 
 use keel_tests::{temp_data_dir, Keel};
-use rdkafka::admin::{NewTopic, TopicReplication};
+use rdkafka::admin::{
+    AdminClient, AdminOptions, AlterConfig, NewTopic, ResourceSpecifier, TopicReplication,
+};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
@@ -243,4 +246,48 @@ fn a_compacted_topic_keeps_the_latest_value_of_each_key_at_its_offset() {
         log,
         "the compacted log changed across a restart"
     );
+
+    // Back to cleanup.policy=delete, as Kafka allows: the thinned segments stay readable,
+    // also across a restart, and keyless records are taken again.
+    set_delete_policy(&bootstrap);
+    let after = Acks::default();
+    let q = producer(&bootstrap, &after);
+    send(&q, None, Some("keyless after compaction"));
+    q.flush(Duration::from_secs(30)).expect("flush");
+    assert!(
+        after.refused.lock().unwrap().is_empty(),
+        "{:?}",
+        after.refused
+    );
+    let mut expected = log.clone();
+    expected.extend(after.ok.lock().unwrap().clone());
+    assert_eq!(expected.len(), log.len() + 1);
+    assert!(keel.stop(), "keel serve did not stop cleanly");
+    keel.restart();
+    assert_eq!(
+        read_all(&bootstrap),
+        expected,
+        "a once-compacted log changed across a restart"
+    );
+}
+
+/// AlterConfigs (rdkafka has no IncrementalAlterConfigs) with the topic's whole new set.
+fn set_delete_policy(bootstrap: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .create()
+            .expect("admin client");
+        let change = AlterConfig::new(ResourceSpecifier::Topic(TOPIC))
+            .set("cleanup.policy", "delete")
+            .set("segment.bytes", "4096");
+        admin
+            .alter_configs([&change], &AdminOptions::new())
+            .await
+            .expect("alter_configs");
+    });
 }

@@ -349,12 +349,7 @@ impl Node {
         configs: BTreeMap<String, String>,
     ) -> Result<TopicId, (ErrorCode, String)> {
         let id = self.new_topic_id();
-        let meta = TopicMeta {
-            name: name.to_string(),
-            id,
-            partitions,
-            configs,
-        };
+        let meta = TopicMeta::new(name, id, partitions, configs);
         let mut next = self.metadata.clone();
         next.topics.insert(name.to_string(), meta.clone());
         next.save(self.storage.as_ref()).map_err(|e| {

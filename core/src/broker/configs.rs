@@ -12,15 +12,12 @@
 //! `max.message.bytes`, ...), else Kafka's default; DescribeConfigs reports exactly the value
 //! the logs use, with its source and (on request) its synonyms, as Kafka does.
 //!
-//! cleanup.policy may go from delete to compact, but not back: compaction leaves offset gaps
-//! in sealed segments, and `LogConfig::compacted` is what lets reads and recovery accept
-//! them, so a compacted log that became uncompacted would find its own data corrupt (and
-//! truncate it at the next recovery). Keeping that flag set after the policy went back would
-//! keep the data safe (retention keys off `cleanup_delete`), but broker/produce.rs refuses
-//! keyless records whenever `compacted` is set, so the topic would not behave as
-//! cleanup.policy=delete promises. The change is therefore refused with INVALID_CONFIG saying
-//! why. Lifting it takes a persisted per-topic "was compacted" flag ORed into
-//! `LogConfig::compacted`, and the keyless check reading the topic's policy instead.
+//! cleanup.policy may change either way, as in Kafka. Compaction leaves offset gaps in sealed
+//! segments, which a log never compacted treats as corruption; so a topic remembers, durably
+//! and before any log of it is compacted, that it was compacted once
+//! (`TopicMeta::compacted_once`), and its logs keep accepting gaps after the policy went back
+//! to `delete` (`LogConfig::gaps_allowed`), while the cleaner and the refusal of keyless
+//! records follow the current policy.
 
 use super::Node;
 use crate::api::*;
@@ -351,23 +348,10 @@ impl Node {
         validate_only: bool,
     ) -> Result<(), Refusal> {
         let old = self.known_topic(topic)?.clone();
-        if config::compacts(&old.configs) && !config::compacts(&configs) {
-            return Err(refusal(
-                ErrorCode::INVALID_CONFIG,
-                format!(
-                    "Invalid value {} for configuration cleanup.policy: topic {topic} is \
-                     compacted, and Keel cannot turn compaction off (compacted segments hold \
-                     offset gaps an uncompacted log treats as corruption); keep \
-                     cleanup.policy=compact (AlterConfigs resets every config it does not name) \
-                     or copy the data to a new topic",
-                    config::effective(&configs, "cleanup.policy").unwrap_or_default()
-                ),
-            ));
-        }
         if validate_only || old.configs == configs {
             return Ok(());
         }
-        let meta = TopicMeta { configs, ..old };
+        let meta = old.with_configs(configs);
         let mut next = self.metadata.clone();
         next.topics.insert(topic.to_string(), meta.clone());
         next.save(self.storage.as_ref()).map_err(|e| {
@@ -384,7 +368,7 @@ impl Node {
 
     /// Puts a topic's current configs into effect on its open partitions.
     fn apply_topic_configs(&mut self, meta: &TopicMeta) {
-        let log_config = super::topic_log_config(&self.config.log, &meta.configs);
+        let log_config = super::topic_log_config(&self.config.log, meta);
         let max_message_bytes = config::int_config(
             &meta.configs,
             "max.message.bytes",

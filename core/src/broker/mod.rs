@@ -579,7 +579,7 @@ impl Node {
 
     fn open_partition(&mut self, topic: &TopicMeta, index: i32) -> Result<(), OpenError> {
         let dir = partition_dir(&topic.name, index);
-        let mut log_config = topic_log_config(&self.config.log, &topic.configs);
+        let mut log_config = topic_log_config(&self.config.log, topic);
         log_config.skip_recovery_crc = self.planted(PlantedBug::SkipRecoveryChecksum);
         let open_error = |source| OpenError::Log {
             dir: dir.clone(),
@@ -672,11 +672,7 @@ impl Node {
     ) -> impl Iterator<Item = (&PartitionKey, &Partition, &TopicMeta)> {
         self.partitions.iter().filter_map(|(key, p)| {
             let topic = self.metadata.topics.get(&key.0)?;
-            let policy = crate::config::effective(&topic.configs, "cleanup.policy")?;
-            policy
-                .split(',')
-                .any(|p| p.trim() == "compact")
-                .then_some((key, p, topic))
+            crate::config::compacts(&topic.configs).then_some((key, p, topic))
         })
     }
 
@@ -760,7 +756,8 @@ pub fn partition_dir(topic: &str, index: i32) -> String {
 }
 
 /// A topic's log settings: the node's defaults overridden by the topic's configs.
-fn topic_log_config(base: &LogConfig, configs: &BTreeMap<String, String>) -> LogConfig {
+fn topic_log_config(base: &LogConfig, topic: &TopicMeta) -> LogConfig {
+    let configs = &topic.configs;
     let mut log = *base;
     log.segment_bytes =
         crate::config::int_config(configs, "segment.bytes", log.segment_bytes as i64).max(14)
@@ -776,14 +773,9 @@ fn topic_log_config(base: &LogConfig, configs: &BTreeMap<String, String>) -> Log
     log.retention_ms = crate::config::int_config(configs, "retention.ms", log.retention_ms);
     log.retention_bytes =
         crate::config::int_config(configs, "retention.bytes", log.retention_bytes);
-    log.compacted =
-        crate::config::effective(configs, "cleanup.policy").is_some_and(|p| p.contains("compact"));
-    log.cleanup_delete =
-        crate::config::effective(configs, "cleanup.policy").is_some_and(|p| p.contains("delete"));
-    log.segment_ms = crate::config::int_config(configs, "segment.ms", log.segment_ms);
-    log.retention_ms = crate::config::int_config(configs, "retention.ms", log.retention_ms);
-    log.retention_bytes =
-        crate::config::int_config(configs, "retention.bytes", log.retention_bytes);
+    log.compacted = crate::config::compacts(configs);
+    log.gaps_allowed = log.compacted || topic.compacted_once;
+    log.cleanup_delete = crate::config::deletes(configs);
     if let Some(t) = configs.get("message.timestamp.type") {
         log.message_timestamp_type = if t == "LogAppendTime" {
             crate::log::TimestampType::LogAppendTime

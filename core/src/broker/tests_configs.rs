@@ -789,12 +789,13 @@ fn changes_take_effect_on_open_logs() {
     );
 }
 
-/// Compaction leaves offset gaps in sealed segments, which reads and recovery of an
-/// uncompacted log treat as corruption: a compacted topic cannot go back to delete (by
-/// IncrementalAlterConfigs, or by an AlterConfigs that leaves cleanup.policy out), and its
-/// compacted data stays readable across a restart that rescans every segment.
+/// Compaction leaves offset gaps in sealed segments, which reads and recovery of a log never
+/// compacted treat as corruption. A compacted topic may still go back to delete, as in Kafka
+/// (by AlterConfigs, or IncrementalAlterConfigs deleting cleanup.policy): the topic remembers
+/// it was compacted, so its thinned data stays readable, also across a restart that rescans
+/// every segment, while the cleaner stops and keyless records are taken again.
 #[test]
-fn compacted_topics_cannot_turn_compaction_off() {
+fn compacted_topics_can_turn_compaction_off_and_keep_their_gaps() {
     let config = NodeConfig {
         log_cleaner_interval_ms: 1_000,
         ..NodeConfig::default()
@@ -832,33 +833,44 @@ fn compacted_topics_cannot_turn_compaction_off() {
     };
     let before = offsets(&h);
     assert!(before.len() < 20, "compaction ran: {before:?}");
-    let r = h.alter(
-        "c",
-        &[("cleanup.policy", "delete"), ("segment.bytes", "200")],
-        false,
-    );
-    assert_refused(
-        &r,
-        ErrorCode::INVALID_CONFIG,
-        &["cleanup.policy", "cannot turn compaction off"],
-    );
-    let r = h.alter("c", &[("segment.bytes", "200")], true);
-    assert_refused(&r, ErrorCode::INVALID_CONFIG, &["AlterConfigs resets"]);
-    let r = h.incremental(
-        RESOURCE_TYPE_TOPIC,
-        "c",
-        &[("cleanup.policy", CONFIG_OP_DELETE, None)],
-        false,
-    );
-    assert_refused(&r, ErrorCode::INVALID_CONFIG, &["cleanup.policy"]);
-    // Other changes to a compacted topic are fine.
-    let r = h.alter(
-        "c",
-        &[("cleanup.policy", "compact"), ("segment.bytes", "300")],
-        false,
-    );
+
+    // validate_only changes nothing; then AlterConfigs without cleanup.policy resets it to
+    // Kafka's default, delete.
+    let r = h.alter("c", &[("segment.bytes", "300")], true);
     assert_eq!(r.error_code, ErrorCode::NONE, "{r:?}");
-    assert_eq!(offsets(&h), before);
+    assert!(h.log_config("c", 0).compacted);
+    let r = h.alter("c", &[("segment.bytes", "300")], false);
+    assert_eq!(r.error_code, ErrorCode::NONE, "{r:?}");
+    let config = h.log_config("c", 0);
+    assert!(!config.compacted && config.cleanup_delete && config.gaps_allowed);
+    assert_eq!(
+        offsets(&h),
+        before,
+        "the thinned data is still read as it is"
+    );
+
+    // A delete topic takes keyless records, and the cleaner leaves it alone.
+    let keyless = build_batch(&[Record {
+        key: None,
+        value: Some(b"no key".to_vec()),
+        headers: vec![],
+        timestamp_ms: ts,
+    }]);
+    let p = h.produce("c", 0, keyless);
+    assert_eq!(p.error_code, ErrorCode::NONE, "{p:?}");
+    for i in 0..10 {
+        h.produce("c", 0, keyed("even", &format!("w{i}"), ts));
+    }
+    let written = offsets(&h);
+    for _ in 0..20 {
+        h.advance(1_000);
+    }
+    assert_eq!(
+        offsets(&h),
+        written,
+        "no compaction under cleanup.policy=delete"
+    );
+
     let end = h.node.partitions[&("c".to_string(), 0)]
         .log
         .log_end_offset();
@@ -868,16 +880,40 @@ fn compacted_topics_cannot_turn_compaction_off() {
             h.disk.remove(&format!("c-0/{f}")).unwrap();
         }
     }
-    let h = h.reopen();
-    assert!(h.log_config("c", 0).compacted);
-    assert_eq!(h.log_config("c", 0).segment_bytes, 300);
+    let mut h = h.reopen();
+    let config = h.log_config("c", 0);
+    assert!(!config.compacted && config.gaps_allowed);
+    assert_eq!(config.segment_bytes, 300);
     assert_eq!(
         h.node.partitions[&("c".to_string(), 0)]
             .log
             .log_end_offset(),
         end
     );
-    assert_eq!(offsets(&h), before);
+    assert_eq!(
+        offsets(&h),
+        written,
+        "recovery kept every batch past the gaps"
+    );
+
+    // And back to compact, by IncrementalAlterConfigs.
+    let r = h.incremental(
+        RESOURCE_TYPE_TOPIC,
+        "c",
+        &[("cleanup.policy", CONFIG_OP_SET, Some("compact"))],
+        false,
+    );
+    assert_eq!(r.error_code, ErrorCode::NONE, "{r:?}");
+    assert!(h.log_config("c", 0).compacted);
+    let r = h.incremental(
+        RESOURCE_TYPE_TOPIC,
+        "c",
+        &[("cleanup.policy", CONFIG_OP_DELETE, None)],
+        false,
+    );
+    assert_eq!(r.error_code, ErrorCode::NONE, "{r:?}");
+    assert!(!h.log_config("c", 0).compacted);
+    assert!(h.log_config("c", 0).gaps_allowed);
 }
 
 // ---- CreatePartitions -----------------------------------------------------------------------

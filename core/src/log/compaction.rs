@@ -151,11 +151,11 @@ impl PartitionLog {
         now_ms: i64,
         delete_retention_ms: i64,
     ) -> Result<CompactionReport, LogError> {
-        // Gaps are legal only in a log opened as compacted; thinning any other log would
+        // Gaps are legal only in a log that allows them; thinning any other log would
         // leave gaps its own recovery takes for corruption.
         assert!(
-            self.config.compacted,
-            "compact_one on a log not configured as compacted"
+            self.config.gaps_allowed,
+            "compact_one on a log that does not allow offset gaps"
         );
         if let Some(reason) = &self.failed {
             return Err(LogError::Failed {
@@ -383,6 +383,7 @@ mod tests {
             segment_bytes: 600,
             index_interval_bytes: 100,
             compacted: true,
+            gaps_allowed: true,
             ..LogConfig::default()
         }
     }

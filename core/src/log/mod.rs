@@ -95,12 +95,15 @@ pub struct LogConfig {
     pub message_timestamp_type: TimestampType,
     /// Planted bug (simulator only): recovery skips batch CRCs.
     pub skip_recovery_crc: bool,
-    /// The topic is compacted (cleanup.policy=compact): its sealed segments may hold offset
-    /// gaps. For every other log a gap is corruption and recovery cuts there.
+    /// `cleanup.policy` includes `compact`: the cleaner thins sealed segments and producers
+    /// must key every record.
     pub compacted: bool,
+    /// Sealed segments may hold offset gaps, because the topic is or once was compacted
+    /// (`TopicMeta::compacted_once`). For every other log a gap is corruption and recovery
+    /// cuts there: a batch's base offset is outside its CRC, so continuity is its check.
+    pub gaps_allowed: bool,
     /// `cleanup.policy` includes `delete` (Kafka's `LogConfig.delete`): `retention_ms` and
-    /// `retention_bytes` apply. Kept apart from `compacted`, which also stays set for a log
-    /// that was compacted once and may hold gaps.
+    /// `retention_bytes` apply.
     pub cleanup_delete: bool,
     /// Roll the active segment before appending a batch whose maxTimestamp is more than this
     /// many ms after the active segment's first batch's (Kafka's `segment.ms`).
@@ -121,6 +124,7 @@ impl Default for LogConfig {
             message_timestamp_type: TimestampType::CreateTime,
             skip_recovery_crc: false,
             compacted: false,
+            gaps_allowed: false,
             cleanup_delete: true,
             segment_ms: 604_800_000,
             retention_ms: 604_800_000,
@@ -530,7 +534,7 @@ impl PartitionLog {
                 return Ok(None);
             }
         }
-        let gaps = self.config.compacted;
+        let gaps = self.config.gaps_allowed;
         if let Some(problem) = segment.reload_tail(storage, file_len, next_base, true, gaps)? {
             tracing::warn!(segment = %segment.log_file, %problem, "segment below the recovery point fails its tail check; scanning it");
             return Ok(None);
@@ -561,7 +565,7 @@ impl PartitionLog {
             file_len,
             base,
             verify_crc,
-            sealed && self.config.compacted,
+            sealed && self.config.gaps_allowed,
             |b| {
                 segment.track_batch(b, interval);
                 true
@@ -1374,10 +1378,11 @@ impl PartitionLog {
         }
     }
 
-    /// Whether `segment` may hold offset gaps: a sealed segment of a compacted log may have
-    /// been thinned; the active one never is, nor any segment of an uncompacted log.
+    /// Whether `segment` may hold offset gaps: a sealed segment of a log that is or was
+    /// compacted may have been thinned; the active one never is, nor any segment of a log
+    /// that was never compacted.
     fn gaps_allowed(&self, segment: &Segment) -> bool {
-        self.config.compacted && segment.base_offset != self.active().base_offset
+        self.config.gaps_allowed && segment.base_offset != self.active().base_offset
     }
 
     fn corrupt(&self, segment: &Segment, position: u64, reason: String) -> LogError {

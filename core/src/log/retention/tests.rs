@@ -399,6 +399,7 @@ fn compacted_logs_keep_old_segments_but_honour_the_log_start() {
     let (_disk, shared) = mem();
     let config = LogConfig {
         compacted: true,
+        gaps_allowed: true,
         cleanup_delete: false,
         retention_ms: 0,
         retention_bytes: 0,
