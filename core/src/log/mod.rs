@@ -769,9 +769,16 @@ impl PartitionLog {
         }
         let segment = self.segment_for(offset);
         let (pos, expected) = segment.scan_start_for(offset);
+        // One read serves the walk and the answer: read-ahead covers the index interval
+        // between the scan start and `offset`, then `max_bytes`, never past the segment.
+        let ahead = max_bytes
+            .saturating_add(self.config.index_interval_bytes as usize)
+            .saturating_add(record::HEADER_LEN)
+            .min(usize::try_from(segment.size.saturating_sub(pos)).unwrap_or(usize::MAX));
+        let mut reader = segment::Reader::new(&*self.storage, &segment.log_file, ahead);
         let mut start = None;
         let mut end = 0u64;
-        let walked = self.walk_segment(segment, pos, expected, |b| {
+        let walked = self.walk_segment_with(&mut reader, segment, pos, expected, |b| {
             if b.last_offset < offset {
                 return true;
             }
@@ -799,7 +806,7 @@ impl PartitionLog {
             }
         };
         let len = (end - start) as usize;
-        let bytes = self.storage.read_at(&segment.log_file, start, len)?;
+        let bytes = reader.get(start, len)?;
         if bytes.len() != len {
             return Err(self.corrupt(
                 segment,
@@ -1361,9 +1368,22 @@ impl PartitionLog {
         expected: i64,
         f: impl FnMut(&WalkedBatch) -> bool,
     ) -> Result<u64, LogError> {
-        let end = walk(
-            &*self.storage,
-            &segment.log_file,
+        let mut reader =
+            segment::Reader::for_lookup(&*self.storage, &segment.log_file, segment.size - pos);
+        self.walk_segment_with(&mut reader, segment, pos, expected, f)
+    }
+
+    /// [`Self::walk_segment`] through the caller's reader (see [`Self::read`]).
+    fn walk_segment_with(
+        &self,
+        reader: &mut segment::Reader<'_>,
+        segment: &Segment,
+        pos: u64,
+        expected: i64,
+        f: impl FnMut(&WalkedBatch) -> bool,
+    ) -> Result<u64, LogError> {
+        let end = segment::walk_with(
+            reader,
             segment.base_offset,
             pos,
             segment.size,

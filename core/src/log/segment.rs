@@ -281,6 +281,13 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A reader for walking headers only (no CRC checks) over the `remaining` bytes of a
+    /// file from where the walk starts: a small read-ahead, since batches are skipped.
+    pub fn for_lookup(storage: &'a dyn Storage, file: &'a str, remaining: u64) -> Self {
+        let chunk = LOOKUP_CHUNK_BYTES.min(usize::try_from(remaining).unwrap_or(usize::MAX));
+        Reader::new(storage, file, chunk)
+    }
+
     /// Up to `len` bytes at `pos`: fewer only at the end of the file.
     pub fn get(&mut self, pos: u64, len: usize) -> io::Result<Bytes> {
         let in_buf = pos >= self.buf_pos && (pos - self.buf_pos) as usize + len <= self.buf.len();
@@ -309,12 +316,12 @@ pub fn walk(
     storage: &dyn Storage,
     file: &str,
     segment_base: i64,
-    mut pos: u64,
+    pos: u64,
     end: u64,
     expected_base: i64,
     verify_crc: bool,
     allow_gaps: bool,
-    mut f: impl FnMut(&WalkedBatch) -> bool,
+    f: impl FnMut(&WalkedBatch) -> bool,
 ) -> io::Result<WalkEnd> {
     // Read-ahead never past `end`: a trusted segment's tail check reads about one index
     // interval, not a whole chunk.
@@ -325,6 +332,31 @@ pub fn walk(
     };
     let chunk = chunk.min(usize::try_from(end.saturating_sub(pos)).unwrap_or(usize::MAX));
     let mut reader = Reader::new(storage, file, chunk);
+    walk_with(
+        &mut reader,
+        segment_base,
+        pos,
+        end,
+        expected_base,
+        verify_crc,
+        allow_gaps,
+        f,
+    )
+}
+
+/// [`walk`] through a caller's [`Reader`], so that the caller can choose the read-ahead and
+/// then take the bytes the walk found from the reader's buffer instead of reading them again.
+#[allow(clippy::too_many_arguments)]
+pub fn walk_with(
+    reader: &mut Reader<'_>,
+    segment_base: i64,
+    mut pos: u64,
+    end: u64,
+    expected_base: i64,
+    verify_crc: bool,
+    allow_gaps: bool,
+    mut f: impl FnMut(&WalkedBatch) -> bool,
+) -> io::Result<WalkEnd> {
     let mut expected = expected_base;
     let stop = |pos, expected, why: String| WalkEnd {
         pos,

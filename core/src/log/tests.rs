@@ -454,6 +454,7 @@ struct ProbeDisk {
     inner: MemStorage,
     fail_appends: AtomicBool,
     bytes_read: AtomicU64,
+    reads: AtomicU64,
     /// (file, [(slice ptr, slice len)]) per append.
     appends: Mutex<Vec<AppendShape>>,
 }
@@ -478,6 +479,7 @@ impl Storage for ProbeDisk {
         let out = self.inner.read_at(file, pos, len)?;
         self.bytes_read
             .fetch_add(out.len() as u64, Ordering::SeqCst);
+        self.reads.fetch_add(1, Ordering::SeqCst);
         Ok(out)
     }
     fn len(&self, file: &str) -> io::Result<Option<u64>> {
@@ -626,6 +628,41 @@ fn the_checkpoint_spares_reopen_from_rescanning_flushed_segments() {
     // last segment: far below the whole log.
     assert!(read < total / 4, "reopen read {read} of {total} bytes");
     log.check();
+}
+
+/// The fetch path reads the bytes it serves once: the walk over batch headers and the
+/// answer share one read, which covers at most an index interval and a header beyond them.
+#[test]
+fn a_read_takes_one_storage_read_of_little_more_than_it_serves() {
+    let probe = Arc::new(ProbeDisk::default());
+    let shared: Arc<dyn Storage> = probe.clone();
+    let interval = 4096;
+    let (mut log, _) = open(&shared, config(8 << 20, interval));
+    let appended = append_all(&mut log, &assorted(2_000), 1);
+    let end = log.log_end_offset();
+    for (offset, max_bytes) in [
+        (0, 1 << 20),
+        (appended[700].base + 1, 64 << 10),
+        (end - 1, 1),
+    ] {
+        probe.reads.store(0, Ordering::SeqCst);
+        probe.bytes_read.store(0, Ordering::SeqCst);
+        let served = log.read(offset, max_bytes, end).unwrap();
+        assert!(!served.is_empty());
+        assert_eq!(probe.reads.load(Ordering::SeqCst), 1, "read at {offset}");
+        let read = probe.bytes_read.load(Ordering::SeqCst);
+        assert!(
+            read <= max_bytes.max(served.len()) as u64 + interval + HEADER_LEN as u64,
+            "read {read} bytes to serve {} at {offset}",
+            served.len()
+        );
+    }
+    // What is served is still exactly the stored batches.
+    let whole = log.read(0, 1 << 20, end).unwrap();
+    let (batches, _) = split_batches(&whole);
+    for (b, a) in batches.iter().zip(&appended) {
+        assert_eq!(&b[..], &a.bytes[..]);
+    }
 }
 
 #[test]
