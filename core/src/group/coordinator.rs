@@ -87,6 +87,34 @@ enum TimerKey {
     Cleanup,
 }
 
+impl TimerKey {
+    fn heartbeat(gid: &str, mid: &str) -> TimerKey {
+        TimerKey::Heartbeat {
+            group: gid.to_string(),
+            member: mid.to_string(),
+        }
+    }
+
+    fn pending_member(gid: &str, mid: &str) -> TimerKey {
+        TimerKey::PendingMember {
+            group: gid.to_string(),
+            member: mid.to_string(),
+        }
+    }
+
+    fn join(gid: &str) -> TimerKey {
+        TimerKey::Join {
+            group: gid.to_string(),
+        }
+    }
+
+    fn sync(gid: &str) -> TimerKey {
+        TimerKey::Sync {
+            group: gid.to_string(),
+        }
+    }
+}
+
 /// Consumer groups of one node. See the module docs.
 pub struct Coordinator {
     config: GroupConfig,
@@ -253,13 +281,7 @@ impl Coordinator {
             let at = self.after_ms(req.session_timeout_ms as i64);
             let group = self.groups.get_mut(gid).expect("checked");
             group.pending_members.insert(new_id.clone(), at);
-            self.timers.insert((
-                at,
-                TimerKey::PendingMember {
-                    group: gid.to_string(),
-                    member: new_id.clone(),
-                },
-            ));
+            self.retime(TimerKey::pending_member(gid, &new_id), None, Some(at));
             self.respond_join_error(parked, &new_id, ErrorCode::MEMBER_ID_REQUIRED);
         } else {
             self.add_member_and_rebalance(gid, new_id, req, parked);
@@ -1239,23 +1261,11 @@ impl Coordinator {
             Some(_) => return Err(ErrorCode::NON_EMPTY_GROUP),
         }
         if let Some(group) = self.groups.remove(gid) {
-            for mid in group.pending_members.keys() {
-                self.timers.remove(&(
-                    group.pending_members[mid],
-                    TimerKey::PendingMember {
-                        group: gid.to_string(),
-                        member: mid.clone(),
-                    },
-                ));
+            for (mid, &at) in &group.pending_members {
+                self.retime(TimerKey::pending_member(gid, mid), Some(at), None);
             }
-            if let Some((at, _)) = group.join_timer {
-                self.timers.remove(&(
-                    at,
-                    TimerKey::Join {
-                        group: gid.to_string(),
-                    },
-                ));
-            }
+            let join = group.join_timer.map(|(at, _)| at);
+            self.retime(TimerKey::join(gid), join, None);
             debug_assert!(group.members.is_empty() && group.sync_deadline.is_none());
         }
         tracing::info!(group = gid, "group deleted");
@@ -1626,104 +1636,79 @@ impl Coordinator {
         );
     }
 
+    /// Moves `key`'s entry in the timer set from `old` to `new` (either may be absent).
+    /// Every deadline is also recorded on its object: callers update that record and pass
+    /// what it held and now holds, so the two never disagree (`check` verifies it).
+    fn retime(&mut self, key: TimerKey, old: Option<Instant>, new: Option<Instant>) {
+        if let Some(at) = old {
+            self.timers.remove(&(at, key.clone()));
+        }
+        if let Some(at) = new {
+            self.timers.insert((at, key));
+        }
+    }
+
     fn schedule_heartbeat(&mut self, gid: &str, mid: &str, at: Instant) {
-        self.clear_heartbeat(gid, mid);
-        if let Some(m) = self
+        let member = self
             .groups
             .get_mut(gid)
-            .and_then(|g| g.members.get_mut(mid))
-        {
-            m.heartbeat_deadline = Some(at);
-            self.timers.insert((
-                at,
-                TimerKey::Heartbeat {
-                    group: gid.to_string(),
-                    member: mid.to_string(),
-                },
-            ));
+            .and_then(|g| g.members.get_mut(mid));
+        if let Some(m) = member {
+            let old = m.heartbeat_deadline.replace(at);
+            self.retime(TimerKey::heartbeat(gid, mid), old, Some(at));
         }
     }
 
     fn clear_heartbeat(&mut self, gid: &str, mid: &str) {
-        if let Some(m) = self
+        let old = self
             .groups
             .get_mut(gid)
             .and_then(|g| g.members.get_mut(mid))
-        {
-            if let Some(at) = m.heartbeat_deadline.take() {
-                self.timers.remove(&(
-                    at,
-                    TimerKey::Heartbeat {
-                        group: gid.to_string(),
-                        member: mid.to_string(),
-                    },
-                ));
-            }
-        }
+            .and_then(|m| m.heartbeat_deadline.take());
+        self.retime(TimerKey::heartbeat(gid, mid), old, None);
     }
 
+    /// Removes a pending member's timer; the caller removes the pending member itself.
     fn clear_pending_member_timer(&mut self, gid: &str, mid: &str) {
-        if let Some(at) = self
+        let old = self
             .groups
             .get(gid)
             .and_then(|g| g.pending_members.get(mid))
-        {
-            self.timers.remove(&(
-                *at,
-                TimerKey::PendingMember {
-                    group: gid.to_string(),
-                    member: mid.to_string(),
-                },
-            ));
-        }
+            .copied();
+        self.retime(TimerKey::pending_member(gid, mid), old, None);
     }
 
     fn set_join_timer(&mut self, gid: &str, at: Instant, kind: JoinTimer) {
-        self.clear_join_timer(gid);
-        self.groups.get_mut(gid).expect("known").join_timer = Some((at, kind));
-        self.timers.insert((
-            at,
-            TimerKey::Join {
-                group: gid.to_string(),
-            },
-        ));
+        let group = self.groups.get_mut(gid).expect("known");
+        let old = group.join_timer.replace((at, kind)).map(|(at, _)| at);
+        self.retime(TimerKey::join(gid), old, Some(at));
     }
 
     fn clear_join_timer(&mut self, gid: &str) {
-        if let Some((at, _)) = self.groups.get_mut(gid).and_then(|g| g.join_timer.take()) {
-            self.timers.remove(&(
-                at,
-                TimerKey::Join {
-                    group: gid.to_string(),
-                },
-            ));
-        }
+        let old = self
+            .groups
+            .get_mut(gid)
+            .and_then(|g| g.join_timer.take())
+            .map(|(at, _)| at);
+        self.retime(TimerKey::join(gid), old, None);
     }
 
     fn set_sync_timer(&mut self, gid: &str, at: Instant) {
-        self.clear_sync_timer(gid);
-        self.groups.get_mut(gid).expect("known").sync_deadline = Some(at);
-        self.timers.insert((
-            at,
-            TimerKey::Sync {
-                group: gid.to_string(),
-            },
-        ));
+        let old = self
+            .groups
+            .get_mut(gid)
+            .expect("known")
+            .sync_deadline
+            .replace(at);
+        self.retime(TimerKey::sync(gid), old, Some(at));
     }
 
     fn clear_sync_timer(&mut self, gid: &str) {
-        if let Some(at) = self
+        let old = self
             .groups
             .get_mut(gid)
-            .and_then(|g| g.sync_deadline.take())
-        {
-            self.timers.remove(&(
-                at,
-                TimerKey::Sync {
-                    group: gid.to_string(),
-                },
-            ));
-        }
+            .and_then(|g| g.sync_deadline.take());
+        self.retime(TimerKey::sync(gid), old, None);
     }
 
     /// Asserts the coordinator's invariants: each group's own, every deadline recorded on
@@ -1739,29 +1724,17 @@ impl Coordinator {
             );
             for m in g.members.values() {
                 if let Some(at) = m.heartbeat_deadline {
-                    expected.insert((
-                        at,
-                        TimerKey::Heartbeat {
-                            group: gid.clone(),
-                            member: m.member_id.clone(),
-                        },
-                    ));
+                    expected.insert((at, TimerKey::heartbeat(gid, &m.member_id)));
                 }
             }
-            for (mid, at) in &g.pending_members {
-                expected.insert((
-                    *at,
-                    TimerKey::PendingMember {
-                        group: gid.clone(),
-                        member: mid.clone(),
-                    },
-                ));
+            for (mid, &at) in &g.pending_members {
+                expected.insert((at, TimerKey::pending_member(gid, mid)));
             }
             if let Some((at, _)) = g.join_timer {
-                expected.insert((at, TimerKey::Join { group: gid.clone() }));
+                expected.insert((at, TimerKey::join(gid)));
             }
             if let Some(at) = g.sync_deadline {
-                expected.insert((at, TimerKey::Sync { group: gid.clone() }));
+                expected.insert((at, TimerKey::sync(gid)));
             }
         }
         for (id, r) in &self.replies {
