@@ -23,8 +23,6 @@ fn run(scenario: &Scenario, seed: u64, bug: Option<PlantedBug>) -> RunReport {
         tweak: bug.map(|bug| {
             Arc::new(move |c: &mut keel_core::broker::NodeConfig| {
                 c.planted_bug = Some(bug);
-                // The group coordinator reads its bug from its own config.
-                c.group.planted_bug = Some(bug);
             }) as harness::ConfigTweak
         }),
     };

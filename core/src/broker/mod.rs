@@ -229,7 +229,10 @@ impl Node {
             file: crate::metadata::METADATA_FILE.to_string(),
             reason,
         })?;
-        let group = crate::group::Coordinator::new(config.group.clone(), now, seed);
+        // A bug planted in the node is planted in its group coordinator too.
+        let mut group_config = config.group.clone();
+        group_config.planted_bug = group_config.planted_bug.or(config.planted_bug);
+        let group = crate::group::Coordinator::new(group_config, now, seed);
         let mut node = Node {
             fatal: None,
             config,
