@@ -19,6 +19,7 @@ impl ErrorCode {
     pub const KAFKA_STORAGE_ERROR: ErrorCode = ErrorCode(56);
     pub const INVALID_TOPIC_EXCEPTION: ErrorCode = ErrorCode(17);
     pub const RECORD_LIST_TOO_LARGE: ErrorCode = ErrorCode(18);
+    pub const NOT_ENOUGH_REPLICAS: ErrorCode = ErrorCode(19);
     pub const INVALID_REQUIRED_ACKS: ErrorCode = ErrorCode(21);
     pub const INVALID_TIMESTAMP: ErrorCode = ErrorCode(32);
     pub const UNSUPPORTED_VERSION: ErrorCode = ErrorCode(35);

@@ -21,6 +21,8 @@ use rdkafka::admin::{
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
 use std::path::PathBuf;
 use std::process::Command;
@@ -195,6 +197,69 @@ async fn rdkafka_partitions_and_configs_survive_a_restart() {
     check(&describe(&client, ResourceSpecifier::Topic(topic)).await);
     assert_eq!(partition_count(&bootstrap, topic), 4);
     drop(client);
+    drop(keel);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// min.insync.replicas above what a single node has: librdkafka's acks=all writes fail with
+/// NOT_ENOUGH_REPLICAS (after its retries, with the broker's error), acks=1 writes are taken,
+/// and lowering the config lets acks=all through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rdkafka_acks_all_needs_min_insync_replicas() {
+    let dir = temp_data_dir("admin-configs-min-isr");
+    let keel = Keel::start(&dir, &[]);
+    let bootstrap = keel.bootstrap();
+    let client = admin(&bootstrap);
+    let topic = "guarded";
+    let new_topic =
+        NewTopic::new(topic, 1, TopicReplication::Fixed(1)).set("min.insync.replicas", "2");
+    for r in client
+        .create_topics([&new_topic], &options())
+        .await
+        .expect("create_topics")
+    {
+        r.expect("created");
+    }
+    let producer = |acks: &str| -> FutureProducer {
+        ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .set("acks", acks)
+            .set("enable.idempotence", "false")
+            .set("retries", "1")
+            .set("retry.backoff.ms", "10")
+            .set("linger.ms", "0")
+            .create()
+            .expect("producer")
+    };
+    let send = |producer: &FutureProducer, value: &'static str| {
+        let producer = producer.clone();
+        async move {
+            producer
+                .send(
+                    FutureRecord::<(), _>::to(topic).partition(0).payload(value),
+                    TIMEOUT,
+                )
+                .await
+                .map(|delivery| delivery.offset)
+                .map_err(|(e, _)| e)
+        }
+    };
+    let all = producer("all");
+    match send(&all, "refused").await {
+        Err(KafkaError::MessageProduction(code)) => {
+            assert_eq!(code, RDKafkaErrorCode::NotEnoughReplicas)
+        }
+        other => panic!("acks=all on min.insync.replicas=2 gave {other:?}"),
+    }
+    let one = producer("1");
+    assert_eq!(send(&one, "leader only").await.expect("acks=1"), 0);
+
+    let change = AlterConfig::new(ResourceSpecifier::Topic(topic)).set("min.insync.replicas", "1");
+    client
+        .alter_configs([&change], &options())
+        .await
+        .expect("alter_configs");
+    assert_eq!(send(&all, "taken").await.expect("acks=all"), 1);
     drop(keel);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -369,17 +369,7 @@ impl Node {
     /// Puts a topic's current configs into effect on its open partitions.
     fn apply_topic_configs(&mut self, meta: &TopicMeta) {
         let log_config = super::topic_log_config(&self.config.log, meta);
-        let max_message_bytes = config::int_config(
-            &meta.configs,
-            "max.message.bytes",
-            self.config.max_message_bytes as i64,
-        )
-        .max(0) as usize;
-        let timestamp_after_max_ms = config::int_config(
-            &meta.configs,
-            "message.timestamp.after.max.ms",
-            self.config.timestamp_after_max_ms,
-        );
+        let limits = super::ProduceLimits::of(&self.config, meta);
         for index in 0..meta.partitions {
             let Some(p) = self.partitions.get_mut(&(meta.name.clone(), index)) else {
                 continue;
@@ -388,8 +378,7 @@ impl Node {
             // A planted-bug switch of the simulator, not a topic config: keep it.
             c.skip_recovery_crc = p.log.config().skip_recovery_crc;
             p.log.set_config(c);
-            p.max_message_bytes = max_message_bytes;
-            p.timestamp_after_max_ms = timestamp_after_max_ms;
+            p.limits = limits;
         }
     }
 

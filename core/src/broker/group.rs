@@ -476,7 +476,7 @@ impl Node {
             return Err(ErrorCode::NOT_COORDINATOR);
         }
         let batch = offsets::build_batch(mutations, now_ms);
-        if batch.len() > p.max_message_bytes {
+        if batch.len() > p.limits.max_message_bytes {
             return Err(ErrorCode::INVALID_COMMIT_OFFSET_SIZE);
         }
         match p.log.append(&batch, now_ms, super::produce::LEADER_EPOCH) {

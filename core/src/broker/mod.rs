@@ -152,9 +152,38 @@ struct Partition {
     waiting_acks: VecDeque<(i64, WaitId)>,
     /// Idempotent producers' epochs and recent batches (broker/idempotence.rs).
     producers: crate::producer::ProducerStates,
-    /// Effective topic settings enforced at produce time.
+    /// The topic's settings that Produce enforces.
+    limits: ProduceLimits,
+}
+
+/// A topic's settings that Produce enforces, from its own configs over the node's defaults;
+/// taken when a log opens and again whenever the topic's configs change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ProduceLimits {
     max_message_bytes: usize,
     timestamp_after_max_ms: i64,
+    /// In-sync replicas an acks=-1 write needs; a single node is its partitions' only one.
+    min_insync_replicas: i64,
+}
+
+impl ProduceLimits {
+    fn of(config: &NodeConfig, topic: &TopicMeta) -> Self {
+        let configs = &topic.configs;
+        ProduceLimits {
+            max_message_bytes: crate::config::int_config(
+                configs,
+                "max.message.bytes",
+                config.max_message_bytes as i64,
+            )
+            .max(0) as usize,
+            timestamp_after_max_ms: crate::config::int_config(
+                configs,
+                "message.timestamp.after.max.ms",
+                config.timestamp_after_max_ms,
+            ),
+            min_insync_replicas: crate::config::int_config(configs, "min.insync.replicas", 1),
+        }
+    }
 }
 
 type WaitId = u64;
@@ -619,17 +648,7 @@ impl Node {
                 failed: None,
                 waiting_acks: VecDeque::new(),
                 producers,
-                max_message_bytes: crate::config::int_config(
-                    &topic.configs,
-                    "max.message.bytes",
-                    self.config.max_message_bytes as i64,
-                )
-                .max(0) as usize,
-                timestamp_after_max_ms: crate::config::int_config(
-                    &topic.configs,
-                    "message.timestamp.after.max.ms",
-                    self.config.timestamp_after_max_ms,
-                ),
+                limits: ProduceLimits::of(&self.config, topic),
             },
         );
         if end > high_watermark {

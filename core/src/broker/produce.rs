@@ -17,6 +17,9 @@ use std::time::Duration;
 /// epoch 0 until replication brings elections.
 pub(super) const LEADER_EPOCH: i32 = 0;
 
+/// In-sync replicas of every partition: a single node is each partition's only replica.
+const IN_SYNC_REPLICAS: i64 = 1;
+
 impl Node {
     pub(super) fn produce(&mut self, conn: ConnId, id: RequestId, request: ProduceRequest) {
         let acks = request.acks;
@@ -56,7 +59,7 @@ impl Node {
                     )
                 } else {
                     let key = (topic.name.clone(), index);
-                    let r = self.append_partition(&key, partition.records.as_ref());
+                    let r = self.append_partition(&key, acks, partition.records.as_ref());
                     if r.error_code.is_ok()
                         && acks == -1
                         && !self.planted(PlantedBug::AckBeforeFlush)
@@ -133,6 +136,7 @@ impl Node {
     fn append_partition(
         &mut self,
         key: &PartitionKey,
+        acks: i16,
         records: Option<&bytes::Bytes>,
     ) -> AppendOutcome {
         let index = key.1;
@@ -153,19 +157,30 @@ impl Node {
         if let Some(reason) = &p.failed {
             return fail(ErrorCode::KAFKA_STORAGE_ERROR, reason.clone());
         }
+        // Kafka refuses an acks=all write before appending it when the partition has fewer
+        // in-sync replicas than min.insync.replicas; this node is each partition's only one.
+        if acks == -1 && p.limits.min_insync_replicas > IN_SYNC_REPLICAS {
+            return fail(
+                ErrorCode::NOT_ENOUGH_REPLICAS,
+                format!(
+                    "The size of the current ISR ({IN_SYNC_REPLICAS}) is insufficient to satisfy the min.isr requirement of {} for partition {}-{}",
+                    p.limits.min_insync_replicas, key.0, key.1
+                ),
+            );
+        }
         let Some(records) = records else {
             return fail(
                 ErrorCode::INVALID_RECORD,
                 "a produce must carry a record batch".into(),
             );
         };
-        if records.len() > p.max_message_bytes {
+        if records.len() > p.limits.max_message_bytes {
             return fail(
                 ErrorCode::MESSAGE_TOO_LARGE,
                 format!(
                     "the batch of {} bytes exceeds max.message.bytes {}",
                     records.len(),
-                    p.max_message_bytes
+                    p.limits.max_message_bytes
                 ),
             );
         }
@@ -175,14 +190,14 @@ impl Node {
         };
         let now_ms = self.now.as_millis();
         if !header.is_log_append_time()
-            && header.max_timestamp() > now_ms.saturating_add(p.timestamp_after_max_ms)
+            && header.max_timestamp() > now_ms.saturating_add(p.limits.timestamp_after_max_ms)
         {
             return fail(
                 ErrorCode::INVALID_TIMESTAMP,
                 format!(
                     "timestamp {} is more than message.timestamp.after.max.ms={} after the broker's time {now_ms}",
                     header.max_timestamp(),
-                    p.timestamp_after_max_ms
+                    p.limits.timestamp_after_max_ms
                 ),
             );
         }

@@ -229,9 +229,19 @@ impl Harness {
     }
 
     fn produce(&mut self, topic: &str, partition: i32, records: Bytes) -> ProducePartitionResponse {
+        self.produce_acks(topic, partition, 1, records)
+    }
+
+    fn produce_acks(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        acks: i16,
+        records: Bytes,
+    ) -> ProducePartitionResponse {
         let r = self.call(Request::Produce(ProduceRequest {
             transactional_id: None,
-            acks: 1,
+            acks,
             timeout_ms: 30_000,
             topics: vec![ProduceTopic {
                 name: topic.into(),
@@ -784,7 +794,9 @@ fn changes_take_effect_on_open_logs() {
     assert_eq!(h.log_config("t", 1).segment_bytes, 1000);
     assert_eq!(h.log_config("t", 1).retention_ms, 60_000);
     assert_eq!(
-        h.node.partitions[&("t".to_string(), 0)].max_message_bytes,
+        h.node.partitions[&("t".to_string(), 0)]
+            .limits
+            .max_message_bytes,
         200
     );
 }
@@ -1107,4 +1119,40 @@ fn delete_topics_can_become_compacted_live() {
     assert!(h.log_config("t", 0).compacted);
     let h = h.reopen();
     assert!(h.log_config("t", 0).compacted);
+}
+
+/// A single node is each partition's only in-sync replica, so a topic asking for more gets
+/// NOT_ENOUGH_REPLICAS on acks=all writes, before anything is appended, as Kafka answers
+/// when its ISR shrinks below min.insync.replicas; acks=1 writes are not affected, and the
+/// limit follows the config as it changes and across a restart.
+#[test]
+fn acks_all_needs_min_insync_replicas() {
+    let mut h = Harness::new();
+    h.create("t", 1, &[("min.insync.replicas", "2")]);
+    let ts = T0 as i64;
+    let p = h.produce_acks("t", 0, -1, keyed("k", "refused", ts));
+    assert_eq!(p.error_code, ErrorCode::NOT_ENOUGH_REPLICAS, "{p:?}");
+    let message = p.error_message.clone().unwrap_or_default();
+    assert!(message.contains("min.isr requirement of 2"), "{message}");
+    assert_eq!(
+        h.node.partitions[&("t".to_string(), 0)]
+            .log
+            .log_end_offset(),
+        0
+    );
+    let p = h.produce_acks("t", 0, 1, keyed("k", "leader only", ts));
+    assert_eq!((p.error_code, p.base_offset), (ErrorCode::NONE, 0), "{p:?}");
+
+    let mut h = h.reopen();
+    let p = h.produce_acks("t", 0, -1, keyed("k", "refused", ts));
+    assert_eq!(p.error_code, ErrorCode::NOT_ENOUGH_REPLICAS, "{p:?}");
+    let r = h.incremental(
+        RESOURCE_TYPE_TOPIC,
+        "t",
+        &[("min.insync.replicas", CONFIG_OP_DELETE, None)],
+        false,
+    );
+    assert_eq!(r.error_code, ErrorCode::NONE, "{r:?}");
+    let p = h.produce_acks("t", 0, -1, keyed("k", "taken", ts));
+    assert_eq!((p.error_code, p.base_offset), (ErrorCode::NONE, 1), "{p:?}");
 }
