@@ -7,6 +7,8 @@
 //!   broker restarts, and a new member resumes exactly at the committed offsets.
 //! - A `cooperative-sticky` group rebalances incrementally as members come and go.
 //! - Static members (group.instance.id) bounce without a rebalance.
+//! - A broker restart does not rebalance a stable group: its membership is stored with the
+//!   offsets, and the members heartbeat on in their generation.
 
 mod common;
 
@@ -564,4 +566,89 @@ fn static_member_restarts_without_a_rebalance() {
         again.is_empty(),
         "re-read after a static restart: {again:?}"
     );
+}
+
+/// The coordinator stores a group's membership in `__consumer_offsets` (as Kafka does), so a
+/// broker restart costs a stable group no rebalance: librdkafka finds the coordinator again
+/// and heartbeats on with its member id and generation, keeping its partitions.
+#[test]
+fn a_broker_restart_does_not_rebalance_a_stable_group() {
+    let topic = "group-restart";
+    let group = "restart-group";
+    let mut keel = broker("group-restart", 0);
+    let bootstrap = keel.bootstrap();
+    create_topic(&bootstrap, topic);
+    produce(&bootstrap, topic, 10, "a");
+
+    let counting_a = Counting::default();
+    let counting_b = Counting::default();
+    let (rebalances_a, rebalances_b) =
+        (counting_a.rebalances.clone(), counting_b.rebalances.clone());
+    let a: BaseConsumer<Counting> = consumer_config(&bootstrap, group)
+        .create_with_context(counting_a)
+        .expect("consumer a");
+    let b: BaseConsumer<Counting> = consumer_config(&bootstrap, group)
+        .create_with_context(counting_b)
+        .expect("consumer b");
+    a.subscribe(&[topic]).expect("subscribe");
+    b.subscribe(&[topic]).expect("subscribe");
+    let mut seen = Seen::new();
+    let first = all_offsets(0, 10);
+    pump(
+        &[&a, &b],
+        &mut seen,
+        Duration::from_secs(30),
+        "two members with three partitions each and every record",
+        |seen| {
+            assigned(&a).len() == 3
+                && assigned(&b).len() == 3
+                && first.iter().all(|k| seen.contains_key(k))
+        },
+    );
+    let (pa, pb) = (assigned(&a), assigned(&b));
+    let settled = (
+        rebalances_a.load(Ordering::SeqCst),
+        rebalances_b.load(Ordering::SeqCst),
+    );
+
+    assert!(keel.stop(), "keel exits cleanly; log: {}", keel.log());
+    keel.restart();
+    produce(&bootstrap, topic, 10, "b");
+    // Errors while the broker was away are expected; records after it are what counts.
+    // Then a few heartbeat intervals more, so that both members have heard from the
+    // restarted coordinator (the records alone can arrive before the first heartbeat).
+    let second = all_offsets(10, 20);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut quiet_until = None;
+    while quiet_until.is_none_or(|t| Instant::now() < t) {
+        if quiet_until.is_none() && second.iter().all(|k| seen.contains_key(k)) {
+            quiet_until = Some(Instant::now() + Duration::from_secs(3));
+        }
+        for c in [&a, &b] {
+            while let Some(m) = c.poll(Duration::from_millis(10)) {
+                if let Ok(m) = m {
+                    *seen.entry((m.partition(), m.offset())).or_default() += 1;
+                }
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "records after the restart: {} of {}; assignments {:?} {:?}",
+            second.iter().filter(|k| seen.contains_key(k)).count(),
+            second.len(),
+            assigned(&a),
+            assigned(&b)
+        );
+    }
+    assert_eq!((assigned(&a), assigned(&b)), (pa, pb));
+    assert_eq!(
+        (
+            rebalances_a.load(Ordering::SeqCst),
+            rebalances_b.load(Ordering::SeqCst)
+        ),
+        settled,
+        "a member saw a rebalance across the broker restart"
+    );
+    let again: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(again.is_empty(), "re-read after the restart: {again:?}");
 }

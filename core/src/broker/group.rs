@@ -11,7 +11,7 @@ use super::{Node, OpenError};
 use crate::api::*;
 use crate::error::ErrorCode;
 use crate::group::coordinator::{join_error, set_slot_error, PlannedWrite};
-use crate::group::offsets::{self, DecodedKey, Mutation};
+use crate::group::offsets::{self, DecodedKey, GroupRecord, Mutation};
 use crate::group::{partition_for, OFFSETS_TOPIC};
 use crate::record::{split_batches, verify_batch};
 use std::collections::{BTreeMap, BTreeSet};
@@ -156,6 +156,23 @@ impl Node {
         while let Some((conn, id, response)) = self.group.poll_response() {
             self.respond(conn, id, response);
         }
+        while let Some(record) = self.group.poll_store() {
+            self.store_group(record);
+        }
+    }
+
+    /// Appends a group's membership (or its tombstone) to the group's offsets partition.
+    /// Nobody waits for it: a failure is logged, and a restart then resumes the group from
+    /// its previous record, whose members rejoin.
+    fn store_group(&mut self, record: GroupRecord) {
+        let Some(count) = self.offsets_partition_count() else {
+            return;
+        };
+        let partition = partition_for(&record.group, count);
+        let batch = offsets::build_group_batch(&record, self.now.as_millis());
+        if let Err(code) = self.append_offsets_batch(partition, batch) {
+            tracing::warn!(group = %record.group, partition, error = %code, "the group's membership was not stored");
+        }
     }
 
     /// `__consumer_offsets` partition `partition` is durable up to its high watermark.
@@ -217,9 +234,9 @@ impl Node {
             };
             match read_offsets_partition(&p.log, p.high_watermark, partition) {
                 Ok(loads) => {
-                    let records: usize = loads.iter().map(|(m, _)| m.len()).sum();
-                    for (mutations, needed) in loads {
-                        self.group.load(partition, mutations, needed);
+                    let records: usize = loads.iter().map(|(m, g, _)| m.len() + g.len()).sum();
+                    for (mutations, groups, needed) in loads {
+                        self.group.load(partition, mutations, groups, needed);
                     }
                     if records > 0 {
                         tracing::info!(partition, records, "loaded committed offsets");
@@ -466,6 +483,16 @@ impl Node {
     /// Kafka answers commits with: a log that cannot take writes means this node is not
     /// the coordinator, an oversized batch INVALID_COMMIT_OFFSET_SIZE.
     fn append_offsets(&mut self, partition: i32, mutations: &[Mutation]) -> Result<i64, ErrorCode> {
+        let batch = offsets::build_batch(mutations, self.now.as_millis());
+        self.append_offsets_batch(partition, batch)
+    }
+
+    /// Appends one batch to offsets partition `partition`; see [`Node::append_offsets`].
+    fn append_offsets_batch(
+        &mut self,
+        partition: i32,
+        batch: bytes::Bytes,
+    ) -> Result<i64, ErrorCode> {
         let key = (OFFSETS_TOPIC.to_string(), partition);
         let now_ms = self.now.as_millis();
         let p = self
@@ -475,7 +502,6 @@ impl Node {
         if p.failed.is_some() {
             return Err(ErrorCode::NOT_COORDINATOR);
         }
-        let batch = offsets::build_batch(mutations, now_ms);
         if batch.len() > p.limits.max_message_bytes {
             return Err(ErrorCode::INVALID_COMMIT_OFFSET_SIZE);
         }
@@ -494,9 +520,9 @@ impl Node {
     }
 }
 
-/// One stored batch of offsets: its mutations, and the offset that must be durable before
-/// they count (`None`: it already is).
-type BatchLoad = (Vec<Mutation>, Option<i64>);
+/// One stored batch of `__consumer_offsets`: its offset mutations and group memberships,
+/// and the offset that must be durable before they count (`None`: it already is).
+type BatchLoad = (Vec<Mutation>, Vec<GroupRecord>, Option<i64>);
 
 /// Every batch of one offsets partition, in log order.
 fn read_offsets_partition(
@@ -524,29 +550,48 @@ fn read_offsets_partition(
             }
             offset = last + 1;
             let needed = (offset > durable).then_some(offset);
-            loads.push((batch_mutations(&batch, partition), needed));
+            let (mutations, groups) = batch_mutations(&batch, partition);
+            loads.push((mutations, groups, needed));
         }
     }
     Ok(loads)
 }
 
-/// The offset mutations in one stored batch of an offsets partition; records that are not
-/// offset commits, or do not decode, are skipped (with a warning for the latter).
-fn batch_mutations(batch: &[u8], partition: i32) -> Vec<Mutation> {
+/// The offset mutations and group memberships in one stored batch of an offsets partition;
+/// records of other types, or that do not decode, are skipped (with a warning for the
+/// latter).
+fn batch_mutations(batch: &[u8], partition: i32) -> (Vec<Mutation>, Vec<GroupRecord>) {
     let records = match offsets::batch_records(batch) {
         Ok(r) => r,
         Err(reason) => {
             tracing::warn!(partition, %reason, "skipping an unreadable batch of {OFFSETS_TOPIC}");
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         }
     };
     let mut out = Vec::new();
+    let mut groups = Vec::new();
     for r in records {
         let Some(key) = r.key else {
             continue;
         };
         let key = match offsets::decode_key(&key) {
             Ok(DecodedKey::Offset(k)) => k,
+            Ok(DecodedKey::Group(group)) => {
+                match r.value.as_deref().map(offsets::decode_group_value) {
+                    None => groups.push(GroupRecord { group, value: None }),
+                    Some(Ok(v)) => groups.push(GroupRecord {
+                        group,
+                        value: Some(v),
+                    }),
+                    Some(Err(reason)) => tracing::warn!(
+                        partition,
+                        offset = r.offset,
+                        reason,
+                        "skipping an undecodable group metadata value"
+                    ),
+                }
+                continue;
+            }
             Ok(DecodedKey::Other(_)) => continue,
             Err(reason) => {
                 tracing::warn!(
@@ -573,5 +618,5 @@ fn batch_mutations(batch: &[u8], partition: i32) -> Vec<Mutation> {
         };
         out.push(Mutation { key, value });
     }
-    out
+    (out, groups)
 }

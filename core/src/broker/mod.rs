@@ -247,7 +247,9 @@ impl Node {
     /// Opens a node over `storage`, recovering every partition log, removing the files of
     /// topics that no longer exist (a deletion cut short by a crash), and asking for a flush
     /// of any recovered data not yet known durable. `seed` drives all of the node's
-    /// randomness (topic ids).
+    /// randomness (topic ids, group member ids), so it must differ between opens of the
+    /// same storage, or ids drawn before a restart would be drawn again after it: `keel
+    /// serve` takes it from OS entropy, the simulator from the run's seed and the restart.
     pub fn open(
         config: NodeConfig,
         storage: Arc<dyn Storage>,

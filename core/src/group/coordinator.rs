@@ -11,7 +11,9 @@
 //! follow Kafka's `GroupMetadataManager` (classic groups) state by state; see the `group`
 //! module docs for where Keel differs.
 
-use super::offsets::{CommittedOffset, Mutation, OffsetCache, OffsetKey};
+use super::offsets::{
+    CommittedOffset, GroupMetadata, GroupRecord, MemberMetadata, Mutation, OffsetCache, OffsetKey,
+};
 use super::state::{Group, GroupState, JoinTimer, Member, Parked};
 use super::GroupConfig;
 use crate::api::*;
@@ -54,6 +56,9 @@ pub struct PlannedWrite {
 struct PendingWrite {
     needed: i64,
     mutations: Vec<Mutation>,
+    /// Group memberships recovered at start, restored once durable (live membership
+    /// writes are not tracked: the coordinator already holds what they store).
+    groups: Vec<GroupRecord>,
     /// The answer it holds back, if any (none for records recovered at start).
     reply: Option<(u64, Vec<Slot>)>,
     /// Recovered at start past the recovery point: the partition is still loading.
@@ -130,6 +135,8 @@ pub struct Coordinator {
     replies: BTreeMap<u64, PendingReply>,
     next_reply: u64,
     cleanup_deadline: Option<Instant>,
+    /// Group memberships to write to `__consumer_offsets`, drained by the node.
+    stores: VecDeque<GroupRecord>,
 }
 
 impl Coordinator {
@@ -149,6 +156,7 @@ impl Coordinator {
             replies: BTreeMap::new(),
             next_reply: 1,
             cleanup_deadline: None,
+            stores: VecDeque::new(),
         }
     }
 
@@ -159,6 +167,13 @@ impl Coordinator {
     /// The next answer that became ready.
     pub fn poll_response(&mut self) -> Option<(ConnId, RequestId, Response)> {
         self.responses.pop_front().map(|(p, r)| (p.conn, p.id, r))
+    }
+
+    /// The next group membership (or group removal) to append to the group's offsets
+    /// partition. Fire and forget: a restart before it is durable resumes from the previous
+    /// one, whose members then learn of the newer generation by rejoining.
+    pub fn poll_store(&mut self) -> Option<GroupRecord> {
+        self.stores.pop_front()
     }
 
     /// When [`Coordinator::expire`] next has something to do.
@@ -443,6 +458,7 @@ impl Coordinator {
                     .expect("member")
                     .awaiting_join = None;
                 self.respond(parked, Response::JoinGroup(response));
+                self.store_group(gid);
             }
             GroupState::Stable => self.maybe_prepare_rebalance_or_complete_join(gid),
             // The leader may already have assigned to the old id: rebalance.
@@ -577,6 +593,7 @@ impl Coordinator {
                 generation = group.generation_id,
                 "group is empty"
             );
+            self.store_group(gid);
             return;
         }
         // Every member accepted supports a protocol all others support (checked at join),
@@ -736,6 +753,7 @@ impl Coordinator {
                         .get_mut(gid)
                         .expect("known")
                         .transition_to(GroupState::Stable);
+                    self.store_group(gid);
                 }
             }
             GroupState::Stable => {
@@ -1260,13 +1278,11 @@ impl Coordinator {
             None | Some(GroupState::Empty) => {}
             Some(_) => return Err(ErrorCode::NON_EMPTY_GROUP),
         }
-        if let Some(group) = self.groups.remove(gid) {
-            for (mid, &at) in &group.pending_members {
-                self.retime(TimerKey::pending_member(gid, mid), Some(at), None);
-            }
-            let join = group.join_timer.map(|(at, _)| at);
-            self.retime(TimerKey::join(gid), join, None);
+        if let Some(group) = self.remove_group(gid) {
             debug_assert!(group.members.is_empty() && group.sync_deadline.is_none());
+            if group.stored {
+                self.store_tombstone(gid);
+            }
         }
         tracing::info!(group = gid, "group deleted");
         Ok(self.tombstones(gid, self.offsets.all_keys(gid)))
@@ -1408,6 +1424,7 @@ impl Coordinator {
                 PendingWrite {
                     needed: w.needed,
                     mutations: w.mutations,
+                    groups: Vec::new(),
                     reply: Some((reply, w.slots)),
                     load: false,
                 },
@@ -1427,13 +1444,22 @@ impl Coordinator {
         queue.push_back(write);
     }
 
-    /// A record read from offsets partition `partition` at start: applied now if durable
+    /// A batch read from offsets partition `partition` at start: applied now if durable
     /// (`needed` is `None`), else once the partition is flushed to `needed`.
-    pub fn load(&mut self, partition: i32, mutations: Vec<Mutation>, needed: Option<i64>) {
+    pub fn load(
+        &mut self,
+        partition: i32,
+        mutations: Vec<Mutation>,
+        groups: Vec<GroupRecord>,
+        needed: Option<i64>,
+    ) {
         match needed {
             None => {
                 for m in &mutations {
                     self.apply(m);
+                }
+                for g in groups {
+                    self.restore(g);
                 }
             }
             Some(needed) => self.push_write(
@@ -1441,6 +1467,7 @@ impl Coordinator {
                 PendingWrite {
                     needed,
                     mutations,
+                    groups,
                     reply: None,
                     load: true,
                 },
@@ -1476,6 +1503,9 @@ impl Coordinator {
             for m in &w.mutations {
                 self.offsets.remove_pending(&m.key);
                 self.apply(m);
+            }
+            for g in w.groups {
+                self.restore(g);
             }
             if let Some((reply, _)) = w.reply {
                 self.settle(reply, &[], ErrorCode::NONE);
@@ -1592,8 +1622,162 @@ impl Coordinator {
                 && g.join_timer.is_none()
         }) && !self.offsets.has_offsets(gid)
             && !self.offsets.has_pending(gid);
-        if unused {
-            self.groups.remove(gid);
+        if unused && self.groups.remove(gid).is_some_and(|g| g.stored) {
+            self.store_tombstone(gid);
+        }
+    }
+
+    // ---- stored membership ------------------------------------------------------------
+
+    /// Queues the group's membership for `__consumer_offsets`, as Kafka stores it after each
+    /// completed rebalance (and when the group empties, and when a static member's id is
+    /// replaced without one), so that a restarted coordinator resumes the generation.
+    fn store_group(&mut self, gid: &str) {
+        let now_ms = self.now.as_millis();
+        let Some(group) = self.groups.get_mut(gid) else {
+            return;
+        };
+        let value = GroupMetadata {
+            protocol_type: group.protocol_type.clone().unwrap_or_default(),
+            generation: group.generation_id,
+            protocol: group.protocol_name.clone(),
+            leader: group.leader.clone(),
+            current_state_timestamp_ms: now_ms,
+            members: group
+                .members_in_join_order()
+                .into_iter()
+                .map(|m| MemberMetadata {
+                    member_id: m.member_id.clone(),
+                    group_instance_id: m.group_instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    rebalance_timeout_ms: m.rebalance_timeout_ms,
+                    session_timeout_ms: m.session_timeout_ms,
+                    subscription: group
+                        .protocol_name
+                        .as_deref()
+                        .and_then(|p| m.metadata(p))
+                        .cloned()
+                        .unwrap_or_default(),
+                    assignment: m.assignment.clone(),
+                })
+                .collect(),
+        };
+        if !super::offsets::group_encodable(&value) {
+            tracing::warn!(
+                group = gid,
+                "a member's ids do not fit Kafka's group metadata record; not stored"
+            );
+            return;
+        }
+        group.stored = true;
+        self.stores.push_back(GroupRecord {
+            group: gid.to_string(),
+            value: Some(value),
+        });
+    }
+
+    fn store_tombstone(&mut self, gid: &str) {
+        self.stores.push_back(GroupRecord {
+            group: gid.to_string(),
+            value: None,
+        });
+    }
+
+    /// Removes a group with every deadline it holds.
+    fn remove_group(&mut self, gid: &str) -> Option<Group> {
+        let group = self.groups.remove(gid)?;
+        for m in group.members.values() {
+            self.retime(
+                TimerKey::heartbeat(gid, &m.member_id),
+                m.heartbeat_deadline,
+                None,
+            );
+        }
+        for (mid, &at) in &group.pending_members {
+            self.retime(TimerKey::pending_member(gid, mid), Some(at), None);
+        }
+        self.retime(
+            TimerKey::join(gid),
+            group.join_timer.map(|(at, _)| at),
+            None,
+        );
+        self.retime(TimerKey::sync(gid), group.sync_deadline, None);
+        Some(group)
+    }
+
+    /// A stored membership read back at start (or once its flush completes): the group
+    /// resumes Stable in its generation, every member's session starting now, as Kafka's
+    /// loaded groups do; a stored empty group resumes Empty with its generation, and a
+    /// tombstone forgets the group. A record that contradicts itself (a leader that is not
+    /// a member, duplicate ids, members without a protocol) keeps only the generation.
+    fn restore(&mut self, record: GroupRecord) {
+        let gid = record.group;
+        self.remove_group(&gid);
+        let Some(meta) = record.value else {
+            if self.offsets.has_offsets(&gid) {
+                self.groups.insert(gid.clone(), Group::new(gid));
+            }
+            return;
+        };
+        let mut group = Group::new(gid.clone());
+        group.stored = true;
+        group.generation_id = meta.generation;
+        group.protocol_type = Some(meta.protocol_type.clone()).filter(|t| !t.is_empty());
+        let ids: BTreeSet<&str> = meta.members.iter().map(|m| m.member_id.as_str()).collect();
+        let instances: Vec<&str> = meta
+            .members
+            .iter()
+            .filter_map(|m| m.group_instance_id.as_deref())
+            .collect();
+        let instance_set: BTreeSet<&str> = instances.iter().copied().collect();
+        let consistent = ids.len() == meta.members.len()
+            && instance_set.len() == instances.len()
+            && meta.members.len() <= self.config.max_size
+            && meta.protocol.is_some()
+            && meta.leader.as_deref().is_some_and(|l| ids.contains(l));
+        if meta.members.is_empty() || !consistent {
+            if !meta.members.is_empty() {
+                tracing::warn!(group = %gid, "stored membership is inconsistent; the group resumes empty");
+            }
+            self.groups.insert(gid, group);
+            return;
+        }
+        let protocol = meta.protocol.clone().expect("checked");
+        let mut sessions = Vec::new();
+        for m in meta.members {
+            sessions.push((m.member_id.clone(), m.session_timeout_ms));
+            let join_seq = self.next_join_seq;
+            self.next_join_seq += 1;
+            group.add(Member {
+                member_id: m.member_id,
+                group_instance_id: m.group_instance_id,
+                client_id: m.client_id,
+                client_host: m.client_host,
+                session_timeout_ms: m.session_timeout_ms,
+                rebalance_timeout_ms: m.rebalance_timeout_ms,
+                protocol_type: meta.protocol_type.clone(),
+                protocols: vec![JoinGroupProtocol {
+                    name: protocol.clone(),
+                    metadata: m.subscription,
+                }],
+                assignment: m.assignment,
+                join_seq,
+                is_new: false,
+                awaiting_join: None,
+                awaiting_sync: None,
+                heartbeat_deadline: None,
+            });
+        }
+        group.protocol_type = Some(meta.protocol_type).filter(|t| !t.is_empty());
+        group.protocol_name = Some(protocol);
+        group.leader = meta.leader;
+        group.transition_to(GroupState::Stable);
+        tracing::info!(group = %gid, generation = group.generation_id, members = group.members.len(), "group membership restored");
+        self.groups.insert(gid.clone(), group);
+        for (mid, session) in sessions {
+            let at = self.after_ms(session as i64);
+            self.schedule_heartbeat(&gid, &mid, at);
         }
     }
 

@@ -16,15 +16,23 @@
 //!   at start beyond the recovery point enter it when their flush completes, and until then
 //!   the partition's groups answer COORDINATOR_LOAD_IN_PROGRESS. So a fetched offset can
 //!   never be taken back by a crash: committed offsets never regress.
-//! - **Membership is not persisted.** Kafka also writes GroupMetadata records so that a new
-//!   coordinator keeps the members; Keel rebuilds membership from rejoins after a restart
-//!   (members get UNKNOWN_MEMBER_ID or ILLEGAL_GENERATION and rejoin). A group known only
-//!   from its offsets is loaded as Empty, as Kafka does.
+//! - **Membership is stored, fire and forget.** As Kafka does, the coordinator writes a
+//!   group's membership (GroupMetadata: generation, protocol, leader, each member with its
+//!   subscription and assignment) to the group's offsets partition after every completed
+//!   rebalance, when the group empties, and when a static member's id is replaced; a
+//!   deleted or forgotten group gets a tombstone. A restarted coordinator resumes each group
+//!   Stable in its generation with every session restarting, so members heartbeat on with
+//!   no rebalance. Unlike Kafka, SyncGroup is not held until that record is durable: a crash
+//!   first leaves the previous record, whose members learn of the newer generation by
+//!   rejoining (the same path as any lost coordinator), and a commit made in the newer
+//!   generation cannot be durable without it, since a flush covers the log's whole prefix.
+//!   A group known only from its offsets is loaded as Empty, as Kafka does.
 //! - **The coordinator of a group** is the leader of partition
 //!   `abs(javaHashCode(group_id)) % partitions` of `__consumer_offsets` ([`partition_for`]),
 //!   with the topic's real partition count once it exists.
 //! - **Member ids** are `{client_id}-{uuid}` (`{group_instance_id}-{uuid}` for static
-//!   members), the UUID drawn from the coordinator's own ChaCha stream of the node's seed.
+//!   members), the UUID drawn from the coordinator's own ChaCha stream of the node's seed
+//!   (which differs at every open, so ids stored before a restart are not drawn again).
 //!   `client_id` and `client_host` travel in `JoinGroupRequest` (the codec layer fills them
 //!   from the request header and the peer), so `Input::Request` is unchanged.
 //! - **Protocol vote ties** (Kafka breaks them by hash-map order) go to the protocol the

@@ -6,7 +6,12 @@
 //! value `OffsetCommitValue` (version 3: offset, leader epoch, metadata, commit timestamp),
 //! or null: a tombstone that deletes the key (OffsetDelete, DeleteGroups), which compaction
 //! will eventually drop. Strings are Kafka's non-null `string`: an i16 length and UTF-8.
-//! Keys of other record types (version 2 is Kafka's GroupMetadata) are skipped on load.
+//!
+//! A group's membership is stored beside its offsets, as Kafka stores it: key
+//! `GroupMetadataKey` (version 2: group) and value `GroupMetadataValue` (version 3: protocol
+//! type, generation, protocol, leader, state timestamp, and each member with its
+//! subscription and assignment), or null once the group is gone. Keys of other record types
+//! (KIP-848's consumer-group records) are skipped on load.
 
 use crate::record::{
     builder, BatchHeader, ATTR_COMPRESSION_MASK, ATTR_CONTROL, HEADER_LEN, RECORDS_COUNT_AT,
@@ -45,11 +50,50 @@ pub struct Mutation {
     pub value: Option<CommittedOffset>,
 }
 
+/// The key version Kafka writes for a group's membership.
+pub const GROUP_KEY_VERSION: i16 = 2;
+/// The value version written: the newest non-flexible one, with static members.
+pub const GROUP_VALUE_VERSION: i16 = 3;
+
+/// A group's membership as of its last completed rebalance: what a restarted coordinator
+/// resumes from, so that members keep their ids, generation and assignments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupMetadata {
+    pub protocol_type: String,
+    pub generation: i32,
+    pub protocol: Option<String>,
+    pub leader: Option<String>,
+    pub current_state_timestamp_ms: i64,
+    /// In join order.
+    pub members: Vec<MemberMetadata>,
+}
+
+/// One member as `GroupMetadataValue` stores it: only the chosen protocol's subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberMetadata {
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub rebalance_timeout_ms: i32,
+    pub session_timeout_ms: i32,
+    pub subscription: Bytes,
+    pub assignment: Bytes,
+}
+
+/// A group's stored membership, or its removal (`value: None`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRecord {
+    pub group: String,
+    pub value: Option<GroupMetadata>,
+}
+
 /// A key decoded from the offsets topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DecodedKey {
     Offset(OffsetKey),
-    /// A record type Keel does not keep (group metadata, KIP-848 records).
+    Group(String),
+    /// A record type Keel does not keep (KIP-848 records).
     Other(i16),
 }
 
@@ -83,6 +127,61 @@ pub fn encode_value(value: &CommittedOffset) -> Vec<u8> {
     out
 }
 
+fn put_nullable_string(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => put_string(out, s),
+        None => out.extend_from_slice(&(-1i16).to_be_bytes()),
+    }
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(&(b.len() as i32).to_be_bytes());
+    out.extend_from_slice(b);
+}
+
+/// Whether every string of a group's metadata fits Kafka's encoding (the byte fields come
+/// from requests whose sizes are bounded far below i32).
+pub fn group_encodable(g: &GroupMetadata) -> bool {
+    encodable(&g.protocol_type)
+        && g.protocol.as_deref().is_none_or(encodable)
+        && g.leader.as_deref().is_none_or(encodable)
+        && g.members.iter().all(|m| {
+            encodable(&m.member_id)
+                && m.group_instance_id.as_deref().is_none_or(encodable)
+                && encodable(&m.client_id)
+                && encodable(&m.client_host)
+        })
+}
+
+pub fn encode_group_key(group: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(2 + 2 + group.len());
+    out.extend_from_slice(&GROUP_KEY_VERSION.to_be_bytes());
+    put_string(&mut out, group);
+    out
+}
+
+pub fn encode_group_value(g: &GroupMetadata) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&GROUP_VALUE_VERSION.to_be_bytes());
+    put_string(&mut out, &g.protocol_type);
+    out.extend_from_slice(&g.generation.to_be_bytes());
+    put_nullable_string(&mut out, g.protocol.as_deref());
+    put_nullable_string(&mut out, g.leader.as_deref());
+    out.extend_from_slice(&g.current_state_timestamp_ms.to_be_bytes());
+    out.extend_from_slice(&(g.members.len() as i32).to_be_bytes());
+    for m in &g.members {
+        put_string(&mut out, &m.member_id);
+        put_nullable_string(&mut out, m.group_instance_id.as_deref());
+        put_string(&mut out, &m.client_id);
+        put_string(&mut out, &m.client_host);
+        out.extend_from_slice(&m.rebalance_timeout_ms.to_be_bytes());
+        out.extend_from_slice(&m.session_timeout_ms.to_be_bytes());
+        put_bytes(&mut out, &m.subscription);
+        put_bytes(&mut out, &m.assignment);
+    }
+    out
+}
+
 struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
@@ -113,9 +212,20 @@ impl<'a> Reader<'a> {
         ))
     }
     fn string(&mut self) -> Result<String, &'static str> {
+        self.nullable_string()?.ok_or("null string")
+    }
+    fn nullable_string(&mut self) -> Result<Option<String>, &'static str> {
         let len = self.i16()?;
-        let len = usize::try_from(len).map_err(|_| "null or negative string length")?;
-        String::from_utf8(self.take(len)?.to_vec()).map_err(|_| "invalid UTF-8")
+        if len == -1 {
+            return Ok(None);
+        }
+        let len = usize::try_from(len).map_err(|_| "negative string length")?;
+        let s = String::from_utf8(self.take(len)?.to_vec()).map_err(|_| "invalid UTF-8")?;
+        Ok(Some(s))
+    }
+    fn bytes(&mut self) -> Result<Bytes, &'static str> {
+        let len = usize::try_from(self.i32()?).map_err(|_| "null or negative bytes length")?;
+        Ok(Bytes::copy_from_slice(self.take(len)?))
     }
     fn done(&self) -> Result<(), &'static str> {
         if self.pos == self.buf.len() {
@@ -129,6 +239,11 @@ impl<'a> Reader<'a> {
 pub fn decode_key(bytes: &[u8]) -> Result<DecodedKey, &'static str> {
     let mut r = Reader { buf: bytes, pos: 0 };
     let version = r.i16()?;
+    if version == GROUP_KEY_VERSION {
+        let group = r.string()?;
+        r.done()?;
+        return Ok(DecodedKey::Group(group));
+    }
     if !(0..=1).contains(&version) {
         return Ok(DecodedKey::Other(version));
     }
@@ -164,6 +279,74 @@ pub fn decode_value(bytes: &[u8]) -> Result<CommittedOffset, &'static str> {
         metadata,
         commit_timestamp_ms,
     })
+}
+
+/// Decodes group metadata value versions 0 to 3 (4 is flexible and only newer Kafka
+/// writes it). The member count is not trusted: members are read while bytes remain.
+pub fn decode_group_value(bytes: &[u8]) -> Result<GroupMetadata, &'static str> {
+    let mut r = Reader { buf: bytes, pos: 0 };
+    let version = r.i16()?;
+    if !(0..=3).contains(&version) {
+        return Err("unsupported group metadata value version");
+    }
+    let protocol_type = r.string()?;
+    let generation = r.i32()?;
+    let protocol = r.nullable_string()?;
+    let leader = r.nullable_string()?;
+    let current_state_timestamp_ms = if version >= 2 { r.i64()? } else { -1 };
+    let count = r.i32()?;
+    let count = usize::try_from(count).map_err(|_| "negative member count")?;
+    let mut members = Vec::new();
+    for _ in 0..count {
+        let member_id = r.string()?;
+        let group_instance_id = if version >= 3 {
+            r.nullable_string()?
+        } else {
+            None
+        };
+        let client_id = r.string()?;
+        let client_host = r.string()?;
+        let session_timeout_ms;
+        let rebalance_timeout_ms;
+        if version >= 1 {
+            rebalance_timeout_ms = r.i32()?;
+            session_timeout_ms = r.i32()?;
+        } else {
+            session_timeout_ms = r.i32()?;
+            rebalance_timeout_ms = session_timeout_ms;
+        }
+        let subscription = r.bytes()?;
+        let assignment = r.bytes()?;
+        members.push(MemberMetadata {
+            member_id,
+            group_instance_id,
+            client_id,
+            client_host,
+            rebalance_timeout_ms,
+            session_timeout_ms,
+            subscription,
+            assignment,
+        });
+    }
+    r.done()?;
+    Ok(GroupMetadata {
+        protocol_type,
+        generation,
+        protocol,
+        leader,
+        current_state_timestamp_ms,
+        members,
+    })
+}
+
+/// One uncompressed batch holding a group's stored membership (or its tombstone).
+pub fn build_group_batch(record: &GroupRecord, timestamp_ms: i64) -> Bytes {
+    builder::build_batch(&[builder::Record {
+        key: Some(encode_group_key(&record.group)),
+        value: record.value.as_ref().map(encode_group_value),
+        headers: vec![],
+        timestamp_ms,
+    }])
 }
 
 /// One uncompressed batch holding `mutations` in order, stamped `timestamp_ms`.
@@ -453,7 +636,127 @@ mod tests {
             (d.offset, d.leader_epoch, d.commit_timestamp_ms),
             (5, -1, 9)
         );
-        assert_eq!(decode_key(&[0, 2, 0, 1, b'g']), Ok(DecodedKey::Other(2)));
+        assert_eq!(
+            decode_key(&[0, 2, 0, 1, b'g']),
+            Ok(DecodedKey::Group("g".into()))
+        );
+        assert_eq!(decode_key(&[0, 11, 0, 1, b'g']), Ok(DecodedKey::Other(11)));
+    }
+
+    fn group() -> GroupMetadata {
+        GroupMetadata {
+            protocol_type: "consumer".into(),
+            generation: 4,
+            protocol: Some("range".into()),
+            leader: Some("m1".into()),
+            current_state_timestamp_ms: 77,
+            members: vec![
+                MemberMetadata {
+                    member_id: "m1".into(),
+                    group_instance_id: Some("i1".into()),
+                    client_id: "c".into(),
+                    client_host: "/h".into(),
+                    rebalance_timeout_ms: 300,
+                    session_timeout_ms: 100,
+                    subscription: Bytes::from_static(b"sub"),
+                    assignment: Bytes::from_static(b"as"),
+                },
+                MemberMetadata {
+                    member_id: "m2".into(),
+                    group_instance_id: None,
+                    client_id: "c".into(),
+                    client_host: "/h".into(),
+                    rebalance_timeout_ms: 300,
+                    session_timeout_ms: 100,
+                    subscription: Bytes::new(),
+                    assignment: Bytes::new(),
+                },
+            ],
+        }
+    }
+
+    /// The exact bytes of Kafka's GroupMetadataKey v2 and GroupMetadataValue v3 (from the
+    /// message schemas GroupMetadataKey.json and GroupMetadataValue.json).
+    #[test]
+    fn group_metadata_uses_kafkas_layouts() {
+        assert_eq!(encode_group_key("g"), [0, 2, 0, 1, b'g']);
+        let mut v = vec![0, 3, 0, 8];
+        v.extend_from_slice(b"consumer");
+        v.extend_from_slice(&4i32.to_be_bytes());
+        v.extend_from_slice(&[0, 5]);
+        v.extend_from_slice(b"range");
+        v.extend_from_slice(&[0, 2]);
+        v.extend_from_slice(b"m1");
+        v.extend_from_slice(&77i64.to_be_bytes());
+        v.extend_from_slice(&2i32.to_be_bytes());
+        // m1: id, instance, client id, host, rebalance timeout, session timeout, bytes.
+        v.extend_from_slice(&[0, 2]);
+        v.extend_from_slice(b"m1");
+        v.extend_from_slice(&[0, 2]);
+        v.extend_from_slice(b"i1");
+        v.extend_from_slice(&[0, 1, b'c', 0, 2, b'/', b'h']);
+        v.extend_from_slice(&300i32.to_be_bytes());
+        v.extend_from_slice(&100i32.to_be_bytes());
+        v.extend_from_slice(&[0, 0, 0, 3]);
+        v.extend_from_slice(b"sub");
+        v.extend_from_slice(&[0, 0, 0, 2]);
+        v.extend_from_slice(b"as");
+        // m2: a dynamic member (null instance id) with empty bytes.
+        v.extend_from_slice(&[0, 2]);
+        v.extend_from_slice(b"m2");
+        v.extend_from_slice(&[0xff, 0xff]);
+        v.extend_from_slice(&[0, 1, b'c', 0, 2, b'/', b'h']);
+        v.extend_from_slice(&300i32.to_be_bytes());
+        v.extend_from_slice(&100i32.to_be_bytes());
+        v.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(encode_group_value(&group()), v);
+        assert_eq!(decode_group_value(&v), Ok(group()));
+        for n in 0..v.len() {
+            assert!(decode_group_value(&v[..n]).is_err(), "cut at {n}");
+        }
+        // An empty group: no protocol, no leader, no members.
+        let empty = GroupMetadata {
+            protocol: None,
+            leader: None,
+            members: vec![],
+            ..group()
+        };
+        assert_eq!(decode_group_value(&encode_group_value(&empty)), Ok(empty));
+        // A lying member count is an error, not an allocation.
+        let mut lie = encode_group_value(&GroupMetadata {
+            members: vec![],
+            ..group()
+        });
+        let at = lie.len() - 4;
+        lie[at..].copy_from_slice(&i32::MAX.to_be_bytes());
+        assert!(decode_group_value(&lie).is_err());
+    }
+
+    /// Version 0 (no rebalance timeout, no state timestamp, no instance ids), as Kafka
+    /// before 0.10.1 wrote it.
+    #[test]
+    fn group_metadata_v0_decodes() {
+        let mut v = vec![0, 0, 0, 8];
+        v.extend_from_slice(b"consumer");
+        v.extend_from_slice(&1i32.to_be_bytes());
+        v.extend_from_slice(&[0, 5]);
+        v.extend_from_slice(b"range");
+        v.extend_from_slice(&[0, 1, b'm']);
+        v.extend_from_slice(&1i32.to_be_bytes());
+        v.extend_from_slice(&[0, 1, b'm', 0, 1, b'c', 0, 1, b'h']);
+        v.extend_from_slice(&10_000i32.to_be_bytes());
+        v.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]);
+        let g = decode_group_value(&v).unwrap();
+        assert_eq!(g.current_state_timestamp_ms, -1);
+        let m = &g.members[0];
+        assert_eq!(
+            (
+                m.session_timeout_ms,
+                m.rebalance_timeout_ms,
+                m.group_instance_id.clone()
+            ),
+            (10_000, 10_000, None)
+        );
     }
 
     #[test]

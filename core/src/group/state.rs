@@ -123,6 +123,9 @@ pub struct Group {
     pub join_timer: Option<(Instant, JoinTimer)>,
     /// The deadline for every member of a new generation to send SyncGroup.
     pub sync_deadline: Option<Instant>,
+    /// Its membership has been written to `__consumer_offsets`: forgetting the group must
+    /// write its tombstone.
+    pub stored: bool,
 }
 
 /// What a group's join deadline does.
@@ -152,6 +155,7 @@ impl Group {
             new_member_added: false,
             join_timer: None,
             sync_deadline: None,
+            stored: false,
         }
     }
 

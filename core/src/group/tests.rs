@@ -39,6 +39,7 @@ struct Harness {
     held: Vec<(LogId, Vec<String>, i64)>,
     /// Every answer, by request id; a second answer to one request fails the test.
     responses: BTreeMap<RequestId, Response>,
+    seed: u64,
 }
 
 fn config(initial_delay_ms: i32) -> NodeConfig {
@@ -62,8 +63,19 @@ impl Harness {
     }
 
     fn with(config: NodeConfig, disk: MemStorage, now: Instant, hold_flushes: bool) -> Harness {
-        let node = Node::open(config.clone(), Arc::new(disk.clone()), now, 7).expect("open");
+        Harness::with_seed(config, disk, now, hold_flushes, 7)
+    }
+
+    fn with_seed(
+        config: NodeConfig,
+        disk: MemStorage,
+        now: Instant,
+        hold_flushes: bool,
+        seed: u64,
+    ) -> Harness {
+        let node = Node::open(config.clone(), Arc::new(disk.clone()), now, seed).expect("open");
         let mut h = Harness {
+            seed,
             node,
             disk,
             config,
@@ -80,7 +92,14 @@ impl Harness {
     /// The same disk, a new node: a restart.
     fn restart(self, hold_flushes: bool) -> Harness {
         let next = self.now + Duration::from_millis(1);
-        Harness::with(self.config.clone(), self.disk.clone(), next, hold_flushes)
+        // Every open draws from a new seed, as the drivers do (`Node::open`).
+        Harness::with_seed(
+            self.config.clone(),
+            self.disk.clone(),
+            next,
+            hold_flushes,
+            self.seed + 1,
+        )
     }
 
     /// Acts on every output: answers are kept, flushes performed (or held).
@@ -1215,13 +1234,176 @@ fn committed_offsets_survive_a_restart_and_later_records_win() {
         })
         .collect();
     assert_eq!(listed, vec![("t".into(), 0, 11), ("t".into(), 1, 20)]);
-    // Membership is not persisted: the old member must rejoin.
+    // Membership is stored too: the member carries on in its generation.
+    assert_eq!(h.heartbeat("grp", &ids[0], generation), ErrorCode::NONE);
+    let d = h.describe("grp");
+    assert_eq!((d.group_state.as_str(), d.members.len()), ("Stable", 1));
+}
+
+fn leave(h: &mut Harness, group: &str, member: &str) {
+    let r = h.call(Request::LeaveGroup(LeaveGroupRequest {
+        group_id: group.into(),
+        members: vec![LeaveGroupMember {
+            member_id: member.into(),
+            ..Default::default()
+        }],
+    }));
+    assert_eq!(expect!(r, LeaveGroup).error_code, ErrorCode::NONE);
+}
+
+/// Kafka stores a group's membership in `__consumer_offsets` after every rebalance, so a
+/// coordinator restart costs no rebalance: members keep their ids, generation and
+/// assignments and only heartbeat on. One that does not come back expires after its
+/// session as if the coordinator had never gone, and the next generation follows on.
+#[test]
+fn membership_survives_a_restart_and_members_carry_on() {
+    let mut h = Harness::new();
+    h.create("t", 2);
+    let (ids, generation) = h.stable_group("grp", &["a", "b"]);
+    let before = h.describe("grp");
+
+    let mut h = h.restart(false);
+    let after = h.describe("grp");
+    assert_eq!(after.group_state, "Stable");
+    assert_eq!(after.protocol_data, "range");
+    let members = |d: &DescribedGroup| -> Vec<(String, String, Bytes, Bytes)> {
+        d.members
+            .iter()
+            .map(|m| {
+                (
+                    m.member_id.clone(),
+                    m.client_id.clone(),
+                    m.member_metadata.clone(),
+                    m.member_assignment.clone(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(members(&after), members(&before));
+    assert_eq!(after.members[0].member_assignment, Bytes::from("a-a"));
+    for id in &ids {
+        assert_eq!(h.heartbeat("grp", id, generation), ErrorCode::NONE);
+    }
+    assert_eq!(
+        h.heartbeat("grp", &ids[0], generation - 1),
+        ErrorCode::ILLEGAL_GENERATION,
+        "fencing holds across the restart"
+    );
+    // b never comes back: its session (restarted by the load) runs out; a is told to rejoin.
+    h.advance(SESSION_MS as u64 / 2);
+    assert_eq!(h.heartbeat("grp", &ids[0], generation), ErrorCode::NONE);
+    h.advance(SESSION_MS as u64 / 2 + 1);
     assert_eq!(
         h.heartbeat("grp", &ids[0], generation),
+        ErrorCode::REBALANCE_IN_PROGRESS
+    );
+    let j = h.send(Request::JoinGroup(join_request(
+        "grp",
+        &ids[0],
+        None,
+        "a",
+        &["t"],
+    )));
+    let r = h.join_response(j);
+    assert_eq!(
+        (r.error_code, r.generation_id, r.leader.as_str()),
+        (ErrorCode::NONE, generation + 1, ids[0].as_str())
+    );
+}
+
+/// A group that empties keeps its generation across a restart (a member of an old
+/// generation stays fenced), and a deleted group does not come back.
+#[test]
+fn an_emptied_group_keeps_its_generation_and_a_deleted_one_stays_gone() {
+    let mut h = Harness::new();
+    h.create("t", 1);
+    let (ids, generation) = h.stable_group("grp", &["a"]);
+    let c = h.commit("grp", &ids[0], generation, 5, "");
+    assert_eq!(h.commit_error(c), ErrorCode::NONE);
+    leave(&mut h, "grp", &ids[0]);
+    let (gone, gone_generation) = h.stable_group("gone", &["x"]);
+    leave(&mut h, "gone", &gone[0]);
+    let r = h.call(Request::DeleteGroups(DeleteGroupsRequest {
+        groups_names: vec!["gone".into()],
+    }));
+    assert_eq!(
+        expect!(r, DeleteGroups).results[0].error_code,
+        ErrorCode::NONE
+    );
+
+    let mut h = h.restart(false);
+    assert_eq!(h.describe("grp").group_state, "Empty");
+    assert_eq!(h.describe("gone").group_state, "Dead");
+    assert_eq!(
+        h.heartbeat("gone", &gone[0], gone_generation),
         ErrorCode::UNKNOWN_MEMBER_ID
     );
-    let d = h.describe("grp");
-    assert_eq!((d.group_state.as_str(), d.members.len()), ("Empty", 0));
+    let (_, next) = h.stable_group("grp", &["c"]);
+    assert_eq!(
+        next,
+        generation + 2,
+        "one generation to empty the group, one to bring c in"
+    );
+    assert_eq!(h.fetched("grp", "t", 0).0, 5);
+}
+
+/// A static member that restarts while the coordinator was down too rejoins by instance
+/// id into the stored generation, without a rebalance, and gets its old assignment.
+#[test]
+fn a_static_member_rejoins_a_restored_group_without_a_rebalance() {
+    let mut h = Harness::new();
+    let ja = h.send(Request::JoinGroup(join_request(
+        "g",
+        "",
+        Some("inst-a"),
+        "a",
+        &["t"],
+    )));
+    h.initial_delay();
+    let ra = h.join_response(ja);
+    let (a, generation) = (ra.member_id.clone(), ra.generation_id);
+    let sa = h.send(Request::SyncGroup(sync_request(
+        "g",
+        &a,
+        Some("inst-a"),
+        generation,
+        &[(&a, "pa")],
+    )));
+    assert_eq!(h.sync_response(sa).error_code, ErrorCode::NONE);
+
+    let mut h = h.restart(false);
+    let ja2 = h.send(Request::JoinGroup(join_request(
+        "g",
+        "",
+        Some("inst-a"),
+        "a",
+        &["t"],
+    )));
+    let ra2 = h.join_response(ja2);
+    assert_eq!(
+        (ra2.error_code, ra2.generation_id),
+        (ErrorCode::NONE, generation),
+        "answered at once, in the stored generation"
+    );
+    assert_ne!(ra2.member_id, a);
+    let sa2 = h.send(Request::SyncGroup(sync_request(
+        "g",
+        &ra2.member_id,
+        Some("inst-a"),
+        generation,
+        &[],
+    )));
+    assert_eq!(h.sync_response(sa2).assignment, Bytes::from("pa"));
+    // The replacement is stored: after another restart the new id is the member.
+    let mut h = h.restart(false);
+    assert_eq!(
+        h.heartbeat_static("g", &ra2.member_id, Some("inst-a"), generation),
+        ErrorCode::NONE
+    );
+    assert_eq!(
+        h.heartbeat_static("g", &a, Some("inst-a"), generation),
+        ErrorCode::FENCED_INSTANCE_ID
+    );
 }
 
 #[test]
