@@ -832,4 +832,67 @@ mod tests {
         c.remove_pending(&key());
         assert!(!c.has_pending("my-group"));
     }
+
+    mod decoders {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn member() -> impl Strategy<Value = MemberMetadata> {
+            (
+                "[a-z0-9-]{0,40}",
+                proptest::option::of("[a-z0-9-]{1,20}"),
+                "[a-z]{0,10}",
+                "/[0-9.]{0,15}",
+                any::<i32>(),
+                any::<i32>(),
+                proptest::collection::vec(any::<u8>(), 0..64),
+                proptest::collection::vec(any::<u8>(), 0..64),
+            )
+                .prop_map(
+                    |(id, instance, client, host, rebalance, session, sub, assign)| {
+                        MemberMetadata {
+                            member_id: id,
+                            group_instance_id: instance,
+                            client_id: client,
+                            client_host: host,
+                            rebalance_timeout_ms: rebalance,
+                            session_timeout_ms: session,
+                            subscription: Bytes::from(sub),
+                            assignment: Bytes::from(assign),
+                        }
+                    },
+                )
+        }
+
+        proptest! {
+            /// Whatever a disk hands back, the loaders answer with a value or an error.
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+                let _ = decode_key(&bytes);
+                let _ = decode_value(&bytes);
+                let _ = decode_group_value(&bytes);
+                let _ = batch_records(&bytes);
+            }
+
+            #[test]
+            fn group_metadata_round_trips(
+                protocol_type in "[a-z]{0,10}",
+                generation in any::<i32>(),
+                protocol in proptest::option::of("[a-z-]{1,20}"),
+                leader in proptest::option::of("[a-z0-9-]{1,20}"),
+                timestamp in any::<i64>(),
+                members in proptest::collection::vec(member(), 0..5),
+            ) {
+                let g = GroupMetadata {
+                    protocol_type,
+                    generation,
+                    protocol,
+                    leader,
+                    current_state_timestamp_ms: timestamp,
+                    members,
+                };
+                prop_assert_eq!(decode_group_value(&encode_group_value(&g)), Ok(g));
+            }
+        }
+    }
 }
