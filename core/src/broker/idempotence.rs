@@ -12,11 +12,15 @@
 //! sequences); a missing one means no id was ever handed out.
 //!
 //! # Producer state survives restarts
-//! Not snapshotted: [`rebuild_producers`] walks every stored batch header of a partition
-//! (headers only, 61 bytes a batch) and replays those with a producer id. What recovery cut
-//! is forgotten with the batches, so a retry of a cut batch is appended again, at its new
-//! offset, which is correct. The walk is linear in the number of batches; a snapshot at
-//! segment rolls (Kafka's `.snapshot` files) is the fix if that ever shows up at open.
+//! [`rebuild_producers`] starts from the newest usable producer snapshot (see
+//! `log/snapshots.rs`) and replays the stored batch headers after it (headers only, 61 bytes
+//! a batch), or replays the whole log when there is none. The node writes a snapshot when a
+//! segment rolls and for every log at a clean shutdown (as Kafka does), so a clean restart
+//! reads no batch at all and a crash restart only the segments written since the last roll.
+//! A snapshot that does not decode is removed and the next older one (or the full walk)
+//! used; one above the recovered log end describes a tail the crash took and is removed.
+//! What recovery cut is forgotten with the batches, so a retry of a cut batch is appended
+//! again, at its new offset, which is correct.
 //!
 //! # InitProducerId
 //! - `transactional_id` set: INVALID_REQUEST (42) and a warning. Keel has no transaction
@@ -33,13 +37,83 @@ use super::{Node, OpenError};
 use crate::api::{InitProducerIdRequest, InitProducerIdResponse};
 use crate::error::ErrorCode;
 use crate::log::{LogError, PartitionLog};
-use crate::producer::{ProducerIdBlock, ProducerStates, MAX_PRODUCER_EPOCH, PRODUCER_ID_FILE};
+use crate::producer::{
+    ProducerIdBlock, ProducerStates, MAX_PRODUCERS_PER_PARTITION, MAX_PRODUCER_EPOCH,
+    PRODUCER_ID_FILE,
+};
 
-/// Rebuilds a partition's producer state from its stored batch headers.
-pub(super) fn rebuild_producers(log: &PartitionLog) -> Result<ProducerStates, LogError> {
-    let mut states = ProducerStates::default();
-    log.producer_batches(|b| states.replay(&b))?;
-    Ok(states)
+/// Rebuilds a partition's producer state from its newest usable snapshot and the stored
+/// batch headers after it; also returns that snapshot's offset.
+pub(super) fn rebuild_producers(
+    log: &PartitionLog,
+) -> Result<(ProducerStates, Option<i64>), LogError> {
+    let (mut states, snapshot) = match latest_snapshot(log) {
+        Some((offset, states)) => (states, Some(offset)),
+        None => (ProducerStates::default(), None),
+    };
+    let from = snapshot.unwrap_or_else(|| log.log_start_offset());
+    log.producer_batches_from(from, |b| states.replay(&b))?;
+    Ok((states, snapshot))
+}
+
+/// The newest snapshot at or below the log end that decodes; snapshots found unusable on
+/// the way are removed (a failure to remove one is only logged: it is tried again at the
+/// next open).
+fn latest_snapshot(log: &PartitionLog) -> Option<(i64, ProducerStates)> {
+    let dir = log.dir();
+    let offsets = match log.producer_snapshot_offsets() {
+        Ok(offsets) => offsets,
+        Err(e) => {
+            tracing::warn!(%dir, error = %e, "cannot list producer snapshots; replaying the whole log");
+            return None;
+        }
+    };
+    let end = log.log_end_offset();
+    for offset in offsets {
+        let unusable = if offset > end {
+            format!("it is above the log end {end}")
+        } else {
+            match log.read_producer_snapshot(offset) {
+                Ok(Some(bytes)) => {
+                    match ProducerStates::decode_snapshot(&bytes, MAX_PRODUCERS_PER_PARTITION) {
+                        Ok((at, states)) if at == offset => return Some((offset, states)),
+                        Ok((at, _)) => format!("it says offset {at}"),
+                        Err(reason) => reason,
+                    }
+                }
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(%dir, offset, error = %e, "cannot read a producer snapshot");
+                    continue;
+                }
+            }
+        };
+        tracing::warn!(%dir, offset, %unusable, "removing an unusable producer snapshot");
+        if let Err(e) = log.remove_producer_snapshot(offset) {
+            tracing::warn!(%dir, offset, error = %e, "cannot remove a producer snapshot");
+        }
+    }
+    None
+}
+
+/// Writes a snapshot of `states` as of the log end, unless `last` already is one there;
+/// returns the snapshot offset now on disk. A failure is logged and changes nothing.
+pub(super) fn snapshot_producers(
+    log: &PartitionLog,
+    states: &ProducerStates,
+    last: Option<i64>,
+) -> Option<i64> {
+    let end = log.log_end_offset();
+    if last == Some(end) || log.failure().is_some() {
+        return last;
+    }
+    match log.write_producer_snapshot(end, &states.encode_snapshot(end)) {
+        Ok(()) => Some(end),
+        Err(e) => {
+            tracing::warn!(dir = %log.dir(), offset = end, error = %e, "cannot write a producer snapshot");
+            last
+        }
+    }
 }
 
 impl Node {

@@ -152,6 +152,8 @@ struct Partition {
     waiting_acks: VecDeque<(i64, WaitId)>,
     /// Idempotent producers' epochs and recent batches (broker/idempotence.rs).
     producers: crate::producer::ProducerStates,
+    /// The offset of the newest producer snapshot on disk, if any.
+    producer_snapshot: Option<i64>,
     /// The topic's settings that Produce enforces.
     limits: ProduceLimits,
 }
@@ -346,6 +348,11 @@ impl Node {
     /// Queues a Flush for every log whose writes are not yet durable and not already being
     /// flushed, for a clean shutdown.
     pub fn flush_all(&mut self) {
+        // Snapshots of producer state at every log end, so that the next open replays none.
+        for p in self.partitions.values_mut() {
+            p.producer_snapshot =
+                idempotence::snapshot_producers(&p.log, &p.producers, p.producer_snapshot);
+        }
         self.dirty.extend(self.partitions.keys().cloned());
         self.request_flushes();
     }
@@ -631,7 +638,8 @@ impl Node {
             tracing::warn!(%dir, bytes = report.truncated_bytes, reason = ?report.reason, "truncated a torn or corrupt log tail");
         }
         // Idempotent producers as the recovered log left them (broker/idempotence.rs).
-        let producers = idempotence::rebuild_producers(&log).map_err(open_error)?;
+        let (producers, producer_snapshot) =
+            idempotence::rebuild_producers(&log).map_err(open_error)?;
         let log_id = LogId(self.next_log_id);
         self.next_log_id += 1;
         let key = (topic.name.clone(), index);
@@ -650,6 +658,7 @@ impl Node {
                 failed: None,
                 waiting_acks: VecDeque::new(),
                 producers,
+                producer_snapshot,
                 limits: ProduceLimits::of(&self.config, topic),
             },
         );

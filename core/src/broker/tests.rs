@@ -846,6 +846,176 @@ fn producer_state_survives_a_restart() {
     );
 }
 
+const SNAPSHOT_DIR: &str = "t-0";
+
+fn snapshot_file(offset: i64) -> String {
+    format!("{SNAPSHOT_DIR}/{offset:020}.snapshot")
+}
+
+fn snapshot_offsets(disk: &MemStorage) -> Vec<i64> {
+    let mut v: Vec<i64> = disk
+        .list(SNAPSHOT_DIR)
+        .unwrap()
+        .iter()
+        .filter_map(|n| n.strip_suffix(".snapshot")?.parse().ok())
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+/// Idempotent batches of producers 9 (seq 0..7) and 10, made durable: log end 9.
+fn two_producers() -> Harness {
+    let mut h = Harness::new();
+    h.create("t", 1);
+    for seq in 0..7 {
+        produce_code(&mut h, idempotent(9, 2, seq, &["v"]));
+    }
+    produce_code(&mut h, idempotent(10, 0, 0, &["w", "w"]));
+    h
+}
+
+/// A clean shutdown snapshots every partition's producer state at its log end, and the
+/// next open starts from the snapshot and replays no batch: a producer that exists only in
+/// the snapshot (planted here) is there after the open, and the real ones are intact.
+#[test]
+fn a_clean_shutdown_snapshots_producer_state_and_the_open_starts_from_it() {
+    use crate::producer::{ProducedBatch, ProducerStates};
+    let mut h = two_producers();
+    let before = h.node.partitions[&("t".to_string(), 0)].producers.clone();
+    h.node.flush_all();
+    h.complete_flushes();
+    assert_eq!(snapshot_offsets(&h.disk), vec![9]);
+    let disk = h.disk.clone();
+    drop(h);
+
+    let (_, mut planted) =
+        ProducerStates::decode_snapshot(&disk.contents(&snapshot_file(9)).unwrap(), 10_000)
+            .unwrap();
+    let ghost = ProducedBatch {
+        producer_id: 77,
+        epoch: 0,
+        first_seq: 0,
+        last_offset_delta: 0,
+    };
+    planted.record(&ghost, 3, 3);
+    disk.set_contents(&snapshot_file(9), planted.encode_snapshot(9));
+    let mut h = Harness::open(disk);
+    let after = &h.node.partitions[&("t".to_string(), 0)].producers;
+    assert!(after.get(77).is_some(), "the state came from the snapshot");
+    assert_eq!(after.get(9), before.get(9));
+    assert_eq!(after.get(10), before.get(10));
+    // Nothing changed since: a second clean shutdown writes no new snapshot.
+    h.node.flush_all();
+    h.complete_flushes();
+    assert_eq!(snapshot_offsets(&h.disk), vec![9]);
+    // Batches after the snapshot are replayed on top of it.
+    assert_eq!(
+        produce_code(&mut h, idempotent(9, 2, 7, &["v"])),
+        (ErrorCode::NONE, 9)
+    );
+    let before = h.node.partitions[&("t".to_string(), 0)].producers.clone();
+    let h = Harness::open(h.disk.clone());
+    let after = &h.node.partitions[&("t".to_string(), 0)].producers;
+    assert_eq!(after.get(9), before.get(9));
+    assert!(after.get(77).is_some());
+}
+
+/// Snapshots the open cannot trust are removed and the next older one (or the whole log)
+/// used: one above the recovered log end (it describes a tail a crash took), one that
+/// does not decode. The state is what the log says either way.
+#[test]
+fn untrustworthy_producer_snapshots_are_removed() {
+    use crate::producer::ProducerStates;
+    let mut h = two_producers();
+    let truth = h.node.partitions[&("t".to_string(), 0)].producers.clone();
+    h.node.flush_all();
+    h.complete_flushes();
+    let disk = h.disk.clone();
+    drop(h);
+    // A snapshot from a tail that is gone, which would claim producer 9 is at epoch 5.
+    let mut future = ProducerStates::default();
+    future.record(
+        &crate::producer::ProducedBatch {
+            producer_id: 9,
+            epoch: 5,
+            first_seq: 0,
+            last_offset_delta: 0,
+        },
+        50,
+        50,
+    );
+    disk.set_contents(&snapshot_file(100), future.encode_snapshot(100));
+    disk.set_contents(&snapshot_file(4), b"not a snapshot".to_vec());
+    let h = Harness::open(disk.clone());
+    assert_eq!(
+        snapshot_offsets(&disk),
+        vec![4, 9],
+        "the one above the log end is gone; 9 served, so 4 was never read"
+    );
+    assert_eq!(
+        h.node.partitions[&("t".to_string(), 0)].producers.get(9),
+        truth.get(9)
+    );
+    drop(h);
+    // The newest one rots: it and the garbage go, and the whole log is replayed.
+    let mut rotten = disk.contents(&snapshot_file(9)).unwrap();
+    rotten[20] ^= 1;
+    disk.set_contents(&snapshot_file(9), rotten);
+    let h = Harness::open(disk.clone());
+    assert_eq!(snapshot_offsets(&disk), Vec::<i64>::new());
+    let after = &h.node.partitions[&("t".to_string(), 0)].producers;
+    assert_eq!(after.get(9), truth.get(9));
+    assert_eq!(after.get(10), truth.get(10));
+}
+
+/// A segment roll snapshots producer state, so an open after a crash (no clean shutdown)
+/// starts from the roll; a cut below a snapshot removes it first.
+#[test]
+fn a_roll_snapshots_producer_state_and_a_truncation_removes_snapshots_above_it() {
+    let mut h = Harness::new();
+    let (r, _) = h.call(Request::CreateTopics(CreateTopicsRequest {
+        topics: vec![CreatableTopic {
+            name: "t".into(),
+            num_partitions: 1,
+            replication_factor: -1,
+            configs: vec![("segment.bytes".into(), Some("200".into()))],
+            ..Default::default()
+        }],
+        timeout_ms: 1000,
+        validate_only: false,
+    }));
+    let Response::CreateTopics(r) = r else {
+        panic!()
+    };
+    assert_eq!(r.topics[0].error_code, ErrorCode::NONE);
+    for seq in 0..6 {
+        assert_eq!(
+            produce_code(&mut h, idempotent(9, 0, seq, &["a value of some length"])).0,
+            ErrorCode::NONE
+        );
+    }
+    let rolls = snapshot_offsets(&h.disk);
+    assert!(!rolls.is_empty() && rolls.len() <= 2, "snapshots {rolls:?}");
+    let before = h.node.partitions[&("t".to_string(), 0)].producers.clone();
+    let disk = h.disk.clone();
+    drop(h); // a crash: no shutdown snapshot
+    let h = Harness::open(disk.clone());
+    let p = &h.node.partitions[&("t".to_string(), 0)];
+    assert_eq!(p.producers.get(9), before.get(9));
+    assert_eq!(p.producer_snapshot, rolls.last().copied());
+    drop(h);
+
+    let newest = *rolls.last().unwrap();
+    let (mut log, _) = crate::log::PartitionLog::open(
+        Arc::new(disk.clone()),
+        SNAPSHOT_DIR,
+        crate::log::LogConfig::default(),
+    )
+    .unwrap();
+    log.truncate_to(newest - 1).unwrap();
+    assert!(snapshot_offsets(&disk).iter().all(|&o| o < newest));
+}
+
 #[test]
 fn producer_ids_are_unique_across_restarts_and_epochs_bump() {
     use crate::producer::{ProducerIdBlock, PRODUCER_ID_FILE};

@@ -4,8 +4,9 @@
 //!
 //! # Files
 //! In the log's directory: `{base_offset:020}.log` (batches), `.index` and `.timeindex`
-//! (sparse indexes, see `index.rs`), and `log-checkpoint`, a small file replaced atomically
-//! that holds the recovery point and the log start offset.
+//! (sparse indexes, see `index.rs`), `log-checkpoint`, a small file replaced atomically
+//! that holds the recovery point and the log start offset, and `{offset:020}.snapshot`,
+//! producer state as of an offset, which the log keeps but does not read (`snapshots.rs`).
 //!
 //! # Durability
 //! The core never syncs. Every write is recorded in [`PartitionLog::unflushed_files`] with
@@ -46,6 +47,7 @@ mod index;
 mod records;
 mod retention;
 mod segment;
+mod snapshots;
 #[cfg(test)]
 mod tests;
 
@@ -329,7 +331,12 @@ impl PartitionLog {
                 None => {
                     // A `.tmp` next to one of our names is a leftover of an interrupted
                     // atomic replace; anything else is not ours and stays.
-                    if name.strip_suffix(".tmp").and_then(parse_own_file).is_some() {
+                    let interrupted = name.strip_suffix(".tmp");
+                    if interrupted.and_then(parse_own_file).is_some()
+                        || interrupted
+                            .and_then(snapshots::parse_snapshot_name)
+                            .is_some()
+                    {
                         leftovers.push(join(&dir, name));
                     }
                 }
@@ -1028,31 +1035,9 @@ impl PartitionLog {
         self.segments.len()
     }
 
-    /// Calls `f` with the producer fields of every stored batch that carries a producer id,
-    /// in offset order, from the log start to the log end. Reads batch headers only (no CRC
-    /// check, no record decoding): what rebuilding idempotent-producer state at open needs.
-    /// Batches wholly below the log start offset are skipped.
-    pub fn producer_batches(&self, mut f: impl FnMut(ProducerBatch)) -> Result<(), LogError> {
-        let start = self.log_start_offset;
-        for segment in self.segments.values() {
-            if segment.next_offset <= start {
-                continue;
-            }
-            self.walk_segment(segment, 0, segment.base_offset, |b| {
-                if b.producer_id >= 0 && b.last_offset >= start {
-                    f(ProducerBatch {
-                        producer_id: b.producer_id,
-                        producer_epoch: b.producer_epoch,
-                        base_sequence: b.base_sequence,
-                        base_offset: b.base_offset,
-                        last_offset: b.last_offset,
-                        is_control: b.attributes & record::ATTR_CONTROL != 0,
-                    });
-                }
-                true
-            })?;
-        }
-        Ok(())
+    /// [`Self::producer_batches_from`] the log start.
+    pub fn producer_batches(&self, f: impl FnMut(ProducerBatch)) -> Result<(), LogError> {
+        self.producer_batches_from(self.log_start_offset, f)
     }
 
     /// Base offsets of the segments, in order.
@@ -1126,6 +1111,7 @@ impl PartitionLog {
         if offset >= self.log_end_offset() {
             return Ok(());
         }
+        self.remove_producer_snapshots_above(offset)?;
         if offset < self.log_start_offset {
             return self.truncate_fully(offset);
         }
