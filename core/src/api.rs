@@ -43,6 +43,7 @@ pub enum Request {
     DeleteRecords(DeleteRecordsRequest),
     CreatePartitions(CreatePartitionsRequest),
     DescribeCluster(DescribeClusterRequest),
+    DescribeLogDirs(DescribeLogDirsRequest),
     // Topic and broker configs (broker/configs.rs).
     DescribeConfigs(DescribeConfigsRequest),
     AlterConfigs(AlterConfigsRequest),
@@ -74,6 +75,7 @@ pub enum Response {
     DeleteRecords(DeleteRecordsResponse),
     CreatePartitions(CreatePartitionsResponse),
     DescribeCluster(DescribeClusterResponse),
+    DescribeLogDirs(DescribeLogDirsResponse),
     DescribeConfigs(DescribeConfigsResponse),
     AlterConfigs(AlterConfigsResponse),
     IncrementalAlterConfigs(AlterConfigsResponse),
@@ -958,6 +960,52 @@ pub struct DescribeClusterBroker {
     pub port: i32,
     pub rack: Option<String>,
     pub is_fenced: bool,
+}
+
+// ---- DescribeLogDirs (broker/admin.rs) -----------------------------------------------------
+
+/// DescribeLogDirs (key 35): the partitions in each log directory, with their sizes.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeLogDirsRequest {
+    /// `None`: every partition of every topic.
+    pub topics: Option<Vec<DescribableLogDirTopic>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribableLogDirTopic {
+    pub topic: String,
+    pub partitions: Vec<i32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeLogDirsResponse {
+    /// v3+.
+    pub error_code: ErrorCode,
+    pub results: Vec<LogDirResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LogDirResult {
+    pub error_code: ErrorCode,
+    pub log_dir: String,
+    pub topics: Vec<LogDirTopic>,
+    /// v4+: the volume's size and free bytes, -1 when unknown.
+    pub total_bytes: i64,
+    pub usable_bytes: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LogDirTopic {
+    pub name: String,
+    pub partitions: Vec<LogDirPartition>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LogDirPartition {
+    pub partition_index: i32,
+    pub partition_size: i64,
+    pub offset_lag: i64,
+    pub is_future_key: bool,
 }
 
 // ---- DeleteRecords (broker/retention.rs) --------------------------------------------------

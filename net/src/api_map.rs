@@ -56,6 +56,20 @@ pub fn request_from_wire(version: i16, body: RequestBody) -> Result<api::Request
         RequestBody::DescribeConfigs(r) => {
             api::Request::DescribeConfigs(describe_configs_request(r))
         }
+        // Every version carries the same fields; v2 only adds tagged fields.
+        RequestBody::DescribeLogDirs(r) => {
+            api::Request::DescribeLogDirs(api::DescribeLogDirsRequest {
+                topics: r.topics.map(|topics| {
+                    topics
+                        .into_iter()
+                        .map(|t| api::DescribableLogDirTopic {
+                            topic: t.topic,
+                            partitions: t.partitions,
+                        })
+                        .collect()
+                }),
+            })
+        }
         RequestBody::AlterConfigs(r) => api::Request::AlterConfigs(alter_configs_request(r)),
         RequestBody::IncrementalAlterConfigs(r) => {
             api::Request::IncrementalAlterConfigs(incremental_alter_configs_request(r))
@@ -112,6 +126,9 @@ pub fn response_to_wire(version: i16, response: api::Response) -> ResponseBody {
         }
         api::Response::DescribeCluster(r) => {
             ResponseBody::DescribeCluster(describe_cluster_response(r))
+        }
+        api::Response::DescribeLogDirs(r) => {
+            ResponseBody::DescribeLogDirs(describe_log_dirs_response(r))
         }
         api::Response::DescribeConfigs(r) => {
             ResponseBody::DescribeConfigs(describe_configs_response(r))
@@ -180,6 +197,7 @@ pub fn response_api_key(response: &api::Response) -> ApiKey {
         api::Response::DeleteRecords(_) => ApiKey::DeleteRecords,
         api::Response::CreatePartitions(_) => ApiKey::CreatePartitions,
         api::Response::DescribeCluster(_) => ApiKey::DescribeCluster,
+        api::Response::DescribeLogDirs(_) => ApiKey::DescribeLogDirs,
         api::Response::DescribeConfigs(_) => ApiKey::DescribeConfigs,
         api::Response::AlterConfigs(_) => ApiKey::AlterConfigs,
         api::Response::IncrementalAlterConfigs(_) => ApiKey::IncrementalAlterConfigs,
@@ -1228,6 +1246,42 @@ fn describe_cluster_response(r: api::DescribeClusterResponse) -> codec::Describe
     }
 }
 
+// DescribeLogDirs: the top-level error code (v3+) and the volume sizes (v4+) are dropped by
+// the codec for older versions.
+fn describe_log_dirs_response(r: api::DescribeLogDirsResponse) -> codec::DescribeLogDirsResponse {
+    codec::DescribeLogDirsResponse {
+        throttle_time_ms: 0,
+        error_code: r.error_code.0,
+        results: r
+            .results
+            .into_iter()
+            .map(|d| codec::DescribeLogDirsResult {
+                error_code: d.error_code.0,
+                log_dir: d.log_dir,
+                topics: d
+                    .topics
+                    .into_iter()
+                    .map(|t| codec::DescribeLogDirsTopic {
+                        name: t.name,
+                        partitions: t
+                            .partitions
+                            .into_iter()
+                            .map(|p| codec::DescribeLogDirsPartition {
+                                partition_index: p.partition_index,
+                                partition_size: p.partition_size,
+                                offset_lag: p.offset_lag,
+                                is_future_key: p.is_future_key,
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+                total_bytes: d.total_bytes,
+                usable_bytes: d.usable_bytes,
+            })
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2143,6 +2197,67 @@ mod tests {
                 (a.responses[0].resource_type, a.responses[0].error_code),
                 (4, 0)
             );
+        }
+    }
+
+    #[test]
+    fn describe_log_dirs_maps_every_version() {
+        for version in 1..=4 {
+            for topics in [
+                None,
+                Some(vec![codec::DescribableLogDirTopic {
+                    topic: "t".into(),
+                    partitions: vec![0, 3],
+                }]),
+            ] {
+                let r = codec::DescribeLogDirsRequest {
+                    topics: topics.clone(),
+                };
+                let api::Request::DescribeLogDirs(d) =
+                    request_round_trip(version, RequestBody::DescribeLogDirs(r))
+                else {
+                    panic!()
+                };
+                let expected = topics.map(|ts| {
+                    ts.into_iter()
+                        .map(|t| api::DescribableLogDirTopic {
+                            topic: t.topic,
+                            partitions: t.partitions,
+                        })
+                        .collect::<Vec<_>>()
+                });
+                assert_eq!(d.topics, expected, "v{version}");
+            }
+            let response = api::Response::DescribeLogDirs(api::DescribeLogDirsResponse {
+                error_code: ErrorCode::NONE,
+                results: vec![api::LogDirResult {
+                    error_code: ErrorCode::NONE,
+                    log_dir: "/data".into(),
+                    topics: vec![api::LogDirTopic {
+                        name: "t".into(),
+                        partitions: vec![api::LogDirPartition {
+                            partition_index: 3,
+                            partition_size: 4096,
+                            offset_lag: 0,
+                            is_future_key: false,
+                        }],
+                    }],
+                    total_bytes: 100,
+                    usable_bytes: 50,
+                }],
+            });
+            let ResponseBody::DescribeLogDirs(d) = response_round_trip(version, response) else {
+                panic!()
+            };
+            let dir = &d.results[0];
+            let p = &dir.topics[0].partitions[0];
+            assert_eq!(
+                (dir.log_dir.as_str(), p.partition_index, p.partition_size),
+                ("/data", 3, 4096)
+            );
+            // Volume sizes exist from v4; older versions decode the schema default.
+            let sizes = if version >= 4 { (100, 50) } else { (-1, -1) };
+            assert_eq!((dir.total_bytes, dir.usable_bytes), sizes, "v{version}");
         }
     }
 

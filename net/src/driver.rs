@@ -186,6 +186,11 @@ pub async fn serve_with_listener_and_metrics(
         let addr = Listener::local_addr(&listener).map_err(ServeError::Listener)?;
         config.node.advertised_port = i32::from(addr.port());
     }
+    // DescribeLogDirs names the directory by its absolute path, as Kafka does.
+    config.node.log_dir = std::fs::canonicalize(&config.data_dir)
+        .unwrap_or_else(|_| config.data_dir.clone())
+        .display()
+        .to_string();
     let options = DriverOptions {
         max_request_bytes: config.max_request_bytes,
         max_inflight_per_connection: config.max_inflight_per_connection,

@@ -559,6 +559,10 @@ fn error_codes(response: &api::Response, f: &mut impl FnMut(ErrorCode)) {
             .for_each(|p| f(p.error_code)),
         R::CreatePartitions(r) => r.results.iter().for_each(|t| f(t.error_code)),
         R::DescribeCluster(r) => f(r.error_code),
+        R::DescribeLogDirs(r) => {
+            f(r.error_code);
+            r.results.iter().for_each(|d| f(d.error_code));
+        }
         R::DescribeConfigs(r) => r.results.iter().for_each(|t| f(t.error_code)),
         R::AlterConfigs(r) | R::IncrementalAlterConfigs(r) => {
             r.responses.iter().for_each(|t| f(t.error_code))

@@ -612,6 +612,33 @@ differential!(
     }
 );
 differential!(
+    describe_log_dirs,
+    DescribeLogDirs,
+    ours::DescribeLogDirsRequest,
+    theirs::DescribeLogDirsRequest,
+    requests 1..=4,
+    ours::DescribeLogDirsResponse,
+    theirs::DescribeLogDirsResponse,
+    responses 1..=4,
+    nested
+    |t: &mut theirs::DescribeLogDirsRequest| {
+        for topic in t.topics.iter_mut().flatten() {
+            unknown_tag(&mut topic.unknown_tagged_fields);
+        }
+    },
+    |t: &mut theirs::DescribeLogDirsResponse| {
+        for result in &mut t.results {
+            unknown_tag(&mut result.unknown_tagged_fields);
+            for topic in &mut result.topics {
+                unknown_tag(&mut topic.unknown_tagged_fields);
+                for partition in &mut topic.partitions {
+                    unknown_tag(&mut partition.unknown_tagged_fields);
+                }
+            }
+        }
+    }
+);
+differential!(
     create_partitions,
     CreatePartitions,
     ours::CreatePartitionsRequest,
@@ -766,6 +793,7 @@ const TESTED: &[(ApiKey, Versions, Versions)] = &[
     (ApiKey::InitProducerId, (0, 5), (0, 6)),
     (ApiKey::DescribeConfigs, (1, 4), (1, 4)),
     (ApiKey::AlterConfigs, (0, 2), (0, 2)),
+    (ApiKey::DescribeLogDirs, (1, 4), (1, 4)),
     (ApiKey::CreatePartitions, (0, 3), (0, 3)),
     (ApiKey::DeleteGroups, (0, 2), (0, 2)),
     (ApiKey::IncrementalAlterConfigs, (0, 1), (0, 1)),

@@ -605,6 +605,21 @@ def configs_kafka_python(bootstrap, topic, phase):
               == [(1, host, int(port))], f"describe_cluster brokers: {cluster['brokers']}")
         check(cluster["controller_id"] == 1 and cluster["cluster_id"] == "keel-cluster",
               f"describe_cluster: {cluster}")
+        # DescribeLogDirs: one directory, absolute, holding the topic's partitions; a topic
+        # filter narrows it to the partitions asked for.
+        dirs = admin.describe_log_dirs()
+        check(len(dirs) == 1 and len(dirs[0]["log_dirs"]) == 1, f"describe_log_dirs: {dirs}")
+        only = dirs[0]["log_dirs"][0]
+        check(only["error_code"] == 0 and only["log_dir"].startswith("/"),
+              f"log dir: {only['log_dir']!r}")
+        ours = [t for t in only["topics"] if t["name"] == topic]
+        check(len(ours) == 1 and sorted(p["partition_index"] for p in ours[0]["partitions"])
+              == [0, 1, 2, 3], f"log dir partitions of {topic}: {ours}")
+        check(all(p["partition_size"] >= 0 and p["offset_lag"] == 0 and not p["is_future_key"]
+                  for p in ours[0]["partitions"]), f"log dir partition fields: {ours}")
+        narrowed = admin.describe_log_dirs({topic: [1]})[0]["log_dirs"][0]["topics"]
+        check([(t["name"], [p["partition_index"] for p in t["partitions"]]) for t in narrowed]
+              == [(topic, [1])], f"describe_log_dirs of {topic}-1: {narrowed}")
         log(f"kafka-python: configs and partitions checked ({phase})")
     finally:
         admin.close()

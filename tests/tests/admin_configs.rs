@@ -6,8 +6,8 @@
 //! - librdkafka through the `rdkafka` crate (0.39): create_partitions, describe_configs,
 //!   alter_configs (the whole-set AlterConfigs API). Its results carry error codes only.
 //! - kafka-python and confluent-kafka through tests/python/compat.py (`configs_check`):
-//!   kafka-python's describe_configs/create_partitions/alter_configs (IncrementalAlterConfigs)
-//!   and describe_cluster (DescribeCluster v2), and confluent-kafka's
+//!   kafka-python's describe_configs/create_partitions/alter_configs (IncrementalAlterConfigs),
+//!   describe_cluster (DescribeCluster v2) and describe_log_dirs (DescribeLogDirs v4), and confluent-kafka's
 //!   incremental_alter_configs/describe_configs/describe_cluster (librdkafka 2.16 answers
 //!   describe_cluster from Metadata v10, not DescribeCluster); both check the INVALID_CONFIG
 //!   message. Without python3 or the modules these print SKIPPED (or fail when `CI` is set),

@@ -1,5 +1,5 @@
-//! Metadata, ListOffsets, CreateTopics, DeleteTopics, CreatePartitions and DescribeCluster:
-//! the requests that describe and change which topics and partitions exist.
+//! Metadata, ListOffsets, CreateTopics, DeleteTopics, CreatePartitions, DescribeCluster and
+//! DescribeLogDirs: the requests that describe and change which topics and partitions exist.
 //!
 //! Every change is durable in the metadata table (`Storage::replace`) before the partition
 //! logs it implies are opened and before the answer, so a crash in between leaves at most
@@ -562,6 +562,59 @@ impl Node {
             }
         }
         response
+    }
+
+    /// DescribeLogDirs: the node's one log directory with the size of each partition asked
+    /// for (all of them when `topics` is null); partitions the node does not host are left
+    /// out, as Kafka leaves them. A single node has no future replicas and no lag. The
+    /// volume's total and usable bytes are the driver's to know, so they are -1 (unknown).
+    pub(super) fn describe_log_dirs(
+        &self,
+        request: DescribeLogDirsRequest,
+    ) -> DescribeLogDirsResponse {
+        let wanted: Option<BTreeMap<&str, Vec<i32>>> = request.topics.as_ref().map(|topics| {
+            let mut wanted: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+            for t in topics {
+                wanted
+                    .entry(t.topic.as_str())
+                    .or_default()
+                    .extend(&t.partitions);
+            }
+            wanted
+        });
+        let mut topics: Vec<LogDirTopic> = Vec::new();
+        for ((topic, index), p) in &self.partitions {
+            let asked = wanted.as_ref().is_none_or(|w| {
+                w.get(topic.as_str())
+                    .is_some_and(|partitions| partitions.contains(index))
+            });
+            if !asked {
+                continue;
+            }
+            let partition = LogDirPartition {
+                partition_index: *index,
+                partition_size: i64::try_from(p.log.size_bytes()).unwrap_or(i64::MAX),
+                offset_lag: 0,
+                is_future_key: false,
+            };
+            match topics.last_mut() {
+                Some(last) if last.name == *topic => last.partitions.push(partition),
+                _ => topics.push(LogDirTopic {
+                    name: topic.clone(),
+                    partitions: vec![partition],
+                }),
+            }
+        }
+        DescribeLogDirsResponse {
+            error_code: ErrorCode::NONE,
+            results: vec![LogDirResult {
+                error_code: ErrorCode::NONE,
+                log_dir: self.config.log_dir.clone(),
+                topics,
+                total_bytes: -1,
+                usable_bytes: -1,
+            }],
+        }
     }
 
     /// A random version-4 UUID from the node's seeded RNG, never the all-zero id.

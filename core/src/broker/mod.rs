@@ -88,6 +88,8 @@ pub struct NodeConfig {
     pub timestamp_after_max_ms: i64,
     /// A known bug to exhibit; honoured only in builds with the `planted-bugs` feature.
     pub planted_bug: Option<crate::bugs::PlantedBug>,
+    /// The log directory as DescribeLogDirs names it (the driver's absolute data dir).
+    pub log_dir: String,
     /// The group coordinator's settings (offsets.topic.num.partitions,
     /// group.initial.rebalance.delay.ms, session timeout bounds, ...).
     pub group: crate::group::GroupConfig,
@@ -112,6 +114,7 @@ impl Default for NodeConfig {
             max_message_bytes: 1_048_588,
             timestamp_after_max_ms: 3_600_000,
             planted_bug: None,
+            log_dir: "keel-data".to_string(),
             group: crate::group::GroupConfig::default(),
             log_cleaner_interval_ms: 15_000,
             log_retention_check_interval_ms: 300_000,
@@ -428,6 +431,10 @@ impl Node {
             Request::DescribeCluster(r) => {
                 let response = self.describe_cluster(r);
                 self.respond(conn, id, Response::DescribeCluster(response));
+            }
+            Request::DescribeLogDirs(r) => {
+                let response = self.describe_log_dirs(r);
+                self.respond(conn, id, Response::DescribeLogDirs(response));
             }
             // Topic and broker configs: broker/configs.rs.
             Request::DescribeConfigs(r) => {

@@ -1156,3 +1156,79 @@ fn acks_all_needs_min_insync_replicas() {
     let p = h.produce_acks("t", 0, -1, keyed("k", "taken", ts));
     assert_eq!((p.error_code, p.base_offset), (ErrorCode::NONE, 1), "{p:?}");
 }
+
+// ---- DescribeLogDirs ------------------------------------------------------------------------
+
+/// One log directory, named as configured, with every partition (or those asked for) and
+/// the bytes its segments hold; partitions the node does not host are left out.
+#[test]
+fn describe_log_dirs_reports_partition_sizes() {
+    let mut h = Harness::with(
+        NodeConfig {
+            log_dir: "/data/keel".into(),
+            ..NodeConfig::default()
+        },
+        MemStorage::new(),
+    );
+    h.create("a", 2, &[]);
+    h.create("b", 1, &[]);
+    let ts = T0 as i64;
+    let records = keyed("k", "some value", ts);
+    let p = h.produce("a", 1, records.clone());
+    assert_eq!(p.error_code, ErrorCode::NONE);
+    let p = h.produce("a", 1, records.clone());
+    assert_eq!(p.error_code, ErrorCode::NONE);
+    let mut describe = |topics: Option<Vec<DescribableLogDirTopic>>| {
+        let Response::DescribeLogDirs(r) =
+            h.call(Request::DescribeLogDirs(DescribeLogDirsRequest { topics }))
+        else {
+            panic!()
+        };
+        assert_eq!(r.error_code, ErrorCode::NONE);
+        assert_eq!(r.results.len(), 1);
+        let dir = r.results.into_iter().next().unwrap();
+        assert_eq!(
+            (dir.error_code, dir.log_dir.as_str()),
+            (ErrorCode::NONE, "/data/keel")
+        );
+        assert_eq!((dir.total_bytes, dir.usable_bytes), (-1, -1));
+        dir.topics
+            .into_iter()
+            .map(|t| {
+                let sizes: Vec<(i32, i64)> = t
+                    .partitions
+                    .iter()
+                    .map(|p| (p.partition_index, p.partition_size))
+                    .collect();
+                assert!(t
+                    .partitions
+                    .iter()
+                    .all(|p| p.offset_lag == 0 && !p.is_future_key));
+                (t.name, sizes)
+            })
+            .collect::<Vec<_>>()
+    };
+    let batch = records.len() as i64;
+    assert_eq!(
+        describe(None),
+        vec![
+            ("a".to_string(), vec![(0, 0), (1, 2 * batch)]),
+            ("b".to_string(), vec![(0, 0)]),
+        ]
+    );
+    let asked = vec![
+        DescribableLogDirTopic {
+            topic: "a".into(),
+            partitions: vec![1, 7],
+        },
+        DescribableLogDirTopic {
+            topic: "nope".into(),
+            partitions: vec![0],
+        },
+    ];
+    assert_eq!(
+        describe(Some(asked)),
+        vec![("a".to_string(), vec![(1, 2 * batch)])]
+    );
+    assert_eq!(describe(Some(vec![])), vec![]);
+}

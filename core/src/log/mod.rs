@@ -1040,6 +1040,11 @@ impl PartitionLog {
         self.producer_batches_from(self.log_start_offset, f)
     }
 
+    /// The bytes of every segment's batches (what Kafka reports as a partition's size).
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.values().map(|s| s.size).sum()
+    }
+
     /// Base offsets of the segments, in order.
     pub fn segment_base_offsets(&self) -> Vec<i64> {
         self.segments.keys().copied().collect()

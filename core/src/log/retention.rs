@@ -58,7 +58,7 @@ impl PartitionLog {
         let upto = upto.min(self.recovery_point).min(self.log_end_offset());
         let by_policy = self.config.cleanup_delete;
         let retention_ms = self.config.retention_ms;
-        let total: u64 = self.segments.values().map(|s| s.size).sum();
+        let total = self.size_bytes();
         // How far the log is over retention.bytes, less what this pass already deletes.
         let mut over_bytes = match self.config.retention_bytes {
             limit if limit >= 0 && by_policy => total as i128 - limit as i128,

@@ -228,6 +228,9 @@ apis! {
     DescribeConfigs = 32, codec 1..=4, advertised Some((1, 4)), DescribeConfigsRequest, DescribeConfigsResponse;
     /// AlterConfigs (33).
     AlterConfigs = 33, codec 0..=2, advertised Some((0, 2)), AlterConfigsRequest, AlterConfigsResponse;
+    /// DescribeLogDirs (35): v0 was removed in Kafka 4.0; v5 (KIP-1066 cordoned log
+    /// directories) is not advertised.
+    DescribeLogDirs = 35, codec 1..=4, advertised Some((1, 4)), DescribeLogDirsRequest, DescribeLogDirsResponse;
     /// CreatePartitions (37).
     CreatePartitions = 37, codec 0..=3, advertised Some((0, 3)), CreatePartitionsRequest, CreatePartitionsResponse;
     /// DeleteGroups (42).
@@ -341,6 +344,7 @@ mod tests {
                 (ApiKey::InitProducerId, 0, 4),
                 (ApiKey::DescribeConfigs, 1, 4),
                 (ApiKey::AlterConfigs, 0, 2),
+                (ApiKey::DescribeLogDirs, 1, 4),
                 (ApiKey::CreatePartitions, 0, 3),
                 (ApiKey::DeleteGroups, 0, 2),
                 (ApiKey::IncrementalAlterConfigs, 0, 1),
