@@ -20,16 +20,21 @@ pub enum PlantedBug {
     /// appended to `__consumer_offsets`, before their fsync: a crash takes back committed
     /// offsets. Read by the group coordinator from `GroupConfig::planted_bug`.
     CommitBeforeFlush,
+    /// At open, take idempotent-producer state from the newest producer snapshot alone,
+    /// without replaying the batches stored after it: a retry of one of those is refused
+    /// as out of sequence, and the producer, bumping its epoch, writes it a second time.
+    ProducerStateFromSnapshotOnly,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 6] = [
+    pub const ALL: [PlantedBug; 7] = [
         PlantedBug::AckBeforeFlush,
         PlantedBug::SkipRecoveryChecksum,
         PlantedBug::HighWatermarkPastFlushed,
         PlantedBug::FetchBeyondHighWatermark,
         PlantedBug::ReuseOffsetAfterTruncation,
         PlantedBug::CommitBeforeFlush,
+        PlantedBug::ProducerStateFromSnapshotOnly,
     ];
 }
 

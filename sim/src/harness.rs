@@ -287,6 +287,7 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> RunReport {
                 record_bytes: spec.record_bytes,
                 keys: spec.keys,
                 timeout: spec.timeout.0,
+                idempotent: spec.idempotent,
                 seed: rng.next_u64(),
             };
             clients.push(cfg.name.clone());

@@ -193,6 +193,12 @@ pub struct ProducerSpec {
     /// Deadline of one request.
     #[serde(default = "default_timeout")]
     pub timeout: Dur,
+    /// An idempotent producer (KIP-98), as librdkafka's and Java's with
+    /// `enable.idempotence=true`: a producer id, a sequence per partition, and a batch whose
+    /// outcome is unknown sent again, unchanged, until it is known. Needs acks = -1. The
+    /// broker must then keep every value once: a retry that lands twice is a `duplicate`.
+    #[serde(default)]
+    pub idempotent: bool,
 }
 
 fn minus_one() -> i16 {
@@ -474,6 +480,9 @@ impl Scenario {
             }
             if !(-1..=1).contains(&p.acks) {
                 return Err(format!("producer acks = {} must be -1, 0 or 1", p.acks));
+            }
+            if p.idempotent && p.acks != -1 {
+                return Err("an idempotent producer needs acks = -1".into());
             }
             if !(p.rate > 0.0 && p.rate.is_finite()) || p.batch == 0 || p.keys == 0 {
                 return Err("producer rate, batch and keys must be positive".into());

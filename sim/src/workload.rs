@@ -232,7 +232,68 @@ pub struct ProducerCfg {
     pub record_bytes: usize,
     pub keys: u32,
     pub timeout: Duration,
+    pub idempotent: bool,
     pub seed: u64,
+}
+
+/// An idempotent producer's identity and sequences, kept across reconnects as real clients
+/// keep them, and the batch whose outcome is not known yet.
+#[derive(Default)]
+struct Idempotence {
+    /// Producer id and epoch, once InitProducerId answered.
+    id: Option<(i64, i16)>,
+    next_seq: std::collections::BTreeMap<i32, i32>,
+    pending: Option<PendingBatch>,
+}
+
+/// A batch sent again, unchanged, until its outcome is known.
+struct PendingBatch {
+    partition: i32,
+    values: Vec<String>,
+    records: Vec<Record>,
+    /// (producer id, epoch, base sequence) it was stamped with; `None` after an epoch bump
+    /// refused it: it takes the new epoch's next sequence.
+    stamp: Option<(i64, i16, i32)>,
+}
+
+/// InitProducerId: a new id, or (KIP-360) the current id with its epoch bumped.
+async fn init_producer_id(
+    c: &mut SimClient,
+    current: Option<(i64, i16)>,
+) -> Result<(i64, i16), String> {
+    let (producer_id, producer_epoch) = current.unwrap_or((-1, -1));
+    let request = codec::InitProducerIdRequest {
+        transactional_id: None,
+        transaction_timeout_ms: 60_000,
+        producer_id,
+        producer_epoch,
+        ..Default::default()
+    };
+    match c
+        .call(RequestBody::InitProducerId(request), Duration::ZERO)
+        .await
+    {
+        Ok(Some(ResponseBody::InitProducerId(r))) if r.error_code == 0 => {
+            Ok((r.producer_id, r.producer_epoch))
+        }
+        Ok(Some(ResponseBody::InitProducerId(r))) => {
+            Err(format!("InitProducerId error {}", r.error_code))
+        }
+        Ok(other) => Err(format!("InitProducerId answered {other:?}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Writes producer id, epoch and base sequence into a built batch and seals its CRC.
+fn stamp_batch(batch: bytes::Bytes, (pid, epoch, seq): (i64, i16, i32)) -> bytes::Bytes {
+    use keel_core::record::{BASE_SEQUENCE_AT, CRC_AT, PRODUCER_EPOCH_AT, PRODUCER_ID_AT};
+    let mut b = batch.to_vec();
+    b[PRODUCER_ID_AT..PRODUCER_ID_AT + 8].copy_from_slice(&pid.to_be_bytes());
+    b[PRODUCER_EPOCH_AT..PRODUCER_EPOCH_AT + 2].copy_from_slice(&epoch.to_be_bytes());
+    b[BASE_SEQUENCE_AT..BASE_SEQUENCE_AT + 4].copy_from_slice(&seq.to_be_bytes());
+    let crc = keel_core::record::batch_crc(&b);
+    b[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    bytes::Bytes::from(b)
 }
 
 /// Produces unique values until the fault phase ends.
@@ -242,6 +303,7 @@ pub async fn producer(cfg: ProducerCfg, shared: Arc<Shared>, plan: Plan) -> turm
     let mut disconnects = shared.disconnect.subscribe();
     let mut client: Option<SimClient> = None;
     let mut seq = 0u64;
+    let mut idem = Idempotence::default();
     loop {
         // Pacing: a jittered interval, so producers drift against each other.
         let pause = cfg.interval.mul_f64(rng.gen_range(0.5..1.5));
@@ -260,25 +322,56 @@ pub async fn producer(cfg: ProducerCfg, shared: Arc<Shared>, plan: Plan) -> turm
         else {
             continue;
         };
-        let key = format!("k{}", rng.gen_range(0..cfg.keys));
-        let partition = (fnv1a(key.as_bytes()) % cfg.topic.partitions as u64) as i32;
-        let timestamp_ms = i64::try_from(turmoil::since_epoch().unwrap_or_default().as_millis())
-            .unwrap_or(i64::MAX);
-        let values: Vec<String> = (0..cfg.batch)
-            .map(|_| {
-                seq += 1;
-                format!("p{}-{seq:06}", cfg.id)
-            })
-            .collect();
-        let records: Vec<Record> = values
-            .iter()
-            .map(|v| Record {
-                key: Some(key.as_bytes().to_vec()),
-                value: Some(pad(v, cfg.record_bytes).into_bytes()),
-                headers: vec![],
-                timestamp_ms,
-            })
-            .collect();
+        if cfg.idempotent && idem.id.is_none() {
+            match init_producer_id(c, None).await {
+                Ok(id) => idem.id = Some(id),
+                Err(why) => {
+                    shared.note(format!("{}: {why}", cfg.name));
+                    client = None;
+                    continue;
+                }
+            }
+        }
+        let (partition, values, records) = match &idem.pending {
+            Some(p) => (p.partition, p.values.clone(), p.records.clone()),
+            None => {
+                let key = format!("k{}", rng.gen_range(0..cfg.keys));
+                let partition = (fnv1a(key.as_bytes()) % cfg.topic.partitions as u64) as i32;
+                let timestamp_ms =
+                    i64::try_from(turmoil::since_epoch().unwrap_or_default().as_millis())
+                        .unwrap_or(i64::MAX);
+                let values: Vec<String> = (0..cfg.batch)
+                    .map(|_| {
+                        seq += 1;
+                        format!("p{}-{seq:06}", cfg.id)
+                    })
+                    .collect();
+                let records: Vec<Record> = values
+                    .iter()
+                    .map(|v| Record {
+                        key: Some(key.as_bytes().to_vec()),
+                        value: Some(pad(v, cfg.record_bytes).into_bytes()),
+                        headers: vec![],
+                        timestamp_ms,
+                    })
+                    .collect();
+                (partition, values, records)
+            }
+        };
+        let mut batch_bytes = build_batch(&records);
+        if let Some((pid, epoch)) = idem.id.filter(|_| cfg.idempotent) {
+            let stamp = match idem.pending.as_ref().and_then(|p| p.stamp) {
+                Some(stamp) => stamp,
+                None => (pid, epoch, *idem.next_seq.get(&partition).unwrap_or(&0)),
+            };
+            batch_bytes = stamp_batch(batch_bytes, stamp);
+            idem.pending = Some(PendingBatch {
+                partition,
+                values: values.clone(),
+                records: records.clone(),
+                stamp: Some(stamp),
+            });
+        }
         let tp: Tp = (cfg.topic.name.clone(), partition);
         let op = shared.history().invoke(
             &cfg.name,
@@ -291,7 +384,7 @@ pub async fn producer(cfg: ProducerCfg, shared: Arc<Shared>, plan: Plan) -> turm
             },
         );
         let result = {
-            let request = c.produce(&cfg.topic.name, partition, build_batch(&records), cfg.acks);
+            let request = c.produce(&cfg.topic.name, partition, batch_bytes, cfg.acks);
             tokio::select! {
                 biased;
                 _ = disconnects.changed() => None,
@@ -323,9 +416,67 @@ pub async fn producer(cfg: ProducerCfg, shared: Arc<Shared>, plan: Plan) -> turm
                 ProduceOutcome::Unknown { why: e.to_string() }
             }
         };
+        if cfg.idempotent {
+            settle_idempotent(&mut idem, &outcome, &cfg, &shared, &mut client).await;
+        }
         shared.history().complete_produce(op, now_ms(), outcome);
     }
     Ok(())
+}
+
+/// What an idempotent producer does with an outcome: a success advances the partition's
+/// sequence; an unknown or indefinite one keeps the batch to send again unchanged; a
+/// sequence or epoch refusal bumps the epoch (KIP-360) and sends the batch again from
+/// sequence 0; any other refusal drops it.
+async fn settle_idempotent(
+    idem: &mut Idempotence,
+    outcome: &ProduceOutcome,
+    cfg: &ProducerCfg,
+    shared: &Shared,
+    client: &mut Option<SimClient>,
+) {
+    let Some(pending) = idem.pending.as_mut() else {
+        return;
+    };
+    match outcome {
+        ProduceOutcome::Ok { .. } => {
+            if let Some((_, _, seq)) = pending.stamp {
+                let next =
+                    keel_core::producer::increment_sequence(seq, pending.values.len() as i32);
+                idem.next_seq.insert(pending.partition, next);
+            }
+            idem.pending = None;
+        }
+        ProduceOutcome::Unknown { .. }
+        | ProduceOutcome::Fail {
+            definite: false, ..
+        } => {}
+        ProduceOutcome::Fail { error, .. }
+            if matches!(
+                ErrorCode(*error),
+                ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER
+                    | ErrorCode::UNKNOWN_PRODUCER_ID
+                    | ErrorCode::INVALID_PRODUCER_EPOCH
+            ) =>
+        {
+            pending.stamp = None;
+            idem.next_seq.clear();
+            let bumped = match client.as_mut() {
+                Some(c) => init_producer_id(c, idem.id).await,
+                None => Err("no connection".into()),
+            };
+            match bumped {
+                Ok(id) => idem.id = Some(id),
+                Err(why) => {
+                    // A new id at the next connection: sequences restart either way.
+                    shared.note(format!("{}: epoch bump failed: {why}", cfg.name));
+                    idem.id = None;
+                    *client = None;
+                }
+            }
+        }
+        ProduceOutcome::Fail { .. } => idem.pending = None,
+    }
 }
 
 fn pad(ident: &str, len: usize) -> String {

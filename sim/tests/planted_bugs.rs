@@ -139,3 +139,12 @@ fn commit_before_flush_lets_committed_offsets_regress() {
         &[Anomaly::CommitRegression],
     );
 }
+
+#[test]
+fn producer_state_from_the_snapshot_alone_duplicates_a_retry() {
+    catches(
+        PlantedBug::ProducerStateFromSnapshotOnly,
+        "idempotent-retries.toml",
+        &[Anomaly::Duplicate],
+    );
+}

@@ -113,3 +113,8 @@ fn group_broker_crash() {
 fn group_zombie_commits() {
     check("group-zombie-commits.toml");
 }
+
+#[test]
+fn idempotent_retries() {
+    check("idempotent-retries.toml");
+}

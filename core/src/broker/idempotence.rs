@@ -46,11 +46,20 @@ use crate::producer::{
 /// batch headers after it; also returns that snapshot's offset.
 pub(super) fn rebuild_producers(
     log: &PartitionLog,
+    planted: Option<crate::bugs::PlantedBug>,
 ) -> Result<(ProducerStates, Option<i64>), LogError> {
     let (mut states, snapshot) = match latest_snapshot(log) {
         Some((offset, states)) => (states, Some(offset)),
         None => (ProducerStates::default(), None),
     };
+    if snapshot.is_some()
+        && crate::bugs::active(
+            planted,
+            crate::bugs::PlantedBug::ProducerStateFromSnapshotOnly,
+        )
+    {
+        return Ok((states, snapshot));
+    }
     let from = snapshot.unwrap_or_else(|| log.log_start_offset());
     log.producer_batches_from(from, |b| states.replay(&b))?;
     Ok((states, snapshot))

@@ -646,7 +646,7 @@ impl Node {
         }
         // Idempotent producers as the recovered log left them (broker/idempotence.rs).
         let (producers, producer_snapshot) =
-            idempotence::rebuild_producers(&log).map_err(open_error)?;
+            idempotence::rebuild_producers(&log, self.config.planted_bug).map_err(open_error)?;
         let log_id = LogId(self.next_log_id);
         self.next_log_id += 1;
         let key = (topic.name.clone(), index);
