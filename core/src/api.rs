@@ -208,6 +208,38 @@ pub struct FetchRequest {
     /// 0 read_uncommitted, 1 read_committed (the same without transactions).
     pub isolation_level: i8,
     pub topics: Vec<FetchTopic>,
+    /// The fetch session it belongs to (v7+, KIP-227); sessionless by default.
+    pub session: FetchSessionRequest,
+}
+
+/// Session id 0 with epoch -1: no session (what fetches before v7 and librdkafka send).
+pub const FETCH_SESSION_FINAL_EPOCH: i32 = -1;
+/// Epoch 0: a full fetch that opens a new session.
+pub const FETCH_SESSION_INITIAL_EPOCH: i32 = 0;
+
+/// A fetch's session fields (KIP-227).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FetchSessionRequest {
+    pub session_id: i32,
+    pub epoch: i32,
+    /// Partitions leaving the session.
+    pub forgotten: Vec<FetchForgottenTopic>,
+}
+
+impl Default for FetchSessionRequest {
+    fn default() -> Self {
+        FetchSessionRequest {
+            session_id: 0,
+            epoch: FETCH_SESSION_FINAL_EPOCH,
+            forgotten: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FetchForgottenTopic {
+    pub name: String,
+    pub partitions: Vec<i32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -228,6 +260,8 @@ pub struct FetchPartition {
 pub struct FetchResponse {
     pub throttle_time_ms: i32,
     pub error_code: ErrorCode,
+    /// The fetch session the response belongs to; 0: none.
+    pub session_id: i32,
     pub topics: Vec<FetchTopicResponse>,
 }
 

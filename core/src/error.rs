@@ -35,6 +35,8 @@ impl ErrorCode {
     pub const FENCED_LEADER_EPOCH: ErrorCode = ErrorCode(74);
     pub const UNKNOWN_LEADER_EPOCH: ErrorCode = ErrorCode(75);
     pub const UNKNOWN_TOPIC_ID: ErrorCode = ErrorCode(100);
+    pub const FETCH_SESSION_ID_NOT_FOUND: ErrorCode = ErrorCode(70);
+    pub const INVALID_FETCH_SESSION_EPOCH: ErrorCode = ErrorCode(71);
     // Group coordination (classic protocol) and committed offsets.
     pub const OFFSET_METADATA_TOO_LARGE: ErrorCode = ErrorCode(12);
     pub const COORDINATOR_LOAD_IN_PROGRESS: ErrorCode = ErrorCode(14);

@@ -283,9 +283,20 @@ fn produce_request(r: codec::ProduceRequest) -> api::ProduceRequest {
 }
 
 fn fetch_request(r: codec::FetchRequest) -> api::FetchRequest {
-    // No fetch sessions: session_id/epoch and forgotten topics are ignored, and every fetch
-    // is answered in full (the response's session_id 0 tells the client so).
+    // Before v7 the codec leaves session 0 and epoch -1: no session, as those versions mean.
     api::FetchRequest {
+        session: api::FetchSessionRequest {
+            session_id: r.session_id,
+            epoch: r.session_epoch,
+            forgotten: r
+                .forgotten_topics_data
+                .into_iter()
+                .map(|t| api::FetchForgottenTopic {
+                    name: t.topic,
+                    partitions: t.partitions,
+                })
+                .collect(),
+        },
         max_wait_ms: r.max_wait_ms,
         min_bytes: r.min_bytes,
         max_bytes: r.max_bytes,
@@ -713,8 +724,7 @@ fn fetch_response(r: api::FetchResponse) -> codec::FetchResponse {
     codec::FetchResponse {
         throttle_time_ms: r.throttle_time_ms,
         error_code: r.error_code.0,
-        // No fetch sessions: 0 tells the client to keep sending full fetches.
-        session_id: 0,
+        session_id: r.session_id,
         responses: r
             .topics
             .into_iter()
@@ -2196,6 +2206,49 @@ mod tests {
             assert_eq!(
                 (a.responses[0].resource_type, a.responses[0].error_code),
                 (4, 0)
+            );
+        }
+    }
+
+    #[test]
+    fn fetch_sessions_map_from_v7_and_are_sessionless_before() {
+        for version in 4..=12 {
+            let r = codec::FetchRequest {
+                session_id: 42,
+                session_epoch: 3,
+                forgotten_topics_data: vec![codec::ForgottenTopic {
+                    topic: "gone".into(),
+                    partitions: vec![2],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            };
+            let api::Request::Fetch(f) = request_round_trip(version, RequestBody::Fetch(r)) else {
+                panic!()
+            };
+            if version >= 7 {
+                assert_eq!((f.session.session_id, f.session.epoch), (42, 3));
+                assert_eq!(
+                    f.session.forgotten,
+                    vec![api::FetchForgottenTopic {
+                        name: "gone".into(),
+                        partitions: vec![2],
+                    }]
+                );
+            } else {
+                assert_eq!(f.session, api::FetchSessionRequest::default(), "v{version}");
+            }
+            let response = api::Response::Fetch(api::FetchResponse {
+                session_id: 42,
+                ..Default::default()
+            });
+            let ResponseBody::Fetch(d) = response_round_trip(version, response) else {
+                panic!()
+            };
+            assert_eq!(
+                d.session_id,
+                if version >= 7 { 42 } else { 0 },
+                "v{version}"
             );
         }
     }

@@ -249,6 +249,17 @@ def run_kafka_python(args, sent):
                     (m.offset, m.key, m.value, m.headers, m.timestamp))
                 n += 1
     counts = verify_consumed(name, sent, acked, consumed)
+    # kafka-python 3 fetches through a KIP-227 session when the broker opens one (Fetch v7+):
+    # the records above came through incremental fetches. (Its handlers are internals; a
+    # kafka-python without them, or pinned to an older Kafka, is not checked.)
+    handlers = getattr(getattr(consumer, "_fetcher", None), "_session_handlers", None)
+    if handlers is not None and (args.api_version is None or args.api_version >= (1, 1)):
+        for _ in range(3):
+            check(not consumer.poll(timeout_ms=200), "records after the end of the topic")
+        sessions = [(h.next_metadata.session_id, h.next_metadata.epoch) for h in handlers.values()]
+        check(any(sid != 0 and epoch > 1 for sid, epoch in sessions),
+              f"no incremental fetch session was used: {sessions}")
+        log(f"{name}: consumed through fetch sessions {sessions}")
 
     earliest = {tp.partition: o for tp, o in consumer.beginning_offsets(tps).items()}
     latest = {tp.partition: o for tp, o in consumer.end_offsets(tps).items()}

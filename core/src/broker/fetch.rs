@@ -1,5 +1,6 @@
 //! Fetch: serve stored batches up to the high watermark, exactly as stored, and park a fetch
-//! that found fewer than min_bytes until more data is durable or max_wait_ms passes.
+//! that found fewer than min_bytes until more data is durable or max_wait_ms passes. A
+//! fetch's session (fetch_session.rs) decides what is read and what the answer lists.
 
 use super::{Node, PartitionKey, PendingFetch, WaitId, MAX_PARKED_FETCHES};
 use crate::api::{
@@ -13,6 +14,20 @@ use std::time::Duration;
 
 impl Node {
     pub(super) fn fetch(&mut self, conn: ConnId, id: RequestId, request: FetchRequest) {
+        let (request, session) = match self
+            .fetch_sessions
+            .resolve(request, self.now, &mut self.rng)
+        {
+            Ok(resolved) => resolved,
+            Err(code) => {
+                let response = FetchResponse {
+                    error_code: code,
+                    ..FetchResponse::default()
+                };
+                self.respond(conn, id, Response::Fetch(response));
+                return;
+            }
+        };
         let (response, bytes, any_error) = self.read_fetch(&request);
         let min_bytes = request.min_bytes.max(0) as usize;
         let wait_ms = request.max_wait_ms.max(0) as u64;
@@ -21,6 +36,7 @@ impl Node {
             || wait_ms == 0
             || self.fetch_waits.len() >= MAX_PARKED_FETCHES
         {
+            let response = self.fetch_sessions.answer(session, response);
             self.respond(conn, id, Response::Fetch(response));
             return;
         }
@@ -41,6 +57,7 @@ impl Node {
                 conn,
                 id,
                 request,
+                session,
                 deadline,
             },
         );
@@ -60,6 +77,7 @@ impl Node {
             let (response, bytes, any_error) = self.read_fetch(&f.request);
             if bytes >= min_bytes || any_error {
                 if let Some(f) = self.remove_fetch_wait(wait) {
+                    let response = self.fetch_sessions.answer(f.session, response);
                     self.respond(f.conn, f.id, Response::Fetch(response));
                 }
             }
@@ -72,6 +90,7 @@ impl Node {
             return;
         };
         let (response, _, _) = self.read_fetch(&f.request);
+        let response = self.fetch_sessions.answer(f.session, response);
         self.respond(f.conn, f.id, Response::Fetch(response));
     }
 

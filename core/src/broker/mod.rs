@@ -10,6 +10,7 @@
 mod admin;
 mod configs;
 mod fetch;
+mod fetch_session;
 mod group;
 mod idempotence;
 mod produce;
@@ -207,7 +208,9 @@ struct PendingProduce {
 struct PendingFetch {
     conn: ConnId,
     id: RequestId,
+    /// What to read: for an incremental fetch, every partition of its session.
     request: crate::api::FetchRequest,
+    session: fetch_session::SessionContext,
     deadline: Instant,
 }
 
@@ -228,6 +231,8 @@ pub struct Node {
     outputs: VecDeque<Output>,
     produce_waits: BTreeMap<WaitId, PendingProduce>,
     fetch_waits: BTreeMap<WaitId, PendingFetch>,
+    /// KIP-227 fetch sessions (broker/fetch_session.rs).
+    fetch_sessions: fetch_session::FetchSessions,
     /// Parked fetches by the partitions they read, so a durability advance wakes only those.
     fetch_waits_by_partition: BTreeMap<PartitionKey, BTreeSet<WaitId>>,
     /// Deadlines of parked requests, earliest first.
@@ -283,6 +288,7 @@ impl Node {
             outputs: VecDeque::new(),
             produce_waits: BTreeMap::new(),
             fetch_waits: BTreeMap::new(),
+            fetch_sessions: fetch_session::FetchSessions::default(),
             fetch_waits_by_partition: BTreeMap::new(),
             timers: BTreeSet::new(),
             next_wait_id: 1,
@@ -785,6 +791,7 @@ impl Node {
         }
         assert_eq!(self.logs.len(), self.partitions.len());
         assert!(self.fetch_waits.len() <= MAX_PARKED_FETCHES);
+        self.fetch_sessions.check();
         assert!(self.produce_waits.len() <= MAX_PARKED_PRODUCES);
         self.group.check();
     }

@@ -167,6 +167,7 @@ fn fetch(topic: &str, partition: i32, offset: i64, max_wait_ms: i32) -> Request 
                 partition_max_bytes: 1 << 20,
             }],
         }],
+        ..Default::default()
     })
 }
 
@@ -321,6 +322,66 @@ fn long_poll_fetch_waits_for_data_or_its_deadline() {
     assert!(
         matches!(&outs[..], [Output::Respond { id, response, .. }] if *id == parked && fetch_result(response).records.is_empty())
     );
+}
+
+/// KIP-227 end to end on the node: a full fetch opens a session; an incremental fetch that
+/// names no partition reads them all from the session, waits like any fetch, and is
+/// answered with only the partition that got data.
+#[test]
+fn an_incremental_fetch_waits_on_its_session_and_answers_what_changed() {
+    let mut h = Harness::new();
+    h.create("t", 2);
+    let with_session = |mut r: Request, session_id: i32, epoch: i32| {
+        if let Request::Fetch(f) = &mut r {
+            f.session.session_id = session_id;
+            f.session.epoch = epoch;
+        }
+        r
+    };
+    let mut full = with_session(fetch("t", 0, 0, 0), 0, 0);
+    if let Request::Fetch(f) = &mut full {
+        f.topics[0].partitions.push(FetchPartition {
+            partition_index: 1,
+            current_leader_epoch: -1,
+            fetch_offset: 0,
+            partition_max_bytes: 1 << 20,
+        });
+    }
+    let (r, _) = h.call(full);
+    let Response::Fetch(r) = r else { panic!() };
+    assert!(r.session_id > 0);
+    assert_eq!(
+        r.topics[0].partitions.len(),
+        2,
+        "a full fetch answers every partition"
+    );
+    let session = r.session_id;
+
+    let mut incremental = with_session(fetch("t", 0, 0, 500), session, 1);
+    if let Request::Fetch(f) = &mut incremental {
+        f.topics.clear();
+    }
+    let parked = h.send(incremental);
+    assert!(h.outputs().is_empty(), "nothing new: the fetch waits");
+    h.send(produce("t", 1, 1, batch(&["a"], T0 as i64)));
+    let released = h.complete_flushes();
+    let (_, r) = released
+        .iter()
+        .find(|(id, _)| *id == parked)
+        .expect("woken by data in a partition it never named");
+    let Response::Fetch(r) = r else { panic!() };
+    assert_eq!(r.session_id, session);
+    let listed: Vec<(i32, bool)> = r
+        .topics
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .map(|p| (p.partition_index, p.records.is_empty()))
+        .collect();
+    assert_eq!(listed, vec![(1, false)], "only what changed");
+
+    let (r, _) = h.call(with_session(fetch("t", 0, 0, 0), session, 1));
+    let Response::Fetch(r) = r else { panic!() };
+    assert_eq!(r.error_code, ErrorCode::INVALID_FETCH_SESSION_EPOCH);
 }
 
 #[test]

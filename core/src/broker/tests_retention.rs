@@ -219,6 +219,7 @@ impl Harness {
                     partition_max_bytes: 1 << 20,
                 }],
             }],
+            ..Default::default()
         }));
         let Response::Fetch(r) = r else { panic!() };
         let p = &r.topics[0].partitions[0];

@@ -1129,6 +1129,7 @@ fn a_commit_is_answered_only_after_its_record_is_flushed() {
                 partition_max_bytes: 1 << 20,
             }],
         }],
+        ..Default::default()
     }));
     let records = expect!(r, Fetch).topics[0].partitions[0].records.clone();
     let stored = offsets::batch_records(&records).unwrap();
