@@ -417,12 +417,13 @@ async fn drive<L: Listener>(
 /// Every partition's offsets, for a scrape.
 fn partition_gauges(node: &Node) -> Vec<PartitionGauges> {
     node.partition_offsets()
-        .map(|((topic, partition), start, end, hw)| PartitionGauges {
-            topic: topic.clone(),
-            partition: *partition,
-            log_start_offset: start,
-            log_end_offset: end,
-            high_watermark: hw,
+        .map(|p| PartitionGauges {
+            topic: p.key.0.clone(),
+            partition: p.key.1,
+            log_start_offset: p.log_start_offset,
+            log_end_offset: p.log_end_offset,
+            high_watermark: p.high_watermark,
+            size_bytes: i64::try_from(p.size_bytes).unwrap_or(i64::MAX),
         })
         .collect()
 }

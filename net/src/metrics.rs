@@ -175,6 +175,7 @@ pub struct PartitionGauges {
     pub log_start_offset: i64,
     pub log_end_offset: i64,
     pub high_watermark: i64,
+    pub size_bytes: i64,
 }
 
 /// A scrape's question to the node task: answer with every partition's offsets.
@@ -454,7 +455,7 @@ impl Metrics {
 
         if let Some(partitions) = partitions {
             type Field = fn(&PartitionGauges) -> i64;
-            let gauges: [(&str, &str, Field); 3] = [
+            let gauges: [(&str, &str, Field); 4] = [
                 (
                     "keel_log_start_offset",
                     "First offset still in the partition's log.",
@@ -469,6 +470,11 @@ impl Metrics {
                     "keel_high_watermark",
                     "Offsets below it are durable and served to consumers.",
                     |p| p.high_watermark,
+                ),
+                (
+                    "keel_log_size_bytes",
+                    "Bytes of the partition's log segments (Kafka's Log Size).",
+                    |p| p.size_bytes,
                 ),
             ];
             for (name, help, field) in gauges {
@@ -842,6 +848,7 @@ mod tests {
             log_start_offset: 0,
             log_end_offset: 7,
             high_watermark: 5,
+            size_bytes: 4096,
         }]));
         assert!(
             text.contains("keel_error_responses_total{api=\"Produce\",code=\"3\",error=\"UNKNOWN_TOPIC_OR_PARTITION\"} 2\n"),
@@ -849,6 +856,10 @@ mod tests {
         );
         assert!(
             text.contains("keel_log_end_offset{topic=\"a\\\"b\\\\c\",partition=\"2\"} 7\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("keel_log_size_bytes{topic=\"a\\\"b\\\\c\",partition=\"2\"} 4096\n"),
             "{text}"
         );
         assert!(text.contains("keel_up 0\n"), "starting");

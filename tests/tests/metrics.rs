@@ -427,6 +427,13 @@ async fn metrics_are_served_parsed_and_match_the_traffic() {
             Some(0.0),
             "{p}"
         );
+        // Batches are stored as produced: the log holds exactly their bytes.
+        let batches_here = want / RECORDS_PER_BATCH as f64;
+        assert_eq!(
+            after.get("keel_log_size_bytes", &labels),
+            Some(batches_here * batch().len() as f64),
+            "{p}"
+        );
     }
     assert!(after.get("keel_fsync_duration_seconds_count", &[]) >= Some(1.0));
     assert_eq!(after.get("keel_fsync_failures_total", &[]), Some(0.0));

@@ -162,6 +162,17 @@ struct Partition {
     limits: ProduceLimits,
 }
 
+/// One partition as a metrics scrape sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionStats<'a> {
+    pub key: &'a PartitionKey,
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+    pub high_watermark: i64,
+    /// The bytes of its segments.
+    pub size_bytes: u64,
+}
+
 /// A topic's settings that Produce enforces, from its own configs over the node's defaults;
 /// taken when a log opens and again whenever the topic's configs change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -386,17 +397,18 @@ impl Node {
         &self.config
     }
 
-    /// Every partition's (key, log start offset, log end offset, high watermark), in key
-    /// order: read-only, for the driver's metrics.
-    pub fn partition_offsets(&self) -> impl Iterator<Item = (&PartitionKey, i64, i64, i64)> {
+    /// Every partition's offsets and size, in key order: read-only, for the driver's
+    /// metrics.
+    pub fn partition_offsets(&self) -> impl Iterator<Item = PartitionStats<'_>> {
         self.partitions.iter().map(|(key, p)| {
             let log = &p.log;
-            (
+            PartitionStats {
                 key,
-                log.log_start_offset(),
-                log.log_end_offset(),
-                p.high_watermark,
-            )
+                log_start_offset: log.log_start_offset(),
+                log_end_offset: log.log_end_offset(),
+                high_watermark: p.high_watermark,
+                size_bytes: log.size_bytes(),
+            }
         })
     }
 
