@@ -94,6 +94,25 @@ fn describe_partitions(describe: &str) -> BTreeMap<i32, (i64, i64)> {
     out
 }
 
+/// partition → `Size` (bytes on its leader) of `keel topic describe`'s partition lines.
+fn describe_sizes(describe: &str) -> BTreeMap<i32, u64> {
+    describe
+        .lines()
+        .filter(|l| l.trim_start().starts_with("Partition:"))
+        .map(|line| {
+            let fields: BTreeMap<&str, &str> = line
+                .trim()
+                .split('\t')
+                .filter_map(|f| f.split_once(": "))
+                .collect();
+            (
+                fields["Partition"].parse().unwrap(),
+                fields["Size"].parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
 /// The configs listed under `Configs:` in `keel topic describe`.
 fn describe_configs(describe: &str) -> BTreeMap<String, String> {
     describe
@@ -175,6 +194,11 @@ fn topic_create_list_describe_alter_delete() {
     assert_eq!(
         describe_partitions(&describe),
         (0..3).map(|p| (p, (0, 0))).collect(),
+        "{describe}"
+    );
+    assert_eq!(
+        describe_sizes(&describe),
+        (0..3).map(|p| (p, 0)).collect(),
         "{describe}"
     );
     assert_eq!(
@@ -268,6 +292,9 @@ fn delete_records_moves_the_log_start_offset() {
         BTreeMap::from([(0, (4, 10))]),
         "{describe}"
     );
+    // The records below the new log start are still in the segment that holds them.
+    let size = describe_sizes(&describe)[&0];
+    assert!(size > 10 * 2, "{describe}");
     let (out, _) = ok(
         &keel,
         &[

@@ -383,6 +383,37 @@ impl<S: Stream> Client<S> {
         }
     }
 
+    /// The size in bytes of each of `partitions` of `topic` on this broker (its current
+    /// replicas in every log directory; future replicas being moved are left out).
+    pub async fn describe_log_dirs(
+        &mut self,
+        topic: &str,
+        partitions: &[i32],
+    ) -> Result<Vec<(i32, i64)>, ClientError> {
+        let request = codec::DescribeLogDirsRequest {
+            topics: Some(vec![codec::DescribableLogDirTopic {
+                topic: topic.to_string(),
+                partitions: partitions.to_vec(),
+            }]),
+        };
+        match self
+            .call(RequestBody::DescribeLogDirs(request), Duration::ZERO)
+            .await?
+        {
+            Some(ResponseBody::DescribeLogDirs(r)) => Ok(r
+                .results
+                .into_iter()
+                .filter(|d| d.error_code == 0)
+                .flat_map(|d| d.topics)
+                .filter(|t| t.name == topic)
+                .flat_map(|t| t.partitions)
+                .filter(|p| !p.is_future_key)
+                .map(|p| (p.partition_index, p.partition_size))
+                .collect()),
+            other => Err(unexpected_opt(other)),
+        }
+    }
+
     /// Moves the log start offset of each (partition, offset) of `topic` forward; offset -1
     /// means the high watermark. Returns (partition, low watermark, error code) per partition.
     pub async fn delete_records(

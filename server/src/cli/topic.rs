@@ -243,6 +243,7 @@ async fn describe(
         .is_some();
     for topic in topics {
         let offsets = log_offsets(cluster, &topic).await?;
+        let sizes = log_sizes(cluster, &topic).await;
         let replication = topic.partitions.first().map_or(0, |p| p.replicas.len());
         say!(
             "Topic: {}\tTopicId: {}\tPartitionCount: {}\tReplicationFactor: {}",
@@ -266,6 +267,9 @@ async fn describe(
                 start,
                 end
             );
+            if let Some(size) = sizes.get(&p.partition) {
+                line.push_str(&format!("\tSize: {size}"));
+            }
             if !p.offline.is_empty() {
                 line.push_str(&format!("\tOffline: {}", list(&p.offline)));
             }
@@ -438,6 +442,36 @@ pub async fn log_offsets(
         .into_iter()
         .filter_map(|(p, s)| latest.get(&p).map(|&e| (p, (s, e))))
         .collect())
+}
+
+/// The size in bytes of every partition of `topic` on its leader, from DescribeLogDirs.
+/// Sizes are a courtesy: a leader that does not serve the API, or fails, leaves its
+/// partitions out rather than failing the command.
+async fn log_sizes(cluster: &mut Cluster, topic: &TopicInfo) -> BTreeMap<i32, i64> {
+    let mut by_leader: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
+    for p in &topic.partitions {
+        if let Some(leader) = topic.leader(p.partition) {
+            by_leader.entry(leader).or_default().push(p.partition);
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (leader, partitions) in by_leader {
+        let Ok(client) = cluster.node(leader).await else {
+            continue;
+        };
+        if client.version(ApiKey::DescribeLogDirs).is_none() {
+            continue;
+        }
+        match client.describe_log_dirs(&topic.name, &partitions).await {
+            Ok(sizes) => {
+                for (p, size) in sizes {
+                    *out.entry(p).or_insert(0) += size;
+                }
+            }
+            Err(_) => cluster.reset_connections(),
+        }
+    }
+    out
 }
 
 /// The offset for `timestamp` of every partition of `topic`, asking each leader once; -1
