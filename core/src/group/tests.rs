@@ -857,25 +857,42 @@ fn leave_group_removes_members_and_the_last_one_empties_the_group() {
     assert_eq!((d.group_state.as_str(), d.members.len()), ("Empty", 0));
 }
 
+/// A JoinGroup of static member `instance` (client `client`) to group "g" with no member
+/// id: a first join, or a restart.
+fn join_static(h: &mut Harness, instance: &str, client: &str) -> RequestId {
+    h.send(Request::JoinGroup(join_request(
+        "g",
+        "",
+        Some(instance),
+        client,
+        &["t"],
+    )))
+}
+
+/// A SyncGroup of static member `member` (`instance`) of group "g".
+fn sync_static(
+    h: &mut Harness,
+    member: &str,
+    instance: &str,
+    generation: i32,
+    assignments: &[(&str, &str)],
+) -> RequestId {
+    h.send(Request::SyncGroup(sync_request(
+        "g",
+        member,
+        Some(instance),
+        generation,
+        assignments,
+    )))
+}
+
 /// KIP-345: a static member that restarts within its session keeps its assignment, without
 /// a rebalance; its old member id is fenced.
 #[test]
 fn a_restarted_static_member_keeps_its_assignment_and_fences_its_old_id() {
     let mut h = Harness::new();
-    let ja = h.send(Request::JoinGroup(join_request(
-        "g",
-        "",
-        Some("inst-a"),
-        "a",
-        &["t"],
-    )));
-    let jb = h.send(Request::JoinGroup(join_request(
-        "g",
-        "",
-        Some("inst-b"),
-        "b",
-        &["t"],
-    )));
+    let ja = join_static(&mut h, "inst-a", "a");
+    let jb = join_static(&mut h, "inst-b", "b");
     h.initial_delay();
     let (ra, rb) = (h.join_response(ja), h.join_response(jb));
     assert!(
@@ -884,32 +901,14 @@ fn a_restarted_static_member_keeps_its_assignment_and_fences_its_old_id() {
     );
     let (a, b, generation) = (ra.member_id.clone(), rb.member_id.clone(), ra.generation_id);
     assert_eq!(ra.leader, a);
-    let sb = h.send(Request::SyncGroup(sync_request(
-        "g",
-        &b,
-        Some("inst-b"),
-        generation,
-        &[],
-    )));
-    let sa = h.send(Request::SyncGroup(sync_request(
-        "g",
-        &a,
-        Some("inst-a"),
-        generation,
-        &[(&a, "pa"), (&b, "pb")],
-    )));
+    let sb = sync_static(&mut h, &b, "inst-b", generation, &[]);
+    let sa = sync_static(&mut h, &a, "inst-a", generation, &[(&a, "pa"), (&b, "pb")]);
     assert_eq!(h.sync_response(sa).assignment, Bytes::from("pa"));
     assert_eq!(h.sync_response(sb).assignment, Bytes::from("pb"));
 
     // inst-b restarts: it rejoins with no member id and its instance id.
     h.advance(5_000);
-    let jb2 = h.send(Request::JoinGroup(join_request(
-        "g",
-        "",
-        Some("inst-b"),
-        "b",
-        &["t"],
-    )));
+    let jb2 = join_static(&mut h, "inst-b", "b");
     let rb2 = h.join_response(jb2);
     assert_eq!(
         rb2.error_code,
@@ -920,13 +919,7 @@ fn a_restarted_static_member_keeps_its_assignment_and_fences_its_old_id() {
     assert_ne!(b2, b);
     assert_eq!(rb2.generation_id, generation);
     assert_eq!(rb2.leader, a);
-    let sb2 = h.send(Request::SyncGroup(sync_request(
-        "g",
-        &b2,
-        Some("inst-b"),
-        generation,
-        &[],
-    )));
+    let sb2 = sync_static(&mut h, &b2, "inst-b", generation, &[]);
     assert_eq!(
         h.sync_response(sb2).assignment,
         Bytes::from("pb"),
@@ -1353,33 +1346,15 @@ fn an_emptied_group_keeps_its_generation_and_a_deleted_one_stays_gone() {
 #[test]
 fn a_static_member_rejoins_a_restored_group_without_a_rebalance() {
     let mut h = Harness::new();
-    let ja = h.send(Request::JoinGroup(join_request(
-        "g",
-        "",
-        Some("inst-a"),
-        "a",
-        &["t"],
-    )));
+    let ja = join_static(&mut h, "inst-a", "a");
     h.initial_delay();
     let ra = h.join_response(ja);
     let (a, generation) = (ra.member_id.clone(), ra.generation_id);
-    let sa = h.send(Request::SyncGroup(sync_request(
-        "g",
-        &a,
-        Some("inst-a"),
-        generation,
-        &[(&a, "pa")],
-    )));
+    let sa = sync_static(&mut h, &a, "inst-a", generation, &[(&a, "pa")]);
     assert_eq!(h.sync_response(sa).error_code, ErrorCode::NONE);
 
     let mut h = h.restart(false);
-    let ja2 = h.send(Request::JoinGroup(join_request(
-        "g",
-        "",
-        Some("inst-a"),
-        "a",
-        &["t"],
-    )));
+    let ja2 = join_static(&mut h, "inst-a", "a");
     let ra2 = h.join_response(ja2);
     assert_eq!(
         (ra2.error_code, ra2.generation_id),
@@ -1387,13 +1362,7 @@ fn a_static_member_rejoins_a_restored_group_without_a_rebalance() {
         "answered at once, in the stored generation"
     );
     assert_ne!(ra2.member_id, a);
-    let sa2 = h.send(Request::SyncGroup(sync_request(
-        "g",
-        &ra2.member_id,
-        Some("inst-a"),
-        generation,
-        &[],
-    )));
+    let sa2 = sync_static(&mut h, &ra2.member_id, "inst-a", generation, &[]);
     assert_eq!(h.sync_response(sa2).assignment, Bytes::from("pa"));
     // The replacement is stored: after another restart the new id is the member.
     let mut h = h.restart(false);
