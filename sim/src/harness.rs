@@ -307,6 +307,7 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> RunReport {
                 max_wait: spec.max_wait.0,
                 max_bytes: spec.max_bytes,
                 timeout: spec.timeout.0,
+                sessions: spec.sessions,
             };
             clients.push(cfg.name.clone());
             sim.client(

@@ -232,6 +232,10 @@ pub struct ConsumerSpec {
     pub max_bytes: i32,
     #[serde(default = "default_timeout")]
     pub timeout: Dur,
+    /// Fetch through KIP-227 fetch sessions (one per partition), as the Java consumer
+    /// does: incremental fetches name a partition only when its position moved.
+    #[serde(default)]
+    pub sessions: bool,
 }
 
 /// `members` consumers in consumer group `name` over every partition of `topic`, each

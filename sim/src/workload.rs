@@ -16,7 +16,7 @@ use crate::trace::fnv1a;
 use keel_core::api::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
 use keel_core::error::ErrorCode;
 use keel_core::record::builder::{build_batch, Record};
-use keel_net::client::{Client, ClientError, ClientOptions};
+use keel_net::client::{Client, ClientError, ClientOptions, FetchSession};
 use keel_net::codec::{self, RequestBody, ResponseBody};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -495,6 +495,7 @@ pub struct ConsumerCfg {
     pub max_wait: Duration,
     pub max_bytes: i32,
     pub timeout: Duration,
+    pub sessions: bool,
 }
 
 /// Reads every partition from offset 0, round robin, until it has caught up after the heal
@@ -507,6 +508,7 @@ pub async fn consumer(cfg: ConsumerCfg, shared: Arc<Shared>, plan: Plan) -> turm
     // A partition whose corrupt batch cannot be stepped over: no further reads.
     let mut stuck = vec![false; partitions];
     let mut skippers: Vec<Skipper> = (0..partitions).map(|_| Skipper::default()).collect();
+    let mut sessions = vec![FetchSession::default(); partitions];
     let mut disconnects = shared.disconnect.subscribe();
     let mut client: Option<SimClient> = None;
     let mut next = 0usize;
@@ -544,7 +546,22 @@ pub async fn consumer(cfg: ConsumerCfg, shared: Arc<Shared>, plan: Plan) -> turm
             },
         );
         let result = {
-            let request = c.fetch(&tp.0, tp.1, from, cfg.max_wait, cfg.max_bytes);
+            let request = async {
+                if cfg.sessions {
+                    c.fetch_in_session(
+                        &mut sessions[p],
+                        &tp.0,
+                        tp.1,
+                        from,
+                        cfg.max_wait,
+                        cfg.max_bytes,
+                    )
+                    .await
+                } else {
+                    c.fetch(&tp.0, tp.1, from, cfg.max_wait, cfg.max_bytes)
+                        .await
+                }
+            };
             tokio::select! {
                 biased;
                 _ = disconnects.changed() => None,

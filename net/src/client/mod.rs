@@ -26,6 +26,19 @@ use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// A client's side of one KIP-227 fetch session (see [`Client::fetch_in_session`]).
+#[derive(Debug, Clone, Default)]
+pub struct FetchSession {
+    /// 0 until the broker opened one.
+    pub id: i32,
+    /// The epoch the next fetch sends: 0 asks for a new session (closing `id`'s).
+    pub epoch: i32,
+    /// The fetch position the session last heard of.
+    pub position: Option<i64>,
+    /// The high watermark last reported.
+    pub high_watermark: i64,
+}
+
 /// Settings of a [`Client`].
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
@@ -365,6 +378,92 @@ impl<S: Stream> Client<S> {
                 p.ok_or_else(|| ClientError::Unexpected("no such partition in the response".into()))
             }
             other => Err(unexpected_opt(other)),
+        }
+    }
+
+    /// [`Client::fetch`] through a KIP-227 fetch session, as the Java consumer fetches: the
+    /// first fetch (or the first after an error) is full and opens the session; later ones
+    /// name the partition only when its position moved, and an answer that leaves it out
+    /// means nothing changed (no records, the high watermark last reported). Session errors
+    /// come back as the partition's error, after `session` was reset to open a new one.
+    pub async fn fetch_in_session(
+        &mut self,
+        session: &mut FetchSession,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        max_wait: Duration,
+        max_bytes: i32,
+    ) -> Result<codec::PartitionData, ClientError> {
+        let changed = session.position != Some(offset) || session.epoch == 0;
+        let mut request = codec::FetchRequest {
+            max_wait_ms: i32::try_from(max_wait.as_millis()).unwrap_or(i32::MAX),
+            min_bytes: 1,
+            max_bytes,
+            session_id: session.id,
+            session_epoch: session.epoch,
+            ..Default::default()
+        };
+        if changed {
+            request.topics = vec![codec::FetchTopic {
+                topic: topic.to_string(),
+                partitions: vec![codec::FetchPartition {
+                    partition,
+                    fetch_offset: offset,
+                    partition_max_bytes: max_bytes,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }];
+        }
+        let sent_epoch = session.epoch;
+        // Until an answer arrives, the next fetch must start over (as Java's handler does
+        // after an error): the broker may or may not have moved the epoch on.
+        session.epoch = 0;
+        let response = match self.call(RequestBody::Fetch(request), max_wait).await? {
+            Some(ResponseBody::Fetch(r)) => r,
+            other => return Err(unexpected_opt(other)),
+        };
+        if response.error_code != 0 {
+            return Ok(codec::PartitionData {
+                partition_index: partition,
+                error_code: response.error_code,
+                ..Default::default()
+            });
+        }
+        session.id = response.session_id;
+        session.epoch = if response.session_id == 0 {
+            0
+        } else if sent_epoch == i32::MAX {
+            1
+        } else {
+            sent_epoch + 1
+        };
+        session.position = Some(offset);
+        let found = response
+            .responses
+            .into_iter()
+            .flat_map(|t| t.partitions)
+            .find(|p| p.partition_index == partition);
+        match found {
+            Some(p) => {
+                if p.error_code == 0 {
+                    session.high_watermark = p.high_watermark;
+                } else {
+                    session.epoch = 0;
+                }
+                Ok(p)
+            }
+            None if sent_epoch > 0 => Ok(codec::PartitionData {
+                partition_index: partition,
+                high_watermark: session.high_watermark,
+                last_stable_offset: session.high_watermark,
+                records: Some(bytes::Bytes::new()),
+                ..Default::default()
+            }),
+            None => Err(ClientError::Unexpected(
+                "a full fetch's answer left the partition out".into(),
+            )),
         }
     }
 
