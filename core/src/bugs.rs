@@ -24,10 +24,17 @@ pub enum PlantedBug {
     /// without replaying the batches stored after it: a retry of one of those is refused
     /// as out of sequence, and the producer, bumping its epoch, writes it a second time.
     ProducerStateFromSnapshotOnly,
+    /// An incremental fetch answers a session's partition only when its high watermark, log
+    /// start or error changed, leaving out one whose only news is records to serve: a
+    /// consumer behind a high watermark that stopped moving never gets them.
+    IncrementalFetchDropsRecords,
+    /// An incremental fetch does not take a partition's new fetch position into its session,
+    /// so the session keeps reading from where it was opened.
+    FetchSessionKeepsStalePosition,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 7] = [
+    pub const ALL: [PlantedBug; 9] = [
         PlantedBug::AckBeforeFlush,
         PlantedBug::SkipRecoveryChecksum,
         PlantedBug::HighWatermarkPastFlushed,
@@ -35,6 +42,8 @@ impl PlantedBug {
         PlantedBug::ReuseOffsetAfterTruncation,
         PlantedBug::CommitBeforeFlush,
         PlantedBug::ProducerStateFromSnapshotOnly,
+        PlantedBug::IncrementalFetchDropsRecords,
+        PlantedBug::FetchSessionKeepsStalePosition,
     ];
 }
 

@@ -308,6 +308,7 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> RunReport {
                 max_bytes: spec.max_bytes,
                 timeout: spec.timeout.0,
                 sessions: spec.sessions,
+                start_after: spec.start_after.0,
             };
             clients.push(cfg.name.clone());
             sim.client(

@@ -236,6 +236,14 @@ pub struct ConsumerSpec {
     /// does: incremental fetches name a partition only when its position moved.
     #[serde(default)]
     pub sessions: bool,
+    /// Start reading this long after the run starts (simulated), with a backlog to work
+    /// through: a consumer that reads behind a high watermark that no longer moves.
+    #[serde(default = "zero_dur")]
+    pub start_after: Dur,
+}
+
+fn zero_dur() -> Dur {
+    Dur::from_ms(0)
 }
 
 /// `members` consumers in consumer group `name` over every partition of `topic`, each

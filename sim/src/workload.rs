@@ -496,12 +496,14 @@ pub struct ConsumerCfg {
     pub max_bytes: i32,
     pub timeout: Duration,
     pub sessions: bool,
+    pub start_after: Duration,
 }
 
 /// Reads every partition from offset 0, round robin, until it has caught up after the heal
 /// (or the run ends).
 pub async fn consumer(cfg: ConsumerCfg, shared: Arc<Shared>, plan: Plan) -> turmoil::Result {
     wait_started(&shared).await;
+    tokio::time::sleep(cfg.start_after).await;
     let partitions = cfg.topic.partitions.max(1) as usize;
     let mut positions = vec![0i64; partitions];
     let mut caught_up = vec![false; partitions];

@@ -148,3 +148,21 @@ fn producer_state_from_the_snapshot_alone_duplicates_a_retry() {
         &[Anomaly::Duplicate],
     );
 }
+
+#[test]
+fn incremental_fetches_that_drop_records_stall_a_consumer() {
+    catches(
+        PlantedBug::IncrementalFetchDropsRecords,
+        "fetch-sessions.toml",
+        &[Anomaly::Unseen],
+    );
+}
+
+#[test]
+fn a_fetch_session_stuck_at_its_first_position_stalls_a_consumer() {
+    catches(
+        PlantedBug::FetchSessionKeepsStalePosition,
+        "fetch-sessions.toml",
+        &[Anomaly::Unseen, Anomaly::PollSkip],
+    );
+}

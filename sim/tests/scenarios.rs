@@ -118,3 +118,8 @@ fn group_zombie_commits() {
 fn idempotent_retries() {
     check("idempotent-retries.toml");
 }
+
+#[test]
+fn fetch_sessions() {
+    check("fetch-sessions.toml");
+}

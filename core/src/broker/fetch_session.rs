@@ -27,6 +27,7 @@ use crate::api::{
     FetchPartition, FetchRequest, FetchResponse, FetchTopic, FetchTopicResponse,
     FETCH_SESSION_FINAL_EPOCH, FETCH_SESSION_INITIAL_EPOCH,
 };
+use crate::bugs::{self, PlantedBug};
 use crate::error::ErrorCode;
 use crate::time::Instant;
 use rand::RngCore;
@@ -127,6 +128,8 @@ pub struct FetchSessions {
     sessions: BTreeMap<i32, Session>,
     /// (last used, id) of every session: the eviction order.
     by_use: BTreeSet<(Instant, i32)>,
+    /// A simulator switch (see `crate::bugs`).
+    planted: Option<PlantedBug>,
 }
 
 fn next_epoch(epoch: i32) -> i32 {
@@ -138,6 +141,13 @@ fn next_epoch(epoch: i32) -> i32 {
 }
 
 impl FetchSessions {
+    pub fn new(planted: Option<PlantedBug>) -> FetchSessions {
+        FetchSessions {
+            planted,
+            ..FetchSessions::default()
+        }
+    }
+
     fn remove(&mut self, id: i32) {
         if let Some(s) = self.sessions.remove(&id) {
             self.by_use.remove(&(s.last_used, id));
@@ -191,9 +201,14 @@ impl FetchSessions {
             return Err(ErrorCode::INVALID_FETCH_SESSION_EPOCH);
         }
         session.next_epoch = next_epoch(epoch);
+        let stale = bugs::active(self.planted, PlantedBug::FetchSessionKeepsStalePosition);
         for t in std::mem::take(&mut request.topics) {
             for p in t.partitions {
-                session.upsert((t.name.clone(), p.partition_index), p);
+                let key = (t.name.clone(), p.partition_index);
+                if stale && session.partitions.contains_key(&key) {
+                    continue;
+                }
+                session.upsert(key, p);
             }
         }
         for t in &request.session.forgotten {
@@ -258,6 +273,7 @@ impl FetchSessions {
             return response;
         };
         response.session_id = id;
+        let records_count = !bugs::active(self.planted, PlantedBug::IncrementalFetchDropsRecords);
         let mut moved = Vec::new();
         let mut topics: Vec<FetchTopicResponse> = Vec::new();
         for t in std::mem::take(&mut response.topics) {
@@ -266,7 +282,7 @@ impl FetchSessions {
                 let Some((_, cached)) = session.partitions.get_mut(&key) else {
                     continue;
                 };
-                let news = !p.records.is_empty()
+                let news = (records_count && !p.records.is_empty())
                     || !p.error_code.is_ok()
                     || cached.high_watermark != Some(p.high_watermark)
                     || cached.log_start_offset != Some(p.log_start_offset);

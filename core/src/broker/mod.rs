@@ -285,6 +285,7 @@ impl Node {
         let mut group_config = config.group.clone();
         group_config.planted_bug = group_config.planted_bug.or(config.planted_bug);
         let group = crate::group::Coordinator::new(group_config, now, seed);
+        let fetch_sessions = fetch_session::FetchSessions::new(config.planted_bug);
         let mut node = Node {
             fatal: None,
             config,
@@ -299,7 +300,7 @@ impl Node {
             outputs: VecDeque::new(),
             produce_waits: BTreeMap::new(),
             fetch_waits: BTreeMap::new(),
-            fetch_sessions: fetch_session::FetchSessions::default(),
+            fetch_sessions,
             fetch_waits_by_partition: BTreeMap::new(),
             timers: BTreeSet::new(),
             next_wait_id: 1,
