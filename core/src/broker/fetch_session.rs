@@ -14,6 +14,10 @@
 //!   FETCH_SESSION_ID_NOT_FOUND) at exactly its next epoch (else
 //!   INVALID_FETCH_SESSION_EPOCH); its partitions are added or updated, the forgotten ones
 //!   removed, and the epoch advances (wrapping from `i32::MAX` to 1);
+//! - unlike Kafka, all sessions together remember at most [`MAX_CACHED_PARTITIONS`]
+//!   partitions (a client picks how many, so memory would be its to choose): a full fetch
+//!   that does not fit gets no session, and an incremental one that grows its session past
+//!   the bound closes it (FETCH_SESSION_ID_NOT_FOUND, so the client starts over);
 //! - an incremental answer lists the session's partitions with something new, and moves
 //!   each of them to the end of the session's order, so that under `max_bytes` every
 //!   partition gets its turn.
@@ -39,6 +43,9 @@ pub const MAX_SESSIONS: usize = 1000;
 /// Kafka's `min.incremental.fetch.session.eviction.ms` default: a session used more recently
 /// is never evicted for a new one.
 pub const MIN_EVICTION_MS: u64 = 120_000;
+/// The most partitions all sessions may remember together (Kafka has no such bound): each
+/// costs memory a client chooses, so past it a fetch gets no session rather than more.
+pub const MAX_CACHED_PARTITIONS: usize = 1_000_000;
 
 /// One partition of a session: where the client fetches from, and what it was last told.
 #[derive(Debug, Clone, PartialEq)]
@@ -123,13 +130,28 @@ pub enum SessionContext {
 }
 
 /// The node's fetch sessions.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct FetchSessions {
     sessions: BTreeMap<i32, Session>,
     /// (last used, id) of every session: the eviction order.
     by_use: BTreeSet<(Instant, i32)>,
+    /// Partitions remembered by all sessions, and the bound on them.
+    cached: usize,
+    max_cached: usize,
     /// A simulator switch (see `crate::bugs`).
     planted: Option<PlantedBug>,
+}
+
+impl Default for FetchSessions {
+    fn default() -> Self {
+        FetchSessions {
+            sessions: BTreeMap::new(),
+            by_use: BTreeSet::new(),
+            cached: 0,
+            max_cached: MAX_CACHED_PARTITIONS,
+            planted: None,
+        }
+    }
 }
 
 fn next_epoch(epoch: i32) -> i32 {
@@ -151,6 +173,7 @@ impl FetchSessions {
     fn remove(&mut self, id: i32) {
         if let Some(s) = self.sessions.remove(&id) {
             self.by_use.remove(&(s.last_used, id));
+            self.cached -= s.partitions.len();
         }
     }
 
@@ -181,15 +204,16 @@ impl FetchSessions {
             if id != 0 {
                 self.remove(id);
             }
-            let Some(new_id) = self.make_room(now, rng) else {
-                return Ok((request, SessionContext::Full { id: 0 }));
-            };
             let mut session = Session::new(now);
             for t in &request.topics {
                 for p in &t.partitions {
                     session.upsert((t.name.clone(), p.partition_index), p.clone());
                 }
             }
+            let Some(new_id) = self.make_room(session.partitions.len(), now, rng) else {
+                return Ok((request, SessionContext::Full { id: 0 }));
+            };
+            self.cached += session.partitions.len();
             self.sessions.insert(new_id, session);
             self.by_use.insert((now, new_id));
             return Ok((request, SessionContext::Full { id: new_id }));
@@ -201,6 +225,7 @@ impl FetchSessions {
             return Err(ErrorCode::INVALID_FETCH_SESSION_EPOCH);
         }
         session.next_epoch = next_epoch(epoch);
+        let before = session.partitions.len();
         let stale = bugs::active(self.planted, PlantedBug::FetchSessionKeepsStalePosition);
         for t in std::mem::take(&mut request.topics) {
             for p in t.partitions {
@@ -227,14 +252,31 @@ impl FetchSessions {
                 }),
             }
         }
+        let after = session.partitions.len();
+        self.cached = self.cached - before + after;
+        if self.cached > self.max_cached {
+            // Past the bound: the session goes, and the client starts over with a full
+            // fetch, which then gets no session.
+            self.remove(id);
+            return Err(ErrorCode::FETCH_SESSION_ID_NOT_FOUND);
+        }
         self.touch(id, now);
         Ok((request, SessionContext::Incremental { id }))
     }
 
-    /// A new session id, evicting the least recently used session if the cache is full and
-    /// that one has been idle for [`MIN_EVICTION_MS`]; `None` if there is no room.
-    fn make_room(&mut self, now: Instant, rng: &mut impl RngCore) -> Option<i32> {
-        if self.sessions.len() >= MAX_SESSIONS {
+    /// A new session id for a session of `partitions`, evicting least recently used
+    /// sessions idle for [`MIN_EVICTION_MS`] while the cache has no slot or not enough
+    /// partition budget; `None` if there is no room.
+    fn make_room(
+        &mut self,
+        partitions: usize,
+        now: Instant,
+        rng: &mut impl RngCore,
+    ) -> Option<i32> {
+        if partitions > self.max_cached {
+            return None;
+        }
+        while self.sessions.len() >= MAX_SESSIONS || self.cached + partitions > self.max_cached {
             let &(last_used, oldest) = self.by_use.first()?;
             if last_used + Duration::from_millis(MIN_EVICTION_MS) > now {
                 return None;
@@ -313,6 +355,14 @@ impl FetchSessions {
     /// Invariants (debug and simulation builds).
     pub fn check(&self) {
         assert!(self.sessions.len() <= MAX_SESSIONS);
+        assert!(self.cached <= self.max_cached);
+        assert_eq!(
+            self.cached,
+            self.sessions
+                .values()
+                .map(|s| s.partitions.len())
+                .sum::<usize>()
+        );
         assert_eq!(self.sessions.len(), self.by_use.len());
         for (id, s) in &self.sessions {
             assert!(*id > 0);
@@ -516,6 +566,42 @@ mod tests {
         let answer = sessions.answer(SessionContext::Incremental { id }, FetchResponse::default());
         assert_eq!(answer.error_code, ErrorCode::FETCH_SESSION_ID_NOT_FOUND);
         assert!(sessions.sessions.is_empty());
+    }
+
+    #[test]
+    fn the_partition_budget_bounds_what_sessions_remember() {
+        let mut sessions = FetchSessions {
+            max_cached: 4,
+            ..FetchSessions::default()
+        };
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+        let now = Instant::from_millis(1_000);
+        let three = request(0, 0, &[("a", 0, 0), ("a", 1, 0), ("a", 2, 0)]);
+        let (_, ctx) = sessions.resolve(three.clone(), now, &mut rng).unwrap();
+        let SessionContext::Full { id } = ctx else {
+            panic!()
+        };
+        assert!(id > 0);
+        // Two more would pass the budget, and the first session is not idle: no session.
+        let (_, ctx) = sessions
+            .resolve(request(0, 0, &[("b", 0, 0), ("b", 1, 0)]), now, &mut rng)
+            .unwrap();
+        assert_eq!(ctx, SessionContext::Full { id: 0 });
+        // Growing the first past it closes that session; the client starts over.
+        assert_eq!(
+            sessions.resolve(request(id, 1, &[("c", 0, 0), ("c", 1, 0)]), now, &mut rng),
+            Err(ErrorCode::FETCH_SESSION_ID_NOT_FOUND)
+        );
+        assert!(sessions.sessions.is_empty() && sessions.cached == 0);
+        // Once idle long enough, a session gives way to a new one that needs the room.
+        sessions.resolve(three, now, &mut rng).unwrap();
+        let later = now + Duration::from_millis(MIN_EVICTION_MS);
+        let (_, ctx) = sessions
+            .resolve(request(0, 0, &[("b", 0, 0), ("b", 1, 0)]), later, &mut rng)
+            .unwrap();
+        assert!(matches!(ctx, SessionContext::Full { id } if id != 0));
+        assert_eq!(sessions.cached, 2);
+        sessions.check();
     }
 
     #[test]
