@@ -26,6 +26,32 @@ use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// A fetch of one partition from `offset`, at most `max_bytes`, waiting up to `max_wait`.
+fn fetch_request(
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    max_wait: Duration,
+    max_bytes: i32,
+) -> codec::FetchRequest {
+    codec::FetchRequest {
+        max_wait_ms: i32::try_from(max_wait.as_millis()).unwrap_or(i32::MAX),
+        min_bytes: 1,
+        max_bytes,
+        topics: vec![codec::FetchTopic {
+            topic: topic.to_string(),
+            partitions: vec![codec::FetchPartition {
+                partition,
+                fetch_offset: offset,
+                partition_max_bytes: max_bytes,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
 /// A client's side of one KIP-227 fetch session (see [`Client::fetch_in_session`]).
 #[derive(Debug, Clone, Default)]
 pub struct FetchSession {
@@ -347,22 +373,7 @@ impl<S: Stream> Client<S> {
         max_wait: Duration,
         max_bytes: i32,
     ) -> Result<codec::PartitionData, ClientError> {
-        let request = codec::FetchRequest {
-            max_wait_ms: i32::try_from(max_wait.as_millis()).unwrap_or(i32::MAX),
-            min_bytes: 1,
-            max_bytes,
-            topics: vec![codec::FetchTopic {
-                topic: topic.to_string(),
-                partitions: vec![codec::FetchPartition {
-                    partition,
-                    fetch_offset: offset,
-                    partition_max_bytes: max_bytes,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
+        let request = fetch_request(topic, partition, offset, max_wait, max_bytes);
         match self.call(RequestBody::Fetch(request), max_wait).await? {
             Some(ResponseBody::Fetch(r)) if r.error_code != 0 => Ok(codec::PartitionData {
                 partition_index: partition,
@@ -396,25 +407,11 @@ impl<S: Stream> Client<S> {
         max_bytes: i32,
     ) -> Result<codec::PartitionData, ClientError> {
         let changed = session.position != Some(offset) || session.epoch == 0;
-        let mut request = codec::FetchRequest {
-            max_wait_ms: i32::try_from(max_wait.as_millis()).unwrap_or(i32::MAX),
-            min_bytes: 1,
-            max_bytes,
-            session_id: session.id,
-            session_epoch: session.epoch,
-            ..Default::default()
-        };
-        if changed {
-            request.topics = vec![codec::FetchTopic {
-                topic: topic.to_string(),
-                partitions: vec![codec::FetchPartition {
-                    partition,
-                    fetch_offset: offset,
-                    partition_max_bytes: max_bytes,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }];
+        let mut request = fetch_request(topic, partition, offset, max_wait, max_bytes);
+        request.session_id = session.id;
+        request.session_epoch = session.epoch;
+        if !changed {
+            request.topics.clear();
         }
         let sent_epoch = session.epoch;
         // Until an answer arrives, the next fetch must start over (as Java's handler does
