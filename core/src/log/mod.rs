@@ -644,9 +644,12 @@ impl PartitionLog {
         let too_big = active.size + len > self.config.segment_bytes;
         let too_many_offsets = last_offset - active.base_offset > u32::MAX as i64;
         if !active.is_empty()
-            && (too_big || too_many_offsets || self.active_too_old(incoming_timestamp)?)
+            && (too_big || too_many_offsets || self.active_too_old(incoming_timestamp, now_ms)?)
         {
             self.roll(base_offset, watermark)?;
+        }
+        if let Some(active) = self.segments.values_mut().next_back() {
+            active.created_ms.get_or_insert(now_ms);
         }
 
         let storage = Arc::clone(&self.storage);
@@ -697,6 +700,7 @@ impl PartitionLog {
             .next_back()
             .expect("a log has a segment");
         let update = active.track_batch(&walked, interval);
+        active.last_modified_ms = Some(now_ms);
         let (log_file, index_file, time_file) = (
             active.log_file.clone(),
             active.index_file.clone(),

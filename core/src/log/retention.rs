@@ -29,9 +29,11 @@
 //! marks its active `.log` file unflushed after removing files, so the next Flush syncs a
 //! file in the directory, which syncs the directory (see keel-net's `fs_storage.rs`).
 //!
-//! Known limits: a segment whose timestamps are all negative (no timestamp) is never old by
-//! time, and a segment.ms roll needs a non-negative first timestamp (Kafka falls back to
-//! file modification and creation times, which the Storage boundary does not expose).
+//! Records without timestamps (-1): as Kafka falls back to the segment file's modification
+//! and creation times, retention measures such a segment from the broker time of its last
+//! append and `segment.ms` from the time it was rolled. The Storage boundary does not
+//! expose file times, so a segment loaded at open counts from the first moment the log
+//! sees it after the open: never earlier than Kafka would drop or roll it.
 
 use super::{Checkpoint, LogError, PartitionLog};
 use crate::record::{BatchHeader, HEADER_LEN};
@@ -65,16 +67,23 @@ impl PartitionLog {
             _ => i128::MIN,
         };
         let active_base = self.active().base_offset;
+        for s in self.segments.values_mut() {
+            s.last_modified_ms.get_or_insert(now_ms);
+        }
         let mut count = 0;
         for s in self.segments.values() {
             let is_active = s.base_offset == active_base;
             if s.next_offset > upto || (is_active && s.is_empty()) {
                 break;
             }
+            // Kafka's `largestTimestamp`: the records' if they have one, else the file's.
+            let age_from = match s.max_timestamp {
+                Some(m) if m >= 0 => Some(m),
+                _ => s.last_modified_ms,
+            };
             let by_time = by_policy
                 && retention_ms >= 0
-                && s.max_timestamp
-                    .is_some_and(|m| m >= 0 && now_ms.saturating_sub(m) > retention_ms);
+                && age_from.is_some_and(|t| now_ms.saturating_sub(t) > retention_ms);
             let by_size = over_bytes != i128::MIN && over_bytes - s.size as i128 >= 0;
             let below_start = !is_active && s.next_offset <= self.log_start_offset;
             if !(by_time || by_size || below_start) {
@@ -137,8 +146,13 @@ impl PartitionLog {
     }
 
     /// Whether the active segment must roll before a batch with maxTimestamp
-    /// `incoming_timestamp` is appended, by `segment_ms` (see the module doc).
-    pub(super) fn active_too_old(&self, incoming_timestamp: i64) -> Result<bool, LogError> {
+    /// `incoming_timestamp` is appended at broker time `now_ms`, by `segment_ms` (see the
+    /// module doc).
+    pub(super) fn active_too_old(
+        &self,
+        incoming_timestamp: i64,
+        now_ms: i64,
+    ) -> Result<bool, LogError> {
         let active = self.active();
         if active.is_empty() || self.config.segment_ms < 0 {
             return Ok(false);
@@ -154,7 +168,15 @@ impl PartitionLog {
                     .max_timestamp()
             }
         };
-        Ok(first >= 0 && incoming_timestamp.saturating_sub(first) > self.config.segment_ms)
+        // Kafka's `timeWaitedForRoll`: by the records' timestamps if the first batch has
+        // one, else by the broker's clock since the segment was created.
+        Ok(if first >= 0 {
+            incoming_timestamp.saturating_sub(first) > self.config.segment_ms
+        } else {
+            active
+                .created_ms
+                .is_some_and(|created| now_ms.saturating_sub(created) > self.config.segment_ms)
+        })
     }
 
     /// Makes `log_start` the durable log start offset (if it is higher), then removes the

@@ -56,6 +56,14 @@ pub struct Segment {
     /// (Kafka's `rollingBasedTimestamp`). `None` when empty, and also when the segment was
     /// loaded from its indexes without a walk from byte 0 (then it is read on demand).
     pub first_batch_timestamp: Option<i64>,
+    /// The broker time of the last append, what retention measures a segment's age by when
+    /// its records carry no timestamp (Kafka falls back to the file's modification time).
+    /// `None` for a segment loaded at open until a retention pass or an append sees it,
+    /// which then counts from that moment: data is never dropped earlier than Kafka would.
+    pub last_modified_ms: Option<i64>,
+    /// The broker time the segment was rolled, what `segment.ms` measures from when its
+    /// first batch has no timestamp (Kafka's `created`); `None` as above.
+    pub created_ms: Option<i64>,
 }
 
 /// What [`Segment::track_batch`] added to the indexes, for the caller to write out.
@@ -106,6 +114,8 @@ impl Segment {
             max_timestamp: None,
             last_batch_rel: None,
             first_batch_timestamp: None,
+            last_modified_ms: None,
+            created_ms: None,
         }
     }
 

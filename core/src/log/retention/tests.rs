@@ -431,3 +431,69 @@ fn a_failed_log_refuses_retention_and_delete_records() {
         Err(LogError::Failed { .. })
     ));
 }
+
+/// Records without timestamps (-1): Kafka ages such a segment by its file's modification
+/// time. Keel ages it by the broker time of its last append, and a segment loaded at open
+/// from the first retention pass after the open, never earlier.
+#[test]
+fn segments_without_timestamps_age_by_their_last_append() {
+    let (_disk, shared) = mem();
+    let config = LogConfig {
+        retention_ms: 5_000,
+        ..config()
+    };
+    let mut log = open(&shared, config);
+    for i in 0..3 {
+        log.append(&batch(-1), T0 + i * 1_000, 0).expect("append");
+    }
+    let end = log.log_end_offset();
+    log.mark_flushed(end);
+    assert_eq!(log.segment_count(), 3);
+    // Appended at T0, T0 + 1000, T0 + 2000.
+    assert_eq!(
+        log.apply_retention(T0 + 5_000, end)
+            .unwrap()
+            .segments_deleted,
+        0
+    );
+    let report = log.apply_retention(T0 + 6_500, end).unwrap();
+    assert_eq!((report.segments_deleted, report.log_start_offset), (2, 4));
+
+    // Reopened, the remaining segment has no known append time: it counts from the first
+    // pass, so nothing goes before retention.ms after that.
+    drop(log);
+    let mut log = open(&shared, config);
+    let later = T0 + 60_000;
+    assert_eq!(log.apply_retention(later, end).unwrap().segments_deleted, 0);
+    assert_eq!(
+        log.apply_retention(later + 5_000, end)
+            .unwrap()
+            .segments_deleted,
+        0
+    );
+    let report = log.apply_retention(later + 5_001, end).unwrap();
+    assert_eq!((report.segments_deleted, report.rolled), (1, true));
+}
+
+/// segment.ms with records without timestamps: measured on the broker's clock from when
+/// the active segment took its first batch (Kafka's `now - created`).
+#[test]
+fn segment_ms_without_timestamps_uses_the_broker_clock() {
+    let (_disk, shared) = mem();
+    let config = LogConfig {
+        segment_bytes: 1 << 20,
+        segment_ms: 1_000,
+        ..config()
+    };
+    let mut log = open(&shared, config);
+    log.append(&batch(-1), T0, 0).expect("append");
+    log.append(&batch(-1), T0 + 1_000, 0).expect("append");
+    assert_eq!(log.segment_count(), 1, "exactly segment.ms later: no roll");
+    log.append(&batch(-1), T0 + 1_001, 0).expect("append");
+    assert_eq!(log.segment_base_offsets(), vec![0, 4]);
+    // The new segment is measured from its own first batch.
+    log.append(&batch(-1), T0 + 2_000, 0).expect("append");
+    assert_eq!(log.segment_count(), 2);
+    log.append(&batch(-1), T0 + 2_002, 0).expect("append");
+    assert_eq!(log.segment_base_offsets(), vec![0, 4, 8]);
+}
