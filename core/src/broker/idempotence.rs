@@ -45,7 +45,7 @@ use crate::producer::{
 /// Rebuilds a partition's producer state from its newest usable snapshot and the stored
 /// batch headers after it; also returns that snapshot's offset.
 pub(super) fn rebuild_producers(
-    log: &PartitionLog,
+    log: &mut PartitionLog,
     planted: Option<crate::bugs::PlantedBug>,
 ) -> Result<(ProducerStates, Option<i64>), LogError> {
     let (mut states, snapshot) = match latest_snapshot(log) {
@@ -68,8 +68,8 @@ pub(super) fn rebuild_producers(
 /// The newest snapshot at or below the log end that decodes; snapshots found unusable on
 /// the way are removed (a failure to remove one is only logged: it is tried again at the
 /// next open).
-fn latest_snapshot(log: &PartitionLog) -> Option<(i64, ProducerStates)> {
-    let dir = log.dir();
+fn latest_snapshot(log: &mut PartitionLog) -> Option<(i64, ProducerStates)> {
+    let dir = log.dir().to_string();
     let offsets = match log.producer_snapshot_offsets() {
         Ok(offsets) => offsets,
         Err(e) => {
@@ -108,7 +108,7 @@ fn latest_snapshot(log: &PartitionLog) -> Option<(i64, ProducerStates)> {
 /// Writes a snapshot of `states` as of the log end, unless `last` already is one there;
 /// returns the snapshot offset now on disk. A failure is logged and changes nothing.
 pub(super) fn snapshot_producers(
-    log: &PartitionLog,
+    log: &mut PartitionLog,
     states: &ProducerStates,
     last: Option<i64>,
 ) -> Option<i64> {

@@ -372,7 +372,7 @@ impl Node {
         // Snapshots of producer state at every log end, so that the next open replays none.
         for p in self.partitions.values_mut() {
             p.producer_snapshot =
-                idempotence::snapshot_producers(&p.log, &p.producers, p.producer_snapshot);
+                idempotence::snapshot_producers(&mut p.log, &p.producers, p.producer_snapshot);
         }
         self.dirty.extend(self.partitions.keys().cloned());
         self.request_flushes();
@@ -665,7 +665,8 @@ impl Node {
         }
         // Idempotent producers as the recovered log left them (broker/idempotence.rs).
         let (producers, producer_snapshot) =
-            idempotence::rebuild_producers(&log, self.config.planted_bug).map_err(open_error)?;
+            idempotence::rebuild_producers(&mut log, self.config.planted_bug)
+                .map_err(open_error)?;
         let log_id = LogId(self.next_log_id);
         self.next_log_id += 1;
         let key = (topic.name.clone(), index);

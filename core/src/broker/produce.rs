@@ -262,7 +262,7 @@ impl Node {
                     // A roll: snapshot producer state, so that an open after a crash
                     // replays at most the segments since (Kafka's snapshot on roll).
                     p.producer_snapshot = super::idempotence::snapshot_producers(
-                        &p.log,
+                        &mut p.log,
                         &p.producers,
                         p.producer_snapshot,
                     );

@@ -6,10 +6,14 @@
 //! A snapshot at `offset` is a statement about the log below `offset`, so one above the log
 //! end describes bytes the log no longer has: [`PartitionLog::truncate_to`] removes every
 //! snapshot above its cut before cutting, and the reader at open ignores and removes those
-//! above the recovered log end (a crash took the tail they described). Each is written
-//! with `Storage::replace`, whole or not at all; a stale one whose removal a crash undid
-//! can only reappear above the log end again, because data up to it must be flushed, which
-//! makes the directory (and so the removal) durable first.
+//! above the recovered log end (a crash took the tail they described).
+//!
+//! Writing one costs no fsync of its own: it is appended like log data and listed among the
+//! log's unflushed files at the current log end, so the flush that makes the data below it
+//! durable syncs it too. A crash before that may leave it torn or missing, which the reader's
+//! checksum and its fallback to an older snapshot (or the whole log) absorb. A stale one
+//! whose removal a crash undid can only reappear above the log end again, because data up
+//! to it must be flushed, which makes the directory (and so the removal) durable first.
 
 use super::segment::join;
 use super::{LogError, PartitionLog, ProducerBatch};
@@ -56,12 +60,20 @@ impl PartitionLog {
         )?)
     }
 
-    /// Stores a snapshot at `offset` (durable on return) and removes all but the newest
-    /// [`SNAPSHOTS_KEPT`]. A snapshot is an optimisation of the next open: callers log a
-    /// failure and go on.
-    pub fn write_producer_snapshot(&self, offset: i64, contents: &[u8]) -> Result<(), LogError> {
-        self.storage
-            .replace(&self.snapshot_file(offset), contents)?;
+    /// Stores a snapshot at `offset`, durable with the next flush of the log (see the
+    /// module doc), and removes all but the newest [`SNAPSHOTS_KEPT`]. A snapshot is an
+    /// optimisation of the next open: callers log a failure and go on.
+    pub fn write_producer_snapshot(
+        &mut self,
+        offset: i64,
+        contents: &[u8],
+    ) -> Result<(), LogError> {
+        let file = self.snapshot_file(offset);
+        if self.storage.len(&file)?.is_some() {
+            self.storage.remove(&file)?;
+        }
+        self.storage.append(&file, &[contents])?;
+        self.unflushed.insert(file, self.log_end_offset());
         for old in self
             .producer_snapshot_offsets()?
             .into_iter()
@@ -72,12 +84,14 @@ impl PartitionLog {
         Ok(())
     }
 
-    pub fn remove_producer_snapshot(&self, offset: i64) -> Result<(), LogError> {
-        Ok(self.storage.remove(&self.snapshot_file(offset))?)
+    pub fn remove_producer_snapshot(&mut self, offset: i64) -> Result<(), LogError> {
+        let file = self.snapshot_file(offset);
+        self.unflushed.remove(&file);
+        Ok(self.storage.remove(&file)?)
     }
 
     /// Removes every snapshot above `offset`: they describe bytes the log is about to lose.
-    pub(super) fn remove_producer_snapshots_above(&self, offset: i64) -> Result<(), LogError> {
+    pub(super) fn remove_producer_snapshots_above(&mut self, offset: i64) -> Result<(), LogError> {
         for stale in self.producer_snapshot_offsets()? {
             if stale > offset {
                 self.remove_producer_snapshot(stale)?;
@@ -117,5 +131,48 @@ impl PartitionLog {
             })?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::LogConfig;
+    use super::*;
+    use crate::storage::{MemStorage, Storage};
+    use std::sync::Arc;
+
+    /// A snapshot is synced by the log's next flush, not on its own; only two are kept, and
+    /// a cut below one removes it.
+    #[test]
+    fn snapshots_ride_the_next_flush_and_only_two_stay() {
+        let disk = MemStorage::new();
+        let shared: Arc<dyn Storage> = Arc::new(disk.clone());
+        let (mut log, _) = PartitionLog::open(shared, "t-0", LogConfig::default()).unwrap();
+        let records = [crate::record::builder::Record {
+            key: None,
+            value: Some(b"v".to_vec()),
+            headers: vec![],
+            timestamp_ms: 1,
+        }];
+        let batch = crate::record::builder::build_batch(&records);
+        let syncs = disk.sync_count();
+        for _ in 0..3 {
+            log.append(&batch, 1, 0).unwrap();
+            let end = log.log_end_offset();
+            log.write_producer_snapshot(end, b"state").unwrap();
+            let file = format!("t-0/{end:020}.snapshot");
+            assert!(log.unflushed_files().contains(&file));
+            assert_eq!(disk.contents(&file).as_deref(), Some(&b"state"[..]));
+        }
+        assert_eq!(disk.sync_count(), syncs, "no sync of its own");
+        assert_eq!(log.producer_snapshot_offsets().unwrap(), vec![3, 2]);
+        assert!(!log
+            .unflushed_files()
+            .iter()
+            .any(|f| f.ends_with("1.snapshot")));
+        log.mark_flushed(3);
+        assert!(log.unflushed_files().is_empty());
+        log.truncate_to(2).unwrap();
+        assert_eq!(log.producer_snapshot_offsets().unwrap(), vec![2]);
     }
 }
