@@ -5,8 +5,9 @@
 //! Every version-specific quirk of the broker side lives here, so the core never branches on
 //! versions:
 //! - Metadata v0 has no null topic list: an empty list there means "all topics".
-//! - Fetch: Keel has no fetch sessions (KIP-227), so every response carries `session_id` 0
-//!   and answers in full; clients then keep sending full fetches. `records` is never null
+//! - Fetch: session fields exist from v7; before it a fetch is sessionless (session 0,
+//!   epoch -1), which the core answers in full (KIP-227 lives in broker/fetch_session.rs).
+//!   `records` is never null
 //!   (librdkafka rejects a null record set, KAFKA.md §2). Without transactions the last stable
 //!   offset is the high watermark and there are no aborted transactions; there is no
 //!   follower fetching (KIP-392), so `preferred_read_replica` is -1.
@@ -1372,7 +1373,7 @@ mod tests {
         );
     }
 
-    /// KAFKA.md §2: an empty record set is encoded as empty, never null; no fetch sessions.
+    /// KAFKA.md §2: an empty record set is encoded as empty, never null.
     #[test]
     fn fetch_response_quirks_survive_every_version() {
         let response = api::Response::Fetch(api::FetchResponse {
