@@ -44,6 +44,12 @@ pub trait Storage: Send + Sync {
     /// Makes everything written to `file` so far (and its directory entry) durable.
     /// Called by drivers, never by the core.
     fn sync(&self, file: &str) -> io::Result<()>;
+
+    /// The size of the volume holding the storage and the bytes still usable on it, if the
+    /// implementation knows (DescribeLogDirs reports them; -1 otherwise).
+    fn volume_bytes(&self) -> Option<(u64, u64)> {
+        None
+    }
 }
 
 /// A plain in-memory disk with no faults: what is written is kept, and `sync` is a no-op

@@ -428,6 +428,15 @@ impl Storage for FsStorage {
         }
         self.sync_dirs(&path, false)
     }
+
+    fn volume_bytes(&self) -> Option<(u64, u64)> {
+        let stats = rustix::fs::statvfs(&self.inner.root).ok()?;
+        let unit = stats.f_frsize;
+        Some((
+            stats.f_blocks.saturating_mul(unit),
+            stats.f_bavail.saturating_mul(unit),
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -530,6 +539,14 @@ mod tests {
         // Appending after a remove creates a fresh file, not a write to the unlinked inode.
         disk.append("a-0/1.log", &[b"new"]).unwrap();
         assert_eq!(std::fs::read(dir.0.join("a-0/1.log")).unwrap(), b"new");
+    }
+
+    #[test]
+    fn the_volume_has_a_size_and_room() {
+        let dir = TempDir::new("volume");
+        let disk = FsStorage::open(&dir.0).unwrap();
+        let (total, usable) = disk.volume_bytes().expect("statvfs of a real directory");
+        assert!(total > 0 && usable <= total, "{total} {usable}");
     }
 
     #[test]

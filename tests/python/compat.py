@@ -623,6 +623,8 @@ def configs_kafka_python(bootstrap, topic, phase):
         only = dirs[0]["log_dirs"][0]
         check(only["error_code"] == 0 and only["log_dir"].startswith("/"),
               f"log dir: {only['log_dir']!r}")
+        check(only["total_bytes"] > 0 and 0 <= only["usable_bytes"] <= only["total_bytes"],
+              f"volume sizes: {only['total_bytes']} total, {only['usable_bytes']} usable")
         ours = [t for t in only["topics"] if t["name"] == topic]
         check(len(ours) == 1 and sorted(p["partition_index"] for p in ours[0]["partitions"])
               == [0, 1, 2, 3], f"log dir partitions of {topic}: {ours}")

@@ -567,7 +567,7 @@ impl Node {
     /// DescribeLogDirs: the node's one log directory with the size of each partition asked
     /// for (all of them when `topics` is null); partitions the node does not host are left
     /// out, as Kafka leaves them. A single node has no future replicas and no lag. The
-    /// volume's total and usable bytes are the driver's to know, so they are -1 (unknown).
+    /// volume's total and usable bytes come from the storage, or are -1 (unknown).
     pub(super) fn describe_log_dirs(
         &self,
         request: DescribeLogDirsRequest,
@@ -605,14 +605,19 @@ impl Node {
                 }),
             }
         }
+        let bytes = |b: u64| i64::try_from(b).unwrap_or(i64::MAX);
+        let (total_bytes, usable_bytes) = self
+            .storage
+            .volume_bytes()
+            .map_or((-1, -1), |(total, usable)| (bytes(total), bytes(usable)));
         DescribeLogDirsResponse {
             error_code: ErrorCode::NONE,
             results: vec![LogDirResult {
                 error_code: ErrorCode::NONE,
                 log_dir: self.config.log_dir.clone(),
                 topics,
-                total_bytes: -1,
-                usable_bytes: -1,
+                total_bytes,
+                usable_bytes,
             }],
         }
     }
