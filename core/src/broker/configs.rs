@@ -448,6 +448,7 @@ impl Node {
     fn broker_settings(&self) -> Vec<BrokerSetting> {
         let c = &self.config;
         let d = super::NodeConfig::default();
+        let minutes = |ms: i64| if ms < 0 { ms } else { ms / 60_000 }.to_string();
         let timestamp_type = |t: TimestampType| match t {
             TimestampType::CreateTime => "CreateTime".to_string(),
             TimestampType::LogAppendTime => "LogAppendTime".to_string(),
@@ -619,7 +620,14 @@ impl Node {
                 c.group.cleanup_interval_ms.to_string(),
                 d.group.cleanup_interval_ms.to_string(),
                 CONFIG_TYPE_LONG,
-                "How often empty groups without offsets are forgotten.",
+                "How often expired offsets are deleted and empty groups without offsets forgotten.",
+            ),
+            s(
+                "offsets.retention.minutes",
+                minutes(c.group.offsets_retention_ms),
+                minutes(d.group.offsets_retention_ms),
+                CONFIG_TYPE_INT,
+                "How long an empty group's committed offsets (or a standalone commit) are kept.",
             ),
             s(
                 "offsets.topic.num.partitions",

@@ -159,6 +159,32 @@ impl Node {
         while let Some(record) = self.group.poll_store() {
             self.store_group(record);
         }
+        while let Some((gid, tombstones)) = self.group.poll_expired() {
+            self.write_expired_offsets(&gid, tombstones);
+        }
+    }
+
+    /// Appends the tombstones of a group's expired offsets; the coordinator forgets the
+    /// offsets once they are durable. A failure is logged and retried at the next cleanup.
+    fn write_expired_offsets(&mut self, gid: &str, tombstones: Vec<Mutation>) {
+        let Some(count) = self.offsets_partition_count() else {
+            return;
+        };
+        let partition = partition_for(gid, count);
+        if !self.group.can_accept_write() {
+            return;
+        }
+        match self.append_offsets(partition, &tombstones) {
+            Ok(needed) => self.group.track_writes(vec![PlannedWrite {
+                partition,
+                needed,
+                mutations: tombstones,
+                slots: Vec::new(),
+            }]),
+            Err(code) => {
+                tracing::warn!(group = %gid, partition, error = %code, "expired offsets were not deleted")
+            }
+        }
     }
 
     /// Appends a group's membership (or its tombstone) to the group's offsets partition.

@@ -137,6 +137,8 @@ pub struct Coordinator {
     cleanup_deadline: Option<Instant>,
     /// Group memberships to write to `__consumer_offsets`, drained by the node.
     stores: VecDeque<GroupRecord>,
+    /// Tombstones of expired offsets, per group, drained by the node.
+    expired: VecDeque<(String, Vec<Mutation>)>,
 }
 
 impl Coordinator {
@@ -157,6 +159,7 @@ impl Coordinator {
             next_reply: 1,
             cleanup_deadline: None,
             stores: VecDeque::new(),
+            expired: VecDeque::new(),
         }
     }
 
@@ -174,6 +177,29 @@ impl Coordinator {
     /// one, whose members then learn of the newer generation by rejoining.
     pub fn poll_store(&mut self) -> Option<GroupRecord> {
         self.stores.pop_front()
+    }
+
+    /// The next group's tombstones for offsets past retention, to append to its offsets
+    /// partition and hand back with [`Coordinator::track_writes`].
+    pub fn poll_expired(&mut self) -> Option<(String, Vec<Mutation>)> {
+        self.expired.pop_front()
+    }
+
+    /// Writes the node appended on the coordinator's own account (expired offsets): they
+    /// count once durable, and no one waits for an answer.
+    pub fn track_writes(&mut self, writes: Vec<PlannedWrite>) {
+        for w in writes {
+            self.push_write(
+                w.partition,
+                PendingWrite {
+                    needed: w.needed,
+                    mutations: w.mutations,
+                    groups: Vec::new(),
+                    reply: None,
+                    load: false,
+                },
+            );
+        }
     }
 
     /// When [`Coordinator::expire`] next has something to do.
@@ -588,6 +614,7 @@ impl Coordinator {
         if group.members.is_empty() {
             group.protocol_name = None;
             group.transition_to(GroupState::Empty);
+            group.empty_since_ms = Some(self.now.as_millis());
             tracing::info!(
                 group = gid,
                 generation = group.generation_id,
@@ -1606,11 +1633,48 @@ impl Coordinator {
 
     // ---- housekeeping ------------------------------------------------------------------
 
-    /// Forgets Empty groups with no offsets and nothing pending (Kafka's periodic cleanup).
+    /// Deletes expired offsets and forgets Empty groups with no offsets and nothing pending
+    /// (Kafka's periodic cleanup).
     fn cleanup(&mut self) {
+        self.expire_offsets();
         let ids: Vec<String> = self.groups.keys().cloned().collect();
         for gid in ids {
             self.forget_if_unused(&gid);
+        }
+    }
+
+    /// KIP-211, as Kafka's `GroupMetadata.removeExpiredOffsets` for groups without members:
+    /// an offset expires once `offsets_retention_ms` has passed since the group became
+    /// Empty, or, for a group never seen with members, since the offset was committed.
+    /// Groups with members keep their offsets; so do keys with a write in flight.
+    fn expire_offsets(&mut self) {
+        let retention = self.config.offsets_retention_ms;
+        if retention < 0 {
+            return;
+        }
+        let now_ms = self.now.as_millis();
+        for (gid, g) in &self.groups {
+            if g.state != GroupState::Empty || self.offsets.has_pending(gid) {
+                continue;
+            }
+            let keys: Vec<(String, i32)> = self
+                .offsets
+                .all_keys(gid)
+                .into_iter()
+                .filter(|(topic, partition)| {
+                    let since = g.empty_since_ms.or_else(|| {
+                        self.offsets
+                            .get(gid, topic, *partition)
+                            .map(|c| c.commit_timestamp_ms)
+                    });
+                    since.is_some_and(|t| now_ms.saturating_sub(t) >= retention)
+                })
+                .collect();
+            if !keys.is_empty() {
+                tracing::info!(group = %gid, offsets = keys.len(), "committed offsets expired");
+                self.expired
+                    .push_back((gid.clone(), self.tombstones(gid, keys)));
+            }
         }
     }
 
@@ -1736,6 +1800,9 @@ impl Coordinator {
             && meta.members.len() <= self.config.max_size
             && meta.protocol.is_some()
             && meta.leader.as_deref().is_some_and(|l| ids.contains(l));
+        if meta.members.is_empty() {
+            group.empty_since_ms = Some(meta.current_state_timestamp_ms).filter(|t| *t >= 0);
+        }
         if meta.members.is_empty() || !consistent {
             if !meta.members.is_empty() {
                 tracing::warn!(group = %gid, "stored membership is inconsistent; the group resumes empty");

@@ -79,9 +79,12 @@ pub struct GroupConfig {
     /// offsets.commit.timeout.ms: a commit not durable by then is answered
     /// COORDINATOR_NOT_AVAILABLE (its record may still become durable and count).
     pub offset_commit_timeout_ms: i32,
-    /// offsets.retention.check.interval.ms: how often Empty groups without offsets are
-    /// forgotten.
+    /// offsets.retention.check.interval.ms: how often expired offsets are deleted and Empty
+    /// groups without offsets forgotten.
     pub cleanup_interval_ms: i32,
+    /// offsets.retention.minutes, in ms (KIP-211): an Empty group's offsets are deleted this
+    /// long after it became Empty, a standalone commit this long after it was made; -1 never.
+    pub offsets_retention_ms: i64,
     /// How long a new member's JoinGroup may wait before it is dropped (Kafka's
     /// group.coordinator.new.member.join.timeout.ms).
     pub new_member_join_timeout_ms: i32,
@@ -103,6 +106,7 @@ impl Default for GroupConfig {
             offset_metadata_max_bytes: 4_096,
             offset_commit_timeout_ms: 5_000,
             cleanup_interval_ms: 600_000,
+            offsets_retention_ms: 7 * 24 * 60 * 60 * 1000,
             new_member_join_timeout_ms: 300_000,
             planted_bug: None,
         }

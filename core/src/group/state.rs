@@ -126,6 +126,9 @@ pub struct Group {
     /// Its membership has been written to `__consumer_offsets`: forgetting the group must
     /// write its tombstone.
     pub stored: bool,
+    /// When it last became Empty (broker ms), what its offsets' retention counts from;
+    /// `None` for a group never seen with members (standalone commits).
+    pub empty_since_ms: Option<i64>,
 }
 
 /// What a group's join deadline does.
@@ -156,6 +159,7 @@ impl Group {
             join_timer: None,
             sync_deadline: None,
             stored: false,
+            empty_since_ms: None,
         }
     }
 

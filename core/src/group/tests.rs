@@ -1878,3 +1878,69 @@ fn compacted_offsets_reload_to_the_latest_commits() {
     );
     assert_eq!(h.fetched(&neighbour, "t", 0).0, 16);
 }
+
+/// KIP-211: offsets.retention.ms after a group became Empty its offsets go (by tombstones,
+/// durable before they count), and then the group; a standalone commit goes that long after
+/// it was made; a group with members keeps its offsets however old.
+#[test]
+fn committed_offsets_expire_after_the_group_has_been_empty_for_the_retention() {
+    const RETENTION_MS: u64 = 60_000;
+    let mut config = config(DELAY_MS as i32);
+    config.group.offsets_retention_ms = RETENTION_MS as i64;
+    config.group.cleanup_interval_ms = 1_000;
+    let mut h = Harness::with(config, MemStorage::new(), Instant::from_millis(T0), false);
+    h.create("t", 1);
+    let (ids, generation) = h.stable_group("left", &["a"]);
+    let c = h.commit("left", &ids[0], generation, 5, "");
+    assert_eq!(h.commit_error(c), ErrorCode::NONE);
+    let (busy, busy_generation) = h.stable_group("busy", &["b"]);
+    let c = h.commit("busy", &busy[0], busy_generation, 7, "");
+    assert_eq!(h.commit_error(c), ErrorCode::NONE);
+    for _ in 0..6 {
+        h.advance(5_000);
+        assert_eq!(
+            h.heartbeat("busy", &busy[0], busy_generation),
+            ErrorCode::NONE
+        );
+        assert_eq!(h.heartbeat("left", &ids[0], generation), ErrorCode::NONE);
+    }
+    // "simple" commits at T0 + 30 s; "left" empties at T0 + 30 s too.
+    let c = h.commit("simple", "", -1, 9, "");
+    assert_eq!(h.commit_error(c), ErrorCode::NONE);
+    leave(&mut h, "left", &ids[0]);
+    assert_eq!(h.describe("left").group_state, "Empty");
+
+    // Just short of the retention: everything is still there.
+    for _ in 0..(RETENTION_MS / 5_000 - 1) {
+        h.advance(5_000);
+        assert_eq!(
+            h.heartbeat("busy", &busy[0], busy_generation),
+            ErrorCode::NONE
+        );
+    }
+    assert_eq!(h.fetched("left", "t", 0).0, 5);
+    assert_eq!(h.fetched("simple", "t", 0).0, 9);
+    // Past it: both expire; the group with members keeps its older offset.
+    for _ in 0..3 {
+        h.advance(2_000);
+        assert_eq!(
+            h.heartbeat("busy", &busy[0], busy_generation),
+            ErrorCode::NONE
+        );
+    }
+    assert_eq!(h.fetched("left", "t", 0).0, -1);
+    assert_eq!(h.fetched("simple", "t", 0).0, -1);
+    assert_eq!(h.fetched("busy", "t", 0).0, 7);
+    // The next cleanup forgets the group whose offsets are gone.
+    h.advance(2_000);
+    assert_eq!(
+        h.describe("left").group_state,
+        "Dead",
+        "forgotten once offsetless"
+    );
+    // The deletions are durable: a restart does not bring the offsets back.
+    let mut h = h.restart(false);
+    assert_eq!(h.fetched("left", "t", 0).0, -1);
+    assert_eq!(h.fetched("simple", "t", 0).0, -1);
+    assert_eq!(h.fetched("busy", "t", 0).0, 7);
+}
