@@ -189,16 +189,7 @@ impl Coordinator {
     /// count once durable, and no one waits for an answer.
     pub fn track_writes(&mut self, writes: Vec<PlannedWrite>) {
         for w in writes {
-            self.push_write(
-                w.partition,
-                PendingWrite {
-                    needed: w.needed,
-                    mutations: w.mutations,
-                    groups: Vec::new(),
-                    reply: None,
-                    load: false,
-                },
-            );
+            self.push_planned(w, None);
         }
     }
 
@@ -1446,17 +1437,22 @@ impl Coordinator {
         );
         self.timers.insert((deadline, TimerKey::Reply(reply)));
         for w in writes {
-            self.push_write(
-                w.partition,
-                PendingWrite {
-                    needed: w.needed,
-                    mutations: w.mutations,
-                    groups: Vec::new(),
-                    reply: Some((reply, w.slots)),
-                    load: false,
-                },
-            );
+            self.push_planned(w, Some(reply));
         }
+    }
+
+    /// Queues a write the node appended; `reply` is the answer it decides slots of, if any.
+    fn push_planned(&mut self, w: PlannedWrite, reply: Option<u64>) {
+        self.push_write(
+            w.partition,
+            PendingWrite {
+                needed: w.needed,
+                mutations: w.mutations,
+                groups: Vec::new(),
+                reply: reply.map(|r| (r, w.slots)),
+                load: false,
+            },
+        );
     }
 
     fn push_write(&mut self, partition: i32, write: PendingWrite) {
