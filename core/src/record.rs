@@ -257,6 +257,17 @@ pub mod builder {
     /// Encodes `records` as one uncompressed batch with baseOffset 0 and no producer id.
     /// `records` must not be empty.
     pub fn build_batch(records: &[Record]) -> Bytes {
+        build_producer_batch(records, -1, -1, -1)
+    }
+
+    /// [`build_batch`] as an idempotent producer sends it: `producer_id` at
+    /// `producer_epoch`, its first record at `base_sequence`.
+    pub fn build_producer_batch(
+        records: &[Record],
+        producer_id: i64,
+        producer_epoch: i16,
+        base_sequence: i32,
+    ) -> Bytes {
         assert!(
             !records.is_empty(),
             "a record batch holds at least one record"
@@ -293,9 +304,9 @@ pub mod builder {
         b.extend_from_slice(&(records.len() as i32 - 1).to_be_bytes());
         b.extend_from_slice(&base_ts.to_be_bytes());
         b.extend_from_slice(&max_ts.to_be_bytes());
-        b.extend_from_slice(&(-1i64).to_be_bytes()); // producerId
-        b.extend_from_slice(&(-1i16).to_be_bytes()); // producerEpoch
-        b.extend_from_slice(&(-1i32).to_be_bytes()); // baseSequence
+        b.extend_from_slice(&producer_id.to_be_bytes());
+        b.extend_from_slice(&producer_epoch.to_be_bytes());
+        b.extend_from_slice(&base_sequence.to_be_bytes());
         b.extend_from_slice(&(records.len() as i32).to_be_bytes());
         b.extend_from_slice(&body);
         let crc = batch_crc(&b);

@@ -15,7 +15,7 @@ use crate::net::{resolve, Turmoil};
 use crate::trace::fnv1a;
 use keel_core::api::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
 use keel_core::error::ErrorCode;
-use keel_core::record::builder::{build_batch, Record};
+use keel_core::record::builder::{build_batch, build_producer_batch, Record};
 use keel_net::client::{Client, ClientError, ClientOptions, FetchSession};
 use keel_net::codec::{self, RequestBody, ResponseBody};
 use rand::{Rng, SeedableRng};
@@ -284,18 +284,6 @@ async fn init_producer_id(
     }
 }
 
-/// Writes producer id, epoch and base sequence into a built batch and seals its CRC.
-fn stamp_batch(batch: bytes::Bytes, (pid, epoch, seq): (i64, i16, i32)) -> bytes::Bytes {
-    use keel_core::record::{BASE_SEQUENCE_AT, CRC_AT, PRODUCER_EPOCH_AT, PRODUCER_ID_AT};
-    let mut b = batch.to_vec();
-    b[PRODUCER_ID_AT..PRODUCER_ID_AT + 8].copy_from_slice(&pid.to_be_bytes());
-    b[PRODUCER_EPOCH_AT..PRODUCER_EPOCH_AT + 2].copy_from_slice(&epoch.to_be_bytes());
-    b[BASE_SEQUENCE_AT..BASE_SEQUENCE_AT + 4].copy_from_slice(&seq.to_be_bytes());
-    let crc = keel_core::record::batch_crc(&b);
-    b[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
-    bytes::Bytes::from(b)
-}
-
 /// Produces unique values until the fault phase ends.
 pub async fn producer(cfg: ProducerCfg, shared: Arc<Shared>, plan: Plan) -> turmoil::Result {
     wait_started(&shared).await;
@@ -358,13 +346,13 @@ pub async fn producer(cfg: ProducerCfg, shared: Arc<Shared>, plan: Plan) -> turm
                 (partition, values, records)
             }
         };
-        let mut batch_bytes = build_batch(&records);
+        let mut batch_bytes = None;
         if let Some((pid, epoch)) = idem.id.filter(|_| cfg.idempotent) {
             let stamp = match idem.pending.as_ref().and_then(|p| p.stamp) {
                 Some(stamp) => stamp,
                 None => (pid, epoch, *idem.next_seq.get(&partition).unwrap_or(&0)),
             };
-            batch_bytes = stamp_batch(batch_bytes, stamp);
+            batch_bytes = Some(build_producer_batch(&records, stamp.0, stamp.1, stamp.2));
             idem.pending = Some(PendingBatch {
                 partition,
                 values: values.clone(),
@@ -384,7 +372,8 @@ pub async fn producer(cfg: ProducerCfg, shared: Arc<Shared>, plan: Plan) -> turm
             },
         );
         let result = {
-            let request = c.produce(&cfg.topic.name, partition, batch_bytes, cfg.acks);
+            let batch = batch_bytes.unwrap_or_else(|| build_batch(&records));
+            let request = c.produce(&cfg.topic.name, partition, batch, cfg.acks);
             tokio::select! {
                 biased;
                 _ = disconnects.changed() => None,

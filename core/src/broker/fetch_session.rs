@@ -28,8 +28,8 @@
 
 use super::PartitionKey;
 use crate::api::{
-    FetchPartition, FetchRequest, FetchResponse, FetchTopic, FetchTopicResponse,
-    FETCH_SESSION_FINAL_EPOCH, FETCH_SESSION_INITIAL_EPOCH,
+    FetchPartition, FetchRequest, FetchResponse, FetchTopic, FETCH_SESSION_FINAL_EPOCH,
+    FETCH_SESSION_INITIAL_EPOCH,
 };
 use crate::bugs::{self, PlantedBug};
 use crate::error::ErrorCode;
@@ -316,13 +316,12 @@ impl FetchSessions {
         };
         response.session_id = id;
         let records_count = !bugs::active(self.planted, PlantedBug::IncrementalFetchDropsRecords);
-        let mut moved = Vec::new();
-        let mut topics: Vec<FetchTopicResponse> = Vec::new();
-        for t in std::mem::take(&mut response.topics) {
-            for p in t.partitions {
-                let key = (t.name.clone(), p.partition_index);
+        for t in &mut response.topics {
+            let name = &t.name;
+            t.partitions.retain(|p| {
+                let key = (name.clone(), p.partition_index);
                 let Some((_, cached)) = session.partitions.get_mut(&key) else {
-                    continue;
+                    return false;
                 };
                 let news = (records_count && !p.records.is_empty())
                     || !p.error_code.is_ok()
@@ -330,25 +329,18 @@ impl FetchSessions {
                     || cached.log_start_offset != Some(p.log_start_offset);
                 cached.high_watermark = Some(p.high_watermark);
                 cached.log_start_offset = Some(p.log_start_offset);
-                if incremental && !news {
-                    continue;
+                if !incremental {
+                    return true;
                 }
-                if incremental {
-                    moved.push(key);
+                if news {
+                    session.move_to_end(&key);
                 }
-                match topics.last_mut() {
-                    Some(last) if last.name == t.name => last.partitions.push(p),
-                    _ => topics.push(FetchTopicResponse {
-                        name: t.name.clone(),
-                        partitions: vec![p],
-                    }),
-                }
-            }
+                news
+            });
         }
-        for key in &moved {
-            session.move_to_end(key);
+        if incremental {
+            response.topics.retain(|t| !t.partitions.is_empty());
         }
-        response.topics = topics;
         response
     }
 
@@ -379,7 +371,9 @@ impl FetchSessions {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{FetchForgottenTopic, FetchPartitionResponse, FetchSessionRequest};
+    use crate::api::{
+        FetchForgottenTopic, FetchPartitionResponse, FetchSessionRequest, FetchTopicResponse,
+    };
     use bytes::Bytes;
     use rand::SeedableRng;
 

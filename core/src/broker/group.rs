@@ -171,17 +171,9 @@ impl Node {
             return;
         };
         let partition = partition_for(gid, count);
-        if !self.group.can_accept_write() {
-            return;
-        }
-        match self.append_offsets(partition, &tombstones) {
-            Ok(needed) => self.group.track_writes(vec![PlannedWrite {
-                partition,
-                needed,
-                mutations: tombstones,
-                slots: Vec::new(),
-            }]),
-            Err(code) => {
+        match self.plan_offsets_write(partition, tombstones, Vec::new()) {
+            Ok(write) => self.group.track_write(write),
+            Err((code, _)) => {
                 tracing::warn!(group = %gid, partition, error = %code, "expired offsets were not deleted")
             }
         }
@@ -484,24 +476,36 @@ impl Node {
         if mutations.is_empty() {
             return None;
         }
-        let outcome = if self.group.can_accept_write() {
-            self.append_offsets(partition, &mutations)
-        } else {
-            Err(ErrorCode::COORDINATOR_NOT_AVAILABLE)
-        };
-        match outcome {
-            Ok(needed) => Some(PlannedWrite {
-                partition,
-                needed,
-                mutations,
-                slots,
-            }),
-            Err(code) => {
+        match self.plan_offsets_write(partition, mutations, slots) {
+            Ok(write) => Some(write),
+            Err((code, slots)) => {
                 for slot in slots {
                     set_slot_error(response, slot, code);
                 }
                 None
             }
+        }
+    }
+
+    /// Appends `mutations` to offsets partition `partition` if the coordinator can hold
+    /// another write; the write to wait for, or the error with the `slots` it decides.
+    fn plan_offsets_write(
+        &mut self,
+        partition: i32,
+        mutations: Vec<Mutation>,
+        slots: Vec<(usize, usize)>,
+    ) -> Result<PlannedWrite, (ErrorCode, Vec<(usize, usize)>)> {
+        if !self.group.can_accept_write() {
+            return Err((ErrorCode::COORDINATOR_NOT_AVAILABLE, slots));
+        }
+        match self.append_offsets(partition, &mutations) {
+            Ok(needed) => Ok(PlannedWrite {
+                partition,
+                needed,
+                mutations,
+                slots,
+            }),
+            Err(code) => Err((code, slots)),
         }
     }
 

@@ -252,13 +252,12 @@ impl Node {
                 Verdict::Reject { error, message } => return fail(error, message),
             }
         }
-        let segments = p.log.segment_count();
         match p.log.append(records, now_ms, super::produce::LEADER_EPOCH) {
             Ok(info) => {
                 if let Some(b) = &producer {
                     p.producers.record(b, info.base_offset, info.last_offset);
                 }
-                if p.log.segment_count() > segments {
+                if info.rolled {
                     // A roll: snapshot producer state, so that an open after a crash
                     // replays at most the segments since (Kafka's snapshot on roll).
                     p.producer_snapshot = super::idempotence::snapshot_producers(

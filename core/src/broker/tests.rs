@@ -123,8 +123,8 @@ impl Harness {
     }
 }
 
-fn batch(values: &[&str], ts: i64) -> Bytes {
-    let records: Vec<Record> = values
+fn records(values: &[&str], ts: i64) -> Vec<Record> {
+    values
         .iter()
         .enumerate()
         .map(|(i, v)| Record {
@@ -133,8 +133,11 @@ fn batch(values: &[&str], ts: i64) -> Bytes {
             headers: vec![],
             timestamp_ms: ts + i as i64,
         })
-        .collect();
-    build_batch(&records)
+        .collect()
+}
+
+fn batch(values: &[&str], ts: i64) -> Bytes {
+    build_batch(&records(values, ts))
 }
 
 fn produce(topic: &str, partition: i32, acks: i16, records: Bytes) -> Request {
@@ -683,14 +686,7 @@ fn planted_bugs_misbehave_as_described() {
 
 /// `batch(values)` as idempotent producer `pid` at `epoch`, starting at sequence `seq`.
 fn idempotent(pid: i64, epoch: i16, seq: i32, values: &[&str]) -> Bytes {
-    use crate::record::{BASE_SEQUENCE_AT, CRC_AT, PRODUCER_EPOCH_AT, PRODUCER_ID_AT};
-    let mut b = batch(values, T0 as i64).to_vec();
-    b[PRODUCER_ID_AT..PRODUCER_ID_AT + 8].copy_from_slice(&pid.to_be_bytes());
-    b[PRODUCER_EPOCH_AT..PRODUCER_EPOCH_AT + 2].copy_from_slice(&epoch.to_be_bytes());
-    b[BASE_SEQUENCE_AT..BASE_SEQUENCE_AT + 4].copy_from_slice(&seq.to_be_bytes());
-    let crc = crate::record::batch_crc(&b);
-    b[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
-    Bytes::from(b)
+    crate::record::builder::build_producer_batch(&records(values, T0 as i64), pid, epoch, seq)
 }
 
 /// An acks=1 produce to t-0 whose write is then made durable.

@@ -180,17 +180,15 @@ impl Coordinator {
     }
 
     /// The next group's tombstones for offsets past retention, to append to its offsets
-    /// partition and hand back with [`Coordinator::track_writes`].
+    /// partition and hand back with [`Coordinator::track_write`].
     pub fn poll_expired(&mut self) -> Option<(String, Vec<Mutation>)> {
         self.expired.pop_front()
     }
 
-    /// Writes the node appended on the coordinator's own account (expired offsets): they
-    /// count once durable, and no one waits for an answer.
-    pub fn track_writes(&mut self, writes: Vec<PlannedWrite>) {
-        for w in writes {
-            self.push_planned(w, None);
-        }
+    /// A write the node appended on the coordinator's own account (expired offsets): it
+    /// counts once durable, and no one waits for an answer.
+    pub fn track_write(&mut self, write: PlannedWrite) {
+        self.push_planned(write, None);
     }
 
     /// When [`Coordinator::expire`] next has something to do.
@@ -1682,7 +1680,7 @@ impl Coordinator {
                 && g.join_timer.is_none()
         }) && !self.offsets.has_offsets(gid)
             && !self.offsets.has_pending(gid);
-        if unused && self.groups.remove(gid).is_some_and(|g| g.stored) {
+        if unused && self.remove_group(gid).is_some_and(|g| g.stored) {
             self.store_tombstone(gid);
         }
     }
@@ -1783,7 +1781,8 @@ impl Coordinator {
         let mut group = Group::new(gid.clone());
         group.stored = true;
         group.generation_id = meta.generation;
-        group.protocol_type = Some(meta.protocol_type.clone()).filter(|t| !t.is_empty());
+        let protocol_type = Some(meta.protocol_type.clone()).filter(|t| !t.is_empty());
+        group.protocol_type = protocol_type.clone();
         let ids: BTreeSet<&str> = meta.members.iter().map(|m| m.member_id.as_str()).collect();
         let instances: Vec<&str> = meta
             .members
@@ -1832,7 +1831,8 @@ impl Coordinator {
                 heartbeat_deadline: None,
             });
         }
-        group.protocol_type = Some(meta.protocol_type).filter(|t| !t.is_empty());
+        // `add` took the first member's raw type; an empty one means none, as above.
+        group.protocol_type = protocol_type;
         group.protocol_name = Some(protocol);
         group.leader = meta.leader;
         group.transition_to(GroupState::Stable);

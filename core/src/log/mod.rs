@@ -143,9 +143,12 @@ pub struct AppendInfo {
     /// The timestamp the broker assigned, or -1 unless the log uses LogAppendTime.
     pub log_append_time_ms: i64,
     pub max_timestamp: i64,
+    /// The batch opened a new segment (the active one rolled first).
+    pub rolled: bool,
 }
 
-/// The idempotent-producer fields of one stored batch (see [`PartitionLog::producer_batches`]).
+/// The idempotent-producer fields of one stored batch (see
+/// [`PartitionLog::producer_batches_from`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProducerBatch {
     pub producer_id: i64,
@@ -643,13 +646,10 @@ impl PartitionLog {
         let active = self.active();
         let too_big = active.size + len > self.config.segment_bytes;
         let too_many_offsets = last_offset - active.base_offset > u32::MAX as i64;
-        if !active.is_empty()
-            && (too_big || too_many_offsets || self.active_too_old(incoming_timestamp, now_ms)?)
-        {
+        let rolled = !active.is_empty()
+            && (too_big || too_many_offsets || self.active_too_old(incoming_timestamp, now_ms)?);
+        if rolled {
             self.roll(base_offset, watermark)?;
-        }
-        if let Some(active) = self.segments.values_mut().next_back() {
-            active.created_ms.get_or_insert(now_ms);
         }
 
         let storage = Arc::clone(&self.storage);
@@ -700,6 +700,7 @@ impl PartitionLog {
             .next_back()
             .expect("a log has a segment");
         let update = active.track_batch(&walked, interval);
+        active.created_ms.get_or_insert(now_ms);
         active.last_modified_ms = Some(now_ms);
         let (log_file, index_file, time_file) = (
             active.log_file.clone(),
@@ -727,6 +728,7 @@ impl PartitionLog {
             last_offset,
             log_append_time_ms: if log_append_time { now_ms } else { -1 },
             max_timestamp,
+            rolled,
         })
     }
 
@@ -1037,11 +1039,6 @@ impl PartitionLog {
 
     pub fn segment_count(&self) -> usize {
         self.segments.len()
-    }
-
-    /// [`Self::producer_batches_from`] the log start.
-    pub fn producer_batches(&self, f: impl FnMut(ProducerBatch)) -> Result<(), LogError> {
-        self.producer_batches_from(self.log_start_offset, f)
     }
 
     /// The bytes of every segment's batches (what Kafka reports as a partition's size).

@@ -422,7 +422,8 @@ fn log_append_time_rewrites_attributes_and_max_timestamp_with_a_valid_crc() {
             base_offset: 0,
             last_offset: 2,
             log_append_time_ms: 777_000,
-            max_timestamp: 777_000
+            max_timestamp: 777_000,
+            rolled: false,
         }
     );
     let stored = log.read(0, 1, i64::MAX).unwrap();

@@ -247,7 +247,7 @@ fn the_log_start_offset_survives_a_reopen() {
         "the batch holding offset 5 is served whole"
     );
     let mut timestamps = Vec::new();
-    log.producer_batches(|b| timestamps.push(b.base_offset))
+    log.producer_batches_from(log.log_start_offset(), |b| timestamps.push(b.base_offset))
         .unwrap();
     assert!(
         timestamps.is_empty(),
