@@ -1168,3 +1168,60 @@ fn keel_and_kcat_read_each_others_compressed_batches() {
         assert_eq!(read, expected, "keel reading kcat's {codec} batches");
     }
 }
+
+/// A local server that answers every connection with `reply` once it has read the request
+/// (or, with `reply` empty, hangs up without a word); returns its address.
+fn foreign_server(reply: &'static [u8]) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a local port");
+    let addr = listener.local_addr().expect("its address").to_string();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf);
+            let _ = conn.write_all(reply);
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_port_that_does_not_speak_kafka_is_named_in_one_line_at_once() {
+    // A web server answers the Kafka handshake with 400: before, its "HTTP" was read as a
+    // frame length of 1213486160.
+    let http = foreign_server(
+        b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+    );
+    let started = Instant::now();
+    for (args, command) in [
+        (vec!["topic", "list"], "topic list"),
+        (vec!["group", "list"], "group list"),
+        (vec!["consume", "--topic", "t"], "consume"),
+    ] {
+        let line = failed(run_at(&http, &args, ""), command, 1);
+        assert_eq!(
+            line,
+            format!(
+                "keel {command}: {http} answered with HTTP (\"HTTP/1.1 400 Bad Request\"), not \
+                 the Kafka protocol: is this a metrics or web port?"
+            )
+        );
+    }
+    // A port that accepts and hangs up: before, "io: early eof".
+    let silent = foreign_server(b"");
+    let line = failed(run_at(&silent, &["topic", "list"], ""), "topic list", 1);
+    assert_eq!(
+        line,
+        format!(
+            "keel topic list: {silent} does not speak the Kafka protocol: it closed the \
+             connection without answering the ApiVersions request"
+        )
+    );
+    // The answers came when the peers' bytes did, not at the (30 s) request timeout.
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}

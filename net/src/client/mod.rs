@@ -8,11 +8,16 @@
 //! fails with [`ClientError::Broken`]; open a new client. A timed-out produce is *unknown*,
 //! not lost.
 //!
+//! A peer that answers the first request with something that is not Kafka (an HTTP server, a
+//! TLS listener, a server that hangs up) is [`ClientError::NotKafka`], saying what it sent
+//! (see [`foreign`]), as soon as its bytes arrive.
+//!
 //! Versions: [`Client::connect`] runs the ApiVersions handshake (v3, falling back to v0 on
 //! UNSUPPORTED_VERSION as librdkafka does) and then speaks, per API, the highest version both
 //! sides implement.
 
 mod admin;
+pub mod foreign;
 pub mod group;
 
 use crate::codec::{
@@ -20,6 +25,7 @@ use crate::codec::{
 };
 use crate::network::{Network, Stream};
 use bytes::{Bytes, BytesMut};
+use foreign::ForeignReply;
 use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
@@ -116,6 +122,15 @@ pub enum ClientError {
     /// The response was not the one the request calls for (a bug on one side).
     #[error("unexpected response: {0}")]
     Unexpected(String),
+    /// The peer's first answer on the connection was no Kafka response: it speaks another
+    /// protocol (HTTP, TLS) or none. The peer's fault, or the address's.
+    #[error("{} {reply}", peer.map_or_else(|| "the peer".to_string(), |p| p.to_string()))]
+    NotKafka {
+        /// The address connected to, when the client knows it.
+        peer: Option<SocketAddr>,
+        /// What came back instead.
+        reply: ForeignReply,
+    },
 }
 
 /// A client over real TCP.
@@ -137,6 +152,11 @@ pub struct Client<S: Stream> {
     /// The version spoken per API, from the handshake.
     versions: BTreeMap<ApiKey, i16>,
     broken: bool,
+    /// The address connected to, for [`ClientError::NotKafka`].
+    peer: Option<SocketAddr>,
+    /// Whether a whole response frame has arrived: until then, bytes that are no Kafka
+    /// frame mean a peer that does not speak Kafka.
+    answered: bool,
 }
 
 impl<S: Stream> Client<S> {
@@ -151,6 +171,7 @@ impl<S: Stream> Client<S> {
             .await
             .map_err(|_| ClientError::Timeout(timeout))??;
         let mut client = Client::from_stream(stream, options);
+        client.peer = Some(addr);
         client.handshake().await?;
         Ok(client)
     }
@@ -168,6 +189,8 @@ impl<S: Stream> Client<S> {
             next_correlation_id: 1,
             versions,
             broken: false,
+            peer: None,
+            answered: false,
         }
     }
 
@@ -205,16 +228,35 @@ impl<S: Stream> Client<S> {
         };
         let header = self.header(ApiKey::ApiVersions, version);
         let timeout = self.options.request_timeout;
+        let first = !self.answered;
         // An UNSUPPORTED_VERSION answer is a v0 body whatever version was asked (KAFKA.md §2);
         // v0's fields are a prefix of every later version's, so read it as v0 in that case.
         let frame = self
             .round_trip(&header, &RequestBody::ApiVersions(request), timeout)
             .await?;
         let decoded = codec::decode_response(ApiKey::ApiVersions, version, frame.clone())
-            .or_else(|_| codec::decode_response(ApiKey::ApiVersions, 0, frame))?;
+            .or_else(|_| codec::decode_response(ApiKey::ApiVersions, 0, frame.clone()));
+        let decoded = match decoded {
+            Ok(d) => d,
+            Err(e) => {
+                self.broken = true;
+                return Err(if first {
+                    self.not_kafka(ForeignReply::Garbage {
+                        bytes: framed_head(&frame),
+                    })
+                } else {
+                    ClientError::Decode(e)
+                });
+            }
+        };
         match decoded {
             (correlation_id, _) if correlation_id != header.correlation_id => {
                 self.broken = true;
+                if first {
+                    return Err(self.not_kafka(ForeignReply::Garbage {
+                        bytes: framed_head(&frame),
+                    }));
+                }
                 Err(ClientError::Correlation {
                     expected: header.correlation_id,
                     got: correlation_id,
@@ -530,6 +572,13 @@ impl<S: Stream> Client<S> {
         Ok(Some(response))
     }
 
+    fn not_kafka(&self, reply: ForeignReply) -> ClientError {
+        ClientError::NotKafka {
+            peer: self.peer,
+            reply,
+        }
+    }
+
     fn version_of(&self, key: ApiKey) -> Result<i16, ClientError> {
         self.version(key).ok_or(ClientError::Unsupported(key))
     }
@@ -558,7 +607,8 @@ impl<S: Stream> Client<S> {
         codec::encode_request(header, body, &mut out);
         let result = tokio::time::timeout(timeout, async {
             self.stream.write_all(&out).await?;
-            self.stream.flush().await
+            self.stream.flush().await?;
+            Ok::<(), ClientError>(())
         })
         .await;
         self.settle(result, timeout)
@@ -576,34 +626,73 @@ impl<S: Stream> Client<S> {
         }
         let mut out = BytesMut::new();
         codec::encode_request(header, body, &mut out);
-        let max = self.options.max_response_bytes;
+        let first = !self.answered;
+        // The first answer is an ApiVersions response: a frame near the general bound is
+        // another protocol's bytes read as a length.
+        let max = if first {
+            self.options
+                .max_response_bytes
+                .min(foreign::FIRST_RESPONSE_MAX_BYTES)
+        } else {
+            self.options.max_response_bytes
+        };
+        let peer = self.peer;
         let stream = &mut self.stream;
         let result = tokio::time::timeout(timeout, async move {
-            stream.write_all(&out).await?;
-            stream.flush().await?;
+            let not_kafka = |reply| ClientError::NotKafka { peer, reply };
+            let sent = async {
+                stream.write_all(&out).await?;
+                stream.flush().await
+            };
+            match sent.await {
+                // A peer that hung up at once may refuse the write rather than the read.
+                Err(e) if first && hung_up(&e) => {
+                    return Err(not_kafka(ForeignReply::Closed { bytes: Vec::new() }))
+                }
+                result => result?,
+            }
             let mut prefix = [0u8; 4];
-            stream.read_exact(&mut prefix).await?;
-            let len = codec::frame_length(prefix, max)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            let got = match read_up_to(stream, &mut prefix).await {
+                Err(e) if first && hung_up(&e) => 0,
+                result => result?,
+            };
+            if got < prefix.len() {
+                if first {
+                    let bytes = prefix[..got].to_vec();
+                    return Err(not_kafka(ForeignReply::Closed { bytes }));
+                }
+                return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
+            }
+            let len = match codec::frame_length(prefix, max) {
+                Ok(len) => len,
+                Err(_) if first => {
+                    let mut head = prefix.to_vec();
+                    read_what_follows(stream, &mut head).await;
+                    return Err(not_kafka(ForeignReply::classify(&head)));
+                }
+                Err(e) => return Err(ClientError::Frame(e)),
+            };
             let mut frame = BytesMut::zeroed(len);
             stream.read_exact(&mut frame).await?;
             Ok(frame.freeze())
         })
         .await;
-        self.settle(result, timeout)
+        let frame = self.settle(result, timeout)?;
+        self.answered = true;
+        Ok(frame)
     }
 
     /// Marks the connection broken on any failure.
     fn settle<T>(
         &mut self,
-        result: Result<io::Result<T>, tokio::time::error::Elapsed>,
+        result: Result<Result<T, ClientError>, tokio::time::error::Elapsed>,
         timeout: Duration,
     ) -> Result<T, ClientError> {
         match result {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => {
                 self.broken = true;
-                Err(ClientError::Io(e))
+                Err(e)
             }
             Err(_) => {
                 self.broken = true;
@@ -611,6 +700,60 @@ impl<S: Stream> Client<S> {
             }
         }
     }
+}
+
+/// Whether `e` says the peer closed or reset the connection.
+fn hung_up(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+    )
+}
+
+/// Reads until `buf` is full or the peer closes; returns how many bytes arrived.
+async fn read_up_to<S: Stream>(stream: &mut S, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match stream.read(&mut buf[got..]).await? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    Ok(got)
+}
+
+/// How long a refused first frame's next bytes are waited for, to quote them in the error
+/// (an HTTP status line comes in the same segment as its first four bytes).
+const QUOTE_WAIT: Duration = Duration::from_millis(200);
+
+/// Appends to `head` what the peer sends next, up to the end of a line or
+/// [`foreign::QUOTED_BYTES`] in all, waiting at most [`QUOTE_WAIT`]. Best effort: a failure
+/// leaves `head` as it is.
+async fn read_what_follows<S: Stream>(stream: &mut S, head: &mut Vec<u8>) {
+    let want = foreign::QUOTED_BYTES.max(128);
+    let _ = tokio::time::timeout(QUOTE_WAIT, async {
+        let mut buf = [0u8; 128];
+        while head.len() < want && !head.contains(&b'\n') {
+            match stream.read(&mut buf[..want - head.len()]).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+}
+
+/// The first bytes of a response as sent: its length prefix, then the frame.
+fn framed_head(frame: &[u8]) -> Vec<u8> {
+    let mut head = u32::try_from(frame.len())
+        .unwrap_or(u32::MAX)
+        .to_be_bytes()
+        .to_vec();
+    head.extend_from_slice(&frame[..frame.len().min(foreign::QUOTED_BYTES - head.len())]);
+    head
 }
 
 fn unexpected(body: &ResponseBody) -> ClientError {
@@ -623,3 +766,6 @@ fn unexpected_opt(body: Option<ResponseBody>) -> ClientError {
         None => ClientError::Unexpected("no response".into()),
     }
 }
+
+#[cfg(test)]
+mod tests;

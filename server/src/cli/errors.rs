@@ -95,6 +95,11 @@ impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CliError::Usage(m) | CliError::Other(m) => f.write_str(m),
+            // It names the address itself: "127.0.0.1:9644 answered with HTTP, ...".
+            CliError::Connect {
+                source: source @ ClientError::NotKafka { .. },
+                ..
+            } => write!(f, "{source}"),
             CliError::Connect { addr, source } => write!(f, "cannot connect to {addr}: {source}"),
             CliError::Request { what, source } => write!(f, "{what}: {source}"),
             CliError::Kafka {
