@@ -90,12 +90,16 @@ pub struct ServeConfig {
 /// Why the driver could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    /// The listen address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: io::Error },
-    /// The data directory could not be created or opened.
-    #[error("cannot open the data directory {}: {source}", path.display())]
-    DataDir { path: PathBuf, source: io::Error },
+    /// A listen address could not be bound; `listener` says which ("Kafka" or "metrics").
+    #[error("cannot open the {listener} listener on {addr}: {source}")]
+    Bind {
+        listener: &'static str,
+        addr: SocketAddr,
+        source: io::Error,
+    },
+    /// The data directory is locked by another broker, or cannot be created or written.
+    #[error(transparent)]
+    DataDir(#[from] crate::data_dir::DataDirError),
     /// The node could not recover its state from storage.
     #[error(transparent)]
     Open(#[from] OpenError),
@@ -140,17 +144,24 @@ pub async fn serve_with_metrics(
     metrics_listen: Option<SocketAddr>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
-    let bind = |addr: SocketAddr| async move {
+    // The data directory first, before anything is read or bound: a second broker on a
+    // directory in use must say so, not that the first one holds the port.
+    let storage = FsStorage::open(&config.data_dir)?;
+    let bind = |listener: &'static str, addr: SocketAddr| async move {
         tokio::net::TcpListener::bind(addr)
             .await
-            .map_err(|source| ServeError::Bind { addr, source })
+            .map_err(|source| ServeError::Bind {
+                listener,
+                addr,
+                source,
+            })
     };
-    let listener = bind(config.listen).await?;
+    let listener = bind("Kafka", config.listen).await?;
     let metrics = Metrics::new();
     // Bound before the node opens, so /health answers "starting" during recovery.
     let _http = match metrics_listen {
         Some(addr) => {
-            let http = bind(addr).await?;
+            let http = bind("metrics", addr).await?;
             let local = http.local_addr().map_err(ServeError::Listener)?;
             tracing::info!(%local, "serving metrics at /metrics and /health");
             let task = tokio::spawn(metrics::serve_http(http, Arc::clone(&metrics)));
@@ -158,7 +169,7 @@ pub async fn serve_with_metrics(
         }
         None => None,
     };
-    serve_with_listener_and_metrics(config, listener, metrics, shutdown).await
+    serve_on(config, listener, storage, metrics, shutdown).await
 }
 
 /// [`serve`] on an already-bound listener (`config.listen` is ignored): tests bind port 0.
@@ -173,15 +184,23 @@ pub async fn serve_with_listener(
 
 /// [`serve_with_listener`], recording into `metrics`.
 pub async fn serve_with_listener_and_metrics(
-    mut config: ServeConfig,
+    config: ServeConfig,
     listener: tokio::net::TcpListener,
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
-    let storage = FsStorage::open(&config.data_dir).map_err(|source| ServeError::DataDir {
-        path: config.data_dir.clone(),
-        source,
-    })?;
+    let storage = FsStorage::open(&config.data_dir)?;
+    serve_on(config, listener, storage, metrics, shutdown).await
+}
+
+/// Runs the broker over an opened (and so locked) data directory.
+async fn serve_on(
+    mut config: ServeConfig,
+    listener: tokio::net::TcpListener,
+    storage: FsStorage,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
     if config.node.advertised_port == 0 {
         let addr = Listener::local_addr(&listener).map_err(ServeError::Listener)?;
         config.node.advertised_port = i32::from(addr.port());

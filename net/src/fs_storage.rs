@@ -15,9 +15,13 @@
 //! a while): Linux reports a writeback error only to descriptors open when it happened, so a
 //! file closed and reopened between its write and its fsync could have an `EIO` go unseen.
 //!
+//! It also holds the root's [`DataDirLock`] (data_dir.rs) for as long as it lives, so two
+//! brokers never share one directory; [`Storage::list`] hides the lock file.
+//!
 //! Names ending in `.tmp` are [`Storage::replace`]'s scratch files: [`Storage::list`] hides
 //! them, so a replace cut short by a crash leaves nothing the core would mistake for data.
 
+use crate::data_dir::{DataDirError, DataDirLock, LOCK_FILE};
 use bytes::{Bytes, BytesMut};
 use keel_core::storage::Storage;
 use std::collections::{BTreeMap, HashMap};
@@ -43,6 +47,8 @@ struct Inner {
     root: PathBuf,
     max_open: usize,
     state: Mutex<State>,
+    /// Held for the storage's life: no second broker can open the same root meanwhile.
+    _lock: DataDirLock,
 }
 
 struct Cached {
@@ -68,20 +74,25 @@ struct State {
 
 impl FsStorage {
     /// Opens (creating it if needed) the storage rooted at `root`, caching at most
-    /// [`DEFAULT_MAX_OPEN_FILES`] open files.
-    pub fn open(root: impl Into<PathBuf>) -> io::Result<FsStorage> {
+    /// [`DEFAULT_MAX_OPEN_FILES`] open files. Takes the directory's lock before reading
+    /// anything and checks it can be written ([`DataDirLock`]).
+    pub fn open(root: impl Into<PathBuf>) -> Result<FsStorage, DataDirError> {
         FsStorage::with_max_open_files(root, DEFAULT_MAX_OPEN_FILES)
     }
 
     /// Like [`FsStorage::open`] with a cap of `max_open` (at least 1) cached handles.
-    pub fn with_max_open_files(root: impl Into<PathBuf>, max_open: usize) -> io::Result<FsStorage> {
+    pub fn with_max_open_files(
+        root: impl Into<PathBuf>,
+        max_open: usize,
+    ) -> Result<FsStorage, DataDirError> {
         let root = root.into();
-        std::fs::create_dir_all(&root)?;
+        let lock = DataDirLock::acquire(&root)?;
         Ok(FsStorage {
             inner: Arc::new(Inner {
                 root,
                 max_open: max_open.max(1),
                 state: Mutex::new(State::default()),
+                _lock: lock,
             }),
         })
     }
@@ -388,7 +399,8 @@ impl Storage for FsStorage {
             let name = entry?.file_name();
             // Names that are not UTF-8 were not written by Keel.
             let Some(name) = name.to_str() else { continue };
-            if !name.ends_with(TMP_SUFFIX) {
+            // The lock file is the storage's own, not the core's.
+            if !name.ends_with(TMP_SUFFIX) && !(dir.is_empty() && name == LOCK_FILE) {
                 names.push(name.to_string());
             }
         }

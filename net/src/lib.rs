@@ -4,6 +4,7 @@
 pub mod api_map;
 pub mod client;
 pub mod codec;
+pub mod data_dir;
 pub mod driver;
 pub mod fs_storage;
 pub mod metrics;

@@ -5,7 +5,7 @@
 use keel_core::broker::NodeConfig;
 use keel_net::driver::ServeConfig;
 use serde::Deserialize;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug, Default)]
@@ -103,32 +103,34 @@ pub fn resolve_with_metrics(args: ServeArgs) -> Result<(ServeConfig, Option<Sock
         .listen
         .or(file.listen)
         .unwrap_or_else(|| "127.0.0.1:9092".to_string());
-    let listen: SocketAddr = listen_text
-        .to_socket_addrs()
-        .map_err(|e| format!("--listen {listen_text}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("--listen {listen_text}: no address"))?;
+    let listen = parse_listen("--listen", &listen_text)?;
     let metrics_listen = match args.metrics_listen.or(file.metrics_listen) {
         None => None,
-        Some(text) => Some(
-            text.to_socket_addrs()
-                .map_err(|e| format!("--metrics-listen {text}: {e}"))?
-                .next()
-                .ok_or_else(|| format!("--metrics-listen {text}: no address"))?,
-        ),
+        Some(text) => Some(parse_listen("--metrics-listen", &text)?),
     };
     let (advertised_host, advertised_port) = match args.advertise.or(file.advertise) {
         Some(a) => {
-            parse_host_port(&a).ok_or_else(|| format!("--advertise {a}: expected HOST:PORT"))?
+            let (host, port) = parse_host_port(&a)
+                .ok_or_else(|| format!("--advertise {a}: expected HOST:PORT"))?;
+            if host.parse::<IpAddr>().is_ok_and(|ip| ip.is_unspecified()) {
+                return Err(format!(
+                    "--advertise {a}: {host} is not an address clients can connect to; \
+                     advertise this host's name or a routable IP"
+                ));
+            }
+            (host, port)
         }
-        None => {
-            let host = if listen.ip().is_unspecified() {
-                "127.0.0.1".to_string()
-            } else {
-                listen.ip().to_string()
-            };
-            (host, listen.port() as i32)
+        // As Kafka refuses the non-routable meta-address in advertised.listeners: a broker
+        // that told clients 127.0.0.1 would send every client on another host to itself.
+        None if listen.ip().is_unspecified() => {
+            return Err(format!(
+                "--listen {listen_text} accepts clients on every interface, but they must be \
+                 told one address to connect to: set --advertise HOST:PORT (e.g. \
+                 --advertise $(hostname -f):{})",
+                listen.port()
+            ))
         }
+        None => (listen.ip().to_string(), listen.port() as i32),
     };
     let mut node = NodeConfig {
         node_id: args.node_id.or(file.node_id).unwrap_or(1),
@@ -198,6 +200,25 @@ pub fn resolve_with_metrics(args: ServeArgs) -> Result<(ServeConfig, Option<Sock
         seed: entropy_seed(),
     };
     Ok((config, metrics_listen))
+}
+
+/// A listen address `HOST:PORT` (a name is resolved; its first address is used), with an
+/// error that says what was expected.
+fn parse_listen(flag: &str, text: &str) -> Result<SocketAddr, String> {
+    let expected = || {
+        format!(
+            "{flag} {text}: expected HOST:PORT, e.g. 127.0.0.1:9092, or 0.0.0.0:9092 (every \
+             interface) with --advertise"
+        )
+    };
+    match text.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {}
+        _ => return Err(expected()),
+    }
+    text.to_socket_addrs()
+        .map_err(|e| format!("{flag} {text}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{flag} {text}: the name has no address"))
 }
 
 fn parse_host_port(s: &str) -> Option<(String, i32)> {
@@ -330,6 +351,63 @@ mod tests {
             ..Default::default()
         });
         assert!(bad.unwrap_err().contains("--metrics-listen"));
+    }
+
+    #[test]
+    fn listen_addresses_must_be_host_port_and_say_so() {
+        for bad in ["9092", ":9092", "localhost", "127.0.0.1:", "127.0.0.1:port"] {
+            let e = resolve(ServeArgs {
+                listen: Some(bad.into()),
+                ..Default::default()
+            })
+            .unwrap_err();
+            assert!(e.contains("expected HOST:PORT"), "{bad}: {e}");
+            let e = resolve(ServeArgs {
+                metrics_listen: Some(bad.into()),
+                ..Default::default()
+            })
+            .unwrap_err();
+            assert!(
+                e.starts_with("--metrics-listen") && e.contains("HOST:PORT"),
+                "{e}"
+            );
+        }
+        let c = resolve(ServeArgs {
+            listen: Some("localhost:19092".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(c.listen.port(), 19092);
+    }
+
+    #[test]
+    fn every_interface_needs_an_advertised_address() {
+        for any in ["0.0.0.0:9092", "[::]:9092"] {
+            let e = resolve(ServeArgs {
+                listen: Some(any.into()),
+                ..Default::default()
+            })
+            .unwrap_err();
+            assert!(e.contains("set --advertise"), "{e}");
+            let c = resolve(ServeArgs {
+                listen: Some(any.into()),
+                advertise: Some("broker-1.example:9092".into()),
+                ..Default::default()
+            })
+            .unwrap();
+            assert!(c.listen.ip().is_unspecified());
+            assert_eq!(
+                (c.node.advertised_host.as_str(), c.node.advertised_port),
+                ("broker-1.example", 9092)
+            );
+        }
+        let e = resolve(ServeArgs {
+            listen: Some("0.0.0.0:9092".into()),
+            advertise: Some("0.0.0.0:9092".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(e.contains("not an address clients can connect to"), "{e}");
     }
 
     #[test]

@@ -83,8 +83,8 @@ fn serve(args: config::ServeArgs) -> ExitCode {
             tracing::info!("stopped cleanly");
             ExitCode::SUCCESS
         }
+        // One line on stderr, not a log event and then the same words again.
         Err(e) => {
-            tracing::error!(error = %e, "keel serve failed");
             eprintln!("keel serve: {e}");
             ExitCode::FAILURE
         }

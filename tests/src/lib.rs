@@ -43,7 +43,8 @@ pub fn temp_data_dir(name: &str) -> PathBuf {
     dir
 }
 
-fn free_port() -> u16 {
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -102,6 +103,11 @@ impl Keel {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The broker process's id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
     }
 
     pub fn bootstrap(&self) -> String {
