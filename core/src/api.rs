@@ -183,6 +183,15 @@ pub struct ProducePartitionResponse {
     pub log_append_time_ms: i64,
     pub log_start_offset: i64,
     pub error_message: Option<String>,
+    /// v8+: the records that made the batch be refused (KIP-467), by index in the batch.
+    pub record_errors: Vec<RecordError>,
+}
+
+/// One record of a refused batch and why (Kafka's `ProduceResponse.RecordError`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordError {
+    pub batch_index: i32,
+    pub message: Option<String>,
 }
 
 impl ProducePartitionResponse {
@@ -194,6 +203,7 @@ impl ProducePartitionResponse {
             log_append_time_ms: -1,
             log_start_offset: -1,
             error_message: message,
+            record_errors: Vec::new(),
         }
     }
 }

@@ -1,12 +1,24 @@
-//! Decompression of record-batch payloads, for the few broker duties that must look inside a
-//! compressed batch (the exact offset for a timestamp; compaction later). Batches are always
-//! stored and served compressed exactly as the producer sent them; nothing here is on the
-//! produce or fetch path.
+//! Record-batch payload codecs: decompression for the broker duties that must look inside a
+//! compressed batch (the exact offset for a timestamp, compaction, keyless records), and
+//! recompression of produced batches for topics whose `compression.type` names a codec.
+//!
+//! A topic with `compression.type=producer` (the default) stores every batch exactly as the
+//! producer sent it, and so does any topic for a batch already in its codec: that path
+//! copies nothing. Otherwise [`recompress_batch`] inflates the records section, compresses it
+//! with the topic's codec (at its `compression.{gzip,zstd}.level`) and rebuilds the batch
+//! around it, as Kafka's `LogValidator` does: the same base offset, producer id, epoch, base
+//! sequence, record count, timestamps and records, new attributes codec bits, length and
+//! CRC-32C. Snappy is written in the xerial framing Kafka's broker writes (which every client
+//! reads), lz4 as a standard frame with independent blocks (Kafka's `KafkaLZ4BlockOutputStream`).
 //!
 //! Every decoder is bounded: the output is capped at `limit` bytes, so a hostile batch that
 //! inflates without end costs at most `limit` bytes of memory.
 
+use crate::record::{self, BatchHeader, ATTRIBUTES_AT, ATTR_COMPRESSION_MASK, BATCH_LENGTH_AT};
+use crate::record::{CRC_AT, HEADER_LEN, LOG_OVERHEAD};
+use std::collections::BTreeMap;
 use std::io::Read;
+use std::io::Write;
 
 pub const NONE: i16 = 0;
 pub const GZIP: i16 = 1;
@@ -26,6 +38,168 @@ pub enum DecompressError {
     /// The payload inflates beyond the cap.
     #[error("payload inflates beyond {0} bytes")]
     TooLarge(usize),
+}
+
+/// Why a produced batch could not be recompressed to its topic's codec; every case is the
+/// producer's fault (INVALID_RECORD or CORRUPT_MESSAGE), never the broker's.
+#[derive(Debug, thiserror::Error)]
+pub enum RecompressError {
+    /// The producer's payload could not be inflated: CORRUPT_MESSAGE.
+    #[error(transparent)]
+    Decompress(#[from] DecompressError),
+    /// The inflated records do not parse as `recordsCount` records: INVALID_RECORD.
+    #[error("the batch's records do not match its header: {0}")]
+    Records(#[from] record::BatchError),
+    /// The recompressed batch would not fit a batch's i32 length.
+    #[error("the recompressed batch is too large")]
+    TooLarge,
+}
+
+/// What a topic's `compression.type` asks of produced batches: store them in `codec`
+/// (attributes bits 0-2) at `level` (the codec's own scale; `None`: its default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recompression {
+    pub codec: i16,
+    pub level: Option<i32>,
+}
+
+impl Recompression {
+    /// From a topic's own configs (validated by config.rs); `None` for `producer`.
+    pub fn of(configs: &BTreeMap<String, String>) -> Option<Recompression> {
+        let level = |name: &str| {
+            configs
+                .get(name)
+                .and_then(|v| v.trim().parse::<i32>().ok())
+                .filter(|&l| l != -1)
+        };
+        let codec = match configs.get("compression.type").map(String::as_str) {
+            None | Some("producer") => return None,
+            Some("uncompressed") => NONE,
+            Some("gzip") => GZIP,
+            Some("snappy") => SNAPPY,
+            Some("lz4") => LZ4,
+            Some("zstd") => ZSTD,
+            Some(other) => {
+                debug_assert!(false, "compression.type {other} passed validation");
+                return None;
+            }
+        };
+        let level = match codec {
+            GZIP => level("compression.gzip.level"),
+            ZSTD => level("compression.zstd.level"),
+            // lz4_flex has one level; snappy and none have none.
+            _ => None,
+        };
+        Some(Recompression { codec, level })
+    }
+}
+
+/// Compresses a records section with `codec` (not [`NONE`]) at `level`.
+pub fn compress(codec: i16, data: &[u8], level: Option<i32>) -> Vec<u8> {
+    match codec {
+        NONE => data.to_vec(),
+        GZIP => {
+            let level = level.map_or(flate2::Compression::default(), |l| {
+                flate2::Compression::new(l.clamp(1, 9) as u32)
+            });
+            let mut gz = flate2::write::GzEncoder::new(Vec::with_capacity(data.len() / 2), level);
+            gz.write_all(data)
+                .expect("writing to a Vec cannot fail (invariant of Vec's Write)");
+            gz.finish()
+                .expect("writing to a Vec cannot fail (invariant of Vec's Write)")
+        }
+        SNAPPY => xerial_snappy(data),
+        LZ4 => {
+            let info = lz4_flex::frame::FrameInfo::new()
+                .block_mode(lz4_flex::frame::BlockMode::Independent);
+            let mut lz = lz4_flex::frame::FrameEncoder::with_frame_info(
+                info,
+                Vec::with_capacity(data.len() / 2),
+            );
+            lz.write_all(data)
+                .expect("writing to a Vec cannot fail (invariant of Vec's Write)");
+            lz.finish()
+                .expect("writing to a Vec cannot fail (invariant of Vec's Write)")
+        }
+        ZSTD => {
+            // The bulk API writes the content size into the frame header, which lets
+            // librdkafka size its output buffer at once.
+            zstd::bulk::compress(data, level.unwrap_or(ZSTD_DEFAULT_LEVEL))
+                .expect("zstd compresses any input at a level config.rs validated")
+        }
+        other => panic!("compress called with codec {other}: callers pass a Recompression codec"),
+    }
+}
+
+/// Kafka's default zstd level (`CompressionType.ZSTD`, KIP-390).
+const ZSTD_DEFAULT_LEVEL: i32 = 3;
+
+/// Block size of the xerial snappy stream, as snappy-java's `SnappyOutputStream` writes it.
+const XERIAL_BLOCK: usize = 32 * 1024;
+
+/// Snappy in the xerial framing the Java producer and Kafka's broker write: the 16-byte
+/// header (magic, version 1, compatible version 1), then blocks of a big-endian length and a
+/// raw snappy block.
+fn xerial_snappy(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + data.len() / 2);
+    out.extend_from_slice(XERIAL_MAGIC);
+    out.extend_from_slice(&1i32.to_be_bytes());
+    out.extend_from_slice(&1i32.to_be_bytes());
+    let mut encoder = snap::raw::Encoder::new();
+    for chunk in data.chunks(XERIAL_BLOCK) {
+        let block = encoder
+            .compress_vec(chunk)
+            .expect("a 32 KiB block is within snappy's input limit");
+        out.extend_from_slice(&(block.len() as u32).to_be_bytes());
+        out.extend_from_slice(&block);
+    }
+    out
+}
+
+/// Rebuilds a validated produced batch with its records compressed as `to` asks; `Ok(None)`
+/// when the batch is already in `to.codec` (it is then stored as sent). Inflating is capped
+/// at `limit` bytes.
+pub fn recompress_batch(
+    batch: &[u8],
+    to: Recompression,
+    limit: usize,
+) -> Result<Option<Vec<u8>>, RecompressError> {
+    let header = BatchHeader::new(batch)?;
+    let from = header.compression();
+    if from == to.codec {
+        return Ok(None);
+    }
+    let inflated;
+    let records: &[u8] = if from == NONE {
+        &batch[HEADER_LEN..]
+    } else {
+        inflated = decompress(from, &batch[HEADER_LEN..], limit)?;
+        &inflated
+    };
+    let count = record::count_records(records)?;
+    if count as i64 != header.records_count() as i64 {
+        return Err(RecompressError::Records(record::BatchError::Invalid(
+            "the compressed records do not number recordsCount",
+        )));
+    }
+    let payload;
+    let body: &[u8] = if to.codec == NONE {
+        records
+    } else {
+        payload = compress(to.codec, records, to.level);
+        &payload
+    };
+    let mut out = Vec::with_capacity(HEADER_LEN + body.len());
+    out.extend_from_slice(&batch[..HEADER_LEN]);
+    out.extend_from_slice(body);
+    let batch_length =
+        i32::try_from(out.len() - LOG_OVERHEAD).map_err(|_| RecompressError::TooLarge)?;
+    out[BATCH_LENGTH_AT..BATCH_LENGTH_AT + 4].copy_from_slice(&batch_length.to_be_bytes());
+    let attributes = (header.attributes() & !ATTR_COMPRESSION_MASK) | to.codec;
+    out[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
+    let crc = record::batch_crc(&out);
+    out[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    Ok(Some(out))
 }
 
 /// The xerial snappy-java stream header the Java client writes before its snappy blocks.
@@ -117,7 +291,7 @@ fn snappy(data: &[u8], limit: usize) -> Result<Vec<u8>, DecompressError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
+    use crate::record::builder::{build_producer_batch, Record};
 
     fn sample() -> Vec<u8> {
         (0..10_000u32)
@@ -170,6 +344,109 @@ mod tests {
             framed.extend_from_slice(&c);
         }
         assert_eq!(decompress(SNAPPY, &framed, 1 << 20).unwrap(), data);
+    }
+
+    fn records() -> Vec<Record> {
+        (0..200)
+            .map(|i| Record {
+                key: (i % 7 != 0).then(|| format!("key-{i}").into_bytes()),
+                value: Some(format!("value {i} ").repeat(i % 13 + 1).into_bytes()),
+                headers: vec![("h".into(), Some(vec![i as u8])), ("n".into(), None)],
+                timestamp_ms: 1_700_000_000_000 + i as i64 * 3,
+            })
+            .collect()
+    }
+
+    /// Every codec to every codec: the rebuilt batch verifies (length, magic, CRC-32C), keeps
+    /// every header field but the codec bits, and inflates to the very same records.
+    #[test]
+    fn recompression_keeps_the_batch_but_its_codec() {
+        let plain = build_producer_batch(&records(), 42, 3, 1000);
+        let codecs = [NONE, GZIP, SNAPPY, LZ4, ZSTD];
+        let to = |codec| Recompression { codec, level: None };
+        for from in codecs {
+            let source = recompress_batch(&plain, to(from), 1 << 24)
+                .unwrap()
+                .unwrap_or_else(|| plain.to_vec());
+            for target in codecs {
+                let out = recompress_batch(&source, to(target), 1 << 24).unwrap();
+                let Some(out) = out else {
+                    assert_eq!(from, target, "only a batch in the target codec is kept");
+                    continue;
+                };
+                let h = record::verify_batch(&out).unwrap();
+                let s = BatchHeader::new(&source).unwrap();
+                assert_eq!(h.compression(), target, "{from} -> {target}");
+                assert_eq!(h.attributes() & !7, s.attributes() & !7);
+                assert_eq!(
+                    (h.base_offset(), h.last_offset_delta(), h.records_count()),
+                    (0, 199, 200)
+                );
+                assert_eq!(
+                    (h.base_timestamp(), h.max_timestamp()),
+                    (s.base_timestamp(), s.max_timestamp())
+                );
+                assert_eq!(
+                    (h.producer_id(), h.producer_epoch(), h.base_sequence()),
+                    (42, 3, 1000)
+                );
+                assert_eq!(
+                    decompress(target, &out[HEADER_LEN..], 1 << 24).unwrap(),
+                    &plain[HEADER_LEN..],
+                    "{from} -> {target}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn levels_come_from_the_topic_and_change_the_output() {
+        let mut configs = BTreeMap::new();
+        assert_eq!(Recompression::of(&configs), None);
+        configs.insert("compression.type".to_string(), "producer".to_string());
+        assert_eq!(Recompression::of(&configs), None);
+        configs.insert("compression.type".to_string(), "gzip".to_string());
+        configs.insert("compression.gzip.level".to_string(), "1".to_string());
+        assert_eq!(
+            Recompression::of(&configs),
+            Some(Recompression {
+                codec: GZIP,
+                level: Some(1)
+            })
+        );
+        configs.insert("compression.gzip.level".to_string(), "-1".to_string());
+        assert_eq!(Recompression::of(&configs).unwrap().level, None);
+        configs.insert("compression.type".to_string(), "uncompressed".to_string());
+        assert_eq!(Recompression::of(&configs).unwrap().codec, NONE);
+        let data = sample();
+        assert_ne!(
+            compress(GZIP, &data, Some(1)),
+            compress(GZIP, &data, Some(9))
+        );
+        assert_ne!(
+            compress(ZSTD, &data, Some(1)),
+            compress(ZSTD, &data, Some(19))
+        );
+    }
+
+    /// A compressed batch whose records do not number its recordsCount is refused.
+    #[test]
+    fn a_record_count_mismatch_is_refused() {
+        let plain = build_producer_batch(&records()[..3], -1, -1, -1).to_vec();
+        let mut lying = plain.clone();
+        lying[record::RECORDS_COUNT_AT..record::RECORDS_COUNT_AT + 4]
+            .copy_from_slice(&4i32.to_be_bytes());
+        let to = Recompression {
+            codec: ZSTD,
+            level: None,
+        };
+        assert!(matches!(
+            recompress_batch(&lying, to, 1 << 20),
+            Err(RecompressError::Records(_))
+        ));
+        let mut cut = plain;
+        cut.truncate(cut.len() - 2);
+        assert!(recompress_batch(&cut, to, 1 << 20).is_err());
     }
 
     #[test]

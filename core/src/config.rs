@@ -2,12 +2,24 @@
 //! their types and documentation (DescribeConfigs v3+), and which of them change how Keel
 //! behaves.
 //!
-//! A name Kafka does not know is refused with INVALID_CONFIG, as Kafka does. A known name whose
-//! behaviour Keel does not implement yet is refused too when its value would ask for that
-//! behaviour (compression.type other than producer, cleanup.policy=compact,delete): accepting
-//! it silently would promise what the broker does not do. `cleanup.policy=compact` is
-//! implemented by `log/compaction.rs`, run on a timer by the node. Every refusal says what is
-//! allowed, so a client can show the user a useful message.
+//! The table is Apache Kafka 3.9's topic config table (`LogConfig`'s `CONFIG`, KRaft mode),
+//! name for name, with 3.9's defaults and validators: the release whose classic group
+//! protocol Keel follows. A name Kafka 3.9 does not know is refused with INVALID_CONFIG, as
+//! Kafka does. A known name whose behaviour Keel does not implement is refused too when its
+//! value would ask for that behaviour (`remote.storage.enable=true`): accepting it silently
+//! would promise what the broker does not do. Every refusal says what is allowed, so a client
+//! can show the user a useful message.
+//!
+//! Deprecated configs that Kafka 3.9 still accepts and ignores (`message.format.version`,
+//! ignored since inter.broker.protocol 3.0) are accepted, stored and described like any
+//! other, and each change of one is logged with a warning that it has no effect
+//! ([`deprecation`]); DescribeConfigs lists them, as 3.9 does.
+//!
+//! `cleanup.policy` is a list of `delete` and `compact` (either, both, or neither as in 3.9:
+//! an empty list deletes nothing and compacts nothing); compaction is `log/compaction.rs`,
+//! retention `log/retention.rs`. `compression.type` other than `producer` makes the broker
+//! recompress produced batches to that codec (broker/produce.rs, `compression.rs`), at the
+//! topic's `compression.{gzip,zstd}.level`.
 
 use crate::api::{
     CONFIG_TYPE_BOOLEAN, CONFIG_TYPE_DOUBLE, CONFIG_TYPE_INT, CONFIG_TYPE_LIST, CONFIG_TYPE_LONG,
@@ -33,9 +45,17 @@ enum Kind {
     Bool,
     /// Exactly one of the listed words.
     OneOf(&'static [&'static str]),
-    /// A comma-separated list (Kafka type LIST) of which Keel implements exactly one item
-    /// from the listed words.
-    ListOneOf(&'static [&'static str]),
+    /// A comma-separated list (Kafka type LIST) whose items are each one of the listed words
+    /// (Kafka's `ValidList.in`: duplicates and the empty list pass).
+    ListOf(&'static [&'static str]),
+    /// An int in `[min, max]` or `-1`, the codec's own default (`compression.gzip.level`).
+    IntOrMinusOne {
+        min: i64,
+        max: i64,
+    },
+    /// A Kafka release version such as `2.8`, `3.0` or `3.0-IV1` (`message.format.version`;
+    /// Kafka's `MetadataVersionValidator`).
+    Version,
     /// A comma-separated list of anything (replication throttles, which Keel ignores: with
     /// one replica per partition nothing is replicated).
     List,
@@ -47,6 +67,8 @@ struct Def {
     kind: Kind,
     default: &'static str,
     doc: &'static str,
+    /// Why setting it does nothing, for a config Kafka 3.9 keeps only for compatibility.
+    deprecated: Option<&'static str>,
 }
 
 const I32: i64 = i32::MAX as i64;
@@ -58,22 +80,62 @@ const fn def(name: &'static str, kind: Kind, default: &'static str, doc: &'stati
         kind,
         default,
         doc,
+        deprecated: None,
     }
 }
 
-/// Kafka's topic configs with their defaults, as Kafka documents them.
+const fn deprecated(
+    name: &'static str,
+    kind: Kind,
+    default: &'static str,
+    doc: &'static str,
+    why: &'static str,
+) -> Def {
+    Def {
+        name,
+        kind,
+        default,
+        doc,
+        deprecated: Some(why),
+    }
+}
+
+/// The compression.type values (Kafka's `BrokerCompressionType`): a codec to recompress
+/// every produced batch to, or `producer` to keep the producer's.
+pub const COMPRESSION_TYPES: &[&str] =
+    &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
+
+/// Kafka 3.9's topic configs with their defaults, as Kafka 3.9 documents them.
 const TOPIC_CONFIGS: &[Def] = &[
     def(
         "cleanup.policy",
-        Kind::ListOneOf(&["delete", "compact"]),
+        Kind::ListOf(&["compact", "delete"]),
         "delete",
-        "delete: discard old segments by retention time or size; compact: keep the latest record per key.",
+        "A list of delete (discard old segments by retention time or size) and compact (keep the latest record per key); both: compact, and delete by retention.",
+    ),
+    def(
+        "compression.gzip.level",
+        Kind::IntOrMinusOne { min: 1, max: 9 },
+        "-1",
+        "The gzip level batches are recompressed at when compression.type is gzip; -1: the codec's default (6).",
+    ),
+    def(
+        "compression.lz4.level",
+        Kind::Int { min: 1, max: 17 },
+        "9",
+        "The lz4 level when compression.type is lz4 (accepted; Keel's lz4 encoder has one level).",
     ),
     def(
         "compression.type",
-        Kind::OneOf(&["producer"]),
+        Kind::OneOf(COMPRESSION_TYPES),
         "producer",
-        "Keep the compression codec the producer chose.",
+        "The codec batches are stored in: producer keeps the producer's; uncompressed, gzip, snappy, lz4 or zstd makes the broker recompress each batch to it.",
+    ),
+    def(
+        "compression.zstd.level",
+        Kind::Int { min: -131072, max: 22 },
+        "3",
+        "The zstd level batches are recompressed at when compression.type is zstd.",
     ),
     def(
         "delete.retention.ms",
@@ -129,6 +191,13 @@ const TOPIC_CONFIGS: &[Def] = &[
         "1048588",
         "The largest record batch size allowed in this topic.",
     ),
+    deprecated(
+        "message.format.version",
+        Kind::Version,
+        "3.0-IV1",
+        "[DEPRECATED] The message format version; always 3.0 (record batch v2) since inter.broker.protocol.version 3.0.",
+        "deprecated since Kafka 3.0 and ignored: every batch is stored in the v2 format",
+    ),
     def(
         "message.downconversion.enable",
         Kind::Bool,
@@ -182,6 +251,18 @@ const TOPIC_CONFIGS: &[Def] = &[
         Kind::Bool,
         "false",
         "Whether to preallocate segment files.",
+    ),
+    def(
+        "remote.log.copy.disable",
+        Kind::Bool,
+        "false",
+        "Tiered storage: stop copying segments to remote storage (Keel has none).",
+    ),
+    def(
+        "remote.log.delete.on.disable",
+        Kind::Bool,
+        "false",
+        "Tiered storage: delete remote data when tiering is disabled (Keel has none).",
     ),
     def(
         "remote.storage.enable",
@@ -268,11 +349,11 @@ pub fn kafka_default(name: &str) -> Option<&'static str> {
 pub fn config_type(name: &str) -> i8 {
     match find(name).map(|d| d.kind) {
         Some(Kind::Long { .. }) => CONFIG_TYPE_LONG,
-        Some(Kind::Int { .. }) => CONFIG_TYPE_INT,
+        Some(Kind::Int { .. } | Kind::IntOrMinusOne { .. }) => CONFIG_TYPE_INT,
         Some(Kind::Ratio) => CONFIG_TYPE_DOUBLE,
         Some(Kind::Bool) => CONFIG_TYPE_BOOLEAN,
-        Some(Kind::ListOneOf(_) | Kind::List) => CONFIG_TYPE_LIST,
-        Some(Kind::OneOf(_)) | None => CONFIG_TYPE_STRING,
+        Some(Kind::ListOf(_) | Kind::List) => CONFIG_TYPE_LIST,
+        Some(Kind::OneOf(_) | Kind::Version) | None => CONFIG_TYPE_STRING,
     }
 }
 
@@ -280,8 +361,23 @@ pub fn config_type(name: &str) -> i8 {
 pub fn is_list(name: &str) -> bool {
     matches!(
         find(name).map(|d| d.kind),
-        Some(Kind::ListOneOf(_) | Kind::List)
+        Some(Kind::ListOf(_) | Kind::List)
     )
+}
+
+/// Why a deprecated config has no effect, for the warning logged when a topic sets it.
+pub fn deprecation(name: &str) -> Option<&'static str> {
+    find(name).and_then(|d| d.deprecated)
+}
+
+/// Logs a warning for each deprecated config in `names` that `topic` is given: Kafka 3.9
+/// accepts them, and so does Keel, but the operator should know they do nothing.
+pub fn warn_deprecated<'a>(topic: &str, names: impl IntoIterator<Item = &'a str>) {
+    for name in names {
+        if let Some(why) = deprecation(name) {
+            tracing::warn!(topic, config = name, "topic config {name} is {why}");
+        }
+    }
 }
 
 /// One line on what a topic config does.
@@ -322,18 +418,38 @@ pub fn validate_topic_config(name: &str, value: Option<&str>) -> Result<(), Stri
                 bad(format!("Keel supports {}", allowed.join(", ")))
             }
         }
-        Kind::ListOneOf(allowed) => {
-            let items = list_items(value);
-            if items.len() == 1 && allowed.contains(&items[0].as_str()) {
-                Ok(())
-            } else {
-                bad(format!(
-                    "Keel supports exactly one of {}",
-                    allowed.join(", ")
-                ))
+        Kind::IntOrMinusOne { min, max } => match value.trim().parse::<i64>() {
+            Ok(v) if v == -1 || (v >= min && v <= max) => Ok(()),
+            _ => bad(format!("must be -1 or an integer in [{min}, {max}]")),
+        },
+        Kind::ListOf(allowed) => {
+            // Kafka splits on commas and checks every item, so `delete,` has a bad "" item.
+            let items: Vec<&str> = value.split(',').map(str::trim).collect();
+            let empty = items.len() == 1 && items[0].is_empty();
+            match items.iter().find(|i| !allowed.contains(i)) {
+                Some(_) if !empty => {
+                    bad(format!("a comma-separated list of {}", allowed.join(", ")))
+                }
+                _ => Ok(()),
             }
         }
         Kind::List => Ok(()),
+        Kind::Version => {
+            let (release, iv) = match value.trim().split_once("-IV") {
+                Some((r, iv)) => (r, Some(iv)),
+                None => (value.trim(), None),
+            };
+            let parts: Vec<&str> = release.split('.').collect();
+            let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+            if (2..=3).contains(&parts.len())
+                && parts.iter().all(|p| numeric(p))
+                && iv.into_iter().all(numeric)
+            {
+                Ok(())
+            } else {
+                bad(format!("Version `{value}` is not a valid version"))
+            }
+        }
     }
 }
 
@@ -402,8 +518,16 @@ mod tests {
         assert!(validate_topic_config("message.timestamp.type", Some("LogAppendTime")).is_ok());
         assert!(validate_topic_config("cleanup.policy", Some("compact")).is_ok());
         assert!(validate_topic_config("cleanup.policy", Some(" compact ")).is_ok());
-        assert!(validate_topic_config("cleanup.policy", Some("compact,delete")).is_err());
-        assert!(validate_topic_config("cleanup.policy", Some("")).is_err());
+        // Kafka 3.9's ValidList: any list of the two words, even empty; no other word.
+        assert!(validate_topic_config("cleanup.policy", Some("compact,delete")).is_ok());
+        assert!(validate_topic_config("cleanup.policy", Some("delete, compact")).is_ok());
+        assert!(validate_topic_config("cleanup.policy", Some("")).is_ok());
+        assert!(validate_topic_config("cleanup.policy", Some("delete,")).is_err());
+        assert!(
+            validate_topic_config("cleanup.policy", Some("compact,archive"))
+                .unwrap_err()
+                .contains("list of compact, delete")
+        );
         assert!(validate_topic_config("retention.ms", None).is_err());
         let m = validate_topic_config("retention.ms", Some("soon")).unwrap_err();
         assert_eq!(
@@ -412,6 +536,44 @@ mod tests {
              [-1, 9223372036854775807]"
         );
         assert!(validate_topic_config("max.message.bytes", Some("2147483648")).is_err());
+    }
+
+    /// Kafka 3.9 accepts every BrokerCompressionType name, and the codec levels of KIP-390.
+    #[test]
+    fn compression_types_and_levels_are_kafkas() {
+        for t in ["uncompressed", "gzip", "snappy", "lz4", "zstd", "producer"] {
+            assert!(
+                validate_topic_config("compression.type", Some(t)).is_ok(),
+                "{t}"
+            );
+        }
+        assert!(validate_topic_config("compression.type", Some("brotli")).is_err());
+        assert!(validate_topic_config("compression.gzip.level", Some("-1")).is_ok());
+        assert!(validate_topic_config("compression.gzip.level", Some("9")).is_ok());
+        assert!(validate_topic_config("compression.gzip.level", Some("0")).is_err());
+        assert!(validate_topic_config("compression.zstd.level", Some("-5")).is_ok());
+        assert!(validate_topic_config("compression.zstd.level", Some("23")).is_err());
+    }
+
+    /// message.format.version is deprecated and ignored in Kafka 3.9, but still validated as a
+    /// release version; the others of the table are not deprecated.
+    #[test]
+    fn deprecated_configs_are_known_and_say_why() {
+        for v in ["0.10.0", "2.8", "3.0", "3.0-IV1", "3.9"] {
+            assert!(
+                validate_topic_config("message.format.version", Some(v)).is_ok(),
+                "{v}"
+            );
+        }
+        for v in ["", "three", "3", "3.0-IV", "3.x"] {
+            let e = validate_topic_config("message.format.version", Some(v)).unwrap_err();
+            assert!(e.contains("is not a valid version"), "{v}: {e}");
+        }
+        assert!(deprecation("message.format.version")
+            .unwrap()
+            .contains("ignored"));
+        assert_eq!(deprecation("retention.ms"), None);
+        assert_eq!(config_type("message.format.version"), CONFIG_TYPE_STRING);
     }
 
     #[test]

@@ -198,6 +198,39 @@ pub fn validate_produced_batch(records: &[u8]) -> Result<BatchHeader<'_>, BatchE
     Ok(header)
 }
 
+/// Counts the records of an (uncompressed) records section: each is a zigzag varint length
+/// and that many bytes, and together they must cover the section exactly.
+pub fn count_records(section: &[u8]) -> Result<usize, BatchError> {
+    let mut pos = 0usize;
+    let mut count = 0usize;
+    while pos < section.len() {
+        let (len, used) = read_varint(&section[pos..])
+            .ok_or(BatchError::Invalid("a record length is cut off"))?;
+        pos += used;
+        let len =
+            usize::try_from(len).map_err(|_| BatchError::Invalid("a negative record length"))?;
+        if len > section.len() - pos {
+            return Err(BatchError::Invalid("a record runs past the batch"));
+        }
+        pos += len;
+        count += 1;
+    }
+    Ok(count)
+}
+
+/// A zigzag varint (at most 5 bytes, as Kafka's `ByteUtils.readVarint`) and its length.
+fn read_varint(b: &[u8]) -> Option<(i64, usize)> {
+    let mut raw: u64 = 0;
+    for (i, &byte) in b.iter().enumerate().take(5) {
+        raw |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            let v = ((raw >> 1) as i64) ^ -((raw & 1) as i64);
+            return Some((v, i + 1));
+        }
+    }
+    None
+}
+
 /// Splits a buffer of concatenated batches into whole batches, stopping at the first
 /// incomplete one. Returns the batches and the number of bytes they cover.
 pub fn split_batches(buf: &Bytes) -> (Vec<Bytes>, usize) {
@@ -218,7 +251,7 @@ pub fn split_batches(buf: &Bytes) -> (Vec<Bytes>, usize) {
 }
 
 /// Builds uncompressed v2 batches: the client side of Keel (simulator workloads, bench,
-/// tests). The broker never re-encodes batches it stores.
+/// tests). The broker re-encodes a batch only to recompress it (`compression.rs`).
 pub mod builder {
     use super::*;
 
@@ -367,6 +400,16 @@ mod tests {
             verify_batch(&long),
             Err(BatchError::BadLength { .. })
         ));
+    }
+
+    #[test]
+    fn records_are_counted_exactly() {
+        let b = build_batch(&[rec("a", 1), rec("bb", 2), rec("ccc", 3)]);
+        assert_eq!(count_records(&b[HEADER_LEN..]), Ok(3));
+        assert_eq!(count_records(&[]), Ok(0));
+        assert!(count_records(&b[HEADER_LEN..b.len() - 1]).is_err());
+        assert!(count_records(&[0x80, 0x80]).is_err());
+        assert!(count_records(&[0x01]).is_err(), "length -1");
     }
 
     #[test]

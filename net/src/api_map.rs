@@ -710,6 +710,14 @@ fn produce_response(r: api::ProduceResponse) -> codec::ProduceResponse {
                         log_append_time_ms: p.log_append_time_ms,
                         log_start_offset: p.log_start_offset,
                         error_message: p.error_message,
+                        record_errors: p
+                            .record_errors
+                            .into_iter()
+                            .map(|e| codec::BatchIndexAndErrorMessage {
+                                batch_index: e.batch_index,
+                                batch_index_error_message: e.message,
+                            })
+                            .collect(),
                         ..codec::PartitionProduceResponse::default()
                     })
                     .collect(),

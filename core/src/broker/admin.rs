@@ -335,7 +335,7 @@ impl Node {
             validate_topic_config(name, value.as_deref())
                 .map_err(|m| (ErrorCode::INVALID_CONFIG, m))?;
             if let Some(v) = value {
-                configs.insert(name.clone(), v.trim().to_string());
+                configs.insert(name.clone(), crate::config::normalize(name, v));
             }
         }
         Ok((partitions, configs))
@@ -361,6 +361,7 @@ impl Node {
         self.metadata = next;
         self.open_new_partitions(&meta, 0)?;
         tracing::info!(topic = name, partitions, "created topic");
+        crate::config::warn_deprecated(name, meta.configs.keys().map(String::as_str));
         Ok(id)
     }
 

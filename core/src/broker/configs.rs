@@ -351,6 +351,11 @@ impl Node {
         if validate_only || old.configs == configs {
             return Ok(());
         }
+        let changed: Vec<String> = configs
+            .iter()
+            .filter(|(k, v)| old.configs.get(*k) != Some(*v))
+            .map(|(k, _)| k.clone())
+            .collect();
         let meta = old.with_configs(configs);
         let mut next = self.metadata.clone();
         next.topics.insert(topic.to_string(), meta.clone());
@@ -363,6 +368,8 @@ impl Node {
         self.metadata = next;
         self.apply_topic_configs(&meta);
         tracing::info!(topic, configs = ?meta.configs, "altered topic configs");
+        // Kafka 3.9 accepts its deprecated configs and ignores them; say so when one changes.
+        config::warn_deprecated(topic, changed.iter().map(String::as_str));
         Ok(())
     }
 

@@ -181,6 +181,8 @@ struct ProduceLimits {
     timestamp_after_max_ms: i64,
     /// In-sync replicas an acks=-1 write needs; a single node is its partitions' only one.
     min_insync_replicas: i64,
+    /// compression.type: the codec produced batches are stored in; `None` for `producer`.
+    recompression: Option<crate::compression::Recompression>,
 }
 
 impl ProduceLimits {
@@ -199,6 +201,7 @@ impl ProduceLimits {
                 config.timestamp_after_max_ms,
             ),
             min_insync_replicas: crate::config::int_config(configs, "min.insync.replicas", 1),
+            recompression: crate::compression::Recompression::of(configs),
         }
     }
 }

@@ -1,10 +1,11 @@
-//! Produce: validate each partition's batch as a Kafka broker must, append it, and answer
-//! at once (acks=0/1) or once the write is durable (acks=-1).
+//! Produce: validate each partition's batch as a Kafka broker must, recompress it when the
+//! topic's compression.type names a codec, append it, and answer at once (acks=0/1) or once
+//! the write is durable (acks=-1). A refused batch says which records were bad (KIP-467).
 
 use super::{Node, PartitionKey, PendingProduce, WaitId, MAX_PARKED_PRODUCES};
 use crate::api::{
     ConnId, ProducePartitionResponse, ProduceRequest, ProduceResponse, ProduceTopicResponse,
-    RequestId, Response,
+    RecordError, RequestId, Response,
 };
 use crate::bugs::PlantedBug;
 use crate::error::ErrorCode;
@@ -208,17 +209,9 @@ impl Node {
             );
         }
         if p.log.config().compacted {
-            match crate::log::first_keyless_record(records) {
-                Ok(None) => {}
-                Ok(Some(_)) => {
-                    return fail(
-                        ErrorCode::INVALID_RECORD,
-                        format!(
-                            "Compacted topic cannot accept message without key in topic partition {}-{}.",
-                            key.0, key.1
-                        ),
-                    )
-                }
+            match crate::log::keyless_records(records) {
+                Ok(keyless) if keyless.is_empty() => {}
+                Ok(keyless) => return keyless_refusal(index, key, &keyless),
                 Err(e) => return fail(ErrorCode::CORRUPT_MESSAGE, e),
             }
         }
@@ -246,12 +239,37 @@ impl Node {
                             log_append_time_ms: -1,
                             log_start_offset: p.log.log_start_offset(),
                             error_message: None,
+                            record_errors: Vec::new(),
                         },
                     };
                 }
                 Verdict::Reject { error, message } => return fail(error, message),
             }
         }
+        // compression.type other than producer: store the batch in the topic's codec, as
+        // Kafka's LogValidator does; a batch already in it is stored as sent.
+        let recompressed = match p.limits.recompression {
+            None => None,
+            Some(to) => match crate::compression::recompress_batch(records, to, MAX_INFLATED_BYTES)
+            {
+                Ok(rebuilt) => rebuilt.map(bytes::Bytes::from),
+                Err(e) => return fail(recompress_error_code(&e), e.to_string()),
+            },
+        };
+        if let Some(rebuilt) = &recompressed {
+            // Kafka checks max.message.bytes again on the batch it rebuilt.
+            if rebuilt.len() > p.limits.max_message_bytes {
+                return fail(
+                    ErrorCode::MESSAGE_TOO_LARGE,
+                    format!(
+                        "the batch recompressed to compression.type is {} bytes, over max.message.bytes {}",
+                        rebuilt.len(),
+                        p.limits.max_message_bytes
+                    ),
+                );
+            }
+        }
+        let records = recompressed.as_ref().unwrap_or(records);
         match p.log.append(records, now_ms, super::produce::LEADER_EPOCH) {
             Ok(info) => {
                 if let Some(b) = &producer {
@@ -284,6 +302,7 @@ impl Node {
                         log_append_time_ms: info.log_append_time_ms,
                         log_start_offset: log_start,
                         error_message: None,
+                        record_errors: Vec::new(),
                     },
                 }
             }
@@ -293,6 +312,61 @@ impl Node {
                 fail(ErrorCode::KAFKA_STORAGE_ERROR, e.to_string())
             }
         }
+    }
+}
+
+/// The most a produced batch may inflate to when the broker recompresses it: Kafka's
+/// `message.max.bytes` default is about 1 MiB, and records compress rarely beyond 64:1.
+const MAX_INFLATED_BYTES: usize = 64 << 20;
+
+/// A batch with keyless records for a compacted topic: INVALID_RECORD with one record error
+/// per keyless record and Kafka's summary as the message (LogValidator `validateKey` and
+/// `processRecordErrors`, KIP-467).
+fn keyless_refusal(index: i32, key: &PartitionKey, keyless: &[usize]) -> AppendOutcome {
+    let message = format!(
+        "Compacted topic cannot accept message without key in topic partition {}-{}.",
+        key.0, key.1
+    );
+    let record_errors: Vec<RecordError> = keyless
+        .iter()
+        .map(|&i| RecordError {
+            batch_index: i32::try_from(i).expect("a batch's record index fits its i32 count"),
+            message: Some(message.clone()),
+        })
+        .collect();
+    let shown: Vec<String> = record_errors
+        .iter()
+        .take(3)
+        .map(|e| {
+            format!(
+                "RecordError(batchIndex={}, message='{message}')",
+                e.batch_index
+            )
+        })
+        .collect();
+    let summary = format!(
+        "One or more records have been rejected due to {} record errors in total, and only \
+         showing the first three errors at most: [{}]",
+        record_errors.len(),
+        shown.join(", ")
+    );
+    let mut response =
+        ProducePartitionResponse::error(index, ErrorCode::INVALID_RECORD, Some(summary));
+    response.record_errors = record_errors;
+    AppendOutcome {
+        error_code: ErrorCode::INVALID_RECORD,
+        base_offset_end: -1,
+        response,
+    }
+}
+
+/// A batch that could not be recompressed is the producer's fault.
+fn recompress_error_code(e: &crate::compression::RecompressError) -> ErrorCode {
+    use crate::compression::RecompressError;
+    match e {
+        RecompressError::Decompress(_) => ErrorCode::CORRUPT_MESSAGE,
+        RecompressError::Records(_) => ErrorCode::INVALID_RECORD,
+        RecompressError::TooLarge => ErrorCode::MESSAGE_TOO_LARGE,
     }
 }
 

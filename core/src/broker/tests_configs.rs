@@ -498,11 +498,11 @@ fn an_invalid_value_is_refused_with_what_is_allowed_and_changes_nothing() {
         ErrorCode::INVALID_CONFIG,
         &["retention.ms", "forever", "integer in [-1,"],
     );
-    let r = h.alter("t", &[("cleanup.policy", "compact,delete")], false);
+    let r = h.alter("t", &[("cleanup.policy", "compact,archive")], false);
     assert_refused(
         &r,
         ErrorCode::INVALID_CONFIG,
-        &["cleanup.policy", "delete, compact"],
+        &["cleanup.policy", "list of compact, delete"],
     );
     let r = h.alter("t", &[("no.such.config", "1")], false);
     assert_refused(
@@ -594,25 +594,18 @@ fn incremental_set_delete_append_subtract() {
     assert_eq!(c["retention.bytes"].0, "123456");
     assert_eq!(c["segment.bytes"].1, CONFIG_SOURCE_DEFAULT);
 
-    // cleanup.policy is a list: SUBTRACT delete, then APPEND compact.
-    let r = h.incremental(
-        RESOURCE_TYPE_TOPIC,
-        "t",
-        &[("cleanup.policy", CONFIG_OP_SUBTRACT, Some("delete"))],
-        false,
-    );
-    assert_refused(
-        &r,
-        ErrorCode::INVALID_CONFIG,
-        &["cleanup.policy", "exactly one of"],
-    );
+    // cleanup.policy is a list (Kafka's ConfigDef LIST): APPEND of compact to the default
+    // gives delete,compact, and both policies then apply.
     let r = h.incremental(
         RESOURCE_TYPE_TOPIC,
         "t",
         &[("cleanup.policy", CONFIG_OP_APPEND, Some("compact"))],
         false,
     );
-    assert_refused(&r, ErrorCode::INVALID_CONFIG, &["delete,compact"]);
+    assert_eq!(r.error_code, ErrorCode::NONE, "{r:?}");
+    assert_eq!(h.topic_configs("t")["cleanup.policy"].0, "delete,compact");
+    let c = h.log_config("t", 0);
+    assert!(c.compacted && c.cleanup_delete, "{c:?}");
     let r = h.incremental(
         RESOURCE_TYPE_TOPIC,
         "t",
@@ -624,7 +617,50 @@ fn incremental_set_delete_append_subtract() {
         ErrorCode::NONE,
         "appending a present item changes nothing"
     );
-    assert_eq!(h.topic_configs("t")["cleanup.policy"].0, "delete");
+    assert_eq!(h.topic_configs("t")["cleanup.policy"].0, "delete,compact");
+    let r = h.incremental(
+        RESOURCE_TYPE_TOPIC,
+        "t",
+        &[("cleanup.policy", CONFIG_OP_SUBTRACT, Some("delete"))],
+        false,
+    );
+    assert_eq!(r.error_code, ErrorCode::NONE, "{r:?}");
+    assert_eq!(h.topic_configs("t")["cleanup.policy"].0, "compact");
+    let c = h.log_config("t", 0);
+    assert!(c.compacted && !c.cleanup_delete, "{c:?}");
+    // Kafka 3.9 takes the empty list too: neither compaction nor retention.
+    let r = h.incremental(
+        RESOURCE_TYPE_TOPIC,
+        "t",
+        &[("cleanup.policy", CONFIG_OP_SUBTRACT, Some("compact"))],
+        false,
+    );
+    assert_eq!(r.error_code, ErrorCode::NONE, "{r:?}");
+    assert_eq!(h.topic_configs("t")["cleanup.policy"].0, "");
+    let c = h.log_config("t", 0);
+    assert!(!c.compacted && !c.cleanup_delete, "{c:?}");
+    let r = h.incremental(
+        RESOURCE_TYPE_TOPIC,
+        "t",
+        &[("cleanup.policy", CONFIG_OP_APPEND, Some("compact,archive"))],
+        false,
+    );
+    assert_refused(
+        &r,
+        ErrorCode::INVALID_CONFIG,
+        &["cleanup.policy", "archive"],
+    );
+    let r = h.incremental(
+        RESOURCE_TYPE_TOPIC,
+        "t",
+        &[("cleanup.policy", CONFIG_OP_DELETE, None)],
+        false,
+    );
+    assert_eq!(r.error_code, ErrorCode::NONE, "{r:?}");
+    assert_eq!(
+        h.topic_configs("t")["cleanup.policy"],
+        ("delete".into(), CONFIG_SOURCE_DEFAULT)
+    );
 
     let r = h.incremental(
         RESOURCE_TYPE_TOPIC,
@@ -1231,4 +1267,345 @@ fn describe_log_dirs_reports_partition_sizes() {
         vec![("a".to_string(), vec![(1, 2 * batch)])]
     );
     assert_eq!(describe(Some(vec![])), vec![]);
+}
+
+// ---- Kafka 3.9's config table ---------------------------------------------------------------
+
+/// cleanup.policy=delete,compact: the cleaner compacts and retention deletes, on one log.
+#[test]
+fn delete_and_compact_both_apply() {
+    let config = NodeConfig {
+        log_cleaner_interval_ms: 1_000,
+        log_retention_check_interval_ms: 1_000,
+        ..NodeConfig::default()
+    };
+    let mut h = Harness::with(config, MemStorage::new());
+    h.create(
+        "dc",
+        1,
+        &[
+            ("cleanup.policy", "delete, compact"),
+            ("segment.bytes", "200"),
+            ("retention.ms", "60000"),
+        ],
+    );
+    assert_eq!(h.topic_configs("dc")["cleanup.policy"].0, "delete,compact");
+    let c = h.log_config("dc", 0);
+    assert!(c.compacted && c.cleanup_delete && c.gaps_allowed, "{c:?}");
+    let ts = T0 as i64;
+    for i in 0..20 {
+        let key = if i % 2 == 0 { "even" } else { "odd" };
+        assert_eq!(
+            h.produce("dc", 0, keyed(key, &format!("v{i}"), ts))
+                .base_offset,
+            i
+        );
+    }
+    let keyless = build_batch(&[Record {
+        key: None,
+        value: Some(b"no key".to_vec()),
+        headers: vec![],
+        timestamp_ms: ts,
+    }]);
+    assert_eq!(
+        h.produce("dc", 0, keyless).error_code,
+        ErrorCode::INVALID_RECORD
+    );
+    let size = |h: &Harness| {
+        let p = &h.node.partitions[&("dc".to_string(), 0)];
+        (p.log.log_start_offset(), p.log.size_bytes())
+    };
+    let (start0, size0) = size(&h);
+    for _ in 0..10 {
+        h.advance(1_000);
+    }
+    let (start1, size1) = size(&h);
+    assert_eq!(start1, start0, "nothing is past retention.ms yet");
+    assert!(
+        size1 < size0,
+        "compaction thinned the log: {size0} -> {size1}"
+    );
+    for _ in 0..70 {
+        h.advance(1_000);
+    }
+    let (start2, _) = size(&h);
+    assert!(
+        start2 > start1,
+        "retention.ms deleted old segments: {start1} -> {start2}"
+    );
+}
+
+/// Kafka 3.9 accepts message.format.version (deprecated since 3.0, ignored) on CreateTopics,
+/// AlterConfigs and IncrementalAlterConfigs, and DescribeConfigs lists it with its default;
+/// its other 3.8/3.9 topic configs are known too.
+#[test]
+fn deprecated_and_recent_kafka_configs_are_accepted() {
+    let mut h = Harness::new();
+    h.create("old", 1, &[("message.format.version", "2.8")]);
+    let c = h.topic_configs("old");
+    assert_eq!(
+        c["message.format.version"],
+        ("2.8".into(), CONFIG_SOURCE_DYNAMIC_TOPIC)
+    );
+    h.create("new", 1, &[]);
+    assert_eq!(
+        h.topic_configs("new")["message.format.version"],
+        ("3.0-IV1".into(), CONFIG_SOURCE_DEFAULT)
+    );
+    let r = h.alter("new", &[("message.format.version", "0.10.2")], false);
+    assert_eq!(r.error_code, ErrorCode::NONE, "{r:?}");
+    let r = h.incremental(
+        RESOURCE_TYPE_TOPIC,
+        "new",
+        &[
+            ("message.format.version", CONFIG_OP_SET, Some("3.0")),
+            (
+                "message.downconversion.enable",
+                CONFIG_OP_SET,
+                Some("false"),
+            ),
+            ("remote.log.copy.disable", CONFIG_OP_SET, Some("true")),
+            ("compression.zstd.level", CONFIG_OP_SET, Some("9")),
+        ],
+        false,
+    );
+    assert_eq!(r.error_code, ErrorCode::NONE, "{r:?}");
+    assert_eq!(h.topic_configs("new")["message.format.version"].0, "3.0");
+    let r = h.alter("new", &[("message.format.version", "latest")], false);
+    assert_refused(
+        &r,
+        ErrorCode::INVALID_CONFIG,
+        &["message.format.version", "not a valid version"],
+    );
+    // Stored like any other, so it survives a restart.
+    let mut h = h.reopen();
+    assert_eq!(h.topic_configs("new")["compression.zstd.level"].0, "9");
+}
+
+fn produce_records(records: &[Record]) -> Bytes {
+    build_batch(records)
+}
+
+fn record(key: Option<&str>, value: &str, ts: i64) -> Record {
+    Record {
+        key: key.map(|k| k.as_bytes().to_vec()),
+        value: Some(value.as_bytes().to_vec()),
+        headers: vec![("h".into(), Some(b"x".to_vec()))],
+        timestamp_ms: ts,
+    }
+}
+
+/// KIP-467: a batch refused for its records names each bad one by index, with Kafka's
+/// message, and the partition's error_message summarises them (LogValidator.validateKey,
+/// processRecordErrors).
+#[test]
+fn keyless_records_on_a_compacted_topic_are_each_named() {
+    let mut h = Harness::new();
+    h.create("c", 1, &[("cleanup.policy", "compact")]);
+    let ts = T0 as i64;
+    let batch = produce_records(&[
+        record(None, "a", ts),
+        record(Some("k"), "b", ts),
+        record(None, "c", ts),
+        record(None, "d", ts),
+        record(None, "e", ts),
+    ]);
+    let p = h.produce("c", 0, batch);
+    assert_eq!(p.error_code, ErrorCode::INVALID_RECORD, "{p:?}");
+    let each = "Compacted topic cannot accept message without key in topic partition c-0.";
+    assert_eq!(
+        p.record_errors,
+        [0, 2, 3, 4]
+            .iter()
+            .map(|&i| RecordError {
+                batch_index: i,
+                message: Some(each.to_string()),
+            })
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        p.error_message.as_deref(),
+        Some(
+            "One or more records have been rejected due to 4 record errors in total, and only \
+             showing the first three errors at most: [RecordError(batchIndex=0, message='Compacted \
+             topic cannot accept message without key in topic partition c-0.'), \
+             RecordError(batchIndex=2, message='Compacted topic cannot accept message without \
+             key in topic partition c-0.'), RecordError(batchIndex=3, message='Compacted topic \
+             cannot accept message without key in topic partition c-0.')]"
+        )
+    );
+    assert_eq!(
+        h.node.partitions[&("c".to_string(), 0)]
+            .log
+            .log_end_offset(),
+        0,
+        "nothing of the batch was appended"
+    );
+    let ok = h.produce("c", 0, produce_records(&[record(Some("k"), "v", ts)]));
+    assert_eq!(
+        (ok.error_code, ok.record_errors.len()),
+        (ErrorCode::NONE, 0)
+    );
+}
+
+/// The stored batches of a partition, as a fetch returns them.
+fn stored_batches(h: &Harness, topic: &str) -> Vec<Bytes> {
+    let p = &h.node.partitions[&(topic.to_string(), 0)];
+    let read = p
+        .log
+        .read(p.log.log_start_offset(), 1 << 24, p.log.log_end_offset())
+        .unwrap();
+    crate::record::split_batches(&read).0
+}
+
+/// compression.type names the codec batches are stored in (Kafka's LogValidator recompresses
+/// on append): the stored batch has the topic's codec, a valid CRC and the producer's records,
+/// base sequence and timestamps; `producer` and a batch already in the codec are stored as
+/// sent, byte for byte.
+#[test]
+fn compression_type_recompresses_on_append() {
+    use crate::compression::{decompress, recompress_batch, Recompression};
+    use crate::record::{verify_batch, HEADER_LEN};
+    let mut h = Harness::new();
+    let ts = T0 as i64;
+    let records: Vec<Record> = (0..50)
+        .map(|i| record(Some(&format!("k{i}")), &"payload ".repeat(20), ts + i))
+        .collect();
+    let plain = crate::record::builder::build_producer_batch(&records, -1, -1, -1);
+    for (name, codec) in [
+        ("uncompressed", 0),
+        ("gzip", 1),
+        ("snappy", 2),
+        ("lz4", 3),
+        ("zstd", 4),
+    ] {
+        h.create(name, 1, &[("compression.type", name)]);
+        // Sent once plain and once in lz4, so every topic sees a foreign codec.
+        let lz4 = recompress_batch(
+            &plain,
+            Recompression {
+                codec: 3,
+                level: None,
+            },
+            1 << 24,
+        )
+        .unwrap()
+        .unwrap();
+        for sent in [plain.clone(), Bytes::from(lz4)] {
+            let p = h.produce(name, 0, sent.clone());
+            assert_eq!(p.error_code, ErrorCode::NONE, "{name}: {p:?}");
+            let stored = stored_batches(&h, name).pop().unwrap();
+            let header = verify_batch(&stored).unwrap();
+            assert_eq!(header.compression(), codec, "{name}");
+            assert_eq!(header.base_offset(), p.base_offset);
+            assert_eq!(header.records_count(), 50);
+            assert_eq!(
+                (header.base_timestamp(), header.max_timestamp()),
+                (ts, ts + 49)
+            );
+            assert_eq!(
+                decompress(codec, &stored[HEADER_LEN..], 1 << 24).unwrap(),
+                &plain[HEADER_LEN..],
+                "{name}: the records are the producer's"
+            );
+            if BatchHeaderCodec::of(&sent) == codec {
+                assert_eq!(
+                    &stored[HEADER_LEN..],
+                    &sent[HEADER_LEN..],
+                    "{name}: stored as sent"
+                );
+            }
+        }
+    }
+    h.create("producer", 1, &[]);
+    let lz4 = recompress_batch(
+        &plain,
+        Recompression {
+            codec: 3,
+            level: None,
+        },
+        1 << 24,
+    )
+    .unwrap()
+    .unwrap();
+    h.produce("producer", 0, Bytes::from(lz4.clone()));
+    assert_eq!(
+        &stored_batches(&h, "producer")[0][HEADER_LEN..],
+        &lz4[HEADER_LEN..]
+    );
+
+    // A topic changed to a codec recompresses from then on, also after a restart.
+    let r = h.incremental(
+        RESOURCE_TYPE_TOPIC,
+        "producer",
+        &[("compression.type", CONFIG_OP_SET, Some("gzip"))],
+        false,
+    );
+    assert_eq!(r.error_code, ErrorCode::NONE, "{r:?}");
+    let mut h = h.reopen();
+    h.produce("producer", 0, plain.clone());
+    let stored = stored_batches(&h, "producer");
+    assert_eq!(
+        crate::record::BatchHeader::new(&stored[1])
+            .unwrap()
+            .compression(),
+        1
+    );
+}
+
+struct BatchHeaderCodec;
+impl BatchHeaderCodec {
+    fn of(batch: &[u8]) -> i16 {
+        crate::record::BatchHeader::new(batch)
+            .unwrap()
+            .compression()
+    }
+}
+
+/// Idempotence on a recompressing topic: the sequence checks see the producer's header, and a
+/// retried batch is recognised as the duplicate it is and answered with its first offset.
+#[test]
+fn recompressed_idempotent_batches_dedup_on_retry() {
+    let mut h = Harness::new();
+    h.create("z", 1, &[("compression.type", "zstd")]);
+    let ts = T0 as i64;
+    let r = h.call(Request::InitProducerId(InitProducerIdRequest {
+        transactional_id: None,
+        transaction_timeout_ms: 60_000,
+        producer_id: -1,
+        producer_epoch: -1,
+    }));
+    let Response::InitProducerId(pid) = r else {
+        panic!("{r:?}")
+    };
+    let batch = |seq: i32| {
+        crate::record::builder::build_producer_batch(
+            &[record(Some("k"), "v", ts), record(Some("k"), "w", ts)],
+            pid.producer_id,
+            pid.producer_epoch,
+            seq,
+        )
+    };
+    let first = h.produce("z", 0, batch(0));
+    let second = h.produce("z", 0, batch(2));
+    let retried = h.produce("z", 0, batch(0));
+    assert_eq!((first.base_offset, second.base_offset), (0, 2));
+    assert_eq!(
+        (retried.error_code, retried.base_offset),
+        (ErrorCode::NONE, 0)
+    );
+    let gap = h.produce("z", 0, batch(7));
+    assert_eq!(gap.error_code, ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER);
+    let stored = stored_batches(&h, "z");
+    assert_eq!(stored.len(), 2, "the retry was not appended");
+    let header = crate::record::verify_batch(&stored[1]).unwrap();
+    assert_eq!(
+        (
+            header.compression(),
+            header.producer_id(),
+            header.producer_epoch(),
+            header.base_sequence()
+        ),
+        (4, pid.producer_id, pid.producer_epoch, 2)
+    );
 }

@@ -96,16 +96,22 @@ pub fn key_hash(key: &[u8]) -> u128 {
 }
 
 /// Why a produced batch cannot go into a compacted log: Kafka refuses a record without a key
-/// there, since compaction could never decide which value of it is the latest. `Ok(None)` if
-/// every record has a key; `Ok(Some(i))` names the first keyless record's index in the batch.
-pub fn first_keyless_record(batch: &[u8]) -> Result<Option<usize>, String> {
+/// there, since compaction could never decide which value of it is the latest. The index in
+/// the batch of every keyless record (empty if every record has a key), which Produce v8+
+/// reports as `record_errors` (KIP-467), as Kafka's `LogValidator.validateKey` does.
+pub fn keyless_records(batch: &[u8]) -> Result<Vec<usize>, String> {
     let header = BatchHeader::new(batch).map_err(|e| e.to_string())?;
     if header.is_control() {
-        return Ok(None);
+        return Ok(Vec::new());
     }
     let section = records_section(batch)?;
     let records = keyed_records(&section, header.records_count()).map_err(str::to_string)?;
-    Ok(records.iter().position(|r| r.key.is_none()))
+    Ok(records
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.key.is_none())
+        .map(|(i, _)| i)
+        .collect())
 }
 
 /// The records section of a whole batch, inflated if compressed.

@@ -57,7 +57,7 @@ use crate::record::{
 };
 use crate::storage::Storage;
 use bytes::Bytes;
-pub use compaction::{first_keyless_record, key_hash, CompactionReport, MAX_COMPACTION_KEYS};
+pub use compaction::{key_hash, keyless_records, CompactionReport, MAX_COMPACTION_KEYS};
 use index::{encode_offset_entry, encode_time_entry, OffsetIndex, TimeIndex};
 pub use retention::RetentionReport;
 use segment::{join, walk, Segment, WalkedBatch};
