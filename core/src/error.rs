@@ -59,6 +59,7 @@ impl ErrorCode {
     // Idempotent producers (producer.rs, broker/idempotence.rs).
     pub const OUT_OF_ORDER_SEQUENCE_NUMBER: ErrorCode = ErrorCode(45);
     pub const INVALID_PRODUCER_EPOCH: ErrorCode = ErrorCode(47);
+    pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: ErrorCode = ErrorCode(53);
     pub const UNKNOWN_PRODUCER_ID: ErrorCode = ErrorCode(59);
 
     pub fn is_ok(self) -> bool {

@@ -16,6 +16,10 @@ use crate::group::{partition_for, OFFSETS_TOPIC};
 use crate::record::{split_batches, verify_batch};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// What a transactional producer is told until Keel has transactions.
+pub(super) const TRANSACTIONS_UNSUPPORTED: &str = "Keel does not support transactions yet: \
+    unset transactional.id (an idempotent producer, enable.idempotence=true, works)";
+
 /// Bytes read at a time when loading an offsets partition.
 const LOAD_READ_BYTES: usize = 1 << 20;
 
@@ -25,7 +29,7 @@ impl Node {
         let now = self.now;
         match request {
             Request::FindCoordinator(r) => {
-                let response = self.find_coordinator(r);
+                let response = self.find_coordinator(conn, r);
                 self.respond(conn, id, Response::FindCoordinator(response));
             }
             Request::JoinGroup(r) => match self.coordinated_partition(&r.group_id, false) {
@@ -313,8 +317,38 @@ impl Node {
         Ok(partition)
     }
 
-    fn find_coordinator(&mut self, request: FindCoordinatorRequest) -> FindCoordinatorResponse {
+    /// Until Keel has a transaction coordinator, a transactional id is refused with
+    /// TRANSACTIONAL_ID_AUTHORIZATION_FAILED (53): of all FindCoordinator answers it is the
+    /// one librdkafka, the Java client, kafka-python and KafkaJS treat as fatal at once, and
+    /// librdkafka shows the application our `error_message` (KAFKA.md §5.2). Anything
+    /// retriable (COORDINATOR_NOT_AVAILABLE, as before) keeps `init_transactions` spinning
+    /// for its whole timeout. Logged once per connection, not once per retry.
+    pub(super) fn refuse_transactions(&mut self, conn: ConnId, transactional_id: &str, api: &str) {
+        /// Bounds the warned-connections set; past it, warnings repeat rather than the set grow.
+        const MAX_WARNED: usize = 10_000;
+        if self.warned_transactional.len() >= MAX_WARNED {
+            self.warned_transactional.clear();
+        }
+        if self.warned_transactional.insert(conn) {
+            tracing::warn!(
+                %transactional_id,
+                api,
+                "refused a transactional producer (TRANSACTIONAL_ID_AUTHORIZATION_FAILED): {TRANSACTIONS_UNSUPPORTED}"
+            );
+        }
+    }
+
+    fn find_coordinator(
+        &mut self,
+        conn: ConnId,
+        request: FindCoordinatorRequest,
+    ) -> FindCoordinatorResponse {
         let mut response = FindCoordinatorResponse::default();
+        if request.key_type == COORDINATOR_KEY_TYPE_TRANSACTION {
+            if let Some(key) = request.keys.first() {
+                self.refuse_transactions(conn, key, "FindCoordinator");
+            }
+        }
         for key in request.keys {
             let error = |code: ErrorCode, message: &str| Coordinator {
                 key: key.clone(),
@@ -347,8 +381,8 @@ impl Node {
                     }
                 },
                 COORDINATOR_KEY_TYPE_TRANSACTION => error(
-                    ErrorCode::COORDINATOR_NOT_AVAILABLE,
-                    "Keel does not support transactions yet",
+                    ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+                    TRANSACTIONS_UNSUPPORTED,
                 ),
                 other => error(
                     ErrorCode::INVALID_REQUEST,

@@ -23,9 +23,10 @@
 //! again, at its new offset, which is correct.
 //!
 //! # InitProducerId
-//! - `transactional_id` set: INVALID_REQUEST (42) and a warning. Keel has no transaction
-//!   coordinator; this is what a Kafka broker that cannot serve the request would say,
-//!   and librdkafka reports it to the application rather than retrying forever.
+//! - `transactional_id` set: TRANSACTIONAL_ID_AUTHORIZATION_FAILED (53), as FindCoordinator
+//!   answers for a transactional id (broker/group.rs `refuse_transactions`). Keel has no
+//!   transaction coordinator; 53 is fatal at once in librdkafka and the Java client, where
+//!   a retriable code would keep the producer retrying for its whole timeout.
 //! - producer id and epoch both -1: a new id, epoch 0.
 //! - a producer id this node handed out with its epoch (v3+, KIP-360): the epoch is bumped;
 //!   at [`MAX_PRODUCER_EPOCH`] a new id is handed out instead. A producer id this node never
@@ -34,7 +35,7 @@
 //! - exactly one of the two -1: INVALID_REQUEST.
 
 use super::{Node, OpenError};
-use crate::api::{InitProducerIdRequest, InitProducerIdResponse};
+use crate::api::{ConnId, InitProducerIdRequest, InitProducerIdResponse};
 use crate::error::ErrorCode;
 use crate::log::{LogError, PartitionLog};
 use crate::producer::{
@@ -126,7 +127,11 @@ pub(super) fn snapshot_producers(
 }
 
 impl Node {
-    pub(super) fn init_producer_id(&mut self, r: InitProducerIdRequest) -> InitProducerIdResponse {
+    pub(super) fn init_producer_id(
+        &mut self,
+        conn: ConnId,
+        r: InitProducerIdRequest,
+    ) -> InitProducerIdResponse {
         let answer = |error_code, producer_id, producer_epoch| InitProducerIdResponse {
             throttle_time_ms: 0,
             error_code,
@@ -134,8 +139,8 @@ impl Node {
             producer_epoch,
         };
         if let Some(transactional_id) = &r.transactional_id {
-            tracing::warn!(%transactional_id, "InitProducerId refused: Keel does not support transactions (INVALID_REQUEST)");
-            return answer(ErrorCode::INVALID_REQUEST, -1, -1);
+            self.refuse_transactions(conn, transactional_id, "InitProducerId");
+            return answer(ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED, -1, -1);
         }
         let bump = match (r.producer_id, r.producer_epoch) {
             (-1, -1) => None,

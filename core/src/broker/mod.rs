@@ -260,6 +260,9 @@ pub struct Node {
     next_log_cleaning: Instant,
     /// When the next retention pass runs (broker/retention.rs).
     next_retention_check: Instant,
+    /// Connections already told, in the log, that Keel has no transactions: one warning a
+    /// client, not one a retry (broker/group.rs `refuse_transactions`).
+    warned_transactional: BTreeSet<ConnId>,
 }
 
 /// Bounds on what clients can make a node hold: beyond them, requests are refused rather
@@ -311,6 +314,7 @@ impl Node {
             producer_ids: crate::producer::ProducerIdBlock::default(),
             next_log_cleaning: now,
             next_retention_check: now,
+            warned_transactional: BTreeSet::new(),
         };
         node.next_log_cleaning = node.log_cleaner_deadline();
         node.next_retention_check = node.retention_deadline();
@@ -485,7 +489,7 @@ impl Node {
             | Request::OffsetDelete(_)) => self.handle_group_request(conn, id, r),
             // Idempotent producers: broker/idempotence.rs.
             Request::InitProducerId(r) => {
-                let response = self.init_producer_id(r);
+                let response = self.init_producer_id(conn, r);
                 self.respond(conn, id, Response::InitProducerId(response));
             }
         }
@@ -497,6 +501,7 @@ impl Node {
     }
 
     fn drop_connection(&mut self, conn: ConnId) {
+        self.warned_transactional.remove(&conn);
         let fetches: Vec<WaitId> = self
             .fetch_waits
             .iter()

@@ -1132,7 +1132,7 @@ fn producer_ids_are_unique_across_restarts_and_epochs_bump() {
     );
     assert_eq!(
         (tx.error_code, tx.producer_id, tx.producer_epoch),
-        (ErrorCode::INVALID_REQUEST, -1, -1)
+        (ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED, -1, -1)
     );
 
     let disk = h.disk.clone();
