@@ -16,8 +16,10 @@
 
 use crate::cli::records::{self, Compression};
 use keel_core::api::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
+use keel_core::error::ErrorCode;
 use keel_core::record::builder::Record;
 use keel_net::client::{Client, ClientError, ClientOptions};
+use keel_net::codec::{self, describe_configs::RESOURCE_TYPE_TOPIC, ApiKey};
 use keel_net::network::Tokio;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -42,6 +44,14 @@ pub struct BenchArgs {
 #[derive(clap::Subcommand, Debug)]
 pub enum BenchCommand {
     /// Produce from N connections; report records/s, MB/s, latency percentiles and memory.
+    ///
+    /// Compression, two ways: `--compression zstd` has the bench compress each batch, and a
+    /// topic left at compression.type=producer stores it as sent; `--compression none
+    /// --topic-config compression.type=zstd` sends plain batches to a topic created with that
+    /// config, so the broker recompresses every batch before appending it. Run both on a
+    /// fresh topic (or with --spawn) and compare records/s, latency and the bytes stored
+    /// ("stored" in the summary, from DescribeLogDirs) to see what broker-side compression
+    /// costs.
     Produce(ProduceArgs),
     /// Fill a topic (or reuse one), then fetch it from N connections; report records/s, MB/s,
     /// fetch latency percentiles and memory.
@@ -51,9 +61,10 @@ pub enum BenchCommand {
 /// `keel bench produce` flags.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ProduceArgs {
-    /// Broker to benchmark (HOST:PORT).
-    #[arg(long, default_value = "127.0.0.1:9092", conflicts_with = "spawn")]
-    pub bootstrap_server: String,
+    /// Broker to benchmark, HOST:PORT [env: KEEL_BOOTSTRAP_SERVER, ignored with --spawn]
+    /// [default: 127.0.0.1:9092].
+    #[arg(long, conflicts_with = "spawn", value_name = "HOST:PORT")]
+    pub bootstrap_server: Option<String>,
     /// Topic to produce to; created with --partitions if missing (--matrix adds a suffix).
     #[arg(long, default_value = "keel-bench")]
     pub topic: String,
@@ -72,6 +83,10 @@ pub struct ProduceArgs {
     /// Compression of each batch (Kafka's compression.type names).
     #[arg(long, value_enum, default_value = "none")]
     pub compression: Compression,
+    /// A config of the topic when the bench creates it, KEY=VALUE (repeatable), e.g.
+    /// --topic-config compression.type=zstd. An existing topic must already have it.
+    #[arg(long = "topic-config", value_name = "KEY=VALUE", value_parser = crate::cli::parse_key_value)]
+    pub topic_configs: Vec<(String, String)>,
     /// Total records to produce per case [default: 1000000 unless --duration is given].
     #[arg(long, conflicts_with = "duration", value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
@@ -141,6 +156,11 @@ enum BenchError {
 impl fmt::Display for BenchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            // It names the address itself: "127.0.0.1:9644 answered with HTTP, ...".
+            BenchError::Connect {
+                source: source @ ClientError::NotKafka { .. },
+                ..
+            } => write!(f, "{source}"),
             BenchError::Connect { addr, source } => write!(f, "cannot connect to {addr}: {source}"),
             BenchError::Address(a) => write!(f, "--bootstrap-server {a}: not a HOST:PORT address"),
             BenchError::Topic(m) => write!(f, "topic: {m}"),
@@ -202,6 +222,8 @@ struct Load {
     batch_records: u32,
     concurrency: u32,
     limit: Limit,
+    /// Configs the topic is created with (`--topic-config`).
+    topic_configs: Vec<(String, String)>,
 }
 
 /// The baselines measured on the spawned broker's data directory before it starts.
@@ -222,6 +244,11 @@ struct CaseResult {
     offsets_advanced: i64,
     /// Server peak RSS in bytes, and whether it covers this case only.
     server_peak_rss: Option<(u64, bool)>,
+    /// How much the topic's partitions grew on the broker (DescribeLogDirs), if it says:
+    /// with broker-side compression, less than the wire bytes.
+    stored_bytes: Option<i64>,
+    /// The topic's configs given with --topic-config.
+    topic_configs: Vec<(String, String)>,
 }
 
 impl CaseResult {
@@ -280,6 +307,7 @@ fn produce(args: &ProduceArgs) -> Result<bool, BenchError> {
         batch_records: args.batch_records,
         concurrency: args.concurrency,
         limit,
+        topic_configs: args.topic_configs.clone(),
     };
     for case in &cases {
         let batch_bytes = u64::from(args.batch_records) * (u64::from(case.record_size) + 30);
@@ -296,7 +324,10 @@ fn produce(args: &ProduceArgs) -> Result<bool, BenchError> {
         .map_err(io_err("cannot start the runtime"))?;
 
     if !args.spawn {
-        let addr = resolve(&args.bootstrap_server)?;
+        let addr = resolve(&bootstrap(
+            args.bootstrap_server.as_deref(),
+            env_bootstrap(),
+        ))?;
         let baseline = DiskBaseline {
             write_mb_per_s: None,
         };
@@ -428,8 +459,9 @@ async fn run_case(
             .map_err(|source| BenchError::Connect { addr, source })
     };
     let mut admin = connect(options.clone()).await?;
-    let partitions = ensure_topic(&mut admin, topic, load.partitions).await?;
+    let partitions = ensure_topic(&mut admin, topic, load.partitions, &load.topic_configs).await?;
     let start_offsets = end_offsets(&mut admin, topic, partitions).await?;
+    let stored_before = stored_bytes(&mut admin, topic, partitions).await;
     let mut clients = Vec::with_capacity(load.concurrency as usize);
     for _ in 0..load.concurrency {
         clients.push(connect(options.clone()).await?);
@@ -494,6 +526,7 @@ async fn run_case(
         elapsed = start.elapsed();
     }
     let offsets_advanced = now_offsets.iter().sum::<i64>() - start_offsets.iter().sum::<i64>();
+    let stored_after = stored_bytes(&mut admin, topic, partitions).await;
     Ok(CaseResult {
         case,
         topic: topic.to_string(),
@@ -501,6 +534,10 @@ async fn run_case(
         totals,
         offsets_advanced,
         server_peak_rss: None,
+        stored_bytes: stored_before
+            .zip(stored_after)
+            .map(|(before, after)| after - before),
+        topic_configs: load.topic_configs.clone(),
     })
 }
 
@@ -659,9 +696,10 @@ impl Producer {
 /// `keel bench consume` flags.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ConsumeArgs {
-    /// Broker to benchmark (HOST:PORT).
-    #[arg(long, default_value = "127.0.0.1:9092", conflicts_with = "spawn")]
-    pub bootstrap_server: String,
+    /// Broker to benchmark, HOST:PORT [env: KEEL_BOOTSTRAP_SERVER, ignored with --spawn]
+    /// [default: 127.0.0.1:9092].
+    #[arg(long, conflicts_with = "spawn", value_name = "HOST:PORT")]
+    pub bootstrap_server: Option<String>,
     /// Topic to read; created with --partitions and filled if it holds fewer than --count
     /// records, reused as it is otherwise.
     #[arg(long, default_value = "keel-bench-consume")]
@@ -681,6 +719,10 @@ pub struct ConsumeArgs {
     /// Compression of the fill's batches (the consumers then read them compressed).
     #[arg(long, value_enum, default_value = "none")]
     pub compression: Compression,
+    /// A config of the topic when the bench creates it, KEY=VALUE (repeatable), e.g.
+    /// --topic-config compression.type=zstd. An existing topic must already have it.
+    #[arg(long = "topic-config", value_name = "KEY=VALUE", value_parser = crate::cli::parse_key_value)]
+    pub topic_configs: Vec<(String, String)>,
     /// Records the topic is filled to, all read once [default: 1000000].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
@@ -767,7 +809,10 @@ fn consume(args: &ConsumeArgs) -> Result<bool, BenchError> {
         .build()
         .map_err(io_err("cannot start the runtime"))?;
     if !args.spawn {
-        let addr = resolve(&args.bootstrap_server)?;
+        let addr = resolve(&bootstrap(
+            args.bootstrap_server.as_deref(),
+            env_bootstrap(),
+        ))?;
         println!(
             "read baseline: n/a (the broker was not spawned, so its data directory is unknown; \
              use --spawn for a same-run baseline)"
@@ -835,7 +880,7 @@ async fn consume_run(
     };
     let topic = args.topic.as_str();
     let mut admin = connect(options.clone()).await?;
-    let partitions = ensure_topic(&mut admin, topic, args.partitions).await?;
+    let partitions = ensure_topic(&mut admin, topic, args.partitions, &args.topic_configs).await?;
     let target = args.count.unwrap_or(DEFAULT_COUNT);
     let held = |bounds: &[(i64, i64)]| bounds.iter().map(|(a, b)| b - a).sum::<i64>();
     let mut bounds = offset_bounds(&mut admin, topic, partitions).await?;
@@ -851,6 +896,7 @@ async fn consume_run(
             batch_records: args.batch_records,
             concurrency: args.concurrency,
             limit: Limit::Records(target - existing as u64),
+            topic_configs: args.topic_configs.clone(),
         };
         let fill = run_case(addr, topic, case, &load).await?;
         if !fill.healthy() {
@@ -1165,37 +1211,50 @@ fn request_err(what: &'static str) -> impl FnOnce(ClientError) -> BenchError {
     move |e| BenchError::Request(format!("{what}: {e}"))
 }
 
-/// Makes sure `topic` exists with every partition led, creating it with `partitions` if it is
-/// missing; returns its partition count (an existing topic keeps its own).
+/// Makes sure `topic` exists with every partition led, creating it with `partitions` and
+/// `configs` if it is missing; returns its partition count (an existing topic keeps its own,
+/// and must already have `configs`: a bench that silently ran without them would compare the
+/// wrong things).
 async fn ensure_topic(
     client: &mut TcpClient,
     topic: &str,
     partitions: i32,
+    configs: &[(String, String)],
 ) -> Result<i32, BenchError> {
     if let Some(n) = led_partitions(client, topic).await? {
         if n != partitions {
-            eprintln!("keel bench produce: topic {topic} exists with {n} partitions; using them");
+            eprintln!("keel bench: topic {topic} exists with {n} partitions; using them");
         }
+        check_configs(client, topic, configs).await?;
         return Ok(n);
     }
-    let response = client
-        .create_topics(&[(topic, partitions)], 30_000)
+    let creatable = codec::CreatableTopic {
+        name: topic.to_string(),
+        num_partitions: partitions,
+        replication_factor: -1,
+        assignments: Vec::new(),
+        configs: configs
+            .iter()
+            .map(|(name, value)| codec::CreatableTopicConfig {
+                name: name.clone(),
+                value: Some(value.clone()),
+            })
+            .collect(),
+    };
+    let t = client
+        .create_topic(creatable, 30_000, false)
         .await
         .map_err(request_err("CreateTopics"))?;
-    match response.topics.iter().find(|t| t.name == topic) {
-        // 36 TOPIC_ALREADY_EXISTS: created meanwhile, or it exists without leaders yet.
-        Some(t) if t.error_code == 0 || t.error_code == 36 => {}
-        Some(t) => {
+    match t.error_code {
+        0 => {}
+        // TOPIC_ALREADY_EXISTS: created meanwhile, or it exists without leaders yet.
+        36 => check_configs(client, topic, configs).await?,
+        code => {
             let message = t.error_message.as_deref().unwrap_or("");
             return Err(BenchError::Topic(format!(
-                "cannot create {topic}: error {} {message}",
-                t.error_code
+                "cannot create {topic}: {} {message}",
+                ErrorCode(code)
             )));
-        }
-        None => {
-            return Err(BenchError::Topic(format!(
-                "the CreateTopics response does not mention {topic}"
-            )))
         }
     }
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -1210,6 +1269,50 @@ async fn ensure_topic(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Fails unless the existing `topic` has each of `configs` set to the value given.
+async fn check_configs(
+    client: &mut TcpClient,
+    topic: &str,
+    configs: &[(String, String)],
+) -> Result<(), BenchError> {
+    if configs.is_empty() {
+        return Ok(());
+    }
+    let keys = configs.iter().map(|(k, _)| k.clone()).collect();
+    let result = client
+        .describe_configs(RESOURCE_TYPE_TOPIC, topic, Some(keys))
+        .await
+        .map_err(request_err("DescribeConfigs"))?;
+    if result.error_code != 0 {
+        return Err(BenchError::Topic(format!(
+            "DescribeConfigs {topic}: {}",
+            ErrorCode(result.error_code)
+        )));
+    }
+    for (key, want) in configs {
+        let have = result
+            .configs
+            .iter()
+            .find(|c| &c.name == key)
+            .and_then(|c| c.value.clone());
+        if have.as_deref() != Some(want.as_str()) {
+            return Err(BenchError::Topic(format!(
+                "{topic} exists with {key}={}, not {want}: give another --topic or delete it",
+                have.as_deref().unwrap_or("(unset)")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The bytes `topic`'s partitions hold on the broker (DescribeLogDirs), if it says.
+async fn stored_bytes(client: &mut TcpClient, topic: &str, partitions: i32) -> Option<i64> {
+    client.version(ApiKey::DescribeLogDirs)?;
+    let all: Vec<i32> = (0..partitions).collect();
+    let sizes = client.describe_log_dirs(topic, &all).await.ok()?;
+    Some(sizes.iter().map(|&(_, size)| size).sum())
 }
 
 /// The partition count of `topic` if it exists and every partition has a leader.
@@ -1256,6 +1359,23 @@ async fn end_offsets(
     Ok(offsets)
 }
 
+/// The broker a bench without --spawn measures: `--bootstrap-server`, else
+/// `KEEL_BOOTSTRAP_SERVER` (as every admin command reads it), else 127.0.0.1:9092. Read here
+/// rather than by clap, so that an exported variable does not conflict with --spawn.
+fn bootstrap(flag: Option<&str>, env: Option<String>) -> String {
+    match (flag, env) {
+        (Some(flag), _) => flag.to_string(),
+        (None, Some(env)) if !env.trim().is_empty() => env,
+        _ => DEFAULT_BOOTSTRAP.to_string(),
+    }
+}
+
+const DEFAULT_BOOTSTRAP: &str = "127.0.0.1:9092";
+
+fn env_bootstrap() -> Option<String> {
+    std::env::var("KEEL_BOOTSTRAP_SERVER").ok()
+}
+
 fn resolve(server: &str) -> Result<SocketAddr, BenchError> {
     server
         .to_socket_addrs()
@@ -1290,9 +1410,14 @@ fn summary_block(r: &CaseResult, load: &Load, baseline: DiskBaseline) -> String 
         Some((bytes, false)) => format!("server peak RSS {} MiB (since start)", bytes >> 20),
         None => "server peak RSS n/a (not spawned)".to_string(),
     };
+    let topic_configs: String = r
+        .topic_configs
+        .iter()
+        .map(|(k, v)| format!(" topic:{k}={v}"))
+        .collect();
     let headline = format!(
-        "produce  record={}B acks={} compression={} conc={} batch={}: {:.0} records/s  {:.1} MB/s  \
-         {latency}  {rss}",
+        "produce  record={}B acks={} compression={}{topic_configs} conc={} batch={}: {:.0} \
+         records/s  {:.1} MB/s  {latency}  {rss}",
         r.case.record_size,
         r.case.acks,
         compression_name(r.case.compression),
@@ -1332,10 +1457,19 @@ fn summary_block(r: &CaseResult, load: &Load, baseline: DiskBaseline) -> String 
             r.offsets_advanced, r.totals.records_ok
         )
     };
+    let stored = match r.stored_bytes {
+        Some(bytes) if r.totals.wire_bytes > 0 => format!(
+            "stored {:.1} MB ({:.0}% of wire)",
+            bytes as f64 / 1e6,
+            100.0 * bytes as f64 / r.totals.wire_bytes as f64
+        ),
+        Some(bytes) => format!("stored {:.1} MB", bytes as f64 / 1e6),
+        None => "stored n/a".to_string(),
+    };
     let own = own_peak_rss().map_or_else(|| "n/a".to_string(), |b| format!("{} MiB", b >> 20));
     format!(
-        "{headline}\n    {} records in {:.2} s, {} requests, {errors}, {vs_disk}, wire {:.1} MB/s, {check}, \
-         topic {}, bench peak RSS {own}",
+        "{headline}\n    {} records in {:.2} s, {} requests, {errors}, {vs_disk}, wire {:.1} MB/s, \
+         {stored}, {check}, topic {}, bench peak RSS {own}",
         r.totals.records_ok,
         r.elapsed.as_secs_f64(),
         r.totals.requests,
@@ -2024,7 +2158,25 @@ mod tests {
             (p.concurrency, p.baseline_mib, p.count, p.duration),
             (4, 256, None, None)
         );
-        assert_eq!(p.bootstrap_server, "127.0.0.1:9092");
+        assert_eq!(p.bootstrap_server, None);
+        assert!(p.topic_configs.is_empty());
+        let p = parse(&[
+            "bench",
+            "produce",
+            "--topic-config",
+            "compression.type=zstd",
+            "--topic-config",
+            "segment.bytes=1048576",
+        ])
+        .unwrap();
+        assert_eq!(
+            p.topic_configs,
+            [
+                ("compression.type".to_string(), "zstd".to_string()),
+                ("segment.bytes".to_string(), "1048576".to_string())
+            ]
+        );
+        assert!(parse(&["bench", "produce", "--topic-config", "novalue"]).is_err());
         assert_eq!(
             parse(&["bench", "produce", "--acks", "-1"]).unwrap().acks,
             -1
@@ -2106,6 +2258,14 @@ mod tests {
         assert!(consume(&["bench", "consume", "--compression", "brotli"]).is_err());
         let p = parse(&["bench", "produce", "--compression", "lz4"]).unwrap();
         assert_eq!(p.compression, Compression::Lz4);
+    }
+
+    #[test]
+    fn the_broker_is_the_flag_then_keel_bootstrap_server_then_the_default() {
+        assert_eq!(bootstrap(Some("a:1"), Some("b:2".into())), "a:1");
+        assert_eq!(bootstrap(None, Some("b:2".into())), "b:2");
+        assert_eq!(bootstrap(None, Some(" ".into())), DEFAULT_BOOTSTRAP);
+        assert_eq!(bootstrap(None, None), DEFAULT_BOOTSTRAP);
     }
 
     #[test]

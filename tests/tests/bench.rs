@@ -2,8 +2,8 @@
 //! must run to a clean end, print summaries whose numbers parse, and count exactly the records
 //! they were asked for. Nothing here looks at speed (never assert wall-clock time).
 
-use keel_tests::{keel_bin, run_with_timeout};
-use std::process::Command;
+use keel_tests::{keel_bin, run_with_timeout, temp_data_dir, Keel};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 /// The number right before `token` in `line` (e.g. `"123 records/s"` → 123).
@@ -50,11 +50,21 @@ fn detail_after<'a>(out: &'a str, prefix: &str) -> &'a str {
 }
 
 fn bench(args: &[&str]) -> String {
-    let output = run_with_timeout(
-        Command::new(keel_bin()).arg("bench").args(args),
-        b"",
-        Duration::from_secs(300),
-    );
+    bench_with_env(args, &[])
+}
+
+/// `keel bench ARGS` with `env` set (and KEEL_BOOTSTRAP_SERVER unset unless given there).
+fn bench_output(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(keel_bin());
+    cmd.arg("bench")
+        .args(args)
+        .env_remove("KEEL_BOOTSTRAP_SERVER")
+        .envs(env.iter().copied());
+    run_with_timeout(&mut cmd, b"", Duration::from_secs(300))
+}
+
+fn bench_with_env(args: &[&str], env: &[(&str, &str)]) -> String {
+    let output = bench_output(args, env);
     let stdout = String::from_utf8_lossy(&output.stdout).to_string();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -154,4 +164,113 @@ fn bench_consume_spawned_reads_every_record_once() {
     assert!(detail.contains("gaps 0"), "{detail}");
     assert!(detail.contains("records match (5000 of 5000)"), "{detail}");
     assert!(!out.contains("UNHEALTHY"), "{out}");
+}
+
+/// `keel ARGS --bootstrap-server <keel>`, which must succeed; its stdout.
+fn keel_ok(keel: &Keel, args: &[&str]) -> String {
+    let output = run_with_timeout(
+        Command::new(keel_bin())
+            .args(args)
+            .args(["--bootstrap-server", &keel.bootstrap()]),
+        b"",
+        Duration::from_secs(60),
+    );
+    assert!(output.status.success(), "keel {args:?}: {output:?}");
+    String::from_utf8_lossy(&output.stdout).to_string()
+}
+
+#[test]
+fn bench_reads_the_broker_from_keel_bootstrap_server_as_every_command_does() {
+    let keel = Keel::start(&temp_data_dir("bench-env"), &[]);
+    let out = bench_with_env(
+        &[
+            "produce",
+            "--topic",
+            "bench-env",
+            "--count",
+            "500",
+            "--partitions",
+            "1",
+            "--concurrency",
+            "1",
+        ],
+        &[("KEEL_BOOTSTRAP_SERVER", &keel.bootstrap())],
+    );
+    let detail = detail_after(&out, "produce  record=");
+    assert!(detail.contains("end offsets +500 (match)"), "{detail}");
+    // The records went to this broker, not to a default 127.0.0.1:9092.
+    let topics = keel_ok(&keel, &["topic", "list"]);
+    assert!(topics.lines().any(|t| t == "bench-env"), "{topics}");
+    // With --spawn the variable names no broker to bench: it does not conflict.
+    let out = bench_with_env(
+        &[
+            "produce",
+            "--spawn",
+            "--count",
+            "100",
+            "--baseline-mib",
+            "0",
+        ],
+        &[("KEEL_BOOTSTRAP_SERVER", "127.0.0.1:1")],
+    );
+    assert!(out.contains("end offsets +100 (match)"), "{out}");
+}
+
+#[test]
+fn bench_produce_creates_its_topic_with_the_topic_configs_given() {
+    let keel = Keel::start(&temp_data_dir("bench-topic-config"), &[]);
+    let broker = keel.bootstrap();
+    let out = bench(&[
+        "produce",
+        "--bootstrap-server",
+        &broker,
+        "--topic",
+        "recompressed",
+        "--topic-config",
+        "compression.type=zstd",
+        "--count",
+        "1000",
+        "--partitions",
+        "2",
+    ]);
+    let headline = line_starting(
+        &out,
+        "produce  record=100B acks=1 compression=none topic:compression.type=zstd conc=4",
+    );
+    assert!(number_before(headline, "records/s") > 0.0, "{headline}");
+    let detail = detail_after(&out, "produce  record=");
+    assert!(detail.contains("end offsets +1000 (match)"), "{detail}");
+    assert!(
+        number_before(detail, "MB (") > 0.0,
+        "stored bytes: {detail}"
+    );
+    let describe = keel_ok(&keel, &["topic", "describe", "recompressed"]);
+    assert!(
+        describe
+            .lines()
+            .any(|l| l.trim() == "compression.type=zstd"),
+        "{describe}"
+    );
+    // An existing topic without the config is refused rather than benched as if it had it.
+    let failed = bench_output(
+        &[
+            "produce",
+            "--bootstrap-server",
+            &broker,
+            "--topic",
+            "recompressed",
+            "--topic-config",
+            "compression.type=lz4",
+            "--count",
+            "10",
+        ],
+        &[],
+    );
+    assert_eq!(failed.status.code(), Some(1), "{failed:?}");
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert_eq!(
+        stderr.trim_end(),
+        "keel bench produce: topic: recompressed exists with compression.type=zstd, not lz4: \
+         give another --topic or delete it"
+    );
 }
