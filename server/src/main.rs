@@ -1,11 +1,17 @@
 //! The `keel` binary: `keel serve` runs a broker; `keel topic|produce|consume|group` are the
-//! admin commands (`cli/`); `keel bench` measures a broker from a client's side.
+//! admin commands (`cli/`); `keel bench` measures a broker from a client's side; `keel
+//! completions` prints a shell's completion script.
+//!
+//! Logs go to stderr, coloured only when stderr is a terminal and `NO_COLOR` is unset or
+//! empty (no-color.org), so a log file or pipe gets plain text; `--log-format json` writes one
+//! JSON object per line for log shippers.
 
 mod bench;
 mod cli;
 mod config;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -15,8 +21,28 @@ use std::process::ExitCode;
     about = "Keel: a Kafka-compatible event streaming broker"
 )]
 struct Cli {
+    /// How log lines are written to stderr: `text` for people (coloured on a terminal unless
+    /// NO_COLOR is set), `json` for log shippers (one object per line).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "KEEL_LOG_FORMAT",
+        value_name = "FORMAT"
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line: timestamp, level, target, message and the event's fields.
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -31,8 +57,14 @@ enum Command {
     Produce(cli::produce::ProduceArgs),
     /// Print the records of a topic, alone or as a member of a consumer group.
     Consume(cli::consume::ConsumeArgs),
-    /// List and describe consumer groups; reset their offsets.
+    /// List, describe and delete consumer groups; reset their offsets.
     Group(cli::group::GroupArgs),
+    /// Print a shell completion script, e.g. `keel completions bash > /etc/bash_completion.d/keel`.
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> ExitCode {
@@ -42,13 +74,7 @@ fn main() -> ExitCode {
         Command::Serve(_) | Command::Bench(_) => "info",
         _ => "warn",
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging(cli.log_format, default_filter);
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Bench(args) => bench::run(args),
@@ -56,7 +82,44 @@ fn main() -> ExitCode {
         Command::Produce(args) => cli::produce::run(args),
         Command::Consume(args) => cli::consume::run(args),
         Command::Group(args) => cli::group::run(args),
+        Command::Completions { shell } => completions(shell),
     }
+}
+
+/// Installs the stderr log subscriber: `RUST_LOG` or `default_filter` picks the events.
+fn init_logging(format: LogFormat, default_filter: &str) {
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
+        )
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder
+            .with_ansi(colour(
+                std::io::stderr().is_terminal(),
+                std::env::var_os("NO_COLOR"),
+            ))
+            .init(),
+        // Flattened, so `message` and the event's fields sit at the top level beside
+        // `timestamp`, `level` and `target`, where log shippers look for them.
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+/// Whether log lines are coloured: on a terminal, unless `NO_COLOR` is set to anything
+/// non-empty (no-color.org).
+fn colour(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    terminal && !matches!(no_color, Some(v) if !v.is_empty())
+}
+
+/// `keel completions SHELL`: the script on stdout (a closed stdout is not an error).
+fn completions(shell: clap_complete::Shell) -> ExitCode {
+    use std::io::Write;
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "keel", &mut script);
+    let _ = std::io::stdout().lock().write_all(&script);
+    ExitCode::SUCCESS
 }
 
 fn serve(args: config::ServeArgs) -> ExitCode {
@@ -115,5 +178,25 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = ctrl_c.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(colour(true, None));
+        // no-color.org: an empty NO_COLOR does not count.
+        assert!(colour(true, Some("".into())));
+        assert!(!colour(true, Some("1".into())));
+        assert!(!colour(false, None));
+        assert!(!colour(false, Some("".into())));
+    }
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        Cli::command().debug_assert();
     }
 }

@@ -1225,3 +1225,510 @@ fn a_port_that_does_not_speak_kafka_is_named_in_one_line_at_once() {
         started.elapsed()
     );
 }
+
+/// A strict little JSON parser (RFC 8259), so that the tests check `--output json` and
+/// `--log-format json` without a JSON crate: whatever it accepts is valid JSON.
+mod json {
+    use std::collections::BTreeMap;
+
+    #[derive(Debug, Clone, PartialEq)]
+    pub enum Json {
+        Null,
+        Bool(bool),
+        Number(f64),
+        String(String),
+        Array(Vec<Json>),
+        Object(BTreeMap<String, Json>),
+    }
+
+    impl Json {
+        /// The member `key` of an object (panics otherwise: a test failure).
+        pub fn get(&self, key: &str) -> &Json {
+            match self {
+                Json::Object(m) => m
+                    .get(key)
+                    .unwrap_or_else(|| panic!("no {key:?} in {self:?}")),
+                other => panic!("not an object: {other:?}"),
+            }
+        }
+        pub fn array(&self) -> &[Json] {
+            match self {
+                Json::Array(a) => a,
+                other => panic!("not an array: {other:?}"),
+            }
+        }
+        pub fn str(&self) -> &str {
+            match self {
+                Json::String(s) => s,
+                other => panic!("not a string: {other:?}"),
+            }
+        }
+        pub fn num(&self) -> f64 {
+            match self {
+                Json::Number(n) => *n,
+                other => panic!("not a number: {other:?}"),
+            }
+        }
+    }
+
+    /// Parses one JSON document that spans all of `text` (surrounding whitespace allowed).
+    pub fn parse(text: &str) -> Result<Json, String> {
+        let mut p = Parser {
+            s: text.as_bytes(),
+            at: 0,
+        };
+        let v = p.value()?;
+        p.ws();
+        if p.at != p.s.len() {
+            return Err(format!("trailing bytes at {}", p.at));
+        }
+        Ok(v)
+    }
+
+    struct Parser<'a> {
+        s: &'a [u8],
+        at: usize,
+    }
+
+    impl Parser<'_> {
+        fn ws(&mut self) {
+            while matches!(self.s.get(self.at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+                self.at += 1;
+            }
+        }
+        fn eat(&mut self, lit: &str) -> Result<(), String> {
+            if self.s[self.at..].starts_with(lit.as_bytes()) {
+                self.at += lit.len();
+                Ok(())
+            } else {
+                Err(format!("expected {lit:?} at {}", self.at))
+            }
+        }
+        fn value(&mut self) -> Result<Json, String> {
+            self.ws();
+            match self.s.get(self.at) {
+                Some(b'n') => self.eat("null").map(|_| Json::Null),
+                Some(b't') => self.eat("true").map(|_| Json::Bool(true)),
+                Some(b'f') => self.eat("false").map(|_| Json::Bool(false)),
+                Some(b'"') => self.string().map(Json::String),
+                Some(b'[') => {
+                    self.at += 1;
+                    let mut items = Vec::new();
+                    self.ws();
+                    if self.s.get(self.at) == Some(&b']') {
+                        self.at += 1;
+                        return Ok(Json::Array(items));
+                    }
+                    loop {
+                        items.push(self.value()?);
+                        self.ws();
+                        match self.s.get(self.at) {
+                            Some(b',') => self.at += 1,
+                            Some(b']') => {
+                                self.at += 1;
+                                return Ok(Json::Array(items));
+                            }
+                            _ => return Err(format!("bad array at {}", self.at)),
+                        }
+                    }
+                }
+                Some(b'{') => {
+                    self.at += 1;
+                    let mut members = BTreeMap::new();
+                    self.ws();
+                    if self.s.get(self.at) == Some(&b'}') {
+                        self.at += 1;
+                        return Ok(Json::Object(members));
+                    }
+                    loop {
+                        self.ws();
+                        let key = self.string()?;
+                        self.ws();
+                        self.eat(":")?;
+                        let value = self.value()?;
+                        if members.insert(key.clone(), value).is_some() {
+                            return Err(format!("duplicate key {key:?}"));
+                        }
+                        self.ws();
+                        match self.s.get(self.at) {
+                            Some(b',') => self.at += 1,
+                            Some(b'}') => {
+                                self.at += 1;
+                                return Ok(Json::Object(members));
+                            }
+                            _ => return Err(format!("bad object at {}", self.at)),
+                        }
+                    }
+                }
+                Some(b'-' | b'0'..=b'9') => {
+                    let start = self.at;
+                    while matches!(
+                        self.s.get(self.at),
+                        Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                    ) {
+                        self.at += 1;
+                    }
+                    let text = std::str::from_utf8(&self.s[start..self.at]).expect("ASCII");
+                    text.parse()
+                        .map(Json::Number)
+                        .map_err(|e| format!("number {text:?}: {e}"))
+                }
+                _ => Err(format!("unexpected byte at {}", self.at)),
+            }
+        }
+        fn string(&mut self) -> Result<String, String> {
+            self.eat("\"")?;
+            let mut out = Vec::new();
+            loop {
+                match self.s.get(self.at) {
+                    None => return Err("unterminated string".into()),
+                    Some(b'"') => {
+                        self.at += 1;
+                        return String::from_utf8(out).map_err(|e| e.to_string());
+                    }
+                    Some(b'\\') => {
+                        let c = *self.s.get(self.at + 1).ok_or("bad escape")?;
+                        self.at += 2;
+                        match c {
+                            b'"' | b'\\' | b'/' => out.push(c),
+                            b'n' => out.push(b'\n'),
+                            b't' => out.push(b'\t'),
+                            b'r' => out.push(b'\r'),
+                            b'b' => out.push(8),
+                            b'f' => out.push(12),
+                            b'u' => {
+                                let hex = std::str::from_utf8(&self.s[self.at..self.at + 4])
+                                    .map_err(|e| e.to_string())?;
+                                let code =
+                                    u32::from_str_radix(hex, 16).map_err(|e| e.to_string())?;
+                                self.at += 4;
+                                let c = char::from_u32(code).unwrap_or('\u{fffd}');
+                                out.extend_from_slice(c.to_string().as_bytes());
+                            }
+                            _ => return Err(format!("bad escape at {}", self.at)),
+                        }
+                    }
+                    Some(&c) if c < 0x20 => return Err("control byte in a string".into()),
+                    Some(&c) => {
+                        out.push(c);
+                        self.at += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Runs a command that must succeed and parses its stdout as one JSON document.
+fn ok_json(keel: &Keel, args: &[&str]) -> json::Json {
+    let (stdout, _) = ok(keel, args, "");
+    assert_eq!(
+        stdout.lines().count(),
+        1,
+        "one document on one line: {stdout}"
+    );
+    json::parse(&stdout).unwrap_or_else(|e| panic!("keel {args:?}: {e}: {stdout}"))
+}
+
+#[test]
+fn listings_and_descriptions_print_one_json_document_with_output_json() {
+    use json::Json;
+    let keel = start("cli-json");
+    ok(
+        &keel,
+        &[
+            "topic",
+            "create",
+            "orders",
+            "--partitions",
+            "2",
+            "--config",
+            "retention.ms=3600000",
+        ],
+        "",
+    );
+    ok(
+        &keel,
+        &["topic", "create", "audit", "--partitions", "1"],
+        "",
+    );
+    ok(
+        &keel,
+        &["produce", "--topic", "orders", "--key-separator", ":"],
+        "k1:a\nk1:b\nk1:c\n",
+    );
+
+    let list = ok_json(&keel, &["topic", "list", "--output", "json"]);
+    let names: Vec<&str> = list
+        .get("topics")
+        .array()
+        .iter()
+        .map(|t| t.get("name").str())
+        .collect();
+    assert_eq!(names, ["audit", "orders"]);
+    let orders = &list.get("topics").array()[1];
+    assert_eq!(orders.get("partitionCount").num(), 2.0);
+    assert_eq!(orders.get("internal"), &Json::Bool(false));
+    assert_eq!(orders.get("topicId").str().len(), 22, "{orders:?}");
+
+    let describe = ok_json(&keel, &["topic", "describe", "orders", "-o", "json"]);
+    let topics = describe.get("topics").array();
+    assert_eq!(topics.len(), 1);
+    let t = &topics[0];
+    assert_eq!(t.get("name").str(), "orders");
+    assert_eq!(t.get("topicId"), orders.get("topicId"));
+    assert_eq!(t.get("replicationFactor").num(), 1.0);
+    let partitions = t.get("partitions").array();
+    assert_eq!(partitions.len(), 2);
+    let records: f64 = partitions
+        .iter()
+        .map(|p| {
+            assert_eq!(p.get("logStartOffset").num(), 0.0);
+            assert_eq!(p.get("error"), &Json::Null);
+            assert!(p.get("leader").num() >= 0.0);
+            p.get("highWatermark").num()
+        })
+        .sum();
+    assert_eq!(records, 3.0, "{t:?}");
+    let configs = t.get("configs").array();
+    assert_eq!(
+        configs.len(),
+        1,
+        "only the topic's own configs: {configs:?}"
+    );
+    assert_eq!(configs[0].get("name").str(), "retention.ms");
+    assert_eq!(configs[0].get("value").str(), "3600000");
+    assert_eq!(configs[0].get("source").str(), "topic");
+
+    ok(
+        &keel,
+        &[
+            "consume",
+            "--topic",
+            "orders",
+            "--group",
+            "billing",
+            "--from-beginning",
+            "--max-messages",
+            "3",
+        ],
+        "",
+    );
+    let groups = ok_json(&keel, &["group", "list", "-o", "json"]);
+    let groups = groups.get("groups").array();
+    assert_eq!(groups.len(), 1, "{groups:?}");
+    assert_eq!(groups[0].get("groupId").str(), "billing");
+    assert_eq!(groups[0].get("state").str(), "Empty");
+    assert_eq!(groups[0].get("protocolType").str(), "consumer");
+
+    let group = ok_json(&keel, &["group", "describe", "billing", "--output", "json"]);
+    assert_eq!(group.get("groupId").str(), "billing");
+    assert_eq!(group.get("state").str(), "Empty");
+    assert_eq!(group.get("members").array(), &[] as &[Json]);
+    let offsets = group.get("offsets").array();
+    assert_eq!(offsets.len(), 2, "{group:?}");
+    let mut committed = 0.0;
+    for o in offsets {
+        assert_eq!(o.get("topic").str(), "orders");
+        assert_eq!(o.get("lag").num(), 0.0);
+        assert_eq!(o.get("currentOffset"), o.get("logEndOffset"));
+        assert_eq!(o.get("memberId"), &Json::Null);
+        committed += o.get("currentOffset").num();
+    }
+    assert_eq!(committed, 3.0, "{group:?}");
+}
+
+#[test]
+fn group_delete_removes_empty_groups_and_names_each_failure() {
+    let keel = start("cli-group-delete");
+    ok(&keel, &["topic", "create", "jobs", "--partitions", "1"], "");
+    ok(&keel, &["produce", "--topic", "jobs"], "one\ntwo\n");
+    for group in ["done-a", "done-b"] {
+        ok(
+            &keel,
+            &[
+                "consume",
+                "--topic",
+                "jobs",
+                "--group",
+                group,
+                "--from-beginning",
+                "--max-messages",
+                "2",
+            ],
+            "",
+        );
+    }
+    let (stdout, _) = ok(&keel, &["group", "delete", "done-a", "done-b"], "");
+    assert_eq!(stdout, "Deleted group done-a.\nDeleted group done-b.\n");
+    let (listed, _) = ok(&keel, &["group", "list"], "");
+    assert_eq!(listed, "", "deleted groups are gone: {listed}");
+    // A deleted group's committed offsets went with it.
+    let line = failed(
+        run(&keel, &["group", "describe", "done-a"], ""),
+        "group describe",
+        1,
+    );
+    assert!(line.contains("GROUP_ID_NOT_FOUND"), "{line}");
+
+    let member = spawn_member(&keel, "jobs", "busy");
+    wait_for_group(&keel, "busy", "became stable", |d| {
+        d.contains("\tState: Stable\t")
+    });
+    let out = run(&keel, &["group", "delete", "busy", "never-was"], "");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "one line per failed group: {stderr}");
+    assert!(
+        lines[0].starts_with("keel group delete: busy: NON_EMPTY_GROUP"),
+        "{stderr}"
+    );
+    assert!(
+        lines[1].starts_with("keel group delete: never-was: GROUP_ID_NOT_FOUND"),
+        "{stderr}"
+    );
+    // The busy group was left alone.
+    wait_for_group(&keel, "busy", "stayed", |d| d.contains("\tMembers: 1"));
+    Command::new("kill")
+        .args(["-INT", &member.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(member_output(member).status.success());
+    // Missing the group ids is a usage error.
+    let out = run(&keel, &["group", "delete"], "");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
+
+#[test]
+fn completions_print_a_script_for_each_shell() {
+    for (shell, marker) in [
+        ("bash", "_keel()"),
+        ("zsh", "#compdef keel"),
+        ("fish", "complete -c keel"),
+    ] {
+        let out = run_with_timeout(
+            Command::new(keel_bin()).args(["completions", shell]),
+            b"",
+            TIMEOUT,
+        );
+        assert!(out.status.success(), "{shell}: {out:?}");
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(script.contains(marker), "{shell}: no {marker:?}");
+        // Subcommands and their flags are completed, the newest included.
+        for word in ["topic", "bench", "delete", "bootstrap-server", "log-format"] {
+            assert!(script.contains(word), "{shell}: no {word:?}");
+        }
+    }
+    let out = run_with_timeout(
+        Command::new(keel_bin()).args(["completions", "tcsh"]),
+        b"",
+        TIMEOUT,
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
+
+#[test]
+fn logs_to_a_file_or_pipe_are_plain_and_json_lines_parse() {
+    // Keel::start sends the broker's stderr to a file: no terminal, so no colour.
+    let mut plain = Keel::start(&temp_data_dir("cli-log-plain"), &[]);
+    ok(
+        &plain,
+        &["topic", "create", "logged", "--partitions", "1"],
+        "",
+    );
+    assert!(plain.stop());
+    let log = plain.log();
+    assert!(log.contains("serving"), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "ANSI escapes in a log file: {log:?}"
+    );
+    drop(plain);
+
+    // --log-format json: every line is one JSON object with the event's fields at the top.
+    let mut json_keel = Keel::start(&temp_data_dir("cli-log-json"), &["--log-format", "json"]);
+    assert!(json_keel.stop());
+    let log = json_keel.log();
+    let lines: Vec<json::Json> = log
+        .lines()
+        .map(|l| json::parse(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect();
+    assert!(lines.len() >= 2, "{log}");
+    for l in &lines {
+        assert!(!l.get("timestamp").str().is_empty());
+        assert!(["TRACE", "DEBUG", "INFO", "WARN", "ERROR"].contains(&l.get("level").str()));
+        assert!(!l.get("target").str().is_empty());
+    }
+    assert!(
+        lines.iter().any(|l| l.get("message").str() == "serving"),
+        "{log}"
+    );
+
+    // Into a pipe: plain text, and JSON when KEEL_LOG_FORMAT says so.
+    let text = serve_into_a_pipe(&[]);
+    assert!(text.contains("serving"), "{text}");
+    assert!(!text.contains('\u{1b}'), "ANSI escapes in a pipe: {text:?}");
+    let json_text = serve_into_a_pipe(&[("KEEL_LOG_FORMAT", "json")]);
+    for l in json_text.lines() {
+        let l = json::parse(l).unwrap_or_else(|e| panic!("{e}: {l:?}"));
+        assert!(!l.get("level").str().is_empty());
+    }
+    assert!(json_text.contains("\"message\":\"serving\""), "{json_text}");
+}
+
+/// Runs `keel serve` on a free port with stderr into a pipe until it logs that it serves,
+/// then stops it (SIGTERM); returns what it logged.
+fn serve_into_a_pipe(env: &[(&str, &str)]) -> String {
+    use std::io::{BufRead, BufReader};
+    let dir = temp_data_dir("cli-log-pipe");
+    let mut child = Command::new(keel_bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&dir)
+        .env("RUST_LOG", "info")
+        .env_remove("NO_COLOR")
+        .env_remove("KEEL_LOG_FORMAT")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("keel serve starts");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().expect("piped stderr");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut logged = String::new();
+    let deadline = Instant::now() + TIMEOUT;
+    while !logged.contains("serving") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                logged.push_str(&line);
+                logged.push('\n');
+            }
+            Err(_) => {
+                let _ = child.kill();
+                panic!("keel serve never said it serves: {logged}");
+            }
+        }
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    let status = child.wait().expect("keel serve exits");
+    assert!(status.success(), "{status}: {logged}");
+    // The reader ends when the pipe closes, after the exit.
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(5)) {
+        logged.push_str(&line);
+        logged.push('\n');
+    }
+    logged
+}

@@ -1,5 +1,5 @@
 //! Admin calls of [`Client`](super::Client): topic creation with configs, configs, partitions,
-//! group listing and description, offsets of many partitions, record deletion. The `keel`
+//! group listing, description and deletion, offsets of many partitions, record deletion. The `keel`
 //! admin commands are built on them.
 //!
 //! Like the rest of the client, each call fills its request for whichever version the
@@ -231,6 +231,29 @@ impl<S: Stream> Client<S> {
             .await?
         {
             Some(ResponseBody::ListGroups(r)) => Ok(r),
+            other => Err(unexpected_opt(other)),
+        }
+    }
+
+    /// Deletes `groups` with their committed offsets (ask their coordinator); returns (group,
+    /// error code) per group: NON_EMPTY_GROUP while one has members, GROUP_ID_NOT_FOUND for
+    /// one the broker does not know, NOT_COORDINATOR for one it does not coordinate.
+    pub async fn delete_groups(
+        &mut self,
+        groups: &[&str],
+    ) -> Result<Vec<(String, i16)>, ClientError> {
+        let request = codec::DeleteGroupsRequest {
+            groups_names: groups.iter().map(|g| g.to_string()).collect(),
+        };
+        match self
+            .call(RequestBody::DeleteGroups(request), Duration::ZERO)
+            .await?
+        {
+            Some(ResponseBody::DeleteGroups(r)) => Ok(r
+                .results
+                .into_iter()
+                .map(|g| (g.group_id, g.error_code))
+                .collect()),
             other => Err(unexpected_opt(other)),
         }
     }

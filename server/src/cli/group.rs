@@ -1,16 +1,19 @@
-//! `keel group list|describe|reset-offsets`: consumer groups through ListGroups (asked of
-//! every broker, as each lists only the groups it coordinates), DescribeGroups and
-//! OffsetFetch at the coordinator, ListOffsets at the leaders for the lag, and OffsetCommit
-//! outside any generation to reset offsets, refused while the group has members (as Kafka's
-//! `kafka-consumer-groups --reset-offsets` refuses).
+//! `keel group list|describe|delete|reset-offsets`: consumer groups through ListGroups (asked
+//! of every broker, as each lists only the groups it coordinates), DescribeGroups and
+//! OffsetFetch at the coordinator, ListOffsets at the leaders for the lag, DeleteGroups at
+//! each group's coordinator (refused by the broker while the group has members), and
+//! OffsetCommit outside any generation to reset offsets, refused while the group has members
+//! (as Kafka's `kafka-consumer-groups --reset-offsets` refuses).
 
 use super::cluster::{Cluster, TopicInfo};
 use super::errors::CliError;
 use super::time::parse_time_ms;
 use super::topic::offsets_of;
-use super::ConnArgs;
+use super::{print_json, ConnArgs, Output};
 use keel_core::api::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
 use keel_net::client::group::Assignment;
+use keel_net::codec::ApiKey;
+use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
 
@@ -31,11 +34,27 @@ pub enum GroupCommand {
         /// Print each group's state and protocol type too.
         #[arg(long)]
         state: bool,
+        /// `json`: {"groups":[{"groupId","state","protocolType"}]} (state and protocol type
+        /// always; null where the broker sent none).
+        #[arg(long, short = 'o', value_enum, default_value = "text")]
+        output: Output,
     },
     /// Show a group's state, members, and committed offset, log end and lag per partition.
     Describe {
         /// The group id.
         group: String,
+        /// `json`: {"groupId","state","protocolType","protocol","members":[{"memberId",
+        /// "clientId","host","assignment":[{"topic","partitions"}]}],"offsets":[{"topic",
+        /// "partition","currentOffset","logEndOffset","lag","memberId","clientId","host"}]};
+        /// unknown values are null.
+        #[arg(long, short = 'o', value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Delete consumer groups and their committed offsets (only groups without members).
+    Delete {
+        /// The group ids.
+        #[arg(required = true, value_name = "GROUP")]
+        groups: Vec<String>,
     },
     /// Move a group's committed offsets (only while the group has no members).
     #[command(group(
@@ -81,6 +100,7 @@ pub fn run(args: GroupArgs) -> ExitCode {
     let name = match &args.command {
         GroupCommand::List { .. } => "group list",
         GroupCommand::Describe { .. } => "group describe",
+        GroupCommand::Delete { .. } => "group delete",
         GroupCommand::ResetOffsets { .. } => "group reset-offsets",
     };
     super::run(name, execute(args))
@@ -89,8 +109,18 @@ pub fn run(args: GroupArgs) -> ExitCode {
 async fn execute(args: GroupArgs) -> Result<(), CliError> {
     let mut cluster = Cluster::connect(&args.conn).await?;
     match args.command {
-        GroupCommand::List { state } => list(&mut cluster, state).await,
-        GroupCommand::Describe { group } => describe(&mut cluster, &group).await,
+        GroupCommand::List { state, output } => list(&mut cluster, state, output).await,
+        GroupCommand::Describe { group, output } => {
+            let described = describe(&mut cluster, &group).await?;
+            match output {
+                Output::Json => print_json(&described),
+                Output::Text => {
+                    print_description(&described);
+                    Ok(())
+                }
+            }
+        }
+        GroupCommand::Delete { groups } => delete(&mut cluster, &groups).await,
         GroupCommand::ResetOffsets {
             group,
             topic,
@@ -118,7 +148,27 @@ async fn execute(args: GroupArgs) -> Result<(), CliError> {
     }
 }
 
-async fn list(cluster: &mut Cluster, with_state: bool) -> Result<(), CliError> {
+/// `keel group list -o json`.
+#[derive(Debug, Serialize)]
+struct GroupList {
+    groups: Vec<ListedGroup>,
+}
+
+/// One group of `keel group list -o json`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListedGroup {
+    group_id: String,
+    state: Option<String>,
+    protocol_type: Option<String>,
+}
+
+/// `None` for the empty string a broker sends for "unknown".
+fn known(s: String) -> Option<String> {
+    Some(s).filter(|s| !s.is_empty())
+}
+
+async fn list(cluster: &mut Cluster, with_state: bool, output: Output) -> Result<(), CliError> {
     cluster.metadata(Some(&[]), false).await?;
     let mut groups: BTreeMap<String, (String, String)> = BTreeMap::new();
     for id in cluster.broker_ids() {
@@ -141,6 +191,17 @@ async fn list(cluster: &mut Cluster, with_state: bool) -> Result<(), CliError> {
         for g in response.groups {
             groups.insert(g.group_id, (g.group_state, g.protocol_type));
         }
+    }
+    if output == Output::Json {
+        let groups = groups
+            .into_iter()
+            .map(|(group_id, (state, protocol_type))| ListedGroup {
+                group_id,
+                state: known(state),
+                protocol_type: known(protocol_type),
+            })
+            .collect();
+        return print_json(&GroupList { groups });
     }
     for (id, (state, protocol_type)) in groups {
         if with_state {
@@ -188,7 +249,54 @@ async fn describe_at_coordinator(
     Ok(described)
 }
 
-async fn describe(cluster: &mut Cluster, group: &str) -> Result<(), CliError> {
+/// What `keel group describe` shows of one group, in either output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GroupDescription {
+    group_id: String,
+    state: Option<String>,
+    protocol_type: Option<String>,
+    /// The assignor the members agreed on (DescribeGroups' protocol_data).
+    protocol: Option<String>,
+    members: Vec<MemberDescription>,
+    offsets: Vec<OffsetDescription>,
+}
+
+/// One member of a [`GroupDescription`].
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MemberDescription {
+    member_id: String,
+    client_id: Option<String>,
+    host: Option<String>,
+    /// `None` when the assignment is not a consumer protocol one (or does not decode).
+    assignment: Option<Vec<AssignedTopic>>,
+}
+
+/// A topic's partitions in a member's assignment.
+#[derive(Debug, Serialize)]
+struct AssignedTopic {
+    topic: String,
+    partitions: Vec<i32>,
+}
+
+/// One partition row of a [`GroupDescription`]: a committed offset, an assigned partition,
+/// or both.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OffsetDescription {
+    topic: String,
+    partition: i32,
+    current_offset: Option<i64>,
+    log_end_offset: Option<i64>,
+    lag: Option<i64>,
+    member_id: Option<String>,
+    client_id: Option<String>,
+    host: Option<String>,
+}
+
+/// Gathers what `keel group describe` shows of `group`.
+async fn describe(cluster: &mut Cluster, group: &str) -> Result<GroupDescription, CliError> {
     let described = describe_at_coordinator(cluster, group).await?;
     let coordinator = cluster.coordinator_addr(group).await?;
     let result = cluster
@@ -208,23 +316,28 @@ async fn describe(cluster: &mut Cluster, group: &str) -> Result<(), CliError> {
     if committed.error_code != 0 {
         return Err(CliError::kafka(group, committed.error_code, None));
     }
+    let consumer = described.protocol_type == "consumer";
+    let assignments: Vec<Option<Assignment>> = described
+        .members
+        .iter()
+        .map(|m| {
+            Some(&m.member_assignment)
+                .filter(|a| consumer && !a.is_empty())
+                .and_then(|a| Assignment::decode(a).ok())
+        })
+        .collect();
     // (topic, partition) → (member id, client id, host), from the members' assignments.
     let mut owners: BTreeMap<(String, i32), (String, String, String)> = BTreeMap::new();
-    for m in &described.members {
-        if m.member_assignment.is_empty() || described.protocol_type != "consumer" {
-            continue;
-        }
-        if let Ok(a) = Assignment::decode(&m.member_assignment) {
-            for (t, p) in a.topic_partitions() {
-                owners.insert(
-                    (t, p),
-                    (
-                        m.member_id.clone(),
-                        m.client_id.clone(),
-                        m.client_host.clone(),
-                    ),
-                );
-            }
+    for (m, a) in described.members.iter().zip(&assignments) {
+        for (t, p) in a.iter().flat_map(Assignment::topic_partitions) {
+            owners.insert(
+                (t, p),
+                (
+                    m.member_id.clone(),
+                    m.client_id.clone(),
+                    m.client_host.clone(),
+                ),
+            );
         }
     }
     let mut rows: BTreeMap<(String, i32), i64> = committed
@@ -258,67 +371,154 @@ async fn describe(cluster: &mut Cluster, group: &str) -> Result<(), CliError> {
             ends.extend(found.into_iter().map(|(p, o)| ((t.clone(), p), o)));
         }
     }
+    let offsets = rows
+        .into_iter()
+        .map(|((topic, partition), offset)| {
+            let current = Some(offset).filter(|&o| o >= 0);
+            let end = ends.get(&(topic.clone(), partition)).copied();
+            let owner = owners.get(&(topic.clone(), partition)).cloned();
+            let (member_id, client_id, host) = match owner {
+                Some((m, c, h)) => (Some(m), known(c), known(h)),
+                None => (None, None, None),
+            };
+            OffsetDescription {
+                lag: current.zip(end).map(|(o, e)| (e - o).max(0)),
+                topic,
+                partition,
+                current_offset: current,
+                log_end_offset: end,
+                member_id,
+                client_id,
+                host,
+            }
+        })
+        .collect();
+    let members = described
+        .members
+        .into_iter()
+        .zip(assignments)
+        .map(|(m, a)| MemberDescription {
+            member_id: m.member_id,
+            client_id: known(m.client_id),
+            host: known(m.client_host),
+            assignment: a.map(|a| {
+                a.partitions
+                    .into_iter()
+                    .map(|(topic, partitions)| AssignedTopic { topic, partitions })
+                    .collect()
+            }),
+        })
+        .collect();
+    Ok(GroupDescription {
+        group_id: group.to_string(),
+        state: known(described.group_state),
+        protocol_type: known(described.protocol_type),
+        protocol: known(described.protocol_data),
+        members,
+        offsets,
+    })
+}
+
+/// Prints a group as `keel group describe` does (Kafka's `kafka-consumer-groups --describe`
+/// table, after a header line; then the members).
+fn print_description(g: &GroupDescription) {
+    let group = &g.group_id;
+    let or_dash = |s: &Option<String>| s.clone().unwrap_or_else(|| "-".to_string());
+    let num_or_dash = |n: Option<i64>| n.map_or_else(|| "-".to_string(), |n| n.to_string());
     say!(
         "Group: {group}\tState: {}\tProtocolType: {}\tProtocol: {}\tMembers: {}",
-        dash(&described.group_state),
-        dash(&described.protocol_type),
-        dash(&described.protocol_data),
-        described.members.len()
+        or_dash(&g.state),
+        or_dash(&g.protocol_type),
+        or_dash(&g.protocol),
+        g.members.len()
     );
     say!("");
     say!("GROUP\tTOPIC\tPARTITION\tCURRENT-OFFSET\tLOG-END-OFFSET\tLAG\tCONSUMER-ID\tHOST\tCLIENT-ID");
-    for ((topic, partition), offset) in &rows {
-        let end = ends.get(&(topic.clone(), *partition)).copied();
-        let lag = match (offset, end) {
-            (o, Some(e)) if *o >= 0 => (e - o).max(0).to_string(),
-            _ => "-".to_string(),
+    for row in &g.offsets {
+        // An assigned member's empty client id or host prints as "-" too.
+        let (member, host, client) = match &row.member_id {
+            Some(m) => (m.clone(), or_dash(&row.host), or_dash(&row.client_id)),
+            None => ("-".to_string(), "-".to_string(), "-".to_string()),
         };
-        let (member, client, host) = owners
-            .get(&(topic.clone(), *partition))
-            .cloned()
-            .unwrap_or_else(|| ("-".into(), "-".into(), "-".into()));
         say!(
-            "{group}\t{topic}\t{partition}\t{}\t{}\t{lag}\t{member}\t{host}\t{client}",
-            if *offset >= 0 {
-                offset.to_string()
-            } else {
-                "-".into()
-            },
-            end.map_or("-".to_string(), |e| e.to_string()),
+            "{group}\t{}\t{}\t{}\t{}\t{}\t{member}\t{host}\t{client}",
+            row.topic,
+            row.partition,
+            num_or_dash(row.current_offset),
+            num_or_dash(row.log_end_offset),
+            num_or_dash(row.lag),
         );
     }
-    if !described.members.is_empty() {
+    if !g.members.is_empty() {
         say!("");
         say!("MEMBER\tCLIENT-ID\tHOST\tASSIGNMENT");
-        for m in &described.members {
-            let assignment = Assignment::decode(&m.member_assignment)
-                .ok()
-                .filter(|_| described.protocol_type == "consumer")
-                .map(|a| {
-                    let parts: Vec<String> = a
-                        .partitions
+        for m in &g.members {
+            let assignment = match &m.assignment {
+                Some(topics) if !topics.is_empty() => {
+                    let parts: Vec<String> = topics
                         .iter()
-                        .map(|(t, ps)| {
-                            let ps: Vec<String> = ps.iter().map(i32::to_string).collect();
-                            format!("{t}:{}", ps.join(","))
+                        .map(|t| {
+                            let ps: Vec<String> = t.partitions.iter().map(i32::to_string).collect();
+                            format!("{}:{}", t.topic, ps.join(","))
                         })
                         .collect();
-                    if parts.is_empty() {
-                        "-".to_string()
-                    } else {
-                        parts.join(" ")
-                    }
-                })
-                .unwrap_or_else(|| "-".to_string());
+                    parts.join(" ")
+                }
+                _ => "-".to_string(),
+            };
             say!(
                 "{}\t{}\t{}\t{assignment}",
                 m.member_id,
-                dash(&m.client_id),
-                dash(&m.client_host)
+                or_dash(&m.client_id),
+                or_dash(&m.host)
             );
         }
     }
-    Ok(())
+}
+
+/// Deletes each group at its coordinator. Every group is tried; each failure is one line
+/// on stderr naming the group and Kafka's error (NON_EMPTY_GROUP while it has members,
+/// GROUP_ID_NOT_FOUND), and the command fails if any did.
+async fn delete(cluster: &mut Cluster, groups: &[String]) -> Result<(), CliError> {
+    let mut failures = Vec::new();
+    for group in groups {
+        match delete_one(cluster, group).await {
+            Ok(()) => say!("Deleted group {group}."),
+            Err(e) => failures.push(e),
+        }
+    }
+    let last = failures.pop();
+    for e in failures {
+        eprintln!("keel group delete: {e}");
+    }
+    last.map_or(Ok(()), Err)
+}
+
+async fn delete_one(cluster: &mut Cluster, group: &str) -> Result<(), CliError> {
+    let coordinator = cluster.coordinator_addr(group).await?;
+    let client = cluster.host_port(&coordinator).await?;
+    if client.version(ApiKey::DeleteGroups).is_none() {
+        return Err(CliError::Other(format!(
+            "{group}: the broker at {coordinator} does not support DeleteGroups"
+        )));
+    }
+    let result = client.delete_groups(&[group]).await;
+    let results = match result {
+        Ok(r) => r,
+        Err(e) => {
+            cluster.reset_connections();
+            return Err(CliError::request(format!(
+                "DeleteGroups to {coordinator} (its outcome is unknown)"
+            ))(e));
+        }
+    };
+    match results.iter().find(|(g, _)| g == group) {
+        Some((_, 0)) => Ok(()),
+        Some(&(_, code)) => Err(CliError::kafka(group, code, None)),
+        None => Err(CliError::Other(format!(
+            "{group}: the broker's DeleteGroups answer left the group out"
+        ))),
+    }
 }
 
 fn dash(s: &str) -> &str {

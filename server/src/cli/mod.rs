@@ -2,6 +2,10 @@
 //! `keel group`, talking to any Kafka-compatible broker named by `--bootstrap-server` (the
 //! flag Kafka's own tools use).
 //!
+//! Listings and descriptions (`topic list|describe`, `group list|describe`) print lines for
+//! people or, with `--output json`, one JSON document whose field names are kept stable for
+//! scripts.
+//!
 //! Each command is a client-side program over keel-net's [`Client`](keel_net::client::Client):
 //! [`cluster::Cluster`] holds the connections and routes each request where Kafka says it
 //! must go (produce and fetch to the partition's leader from Metadata, group calls to the
@@ -87,6 +91,24 @@ where
             ExitCode::from(e.exit_status())
         }
     }
+}
+
+/// How a listing or description is printed (`--output`, `-o`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Output {
+    /// Lines for people, tab-separated as Kafka's tools print them.
+    #[default]
+    Text,
+    /// One JSON document on stdout, with stable camelCase field names.
+    Json,
+}
+
+/// Prints `value` as one JSON document on one line of stdout.
+pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), CliError> {
+    let json = serde_json::to_string(value)
+        .map_err(|e| CliError::Other(format!("cannot render JSON: {e}")))?;
+    say!("{json}");
+    Ok(())
 }
 
 /// Writes one line to stdout, ignoring a failure (see `say!`).

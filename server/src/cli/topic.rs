@@ -4,9 +4,10 @@
 
 use super::cluster::{topic_info, Cluster, TopicInfo};
 use super::errors::CliError;
-use super::{millis_i32, parse_key_value, ConnArgs};
+use super::{millis_i32, parse_key_value, print_json, ConnArgs, Output};
 use keel_core::api::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
 use keel_net::codec::{self, describe_configs::RESOURCE_TYPE_TOPIC, ApiKey};
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
@@ -44,6 +45,9 @@ pub enum TopicCommand {
         /// Leave out internal topics such as __consumer_offsets.
         #[arg(long)]
         exclude_internal: bool,
+        /// `json`: {"topics":[{"name","topicId","internal","partitionCount"}]}.
+        #[arg(long, short = 'o', value_enum, default_value = "text")]
+        output: Output,
     },
     /// Show partitions, leaders, replicas, offsets and configs [default: every topic].
     Describe {
@@ -52,6 +56,12 @@ pub enum TopicCommand {
         /// Show every config, defaults included (not only those set on the topic).
         #[arg(long)]
         all_configs: bool,
+        /// `json`: {"topics":[{"name","topicId","internal","partitionCount",
+        /// "replicationFactor","partitions":[{"partition","leader","leaderEpoch","replicas",
+        /// "isr","offline","logStartOffset","highWatermark","sizeBytes","error"}],
+        /// "configs":[{"name","value","source","sensitive"}]}]}; unknown values are null.
+        #[arg(long, short = 'o', value_enum, default_value = "text")]
+        output: Output,
     },
     /// Change a topic's configs or grow its partitions.
     Alter {
@@ -139,22 +149,50 @@ async fn execute(args: TopicArgs) -> Result<(), CliError> {
             }
             Ok(())
         }
-        TopicCommand::List { exclude_internal } => {
+        TopicCommand::List {
+            exclude_internal,
+            output,
+        } => {
             let metadata = cluster.metadata(None, false).await?;
-            let mut names: Vec<String> = metadata
+            let mut topics: Vec<ListedTopic> = metadata
                 .topics
                 .into_iter()
                 .filter(|t| !(exclude_internal && t.is_internal))
-                .filter_map(|t| t.name)
+                .filter_map(|t| {
+                    Some(ListedTopic {
+                        name: t.name?,
+                        topic_id: uuid(&t.topic_id),
+                        internal: t.is_internal,
+                        partition_count: t.partitions.len(),
+                    })
+                })
                 .collect();
-            names.sort();
-            for n in names {
-                say!("{n}");
+            topics.sort_by(|a, b| a.name.cmp(&b.name));
+            match output {
+                Output::Json => print_json(&TopicList { topics })?,
+                Output::Text => {
+                    for t in topics {
+                        say!("{}", t.name);
+                    }
+                }
             }
             Ok(())
         }
-        TopicCommand::Describe { names, all_configs } => {
-            describe(&mut cluster, names, all_configs).await
+        TopicCommand::Describe {
+            names,
+            all_configs,
+            output,
+        } => {
+            let topics = describe(&mut cluster, names, all_configs).await?;
+            match output {
+                Output::Json => print_json(&TopicDescriptions { topics }),
+                Output::Text => {
+                    for t in &topics {
+                        print_description(t, all_configs);
+                    }
+                    Ok(())
+                }
+            }
         }
         TopicCommand::Alter {
             name,
@@ -212,11 +250,77 @@ async fn execute(args: TopicArgs) -> Result<(), CliError> {
     }
 }
 
+/// `keel topic list -o json`.
+#[derive(Debug, Serialize)]
+struct TopicList {
+    topics: Vec<ListedTopic>,
+}
+
+/// One topic of `keel topic list -o json`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListedTopic {
+    name: String,
+    topic_id: String,
+    internal: bool,
+    partition_count: usize,
+}
+
+/// `keel topic describe -o json`.
+#[derive(Debug, Serialize)]
+struct TopicDescriptions {
+    topics: Vec<TopicDescription>,
+}
+
+/// What `keel topic describe` shows of one topic, in either output.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TopicDescription {
+    name: String,
+    topic_id: String,
+    internal: bool,
+    partition_count: usize,
+    replication_factor: usize,
+    partitions: Vec<PartitionDescription>,
+    /// `None` when the broker does not support DescribeConfigs.
+    configs: Option<Vec<ConfigDescription>>,
+}
+
+/// One partition of a [`TopicDescription`].
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PartitionDescription {
+    partition: i32,
+    leader: i32,
+    leader_epoch: i32,
+    replicas: Vec<i32>,
+    isr: Vec<i32>,
+    offline: Vec<i32>,
+    log_start_offset: Option<i64>,
+    high_watermark: Option<i64>,
+    /// Bytes on the leader, from DescribeLogDirs (`None` if it does not say).
+    size_bytes: Option<i64>,
+    /// Kafka's name of the partition's error, if it has one.
+    error: Option<String>,
+}
+
+/// One config of a [`TopicDescription`]: those set on the topic, or all with
+/// `--all-configs`.
+#[derive(Debug, Serialize)]
+struct ConfigDescription {
+    name: String,
+    /// `None` for a sensitive config or one without a value.
+    value: Option<String>,
+    source: &'static str,
+    sensitive: bool,
+}
+
+/// Gathers what `keel topic describe` shows of `names` (every topic if empty).
 async fn describe(
     cluster: &mut Cluster,
     names: Vec<String>,
     all_configs: bool,
-) -> Result<(), CliError> {
+) -> Result<Vec<TopicDescription>, CliError> {
     let topics: Vec<TopicInfo> = if names.is_empty() {
         let metadata = cluster.metadata(None, false).await?;
         let mut all: Vec<TopicInfo> = metadata
@@ -241,78 +345,111 @@ async fn describe(
         .await?
         .version(ApiKey::DescribeConfigs)
         .is_some();
+    let mut described = Vec::with_capacity(topics.len());
     for topic in topics {
         let offsets = log_offsets(cluster, &topic).await?;
         let sizes = log_sizes(cluster, &topic).await;
-        let replication = topic.partitions.first().map_or(0, |p| p.replicas.len());
-        say!(
-            "Topic: {}\tTopicId: {}\tPartitionCount: {}\tReplicationFactor: {}",
-            topic.name,
-            uuid(&topic.topic_id),
-            topic.partitions.len(),
-            replication
-        );
-        for p in &topic.partitions {
-            let (start, end) = offsets
-                .get(&p.partition)
-                .map_or(("?".to_string(), "?".to_string()), |(s, e)| {
-                    (s.to_string(), e.to_string())
-                });
-            let mut line = format!(
-                "\tPartition: {}\tLeader: {}\tReplicas: {}\tIsr: {}\tLogStartOffset: {}\tHighWatermark: {}",
-                p.partition,
-                p.leader,
-                list(&p.replicas),
-                list(&p.isr),
-                start,
-                end
-            );
-            if let Some(size) = sizes.get(&p.partition) {
-                line.push_str(&format!("\tSize: {size}"));
-            }
-            if !p.offline.is_empty() {
-                line.push_str(&format!("\tOffline: {}", list(&p.offline)));
-            }
-            if p.error_code != 0 {
-                line.push_str(&format!(
-                    "\tError: {}",
-                    super::errors::error_name(p.error_code)
-                ));
-            }
-            say!("{line}");
-        }
-        if configs_supported {
+        let configs = if configs_supported {
             let configs = topic_configs(cluster, &topic.name).await?;
-            let shown: Vec<&codec::DescribeConfigsResourceResult> = configs
-                .iter()
-                .filter(|c| all_configs || c.config_source == CONFIG_SOURCE_TOPIC)
-                .collect();
-            say!(
-                "\tConfigs:{}",
-                if shown.is_empty() { " (none set)" } else { "" }
-            );
-            for c in shown {
-                let value = if c.is_sensitive {
-                    "(sensitive)".to_string()
-                } else {
-                    c.value.clone().unwrap_or_else(|| "null".to_string())
-                };
-                if all_configs {
-                    say!(
-                        "\t\t{}={}\t({})",
-                        c.name,
-                        value,
-                        source_name(c.config_source)
-                    );
-                } else {
-                    say!("\t\t{}={}", c.name, value);
-                }
-            }
+            Some(
+                configs
+                    .into_iter()
+                    .filter(|c| all_configs || c.config_source == CONFIG_SOURCE_TOPIC)
+                    .map(|c| ConfigDescription {
+                        value: c.value.filter(|_| !c.is_sensitive),
+                        name: c.name,
+                        source: source_name(c.config_source),
+                        sensitive: c.is_sensitive,
+                    })
+                    .collect(),
+            )
         } else {
-            say!("\tConfigs: (the broker does not support DescribeConfigs)");
+            None
+        };
+        let partitions = topic
+            .partitions
+            .iter()
+            .map(|p| PartitionDescription {
+                partition: p.partition,
+                leader: p.leader,
+                leader_epoch: p.leader_epoch,
+                replicas: p.replicas.clone(),
+                isr: p.isr.clone(),
+                offline: p.offline.clone(),
+                log_start_offset: offsets.get(&p.partition).map(|&(s, _)| s),
+                high_watermark: offsets.get(&p.partition).map(|&(_, e)| e),
+                size_bytes: sizes.get(&p.partition).copied(),
+                error: (p.error_code != 0).then(|| super::errors::error_name(p.error_code)),
+            })
+            .collect();
+        described.push(TopicDescription {
+            topic_id: uuid(&topic.topic_id),
+            internal: topic.is_internal,
+            partition_count: topic.partitions.len(),
+            replication_factor: topic.partitions.first().map_or(0, |p| p.replicas.len()),
+            name: topic.name,
+            partitions,
+            configs,
+        });
+    }
+    Ok(described)
+}
+
+/// Prints one topic as `keel topic describe` does (Kafka's `kafka-topics --describe` layout).
+fn print_description(topic: &TopicDescription, all_configs: bool) {
+    say!(
+        "Topic: {}\tTopicId: {}\tPartitionCount: {}\tReplicationFactor: {}",
+        topic.name,
+        topic.topic_id,
+        topic.partition_count,
+        topic.replication_factor
+    );
+    let known = |o: Option<i64>| o.map_or_else(|| "?".to_string(), |o| o.to_string());
+    for p in &topic.partitions {
+        let mut line = format!(
+            "\tPartition: {}\tLeader: {}\tReplicas: {}\tIsr: {}\tLogStartOffset: {}\tHighWatermark: {}",
+            p.partition,
+            p.leader,
+            list(&p.replicas),
+            list(&p.isr),
+            known(p.log_start_offset),
+            known(p.high_watermark)
+        );
+        if let Some(size) = p.size_bytes {
+            line.push_str(&format!("\tSize: {size}"));
+        }
+        if !p.offline.is_empty() {
+            line.push_str(&format!("\tOffline: {}", list(&p.offline)));
+        }
+        if let Some(error) = &p.error {
+            line.push_str(&format!("\tError: {error}"));
+        }
+        say!("{line}");
+    }
+    let Some(configs) = &topic.configs else {
+        say!("\tConfigs: (the broker does not support DescribeConfigs)");
+        return;
+    };
+    say!(
+        "\tConfigs:{}",
+        if configs.is_empty() {
+            " (none set)"
+        } else {
+            ""
+        }
+    );
+    for c in configs {
+        let value = if c.sensitive {
+            "(sensitive)"
+        } else {
+            c.value.as_deref().unwrap_or("null")
+        };
+        if all_configs {
+            say!("\t\t{}={}\t({})", c.name, value, c.source);
+        } else {
+            say!("\t\t{}={}", c.name, value);
         }
     }
-    Ok(())
 }
 
 /// `--before`: an offset, or `end` (-1: the high watermark, in DeleteRecords' words).
