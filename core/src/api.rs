@@ -101,6 +101,10 @@ pub struct MetadataRequest {
     /// `None` asks for every topic.
     pub topics: Option<Vec<TopicRef>>,
     pub allow_auto_topic_creation: bool,
+    /// v8-10: answer `cluster_authorized_operations`.
+    pub include_cluster_authorized_operations: bool,
+    /// v8+: answer each topic's `topic_authorized_operations`.
+    pub include_topic_authorized_operations: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -109,6 +113,8 @@ pub struct MetadataResponse {
     pub cluster_id: Option<String>,
     pub controller_id: i32,
     pub topics: Vec<MetadataTopic>,
+    /// v8-10; [`AUTHORIZED_OPERATIONS_OMITTED`] unless asked for.
+    pub cluster_authorized_operations: i32,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -126,6 +132,8 @@ pub struct MetadataTopic {
     pub topic_id: TopicId,
     pub is_internal: bool,
     pub partitions: Vec<MetadataPartition>,
+    /// v8+; [`AUTHORIZED_OPERATIONS_OMITTED`] unless asked for.
+    pub topic_authorized_operations: i32,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -257,6 +257,8 @@ fn metadata_request(version: i16, r: codec::MetadataRequest) -> api::MetadataReq
     api::MetadataRequest {
         topics,
         allow_auto_topic_creation: r.allow_auto_topic_creation,
+        include_cluster_authorized_operations: r.include_cluster_authorized_operations,
+        include_topic_authorized_operations: r.include_topic_authorized_operations,
     }
 }
 
@@ -686,9 +688,11 @@ fn metadata_response(r: api::MetadataResponse) -> codec::MetadataResponse {
                         offline_replicas: p.offline_replicas,
                     })
                     .collect(),
+                topic_authorized_operations: t.topic_authorized_operations,
                 ..codec::MetadataResponseTopic::default()
             })
             .collect(),
+        cluster_authorized_operations: r.cluster_authorized_operations,
         ..codec::MetadataResponse::default()
     }
 }
@@ -1435,9 +1439,17 @@ mod tests {
                     replica_nodes: vec![1],
                     ..Default::default()
                 }],
+                topic_authorized_operations: 3576,
                 ..Default::default()
             }],
+            cluster_authorized_operations: 8096,
         });
+        let ResponseBody::Metadata(m) = round_trip(10, response_to_wire(10, response.clone()))
+        else {
+            panic!()
+        };
+        assert_eq!(m.cluster_authorized_operations, 8096);
+        assert_eq!(m.topics[0].topic_authorized_operations, 3576);
         let ResponseBody::Metadata(m) = round_trip(12, response_to_wire(12, response.clone()))
         else {
             panic!()
@@ -1445,6 +1457,7 @@ mod tests {
         assert_eq!(m.controller_id, 1);
         assert_eq!(m.topics[0].topic_id, Uuid([3; 16]));
         assert_eq!(m.brokers[0].port, 9092);
+        assert_eq!(m.topics[0].topic_authorized_operations, 3576);
         let ResponseBody::Metadata(m) = round_trip(0, response_to_wire(0, response)) else {
             panic!()
         };

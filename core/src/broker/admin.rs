@@ -23,11 +23,17 @@ const MAX_PARTITIONS: i32 = 100_000;
 const MISMATCHED_ENDPOINT_TYPE: ErrorCode = ErrorCode(114);
 const UNSUPPORTED_ENDPOINT_TYPE: ErrorCode = ErrorCode(115);
 
-/// Kafka's authorized operations on the cluster when there is no authorizer: CREATE, ALTER,
-/// DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE (bits 5, 7-12
-/// of AclOperation).
+/// Kafka's authorized operations on the cluster when there is no authorizer: every operation
+/// the resource type supports (`AuthHelper.authorizedOperations` with `authorizer = None`,
+/// `AclEntry.supportedOperations(CLUSTER)`): CREATE, ALTER, DESCRIBE, CLUSTER_ACTION,
+/// DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE (bits 5, 7-12 of AclOperation).
 const CLUSTER_AUTHORIZED_OPERATIONS: i32 =
     (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
+
+/// The same for a topic (`AclEntry.supportedOperations(TOPIC)`): READ, WRITE, CREATE, DELETE,
+/// ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS (bits 3-8, 10, 11).
+pub(super) const TOPIC_AUTHORIZED_OPERATIONS: i32 =
+    (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
 
 impl Node {
     pub(super) fn metadata_request(&mut self, request: MetadataRequest) -> MetadataResponse {
@@ -41,6 +47,18 @@ impl Node {
             cluster_id: Some(self.config.cluster_id.clone()),
             controller_id: self.config.node_id,
             topics: Vec::new(),
+            // Keel has no authorizer: Kafka then grants every operation (KafkaApis
+            // handleTopicMetadataRequest, AuthHelper.authorizedOperations).
+            cluster_authorized_operations: if request.include_cluster_authorized_operations {
+                CLUSTER_AUTHORIZED_OPERATIONS
+            } else {
+                AUTHORIZED_OPERATIONS_OMITTED
+            },
+        };
+        let topic_operations = if request.include_topic_authorized_operations {
+            TOPIC_AUTHORIZED_OPERATIONS
+        } else {
+            AUTHORIZED_OPERATIONS_OMITTED
         };
         match request.topics {
             None => {
@@ -80,6 +98,10 @@ impl Node {
                     response.topics.push(self.describe_topic(&name));
                 }
             }
+        }
+        // Kafka sets them on every topic of the answer, also on those with an error.
+        for t in &mut response.topics {
+            t.topic_authorized_operations = topic_operations;
         }
         response
     }
@@ -140,6 +162,7 @@ impl Node {
                     }
                 })
                 .collect(),
+            topic_authorized_operations: AUTHORIZED_OPERATIONS_OMITTED,
         }
     }
 

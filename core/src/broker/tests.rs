@@ -435,6 +435,7 @@ fn metadata_auto_creates_and_admin_requests_validate() {
             id: TopicId::ZERO,
         }]),
         allow_auto_topic_creation: true,
+        ..Default::default()
     }));
     let Response::Metadata(m) = r else { panic!() };
     assert_eq!(m.topics[0].error_code, ErrorCode::NONE);
@@ -448,6 +449,7 @@ fn metadata_auto_creates_and_admin_requests_validate() {
             id: TopicId::ZERO,
         }]),
         allow_auto_topic_creation: false,
+        ..Default::default()
     }));
     let Response::Metadata(m) = r else { panic!() };
     assert_eq!(

@@ -221,6 +221,7 @@ impl Harness {
                 id: TopicId::ZERO,
             }]),
             allow_auto_topic_creation: false,
+            ..Default::default()
         }));
         let Response::Metadata(r) = r else {
             panic!("{r:?}")
@@ -1608,4 +1609,56 @@ fn recompressed_idempotent_batches_dedup_on_retry() {
         ),
         (4, pid.producer_id, pid.producer_epoch, 2)
     );
+}
+
+/// Metadata with include_*_authorized_operations, as Kafka without an authorizer answers it:
+/// every operation the resource type supports (AuthHelper.authorizedOperations with no
+/// authorizer), on every topic of the answer; i32::MIN when not asked for.
+#[test]
+fn metadata_authorized_operations_are_kafkas_without_an_authorizer() {
+    let mut h = Harness::new();
+    h.create("t", 1, &[]);
+    let ask = |h: &mut Harness, include: bool| {
+        let r = h.call(Request::Metadata(MetadataRequest {
+            topics: Some(vec![
+                TopicRef {
+                    name: Some("t".into()),
+                    id: TopicId::ZERO,
+                },
+                TopicRef {
+                    name: Some("missing".into()),
+                    id: TopicId::ZERO,
+                },
+            ]),
+            allow_auto_topic_creation: false,
+            include_cluster_authorized_operations: include,
+            include_topic_authorized_operations: include,
+        }));
+        let Response::Metadata(m) = r else {
+            panic!("{r:?}")
+        };
+        m
+    };
+    let m = ask(&mut h, false);
+    assert_eq!(
+        m.cluster_authorized_operations,
+        AUTHORIZED_OPERATIONS_OMITTED
+    );
+    assert!(m
+        .topics
+        .iter()
+        .all(|t| t.topic_authorized_operations == AUTHORIZED_OPERATIONS_OMITTED));
+    let m = ask(&mut h, true);
+    // READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS.
+    let topic_ops = [3, 4, 5, 6, 7, 8, 10, 11].iter().fold(0, |a, b| a | 1 << b);
+    assert_eq!(m.topics.len(), 2);
+    assert!(
+        m.topics
+            .iter()
+            .all(|t| t.topic_authorized_operations == topic_ops),
+        "{m:?}"
+    );
+    // CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE.
+    let cluster_ops = [5, 7, 8, 9, 10, 11, 12].iter().fold(0, |a, b| a | 1 << b);
+    assert_eq!(m.cluster_authorized_operations, cluster_ops);
 }

@@ -522,6 +522,7 @@ fn find_coordinator_creates_the_compacted_offsets_topic_and_names_this_node() {
     let r = h.call(Request::Metadata(MetadataRequest {
         topics: None,
         allow_auto_topic_creation: false,
+        ..Default::default()
     }));
     let m = expect!(r, Metadata);
     let t = m
@@ -1740,6 +1741,7 @@ fn naming_the_offsets_topic_in_metadata_creates_it_as_the_coordinator_would() {
             id: TopicId::ZERO,
         }]),
         allow_auto_topic_creation: true,
+        ..Default::default()
     }));
     let m = expect!(r, Metadata);
     assert_eq!(m.topics[0].error_code, ErrorCode::NONE);

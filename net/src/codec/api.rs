@@ -211,8 +211,9 @@ apis! {
     SyncGroup = 14, codec 0..=5, advertised Some((0, 5)), SyncGroupRequest, SyncGroupResponse;
     /// DescribeGroups (15): v6 (KIP-1043 error messages) is not advertised.
     DescribeGroups = 15, codec 0..=6, advertised Some((0, 5)), DescribeGroupsRequest, DescribeGroupsResponse;
-    /// ListGroups (16): v5 (type filter, KIP-848) is not advertised.
-    ListGroups = 16, codec 0..=5, advertised Some((0, 4)), ListGroupsRequest, ListGroupsResponse;
+    /// ListGroups (16): v4 filters by state (KIP-518), v5 by type (KIP-848); every Keel
+    /// group is of type "classic".
+    ListGroups = 16, codec 0..=5, advertised Some((0, 5)), ListGroupsRequest, ListGroupsResponse;
     /// ApiVersions (18).
     ApiVersions = 18, codec 0..=4, advertised Some((0, 4)), ApiVersionsRequest, ApiVersionsResponse;
     /// CreateTopics (19).
@@ -336,7 +337,7 @@ mod tests {
                 (ApiKey::LeaveGroup, 0, 5),
                 (ApiKey::SyncGroup, 0, 5),
                 (ApiKey::DescribeGroups, 0, 5),
-                (ApiKey::ListGroups, 0, 4),
+                (ApiKey::ListGroups, 0, 5),
                 (ApiKey::ApiVersions, 0, 4),
                 (ApiKey::CreateTopics, 2, 7),
                 (ApiKey::DeleteTopics, 1, 6),
