@@ -613,7 +613,8 @@ pub struct OffsetCommitRequestTopic {
 pub struct OffsetCommitRequestPartition {
     pub partition_index: i32,
     pub committed_offset: i64,
-    /// Stored, but OffsetFetch answers -1 (KAFKA.md §2).
+    /// v6+ (KIP-320); -1 from older versions. Stored in the offsets topic (OffsetCommitValue
+    /// v3) and answered by OffsetFetch v5+.
     pub committed_leader_epoch: i32,
     /// Null is stored as "".
     pub committed_metadata: Option<String>,
@@ -686,7 +687,9 @@ pub struct OffsetFetchResponsePartition {
     pub partition_index: i32,
     /// -1 if nothing was committed.
     pub committed_offset: i64,
-    /// Always -1 (KAFKA.md §2: keeps librdkafka from sending OffsetForLeaderEpoch).
+    /// The epoch committed with the offset, or -1 (nothing committed, or an old commit
+    /// version). librdkafka would validate it with OffsetForLeaderEpoch v2, which Keel does
+    /// not advertise, so it skips that (KAFKA.md §3).
     pub committed_leader_epoch: i32,
     /// "" if nothing was committed.
     pub metadata: Option<String>,

@@ -1233,7 +1233,8 @@ impl Coordinator {
                 Some(c) if !unstable => OffsetFetchResponsePartition {
                     partition_index: index,
                     committed_offset: c.offset,
-                    committed_leader_epoch: -1,
+                    // The epoch the consumer committed, kept in OffsetCommitValue v3 (KIP-320).
+                    committed_leader_epoch: c.leader_epoch,
                     metadata: Some(c.metadata.clone()),
                     error_code: ErrorCode::NONE,
                 },

@@ -310,10 +310,6 @@ impl Harness {
         let g = self.fetch(group, &[(topic, partition)], false);
         assert_eq!(g.error_code, ErrorCode::NONE);
         let p = &g.topics[0].partitions[0];
-        assert_eq!(
-            p.committed_leader_epoch, -1,
-            "KAFKA.md §2: never a leader epoch"
-        );
         (
             p.committed_offset,
             p.metadata.clone().unwrap(),
@@ -514,7 +510,10 @@ fn find_coordinator_creates_the_compacted_offsets_topic_and_names_this_node() {
     }));
     // No transactions yet: the one answer clients treat as fatal at once, saying why.
     let tx = &expect!(r, FindCoordinator).coordinators[0];
-    assert_eq!(tx.error_code, ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+    assert_eq!(
+        tx.error_code,
+        ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    );
     assert!(tx
         .error_message
         .as_deref()
@@ -1236,6 +1235,30 @@ fn committed_offsets_survive_a_restart_and_later_records_win() {
     assert_eq!(h.heartbeat("grp", &ids[0], generation), ErrorCode::NONE);
     let d = h.describe("grp");
     assert_eq!((d.group_state.as_str(), d.members.len()), ("Stable", 1));
+}
+
+/// KIP-320: OffsetCommit stores the consumer's leader epoch with the offset
+/// (OffsetCommitValue v3) and OffsetFetch answers it, also after a restart replays
+/// `__consumer_offsets`; a commit without one (-1, OffsetCommit < v6) answers -1.
+#[test]
+fn committed_leader_epochs_are_answered_and_survive_a_restart() {
+    let mut h = Harness::new();
+    h.create("t", 2);
+    let mut request = commit_request("simple", "", -1, &[("t", 0, 10, "a"), ("t", 1, 20, "b")]);
+    request.topics[0].partitions[0].committed_leader_epoch = 7;
+    request.topics[0].partitions[1].committed_leader_epoch = -1;
+    let c = h.send(Request::OffsetCommit(request));
+    assert_eq!(h.commit_error(c), ErrorCode::NONE);
+    let epochs = |h: &mut Harness| -> Vec<(i64, i32)> {
+        h.fetch("simple", &[("t", 0), ("t", 1)], false).topics[0]
+            .partitions
+            .iter()
+            .map(|p| (p.committed_offset, p.committed_leader_epoch))
+            .collect()
+    };
+    assert_eq!(epochs(&mut h), vec![(10, 7), (20, -1)]);
+    let mut h = h.restart(false);
+    assert_eq!(epochs(&mut h), vec![(10, 7), (20, -1)]);
 }
 
 fn leave(h: &mut Harness, group: &str, member: &str) {
