@@ -663,12 +663,14 @@ def configs_confluent_kafka(bootstrap, topic, phase):
                     ("segment.ms", "60000", AlterConfigOpType.SET))
         incremental(("segment.ms", None, AlterConfigOpType.DELETE))
         try:
-            incremental(("cleanup.policy", "compact", AlterConfigOpType.APPEND))
-            check(False, "cleanup.policy=delete,compact was accepted")
+            # cleanup.policy is a list of delete and compact (Kafka 3.9's ValidList): an
+            # APPEND of any other word is refused (kafka_answers.py checks the valid ones).
+            incremental(("cleanup.policy", "archive", AlterConfigOpType.APPEND))
+            check(False, "cleanup.policy=delete,archive was accepted")
         except KafkaException as e:
             err = e.args[0]
             check(err.code() == KafkaError.INVALID_CONFIG, f"APPEND refused with {err}")
-            check("cleanup.policy" in err.str() and "delete,compact" in err.str(),
+            check("cleanup.policy" in err.str() and "delete,archive" in err.str(),
                   f"INVALID_CONFIG message: {err.str()}")
             log(f"confluent-kafka: INVALID_CONFIG surfaced as {err.str()!r}")
         cluster = admin.describe_cluster(include_authorized_operations=True).result(
