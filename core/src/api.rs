@@ -62,6 +62,9 @@ pub enum Request {
     OffsetDelete(OffsetDeleteRequest),
     // Idempotent producers (broker/idempotence.rs).
     InitProducerId(InitProducerIdRequest),
+    // DescribeAcls, CreateAcls, DeleteAcls: answered as Kafka with no authorizer
+    // (broker/admin.rs).
+    Acls(AclRequest),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -92,6 +95,35 @@ pub enum Response {
     DeleteGroups(DeleteGroupsResponse),
     OffsetDelete(OffsetDeleteResponse),
     InitProducerId(InitProducerIdResponse),
+    Acls(AclResponse),
+}
+
+// ---- ACLs --------------------------------------------------------------------------------
+
+/// An ACL request, reduced to what an answer without an authorizer depends on: Keel has no
+/// authorizer, so every ACL API answers SECURITY_DISABLED, as Kafka without one does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AclRequest {
+    /// DescribeAcls (29).
+    Describe,
+    /// CreateAcls (30) with this many creations.
+    Create { creations: usize },
+    /// DeleteAcls (31) with this many filters.
+    Delete { filters: usize },
+}
+
+/// One error and message, per creation, per filter, or for the whole DescribeAcls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AclResult {
+    pub error_code: ErrorCode,
+    pub error_message: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AclResponse {
+    Describe(AclResult),
+    Create(Vec<AclResult>),
+    Delete(Vec<AclResult>),
 }
 
 // ---- Metadata ----------------------------------------------------------------------------

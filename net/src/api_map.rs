@@ -98,6 +98,14 @@ pub fn request_from_wire(version: i16, body: RequestBody) -> Result<api::Request
             groups_names: r.groups_names,
         }),
         RequestBody::OffsetDelete(r) => api::Request::OffsetDelete(offset_delete_request(r)),
+        // Without an authorizer only the number of creations and filters matters.
+        RequestBody::DescribeAcls(_) => api::Request::Acls(api::AclRequest::Describe),
+        RequestBody::CreateAcls(r) => api::Request::Acls(api::AclRequest::Create {
+            creations: r.creations.len(),
+        }),
+        RequestBody::DeleteAcls(r) => api::Request::Acls(api::AclRequest::Delete {
+            filters: r.filters.len(),
+        }),
         RequestBody::InitProducerId(r) => {
             api::Request::InitProducerId(api::InitProducerIdRequest {
                 transactional_id: r.transactional_id,
@@ -183,6 +191,38 @@ pub fn response_to_wire(version: i16, response: api::Response) -> ResponseBody {
                 ..codec::InitProducerIdResponse::default()
             })
         }
+        api::Response::Acls(api::AclResponse::Describe(r)) => {
+            ResponseBody::DescribeAcls(codec::DescribeAclsResponse {
+                error_code: r.error_code.0,
+                error_message: r.error_message,
+                ..codec::DescribeAclsResponse::default()
+            })
+        }
+        api::Response::Acls(api::AclResponse::Create(results)) => {
+            ResponseBody::CreateAcls(codec::CreateAclsResponse {
+                throttle_time_ms: 0,
+                results: results
+                    .into_iter()
+                    .map(|r| codec::AclCreationResult {
+                        error_code: r.error_code.0,
+                        error_message: r.error_message,
+                    })
+                    .collect(),
+            })
+        }
+        api::Response::Acls(api::AclResponse::Delete(results)) => {
+            ResponseBody::DeleteAcls(codec::DeleteAclsResponse {
+                throttle_time_ms: 0,
+                filter_results: results
+                    .into_iter()
+                    .map(|r| codec::DeleteAclsFilterResult {
+                        error_code: r.error_code.0,
+                        error_message: r.error_message,
+                        matching_acls: Vec::new(),
+                    })
+                    .collect(),
+            })
+        }
     }
 }
 
@@ -214,6 +254,9 @@ pub fn response_api_key(response: &api::Response) -> ApiKey {
         api::Response::DeleteGroups(_) => ApiKey::DeleteGroups,
         api::Response::OffsetDelete(_) => ApiKey::OffsetDelete,
         api::Response::InitProducerId(_) => ApiKey::InitProducerId,
+        api::Response::Acls(api::AclResponse::Describe(_)) => ApiKey::DescribeAcls,
+        api::Response::Acls(api::AclResponse::Create(_)) => ApiKey::CreateAcls,
+        api::Response::Acls(api::AclResponse::Delete(_)) => ApiKey::DeleteAcls,
     }
 }
 

@@ -554,6 +554,71 @@ differential!(
     }
 );
 differential!(
+    describe_acls,
+    DescribeAcls,
+    ours::DescribeAclsRequest,
+    theirs::DescribeAclsRequest,
+    requests 1..=3,
+    ours::DescribeAclsResponse,
+    theirs::DescribeAclsResponse,
+    responses 1..=3,
+    nested
+    |_: &mut theirs::DescribeAclsRequest| {},
+    |t: &mut theirs::DescribeAclsResponse| {
+        for r in &mut t.resources {
+            unknown_tag(&mut r.unknown_tagged_fields);
+            for a in &mut r.acls {
+                unknown_tag(&mut a.unknown_tagged_fields);
+            }
+        }
+    }
+);
+differential!(
+    create_acls,
+    CreateAcls,
+    ours::CreateAclsRequest,
+    theirs::CreateAclsRequest,
+    requests 1..=3,
+    ours::CreateAclsResponse,
+    theirs::CreateAclsResponse,
+    responses 1..=3,
+    nested
+    |t: &mut theirs::CreateAclsRequest| {
+        for c in &mut t.creations {
+            unknown_tag(&mut c.unknown_tagged_fields);
+        }
+    },
+    |t: &mut theirs::CreateAclsResponse| {
+        for r in &mut t.results {
+            unknown_tag(&mut r.unknown_tagged_fields);
+        }
+    }
+);
+differential!(
+    delete_acls,
+    DeleteAcls,
+    ours::DeleteAclsRequest,
+    theirs::DeleteAclsRequest,
+    requests 1..=3,
+    ours::DeleteAclsResponse,
+    theirs::DeleteAclsResponse,
+    responses 1..=3,
+    nested
+    |t: &mut theirs::DeleteAclsRequest| {
+        for f in &mut t.filters {
+            unknown_tag(&mut f.unknown_tagged_fields);
+        }
+    },
+    |t: &mut theirs::DeleteAclsResponse| {
+        for r in &mut t.filter_results {
+            unknown_tag(&mut r.unknown_tagged_fields);
+            for m in &mut r.matching_acls {
+                unknown_tag(&mut m.unknown_tagged_fields);
+            }
+        }
+    }
+);
+differential!(
     delete_groups,
     DeleteGroups,
     ours::DeleteGroupsRequest,
@@ -791,6 +856,9 @@ const TESTED: &[(ApiKey, Versions, Versions)] = &[
     (ApiKey::DeleteTopics, (1, 6), (1, 6)),
     (ApiKey::DeleteRecords, (0, 2), (0, 2)),
     (ApiKey::InitProducerId, (0, 5), (0, 6)),
+    (ApiKey::DescribeAcls, (1, 3), (1, 3)),
+    (ApiKey::CreateAcls, (1, 3), (1, 3)),
+    (ApiKey::DeleteAcls, (1, 3), (1, 3)),
     (ApiKey::DescribeConfigs, (1, 4), (1, 4)),
     (ApiKey::AlterConfigs, (0, 2), (0, 2)),
     (ApiKey::DescribeLogDirs, (1, 4), (1, 4)),

@@ -35,6 +35,35 @@ const CLUSTER_AUTHORIZED_OPERATIONS: i32 =
 pub(super) const TOPIC_AUTHORIZED_OPERATIONS: i32 =
     (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
 
+/// Kafka's SECURITY_DISABLED (54): "Security features are disabled."
+const SECURITY_DISABLED: ErrorCode = ErrorCode(54);
+
+/// The ACL APIs as Kafka 3.9 answers them with no authorizer configured (AclApis.scala):
+/// DescribeAcls "No Authorizer is configured on the broker", CreateAcls and DeleteAcls "No
+/// Authorizer is configured." for each creation or filter, all SECURITY_DISABLED. Keel has no
+/// authorizer, so these are its true answers, and admin clients show them as Kafka's.
+pub(super) fn acls_without_an_authorizer(request: &AclRequest) -> AclResponse {
+    let disabled = |message: &str| AclResult {
+        error_code: SECURITY_DISABLED,
+        error_message: Some(message.to_string()),
+    };
+    match *request {
+        AclRequest::Describe => {
+            AclResponse::Describe(disabled("No Authorizer is configured on the broker"))
+        }
+        AclRequest::Create { creations } => AclResponse::Create(
+            (0..creations)
+                .map(|_| disabled("No Authorizer is configured."))
+                .collect(),
+        ),
+        AclRequest::Delete { filters } => AclResponse::Delete(
+            (0..filters)
+                .map(|_| disabled("No Authorizer is configured."))
+                .collect(),
+        ),
+    }
+}
+
 impl Node {
     pub(super) fn metadata_request(&mut self, request: MetadataRequest) -> MetadataResponse {
         let mut response = MetadataResponse {

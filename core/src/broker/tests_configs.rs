@@ -1662,3 +1662,36 @@ fn metadata_authorized_operations_are_kafkas_without_an_authorizer() {
     let cluster_ops = [5, 7, 8, 9, 10, 11, 12].iter().fold(0, |a, b| a | 1 << b);
     assert_eq!(m.cluster_authorized_operations, cluster_ops);
 }
+
+/// The ACL APIs as Kafka 3.9 with no authorizer answers them (AclApis.scala): every answer
+/// SECURITY_DISABLED, one per creation and per filter.
+#[test]
+fn acl_apis_answer_security_disabled_as_kafka_without_an_authorizer() {
+    let mut h = Harness::new();
+    let disabled = |m: &str| AclResult {
+        error_code: ErrorCode(54),
+        error_message: Some(m.to_string()),
+    };
+    let r = h.call(Request::Acls(AclRequest::Describe));
+    assert_eq!(
+        r,
+        Response::Acls(AclResponse::Describe(disabled(
+            "No Authorizer is configured on the broker"
+        )))
+    );
+    let r = h.call(Request::Acls(AclRequest::Create { creations: 2 }));
+    assert_eq!(
+        r,
+        Response::Acls(AclResponse::Create(vec![
+            disabled("No Authorizer is configured."),
+            disabled("No Authorizer is configured."),
+        ]))
+    );
+    let r = h.call(Request::Acls(AclRequest::Delete { filters: 1 }));
+    assert_eq!(
+        r,
+        Response::Acls(AclResponse::Delete(vec![disabled(
+            "No Authorizer is configured."
+        )]))
+    );
+}

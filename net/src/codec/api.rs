@@ -225,6 +225,13 @@ apis! {
     /// InitProducerId (22): request v6 (KIP-939, two-phase commit) is still unstable in
     /// Kafka 4.x, so the codec stops at v5 although the response schema covers v6.
     InitProducerId = 22, codec 0..=5, advertised Some((0, 4)), InitProducerIdRequest, InitProducerIdResponse;
+    /// DescribeAcls (29): Keel has no authorizer, so it answers SECURITY_DISABLED as Kafka
+    /// without one does (broker/admin.rs).
+    DescribeAcls = 29, codec 1..=3, advertised Some((1, 3)), DescribeAclsRequest, DescribeAclsResponse;
+    /// CreateAcls (30): SECURITY_DISABLED for every creation, as Kafka without an authorizer.
+    CreateAcls = 30, codec 1..=3, advertised Some((1, 3)), CreateAclsRequest, CreateAclsResponse;
+    /// DeleteAcls (31): SECURITY_DISABLED for every filter, as Kafka without an authorizer.
+    DeleteAcls = 31, codec 1..=3, advertised Some((1, 3)), DeleteAclsRequest, DeleteAclsResponse;
     /// DescribeConfigs (32): v0 was removed in Kafka 4.0.
     DescribeConfigs = 32, codec 1..=4, advertised Some((1, 4)), DescribeConfigsRequest, DescribeConfigsResponse;
     /// AlterConfigs (33).
@@ -343,6 +350,9 @@ mod tests {
                 (ApiKey::DeleteTopics, 1, 6),
                 (ApiKey::DeleteRecords, 0, 2),
                 (ApiKey::InitProducerId, 0, 4),
+                (ApiKey::DescribeAcls, 1, 3),
+                (ApiKey::CreateAcls, 1, 3),
+                (ApiKey::DeleteAcls, 1, 3),
                 (ApiKey::DescribeConfigs, 1, 4),
                 (ApiKey::AlterConfigs, 0, 2),
                 (ApiKey::DescribeLogDirs, 1, 4),

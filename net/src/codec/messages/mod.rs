@@ -9,11 +9,14 @@
 
 pub mod alter_configs;
 pub mod api_versions;
+pub mod create_acls;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_acls;
 pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
+pub mod describe_acls;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
@@ -38,6 +41,7 @@ pub use alter_configs::{AlterConfigsRequest, AlterConfigsResponse};
 pub use api_versions::{
     ApiVersion, ApiVersionsRequest, ApiVersionsResponse, FinalizedFeatureKey, SupportedFeatureKey,
 };
+pub use create_acls::{AclCreation, AclCreationResult, CreateAclsRequest, CreateAclsResponse};
 pub use create_partitions::{
     CreatePartitionsAssignment, CreatePartitionsRequest, CreatePartitionsResponse,
     CreatePartitionsTopic, CreatePartitionsTopicResult,
@@ -46,6 +50,10 @@ pub use create_topics::{
     CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig, CreatableTopicConfigs,
     CreatableTopicResult, CreateTopicsRequest, CreateTopicsResponse,
 };
+pub use delete_acls::{
+    DeleteAclsFilter, DeleteAclsFilterResult, DeleteAclsMatchingAcl, DeleteAclsRequest,
+    DeleteAclsResponse,
+};
 pub use delete_groups::{DeletableGroupResult, DeleteGroupsRequest, DeleteGroupsResponse};
 pub use delete_records::{
     DeleteRecordsPartition, DeleteRecordsPartitionResult, DeleteRecordsRequest,
@@ -53,6 +61,9 @@ pub use delete_records::{
 };
 pub use delete_topics::{
     DeletableTopicResult, DeleteTopicState, DeleteTopicsRequest, DeleteTopicsResponse,
+};
+pub use describe_acls::{
+    AclDescription, DescribeAclsRequest, DescribeAclsResource, DescribeAclsResponse,
 };
 pub use describe_cluster::{
     DescribeClusterBroker, DescribeClusterRequest, DescribeClusterResponse,
