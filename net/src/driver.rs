@@ -36,7 +36,9 @@
 use crate::api_map;
 use crate::codec::{self, ApiKey, RequestError, ResponseBody};
 use crate::fs_storage::FsStorage;
-use crate::metrics::{self, Metrics, NodeState, PartitionGauges, ProbeRequest};
+use crate::metrics::{
+    self, GroupOffsetGauges, Metrics, NodeGauges, NodeState, PartitionGauges, ProbeRequest,
+};
 use crate::network::{Listener, Stream, SyncMode};
 use bytes::{Bytes, BytesMut};
 use keel_core::api::{self, ConnId, RequestId};
@@ -344,7 +346,8 @@ async fn drive<L: Listener>(
     let mut connections = JoinSet::new();
     let mut next_conn: ConnId = 1;
     let mut shutdown = std::pin::pin!(shutdown);
-    // Scrapes ask the node task for partition offsets over this channel while it serves.
+    // Scrapes ask the node task for partition and group offsets over this channel while it
+    // serves.
     let (probe_tx, mut probe_rx) = mpsc::channel::<ProbeRequest>(8);
     metrics.attach_probe(Some(probe_tx));
     metrics.set_state(NodeState::Serving);
@@ -368,7 +371,7 @@ async fn drive<L: Listener>(
             () = sleep_until(deadline), if deadline.is_some() => node.handle(clock.now(), Input::Tick),
             // Before client events, so a busy broker still answers a scrape.
             Some(reply) = probe_rx.recv() => {
-                let _ = reply.send(partition_gauges(&node));
+                let _ = reply.send(node_gauges(&node));
             }
             Some(event) = events_rx.recv() => {
                 if let Some((stream, peer)) = feed(&mut node, &mut router, clock.now(), event) {
@@ -433,9 +436,11 @@ async fn drive<L: Listener>(
     Ok(())
 }
 
-/// Every partition's offsets, for a scrape.
-fn partition_gauges(node: &Node) -> Vec<PartitionGauges> {
-    node.partition_offsets()
+/// Every partition's offsets and a bounded prefix of the groups' committed offsets, for a
+/// scrape (see [`metrics::MAX_GROUP_OFFSET_SERIES`]).
+fn node_gauges(node: &Node) -> NodeGauges {
+    let partitions = node
+        .partition_offsets()
         .map(|p| PartitionGauges {
             topic: p.key.0.clone(),
             partition: p.key.1,
@@ -444,7 +449,22 @@ fn partition_gauges(node: &Node) -> Vec<PartitionGauges> {
             high_watermark: p.high_watermark,
             size_bytes: i64::try_from(p.size_bytes).unwrap_or(i64::MAX),
         })
-        .collect()
+        .collect();
+    let (total, offsets) = node.committed_offsets();
+    let group_offsets: Vec<GroupOffsetGauges> = offsets
+        .take(metrics::MAX_GROUP_OFFSET_SERIES)
+        .map(|(group, topic, partition, offset)| GroupOffsetGauges {
+            group: group.to_string(),
+            topic: topic.to_string(),
+            partition,
+            committed_offset: offset,
+        })
+        .collect();
+    NodeGauges {
+        group_offsets_omitted: total.saturating_sub(group_offsets.len()),
+        partitions,
+        group_offsets,
+    }
 }
 
 /// Aborts the task when dropped, so that no early return leaves it running.

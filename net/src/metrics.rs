@@ -8,14 +8,26 @@
 //! `Instant`, which turmoil virtualizes). Recording is a handful of relaxed atomic adds; only
 //! error responses take a lock (their (API, code) pairs are not known in advance).
 //!
-//! What the registry cannot count itself, the node's per-partition offsets, is asked of the
-//! node task at scrape time through a [`NodeProbe`] the driver attaches while it serves: the
-//! answer is exact when the scrape is served, and nothing is computed while nobody scrapes.
+//! What the registry cannot count itself, the node's per-partition offsets and its groups'
+//! committed offsets, is asked of the node task at scrape time through a [`NodeProbe`] the
+//! driver attaches while it serves: one [`NodeGauges`] taken at one instant, so a lag is
+//! always a high watermark and a committed offset of the same moment, and nothing is
+//! computed while nobody scrapes. Committed offsets are many where groups are many: the
+//! snapshot holds at most [`MAX_GROUP_OFFSET_SERIES`] of them, the first in (group, topic,
+//! partition) order, and `keel_consumer_group_offsets_omitted` says how many more there are,
+//! so a scrape stays bounded in size and in the node task's time.
 //!
-//! The HTTP side ([`serve_http`]) is production-only: it reads at most
-//! [`MAX_REQUEST_HEAD`] bytes of a request head within [`HTTP_TIMEOUT`], answers one request
-//! per connection (`Connection: close`), and serves at most [`MAX_HTTP_CONNECTIONS`] at a time,
-//! so a slow or hostile scraper costs a bounded amount of memory and never touches the broker.
+//! Two families describe the process rather than the node: `keel_build_info` (the version and
+//! the git commit `build.rs` found) and the standard `process_*` metrics ([`process`]), read
+//! from `/proc` by the HTTP task.
+//!
+//! The HTTP side ([`serve_http`]) is production-only: it answers one request per connection
+//! (`Connection: close`) and serves at most [`MAX_HTTP_CONNECTIONS`] at a time. A request
+//! head must arrive within [`HEAD_TIMEOUT`] (else 408) and fit in [`MAX_REQUEST_HEAD`] bytes
+//! (else 431); bytes that cannot begin an HTTP/1.x request line (a Kafka frame, TLS, garbage)
+//! get 400 as soon as they arrive, so a Kafka client pointed here by mistake learns at once
+//! what it reached. A slow or hostile client costs a bounded amount of memory and time and
+//! never touches the broker.
 
 use crate::codec::ApiKey;
 use keel_core::api;
@@ -28,6 +40,8 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
+mod process;
+
 /// Upper bounds (inclusive, microseconds) of the latency histograms' buckets: 100 µs to 30 s,
 /// roughly 1-2.5-5 per decade; slower observations land in `+Inf` only.
 pub const LATENCY_BUCKETS_US: [u64; 17] = [
@@ -39,12 +53,28 @@ pub const LATENCY_BUCKETS_US: [u64; 17] = [
 /// in a fixed table indexed by key, so recording needs no lock.
 const API_SLOTS: usize = 128;
 
-/// The most bytes of an HTTP request head read before answering 400 (431 would be more
-/// precise; 400 is what every scraper understands).
+/// The most bytes of an HTTP request head read before answering 431.
 pub const MAX_REQUEST_HEAD: usize = 8 * 1024;
 
-/// How long one HTTP exchange (reading the head, building and writing the answer) may take.
-pub const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send its request head before it is answered 408.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long one HTTP exchange (the head, the answer built and written) may take in all;
+/// past it the connection is dropped without an answer.
+pub const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The longest method accepted in a request line (HTTP's longest, OPTIONS, has 7).
+const MAX_METHOD_LEN: usize = 16;
+
+/// After answering a request it did not read to the end (a 400 to a Kafka frame), the
+/// responder reads and discards at most this much for at most [`LINGER`] before closing, so
+/// the kernel does not reset the connection, and lose the answer, over unread input.
+const LINGER_BYTES: usize = 64 * 1024;
+const LINGER: Duration = Duration::from_secs(2);
+
+/// The most committed offsets (group, partition) a scrape reports; see the module docs.
+/// Two series each (committed offset and lag): 20 000 lines, about 2 MB of text.
+pub const MAX_GROUP_OFFSET_SERIES: usize = 10_000;
 
 /// HTTP connections served at once; more wait in the kernel's accept queue.
 pub const MAX_HTTP_CONNECTIONS: usize = 32;
@@ -178,8 +208,30 @@ pub struct PartitionGauges {
     pub size_bytes: i64,
 }
 
-/// A scrape's question to the node task: answer with every partition's offsets.
-pub type ProbeRequest = oneshot::Sender<Vec<PartitionGauges>>;
+/// One group's committed offset on one partition, as the node task reports it to a scrape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupOffsetGauges {
+    pub group: String,
+    pub topic: String,
+    pub partition: i32,
+    /// The next offset the group will consume, as committed (durable).
+    pub committed_offset: i64,
+}
+
+/// What the node task answers a scrape with, all taken at one instant.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeGauges {
+    /// Every partition, in (topic, partition) order.
+    pub partitions: Vec<PartitionGauges>,
+    /// The first [`MAX_GROUP_OFFSET_SERIES`] committed offsets in (group, topic, partition)
+    /// order.
+    pub group_offsets: Vec<GroupOffsetGauges>,
+    /// Committed offsets left out of `group_offsets` by the bound.
+    pub group_offsets_omitted: usize,
+}
+
+/// A scrape's question to the node task: answer with its gauges.
+pub type ProbeRequest = oneshot::Sender<NodeGauges>;
 
 /// The node task's end of the probe channel, attached while it serves.
 pub type NodeProbe = mpsc::Sender<ProbeRequest>;
@@ -305,20 +357,33 @@ impl Metrics {
             .fetch_add(failures as u64, Ordering::Relaxed);
     }
 
-    /// Asks the node task for its partitions' offsets; `None` if it is not serving or does
-    /// not answer within [`PROBE_TIMEOUT`].
-    pub async fn probe_partitions(&self) -> Option<Vec<PartitionGauges>> {
+    /// Asks the node task for its partitions' and groups' offsets; `None` if it is not
+    /// serving or does not answer within [`PROBE_TIMEOUT`].
+    pub async fn probe(&self) -> Option<NodeGauges> {
         let probe = lock(&self.probe).clone()?;
         let (tx, rx) = oneshot::channel();
         probe.send(tx).await.ok()?;
         tokio::time::timeout(PROBE_TIMEOUT, rx).await.ok()?.ok()
     }
 
-    /// The whole registry in the Prometheus text format; `partitions` are the node's offsets
-    /// if the probe answered.
-    pub fn render(&self, partitions: Option<&[PartitionGauges]>) -> String {
+    /// The whole registry in the Prometheus text format; `node` is the node's answer to
+    /// the probe, if it answered. The `process_*` families are not included (see
+    /// [`process`]): the HTTP task appends them.
+    pub fn render(&self, node: Option<&NodeGauges>) -> String {
         let mut out = String::with_capacity(16 * 1024);
         let state = self.state();
+        header(
+            &mut out,
+            "keel_build_info",
+            "gauge",
+            "Always 1; the labels say which Keel this is (version, git commit).",
+        );
+        let _ = writeln!(
+            out,
+            "keel_build_info{{version=\"{}\",commit=\"{}\"}} 1",
+            escape_label(VERSION),
+            escape_label(COMMIT)
+        );
         header(
             &mut out,
             "keel_up",
@@ -453,7 +518,8 @@ impl Metrics {
             self.fsync_failures.load(Ordering::Relaxed),
         );
 
-        if let Some(partitions) = partitions {
+        if let Some(node) = node {
+            let partitions = &node.partitions;
             type Field = fn(&PartitionGauges) -> i64;
             let gauges: [(&str, &str, Field); 4] = [
                 (
@@ -489,9 +555,78 @@ impl Metrics {
                     );
                 }
             }
+            render_group_offsets(&mut out, node);
         }
         out
     }
+}
+
+/// The crate's version (the workspace's) and the git commit it was built from.
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+const COMMIT: &str = env!("KEEL_GIT_COMMIT");
+
+/// Committed offsets and lag per (group, topic, partition). Lag is Kafka's: the partition's
+/// high watermark minus the committed offset, never below 0 (a group may commit past the
+/// end); it is left out where it has no meaning: the partition is not on this node (its topic
+/// was deleted) or the committed offset is negative (a client may commit -1).
+fn render_group_offsets(out: &mut String, node: &NodeGauges) {
+    let high_watermarks: BTreeMap<(&str, i32), i64> = node
+        .partitions
+        .iter()
+        .map(|p| ((p.topic.as_str(), p.partition), p.high_watermark))
+        .collect();
+    let labels = |g: &GroupOffsetGauges| {
+        format!(
+            "group=\"{}\",topic=\"{}\",partition=\"{}\"",
+            escape_label(&g.group),
+            escape_label(&g.topic),
+            g.partition
+        )
+    };
+    header(
+        out,
+        "keel_consumer_group_committed_offset",
+        "gauge",
+        "The offset a consumer group committed for a partition (the next it will consume).",
+    );
+    for g in &node.group_offsets {
+        let _ = writeln!(
+            out,
+            "keel_consumer_group_committed_offset{{{}}} {}",
+            labels(g),
+            g.committed_offset
+        );
+    }
+    header(
+        out,
+        "keel_consumer_group_lag",
+        "gauge",
+        "The partition's high watermark minus the group's committed offset (at least 0).",
+    );
+    for g in &node.group_offsets {
+        let Some(&hw) = high_watermarks.get(&(g.topic.as_str(), g.partition)) else {
+            continue;
+        };
+        if g.committed_offset < 0 {
+            continue;
+        }
+        let lag = hw.saturating_sub(g.committed_offset).max(0);
+        let _ = writeln!(out, "keel_consumer_group_lag{{{}}} {lag}", labels(g));
+    }
+    header(
+        out,
+        "keel_consumer_group_offsets_omitted",
+        "gauge",
+        &format!(
+            "Committed offsets left out of this scrape, which reports at most \
+             {MAX_GROUP_OFFSET_SERIES}."
+        ),
+    );
+    let _ = writeln!(
+        out,
+        "keel_consumer_group_offsets_omitted {}",
+        node.group_offsets_omitted
+    );
 }
 
 /// Counts a connection open until dropped.
@@ -635,36 +770,48 @@ pub async fn serve_http(listener: tokio::net::TcpListener, metrics: Arc<Metrics>
         let metrics = Arc::clone(&metrics);
         tasks.spawn(async move {
             let _permit = permit;
-            if tokio::time::timeout(HTTP_TIMEOUT, exchange(stream, &metrics))
-                .await
-                .is_err()
-            {
+            let exchange = exchange(stream, &metrics, HEAD_TIMEOUT);
+            if tokio::time::timeout(HTTP_TIMEOUT, exchange).await.is_err() {
                 tracing::debug!(%peer, "metrics request timed out");
             }
         });
     }
 }
 
-/// One request, one response, then close.
-async fn exchange(mut stream: tokio::net::TcpStream, metrics: &Metrics) {
-    let (status, content_type, body, head_only) = match read_head(&mut stream).await {
-        Err(()) => return,
-        Ok(None) => (400, "text/plain", "bad request\n".to_string(), false),
-        Ok(Some(head)) => {
-            let (status, content_type, body) = route(&head, metrics).await;
+/// How reading a request head ended, short of the peer going away.
+#[derive(Debug, PartialEq, Eq)]
+enum Head {
+    /// A whole head whose request line is HTTP/1.x.
+    Request(String),
+    /// Refused with this status before (or without) reading the whole head: 400 for bytes
+    /// that are not an HTTP/1.x request, 408 for a head slower than [`HEAD_TIMEOUT`], 431
+    /// for one longer than [`MAX_REQUEST_HEAD`].
+    Refused(u16),
+}
+
+/// One request, one response, then close; the head must arrive within `head_timeout`.
+async fn exchange(mut stream: tokio::net::TcpStream, metrics: &Metrics, head_timeout: Duration) {
+    let head = match tokio::time::timeout(head_timeout, read_head(&mut stream)).await {
+        Err(_elapsed) => Head::Refused(408),
+        Ok(Err(())) => return,
+        Ok(Ok(head)) => head,
+    };
+    let (status, content_type, body, head_only) = match &head {
+        Head::Refused(status) => (
+            *status,
+            "text/plain",
+            format!("{}\n", reason(*status).to_lowercase()),
+            false,
+        ),
+        Head::Request(head) => {
+            let (status, content_type, body) = route(head, metrics).await;
             (status, content_type, body, head.starts_with("HEAD "))
         }
     };
-    let reason = match status {
-        200 => "OK",
-        400 => "Bad Request",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        _ => "Service Unavailable",
-    };
     let mut response = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
          Connection: close\r\n",
+        reason(status),
         body.len()
     );
     if status == 405 {
@@ -676,31 +823,119 @@ async fn exchange(mut stream: tokio::net::TcpStream, metrics: &Metrics) {
     }
     let _ = stream.write_all(response.as_bytes()).await;
     let _ = stream.shutdown().await;
+    if matches!(head, Head::Refused(_)) {
+        linger(&mut stream).await;
+    }
 }
 
-/// Reads the request head (up to the blank line). `Ok(None)`: not a valid HTTP/1.x head
-/// within [`MAX_REQUEST_HEAD`] bytes; `Err`: the peer went away first.
-async fn read_head(stream: &mut tokio::net::TcpStream) -> Result<Option<String>, ()> {
+/// The reason phrase of the statuses [`exchange`] answers with.
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        431 => "Request Header Fields Too Large",
+        _ => "Service Unavailable",
+    }
+}
+
+/// Reads and discards what the peer still sends, up to [`LINGER_BYTES`] within [`LINGER`],
+/// after the answer was written and the write side shut: closing a socket with input
+/// unread makes the kernel reset the connection, and the peer may lose the answer with it.
+async fn linger(stream: &mut tokio::net::TcpStream) {
+    let mut sink = [0u8; 4096];
+    let mut left = LINGER_BYTES;
+    let _ = tokio::time::timeout(LINGER, async {
+        while left > 0 {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    })
+    .await;
+}
+
+/// Reads the request head (up to the blank line), refusing it as soon as what arrived cannot
+/// begin an HTTP/1.x request line or exceeds [`MAX_REQUEST_HEAD`]. `Err`: the peer went away
+/// before sending anything.
+async fn read_head(stream: &mut tokio::net::TcpStream) -> Result<Head, ()> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     loop {
+        if !may_begin_request_line(&buf) {
+            return Ok(Head::Refused(400));
+        }
         if let Some(end) = find_head_end(&buf) {
             buf.truncate(end);
-            return Ok(String::from_utf8(buf).ok());
+            return Ok(match String::from_utf8(buf) {
+                Ok(head) if parse_request_line(&head).is_some() => Head::Request(head),
+                _ => Head::Refused(400),
+            });
         }
         if buf.len() >= MAX_REQUEST_HEAD {
-            return Ok(None);
+            return Ok(Head::Refused(431));
         }
         let want = chunk.len().min(MAX_REQUEST_HEAD - buf.len());
         match stream.read(&mut chunk[..want]).await {
             Ok(0) if buf.is_empty() => return Err(()),
-            // Ended before the blank line: answer what we can.
-            Ok(0) => return Ok(None),
+            // Ended before the blank line: not a request.
+            Ok(0) => return Ok(Head::Refused(400)),
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
             Err(_) => return Err(()),
         }
     }
 }
+
+/// Whether `buf`, the start of what a client sent, can still be (or is) the start of an
+/// HTTP/1.x request line `METHOD SP /TARGET SP HTTP/1.x CRLF` as [`parse_request_line`]
+/// accepts it: a Kafka frame fails at its first byte (a length's high byte, 0), a TLS
+/// ClientHello at its first (0x16).
+fn may_begin_request_line(buf: &[u8]) -> bool {
+    let (line, complete) = match buf.iter().position(|&b| b == b'\n') {
+        Some(end) => (&buf[..end], true),
+        None => (buf, false),
+    };
+    // What `line` may still be followed by: nothing if the line ended.
+    let partial_ok = !complete;
+    let method_len = line.iter().take_while(|b| b.is_ascii_uppercase()).count();
+    if method_len > MAX_METHOD_LEN {
+        return false;
+    }
+    let rest = &line[method_len..];
+    let Some((&sp, rest)) = rest.split_first() else {
+        return partial_ok;
+    };
+    if method_len == 0 || sp != b' ' {
+        return false;
+    }
+    let Some((&slash, _)) = rest.split_first() else {
+        return partial_ok;
+    };
+    if slash != b'/' {
+        return false;
+    }
+    let target_len = rest.iter().take_while(|b| b.is_ascii_graphic()).count();
+    let Some((&sp, version)) = rest[target_len..].split_first() else {
+        return partial_ok;
+    };
+    if sp != b' ' {
+        return false;
+    }
+    let with_cr = version.strip_suffix(b"\r");
+    if complete {
+        HTTP_VERSIONS.contains(&with_cr.unwrap_or(version))
+    } else {
+        // Still arriving: a prefix of a version, or a version and its CR.
+        HTTP_VERSIONS.iter().any(|v| v.starts_with(version))
+            || with_cr.is_some_and(|v| HTTP_VERSIONS.contains(&v))
+    }
+}
+
+/// The versions a request line may name.
+const HTTP_VERSIONS: [&[u8]; 2] = [b"HTTP/1.1", b"HTTP/1.0"];
 
 /// Where the head ends (before `\r\n\r\n`, or `\n\n` from lenient clients).
 fn find_head_end(buf: &[u8]) -> Option<usize> {
@@ -724,8 +959,9 @@ async fn route(head: &str, metrics: &Metrics) -> (u16, &'static str, String) {
     let path = path.split('?').next().unwrap_or(path);
     match path {
         "/metrics" => {
-            let partitions = metrics.probe_partitions().await;
-            let body = metrics.render(partitions.as_deref());
+            let node = metrics.probe().await;
+            let mut body = metrics.render(node.as_ref());
+            process::render(&mut body);
             (200, "text/plain; version=0.0.4; charset=utf-8", body)
         }
         "/health" => match metrics.state() {
@@ -740,17 +976,20 @@ async fn route(head: &str, metrics: &Metrics) -> (u16, &'static str, String) {
     }
 }
 
-/// `METHOD SP TARGET SP HTTP/1.x` with a method of uppercase letters and a target starting
-/// with `/`; anything else is a bad request.
+/// `METHOD SP TARGET SP HTTP/1.x` with a method of at most [`MAX_METHOD_LEN`] uppercase
+/// letters and a target of visible ASCII starting with `/`; anything else is a bad request.
 fn parse_request_line(head: &str) -> Option<(&str, &str)> {
-    let line = head.lines().next()?.trim_end_matches('\r');
+    let line = head.lines().next()?;
+    let line = line.strip_suffix('\r').unwrap_or(line);
     let mut parts = line.split(' ');
     let (method, target, version) = (parts.next()?, parts.next()?, parts.next()?);
     if parts.next().is_some()
         || method.is_empty()
+        || method.len() > MAX_METHOD_LEN
         || !method.bytes().all(|b| b.is_ascii_uppercase())
         || !target.starts_with('/')
-        || !(version == "HTTP/1.1" || version == "HTTP/1.0")
+        || !target.bytes().all(|b| b.is_ascii_graphic())
+        || !HTTP_VERSIONS.contains(&version.as_bytes())
     {
         return None;
     }
@@ -842,14 +1081,17 @@ mod tests {
         });
         m.response_errors(&response);
         m.response_errors(&response);
-        let text = m.render(Some(&[PartitionGauges {
-            topic: "a\"b\\c".into(),
-            partition: 2,
-            log_start_offset: 0,
-            log_end_offset: 7,
-            high_watermark: 5,
-            size_bytes: 4096,
-        }]));
+        let text = m.render(Some(&NodeGauges {
+            partitions: vec![PartitionGauges {
+                topic: "a\"b\\c".into(),
+                partition: 2,
+                log_start_offset: 0,
+                log_end_offset: 7,
+                high_watermark: 5,
+                size_bytes: 4096,
+            }],
+            ..NodeGauges::default()
+        }));
         assert!(
             text.contains("keel_error_responses_total{api=\"Produce\",code=\"3\",error=\"UNKNOWN_TOPIC_OR_PARTITION\"} 2\n"),
             "{text}"
@@ -867,5 +1109,183 @@ mod tests {
         assert!(m.render(None).contains("keel_connections_open 1\n"));
         drop(guard);
         assert!(m.render(None).contains("keel_connections_open 0\n"));
+    }
+
+    fn partition(topic: &str, partition: i32, high_watermark: i64) -> PartitionGauges {
+        PartitionGauges {
+            topic: topic.into(),
+            partition,
+            log_start_offset: 0,
+            log_end_offset: high_watermark + 3,
+            high_watermark,
+            size_bytes: 0,
+        }
+    }
+
+    fn committed(group: &str, topic: &str, partition: i32, offset: i64) -> GroupOffsetGauges {
+        GroupOffsetGauges {
+            group: group.into(),
+            topic: topic.into(),
+            partition,
+            committed_offset: offset,
+        }
+    }
+
+    #[test]
+    fn lag_is_the_high_watermark_minus_the_committed_offset_never_negative() {
+        let node = NodeGauges {
+            partitions: vec![partition("t", 0, 10), partition("t", 1, 4)],
+            group_offsets: vec![
+                committed("g", "t", 0, 3),
+                // Committed past the high watermark (or the log end): lag 0, not -2.
+                committed("g", "t", 1, 6),
+                // -1 committed: no lag to speak of.
+                committed("h\"x", "t", 0, -1),
+                // The topic is gone from this node.
+                committed("h\"x", "gone", 0, 5),
+            ],
+            group_offsets_omitted: 7,
+        };
+        let text = Metrics::new().render(Some(&node));
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("keel_consumer_group_"))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "keel_consumer_group_committed_offset{group=\"g\",topic=\"t\",partition=\"0\"} 3",
+                "keel_consumer_group_committed_offset{group=\"g\",topic=\"t\",partition=\"1\"} 6",
+                "keel_consumer_group_committed_offset{group=\"h\\\"x\",topic=\"t\",partition=\"0\"} -1",
+                "keel_consumer_group_committed_offset{group=\"h\\\"x\",topic=\"gone\",partition=\"0\"} 5",
+                "keel_consumer_group_lag{group=\"g\",topic=\"t\",partition=\"0\"} 7",
+                "keel_consumer_group_lag{group=\"g\",topic=\"t\",partition=\"1\"} 0",
+                "keel_consumer_group_offsets_omitted 7",
+            ],
+            "{text}"
+        );
+        assert!(text.contains("# TYPE keel_consumer_group_lag gauge\n"));
+        // Without the node's answer there are no offsets to speak of, not zeros.
+        assert!(!Metrics::new()
+            .render(None)
+            .contains("keel_consumer_group_lag"));
+    }
+
+    #[test]
+    fn build_info_names_the_version_and_a_commit() {
+        let text = Metrics::new().render(None);
+        let want = format!(
+            "# TYPE keel_build_info gauge\nkeel_build_info{{version=\"{}\",commit=\"{}\"}} 1\n",
+            env!("CARGO_PKG_VERSION"),
+            COMMIT
+        );
+        assert!(text.contains(&want), "{text}");
+        assert!(
+            COMMIT == "unknown"
+                || (COMMIT.len() >= 4 && COMMIT.bytes().all(|b| b.is_ascii_hexdigit())),
+            "{COMMIT}"
+        );
+    }
+
+    #[test]
+    fn request_line_prefixes_are_judged_as_they_arrive() {
+        let full = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+        for end in 0..=full.len() {
+            assert!(may_begin_request_line(&full[..end]), "{end}");
+        }
+        assert!(may_begin_request_line(b"HEAD /health HTTP/1.0\n\n"));
+        // Kafka's ApiVersions frame: a 4-byte length, then the header.
+        assert!(!may_begin_request_line(b"\0\0\0\x1f\0\x12\0\x03"));
+        // A TLS ClientHello.
+        assert!(!may_begin_request_line(b"\x16\x03\x01\x00\xa5"));
+        for bad in [
+            &b"get"[..],
+            b"GET\r",
+            b"GET\n",
+            b"GET  /",
+            b"GET metrics",
+            b"GET /metrics\r\n",
+            b"GET /met\x01rics HTTP/1.1",
+            b"GET /metrics HTTP/2",
+            b"GET /metrics HTTP/1.1 x",
+            b"GET /metrics HTTP/1.1\r\r",
+            b"GET /metrics HTTP/1.1x\r\n",
+            b"GET /metrics HTTP/1.\r\n",
+            b"AAAAAAAAAAAAAAAAA",
+        ] {
+            assert!(
+                !may_begin_request_line(bad),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        // Whatever it accepts whole, parse_request_line accepts too.
+        assert!(parse_request_line("GET /metrics?x=1 HTTP/1.1").is_some());
+        assert!(parse_request_line(&format!("{} / HTTP/1.1", "A".repeat(17))).is_none());
+    }
+
+    /// Sends `request` to one [`exchange`] (with `head_timeout`) and reads its answer until
+    /// it closes; `then_wait`: keep the sending side open meanwhile.
+    async fn exchange_with(request: &[u8], then_wait: bool, head_timeout: Duration) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            exchange(stream, &Metrics::new(), head_timeout).await;
+        });
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(request).await.unwrap();
+        if !then_wait {
+            stream.shutdown().await.unwrap();
+        }
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut answer));
+        read.await.expect("answered and closed").unwrap();
+        server.abort();
+        String::from_utf8(answer).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_kafka_frame_is_answered_400_without_waiting_for_more() {
+        // The client keeps its side open, as a Kafka client waiting for its answer does: the
+        // 400 must come from the bytes alone, not from the timeout or the end of input.
+        let frame = b"\0\0\0\x1f\0\x12\0\x03\0\0\0\x01\0\x07rdkafka\0\x07rdkafka\x051.0\0";
+        let answer = exchange_with(frame, true, Duration::from_secs(3600)).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+            "{answer}"
+        );
+        assert!(answer.contains("Connection: close\r\n"), "{answer}");
+    }
+
+    #[tokio::test]
+    async fn a_head_too_long_is_431_and_one_cut_short_400() {
+        let mut long = b"GET /metrics HTTP/1.1\r\nX-Pad: ".to_vec();
+        long.resize(MAX_REQUEST_HEAD + 100, b'a');
+        let answer = exchange_with(&long, true, Duration::from_secs(3600)).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"),
+            "{answer}"
+        );
+        // A head cut short by the end of input is not a request.
+        let answer = exchange_with(
+            b"GET /metrics HTTP/1.1\r\nHost",
+            false,
+            Duration::from_secs(3600),
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
+    }
+
+    #[tokio::test]
+    async fn a_client_slower_than_the_head_timeout_is_answered_408() {
+        let timeout = Duration::from_millis(200);
+        let started = tokio::time::Instant::now();
+        let answer = exchange_with(b"GET /metr", true, timeout).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 408 Request Timeout\r\n"),
+            "{answer}"
+        );
+        assert!(started.elapsed() >= timeout);
     }
 }

@@ -4,15 +4,25 @@
 //! family, histograms must be cumulative and end in `+Inf` equal to `_count`), and the numbers
 //! must match what the test did. /health and bad HTTP requests are checked against the same
 //! broker, which must keep serving Kafka clients afterwards.
+//!
+//! Consumer-group lag is checked against commits made by librdkafka and the keel client,
+//! `keel_build_info` and the `process_*` family against the broker process itself, and a
+//! Kafka client pointed at the metrics port by mistake must be told at once (HTTP 400).
 
 use bytes::Bytes;
 use keel_core::record::builder::{build_batch, Record};
+use keel_net::client::foreign::ForeignReply;
+use keel_net::client::ClientError;
 use keel_net::client::{connect_tcp, ClientOptions, TcpClient};
-use keel_tests::{temp_data_dir, Keel};
+use keel_tests::{keel_bin, run_with_timeout, temp_data_dir, Keel};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::time::Duration;
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 // ---- a strict exposition-format parser ----------------------------------------------------
 
@@ -502,6 +512,383 @@ async fn metrics_are_served_parsed_and_match_the_traffic() {
         ),
         Some(records_on_0 + RECORDS_PER_BATCH as f64)
     );
+    drop(c);
+    assert!(keel.stop(), "clean stop; log: {}", keel.log());
+}
+
+/// A broker serving metrics on a free port: (broker, metrics address).
+fn broker_with_metrics(name: &str) -> (Keel, SocketAddr) {
+    let dir = temp_data_dir(name);
+    let metrics_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let keel = Keel::start(&dir, &["--metrics-listen", &metrics_addr.to_string()]);
+    (keel, metrics_addr)
+}
+
+async fn scrape_async(m: SocketAddr) -> Exposition {
+    tokio::task::spawn_blocking(move || scrape(m))
+        .await
+        .unwrap()
+}
+
+/// Every sample of `name` as (group, topic, partition) → value.
+fn by_group(e: &Exposition, name: &str) -> BTreeMap<(String, String, String), f64> {
+    e.samples
+        .iter()
+        .filter(|s| s.name == name)
+        .map(|s| {
+            assert_eq!(s.labels.len(), 3, "{s:?}");
+            let l = |k: &str| {
+                s.labels
+                    .get(k)
+                    .cloned()
+                    .unwrap_or_else(|| panic!("{k}: {s:?}"))
+            };
+            ((l("group"), l("topic"), l("partition")), s.value)
+        })
+        .collect()
+}
+
+fn series(rows: &[(&str, &str, i32, f64)]) -> BTreeMap<(String, String, String), f64> {
+    rows.iter()
+        .map(|&(g, t, p, v)| ((g.to_string(), t.to_string(), p.to_string()), v))
+        .collect()
+}
+
+/// Commits `offsets` for `group` through librdkafka, as a consumer that assigns itself
+/// partitions (no generation) does, retrying while the broker creates its offsets topic.
+fn rdkafka_commit(bootstrap: &str, group: &str, offsets: &[(&str, i32, i64)]) {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    for &(topic, partition, offset) in offsets {
+        tpl.add_partition_offset(topic, partition, Offset::Offset(offset))
+            .expect("offset");
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match consumer.commit(&tpl, CommitMode::Sync) {
+            Ok(()) => break,
+            Err(e) => assert!(Instant::now() < deadline, "commit: {e}"),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Produces `batches` batches to `topic`'s `partition` with acks=-1 (answered once durable,
+/// so the high watermark has moved when this returns).
+async fn produce_batches(c: &mut TcpClient, topic: &str, partition: i32, batches: usize) {
+    for _ in 0..batches {
+        let r = c
+            .produce(topic, partition, batch(), -1)
+            .await
+            .unwrap()
+            .expect("acks=-1 answers");
+        assert_eq!(r.error_code, 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_group_lag_is_the_high_watermark_minus_the_committed_offset() {
+    let (mut keel, m) = broker_with_metrics("metrics-lag");
+    let mut c = client(keel.addr).await;
+    let created = c.create_topics(&[("lag-t", 2)], 10_000).await.unwrap();
+    assert_eq!(created.topics[0].error_code, 0, "{created:?}");
+    let per_batch = RECORDS_PER_BATCH as i64;
+    produce_batches(&mut c, "lag-t", 0, 3).await;
+    produce_batches(&mut c, "lag-t", 1, 1).await;
+
+    let none = scrape_async(m).await;
+    assert_eq!(
+        none.types
+            .get("keel_consumer_group_lag")
+            .map(String::as_str),
+        Some("gauge")
+    );
+    assert!(
+        by_group(&none, "keel_consumer_group_lag").is_empty(),
+        "no group yet"
+    );
+    assert_eq!(
+        none.get("keel_consumer_group_offsets_omitted", &[]),
+        Some(0.0)
+    );
+
+    // librdkafka commits 12 of partition 0's 30 records and all 10 of partition 1's.
+    let bootstrap = keel.bootstrap();
+    let b = bootstrap.clone();
+    tokio::task::spawn_blocking(move || {
+        rdkafka_commit(&b, "lag-g", &[("lag-t", 0, 12), ("lag-t", 1, per_batch)])
+    })
+    .await
+    .unwrap();
+    let first = scrape_async(m).await;
+    assert_eq!(
+        by_group(&first, "keel_consumer_group_committed_offset"),
+        series(&[("lag-g", "lag-t", 0, 12.0), ("lag-g", "lag-t", 1, 10.0)])
+    );
+    assert_eq!(
+        by_group(&first, "keel_consumer_group_lag"),
+        series(&[("lag-g", "lag-t", 0, 18.0), ("lag-g", "lag-t", 1, 0.0)])
+    );
+
+    // More records on partition 1: its lag grows by them, partition 0's stays.
+    produce_batches(&mut c, "lag-t", 1, 2).await;
+    // A second group, committing through the keel client outside any generation.
+    let committed = c
+        .offset_commit("lag-h", -1, "", &[("lag-t", 1, 5, "")])
+        .await
+        .unwrap();
+    assert!(committed.iter().all(|r| r.error_code == 0), "{committed:?}");
+    let grown = scrape_async(m).await;
+    let hw1 = grown
+        .get(
+            "keel_high_watermark",
+            &[("topic", "lag-t"), ("partition", "1")],
+        )
+        .unwrap();
+    assert_eq!(hw1, 30.0);
+    assert_eq!(
+        by_group(&grown, "keel_consumer_group_lag"),
+        series(&[
+            ("lag-g", "lag-t", 0, 18.0),
+            ("lag-g", "lag-t", 1, 20.0),
+            ("lag-h", "lag-t", 1, 25.0),
+        ])
+    );
+
+    // lag-g catches up on partition 0.
+    let b = bootstrap.clone();
+    tokio::task::spawn_blocking(move || rdkafka_commit(&b, "lag-g", &[("lag-t", 0, 30)]))
+        .await
+        .unwrap();
+    let caught_up = scrape_async(m).await;
+    assert_eq!(
+        caught_up.get(
+            "keel_consumer_group_lag",
+            &[("group", "lag-g"), ("topic", "lag-t"), ("partition", "0")]
+        ),
+        Some(0.0)
+    );
+
+    // A deleted group's offsets leave the output with it.
+    let deleted = c.delete_groups(&["lag-g"]).await.unwrap();
+    assert_eq!(deleted, vec![("lag-g".to_string(), 0)]);
+    let after = scrape_async(m).await;
+    assert_eq!(
+        by_group(&after, "keel_consumer_group_committed_offset"),
+        series(&[("lag-h", "lag-t", 1, 5.0)])
+    );
+    assert_eq!(
+        by_group(&after, "keel_consumer_group_lag"),
+        series(&[("lag-h", "lag-t", 1, 25.0)])
+    );
+    drop(c);
+    assert!(keel.stop(), "clean stop; log: {}", keel.log());
+}
+
+/// Whether `commit` names a commit of the repository the tests run in (`None`: no git or
+/// no repository here, so nothing to compare with).
+fn is_commit_here(commit: &str) -> Option<bool> {
+    let here = Command::new("git")
+        .args(["rev-parse", "--git-dir"])
+        .output()
+        .ok()?;
+    if !here.status.success() {
+        return None;
+    }
+    let found = Command::new("git")
+        .args(["cat-file", "-e", &format!("{commit}^{{commit}}")])
+        .output()
+        .ok()?;
+    Some(found.status.success())
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn build_info_and_process_metrics_describe_the_broker_process() {
+    let started = unix_now();
+    let (mut keel, m) = broker_with_metrics("metrics-process");
+    let first = scrape_async(m).await;
+
+    let info: Vec<&Sample> = first
+        .samples
+        .iter()
+        .filter(|s| s.name == "keel_build_info")
+        .collect();
+    assert_eq!(info.len(), 1, "{info:?}");
+    assert_eq!(info[0].value, 1.0);
+    assert_eq!(first.types["keel_build_info"], "gauge");
+    assert_eq!(
+        info[0].labels.get("version").map(String::as_str),
+        Some(env!("CARGO_PKG_VERSION"))
+    );
+    let commit = info[0].labels.get("commit").expect("a commit label");
+    assert!(!commit.is_empty());
+    // Built from this checkout (HEAD may have moved on since): a commit of this repository.
+    if let Some(known) = is_commit_here(commit) {
+        assert!(
+            known,
+            "keel_build_info names commit {commit:?}, unknown here"
+        );
+    }
+
+    for (family, kind) in [
+        ("process_cpu_seconds_total", "counter"),
+        ("process_resident_memory_bytes", "gauge"),
+        ("process_virtual_memory_bytes", "gauge"),
+        ("process_open_fds", "gauge"),
+        ("process_max_fds", "gauge"),
+        ("process_start_time_seconds", "gauge"),
+    ] {
+        assert_eq!(
+            first.types.get(family).map(String::as_str),
+            Some(kind),
+            "{family}"
+        );
+    }
+    let value = |e: &Exposition, name: &str| e.get(name, &[]).unwrap_or_else(|| panic!("{name}"));
+    let resident = value(&first, "process_resident_memory_bytes");
+    let virtual_bytes = value(&first, "process_virtual_memory_bytes");
+    assert!(
+        resident > 0.0 && virtual_bytes >= resident,
+        "{resident} {virtual_bytes}"
+    );
+    // Open: at least the data directory's files, both listeners and the scrape itself.
+    let open = value(&first, "process_open_fds");
+    let max = value(&first, "process_max_fds");
+    assert!(open >= 3.0 && open < max, "{open} of {max}");
+    // The broker's, not this test's: a file descriptor per connection it holds. The count
+    // is compared with slack, since the broker may still be closing the connection
+    // `Keel::start` probed with, and a scrape's own connection counts while it runs.
+    const HELD: usize = 20;
+    const SLACK: f64 = 3.0;
+    let open_fds_until = |done: Box<dyn Fn(f64) -> bool + Send>| async move {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let now_open = value(&scrape_async(m).await, "process_open_fds");
+            if done(now_open) || Instant::now() > deadline {
+                break now_open;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let held: Vec<TcpStream> = (0..HELD)
+        .map(|_| TcpStream::connect(keel.addr).unwrap())
+        .collect();
+    let want = open + HELD as f64 - SLACK;
+    let with_held = open_fds_until(Box::new(move |n| n >= want)).await;
+    assert!(
+        with_held >= want,
+        "{open} open, then {with_held} with {HELD} more connections"
+    );
+    drop(held);
+    let released = open_fds_until(Box::new(move |n| n <= with_held - HELD as f64 + SLACK)).await;
+    assert!(
+        released <= with_held - HELD as f64 + SLACK,
+        "{with_held} open with {HELD} connections, {released} after they closed"
+    );
+    // Started by this test, and the clocks agree to well within a minute.
+    let start = value(&first, "process_start_time_seconds");
+    let now = unix_now();
+    assert!(
+        start >= started - 60.0 && start <= now + 60.0,
+        "started at {start}, test ran from {started} to {now}"
+    );
+    let cpu = value(&first, "process_cpu_seconds_total");
+    let later = scrape_async(m).await;
+    let cpu_later = value(&later, "process_cpu_seconds_total");
+    assert!(cpu >= 0.0 && cpu_later >= cpu, "{cpu} then {cpu_later}");
+    assert!(keel.stop(), "clean stop; log: {}", keel.log());
+}
+
+/// Kafka's ApiVersions v3 request with correlation id 1, as a client's first frame.
+fn api_versions_frame() -> Vec<u8> {
+    let mut body = vec![0, 18, 0, 3, 0, 0, 0, 1]; // api key, version, correlation id
+    body.extend_from_slice(&[0, 4]);
+    body.extend_from_slice(b"test"); // client id
+    body.push(0); // header tags
+    body.push(5);
+    body.extend_from_slice(b"keel"); // client software name (compact)
+    body.push(4);
+    body.extend_from_slice(b"0.1"); // and version
+    body.push(0); // body tags
+    let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&body);
+    frame
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kafka_client_at_the_metrics_port_is_answered_400_at_once() {
+    let (mut keel, m) = broker_with_metrics("metrics-kafka");
+    // Up and serving metrics first.
+    assert_eq!(scrape_async(m).await.get("keel_up", &[]), Some(1.0));
+
+    // The frame, then silence with the connection open, as a Kafka client waits: the
+    // answer must come from the bytes alone, not from a timeout or the end of input.
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(m).unwrap();
+        stream.write_all(&api_versions_frame()).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let mut answer = Vec::new();
+        let mut chunk = [0u8; 1024];
+        while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => answer.extend_from_slice(&chunk[..n]),
+                Err(e) => panic!("no answer: {e}; got {:?}", String::from_utf8_lossy(&answer)),
+            }
+        }
+        String::from_utf8_lossy(&answer).into_owned()
+    })
+    .await
+    .unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+        "{answer:?}"
+    );
+    assert!(answer.contains("\r\nConnection: close\r\n"), "{answer:?}");
+
+    // The keel client names what it reached.
+    match keel_net::client::connect_tcp(m, ClientOptions::default()).await {
+        Err(ClientError::NotKafka {
+            reply: ForeignReply::Http { status_line },
+            ..
+        }) => assert_eq!(status_line, "HTTP/1.1 400 Bad Request"),
+        Err(other) => panic!("expected NotKafka(HTTP), got {other}"),
+        Ok(_) => panic!("the metrics port is no Kafka broker"),
+    }
+    // And so does the CLI, well before any request timeout.
+    let out = tokio::task::spawn_blocking(move || {
+        run_with_timeout(
+            Command::new(keel_bin()).args(["topic", "list", "--bootstrap-server", &m.to_string()]),
+            b"",
+            Duration::from_secs(60),
+        )
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("answered with HTTP (\"HTTP/1.1 400 Bad Request\")"),
+        "{stderr}"
+    );
+
+    // The broker is unharmed.
+    let mut c = client(keel.addr).await;
+    assert!(c.metadata(None).await.is_ok());
     drop(c);
     assert!(keel.stop(), "clean stop; log: {}", keel.log());
 }

@@ -420,6 +420,16 @@ impl Node {
         })
     }
 
+    /// Every durable committed offset of the groups this node holds, as (group, topic,
+    /// partition, offset) in key order, and how many there are: read-only, for the driver's
+    /// metrics (which take a bounded prefix).
+    pub fn committed_offsets(&self) -> (usize, impl Iterator<Item = (&str, &str, i32, i64)>) {
+        (
+            self.group.committed_offset_count(),
+            self.group.committed_offsets(),
+        )
+    }
+
     /// Whether this node was told to exhibit `bug` (always false without `planted-bugs`).
     fn planted(&self, bug: PlantedBug) -> bool {
         crate::bugs::active(self.config.planted_bug, bug)

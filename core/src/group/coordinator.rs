@@ -167,6 +167,24 @@ impl Coordinator {
         &self.config
     }
 
+    /// Every durable committed offset as (group, topic, partition, offset), in that key
+    /// order: read-only, for the driver's metrics. Deleted and expired offsets are gone from
+    /// it once their tombstones are durable, as they are from OffsetFetch.
+    pub fn committed_offsets(&self) -> impl Iterator<Item = (&str, &str, i32, i64)> {
+        self.offsets.groups().flat_map(move |group| {
+            self.offsets
+                .group_offsets(group)
+                .map(move |((topic, partition), c)| {
+                    (group.as_str(), topic.as_str(), *partition, c.offset)
+                })
+        })
+    }
+
+    /// How many items [`Coordinator::committed_offsets`] yields, without walking them all.
+    pub fn committed_offset_count(&self) -> usize {
+        self.offsets.len()
+    }
+
     /// The next answer that became ready.
     pub fn poll_response(&mut self) -> Option<(ConnId, RequestId, Response)> {
         self.responses.pop_front().map(|(p, r)| (p.conn, p.id, r))
