@@ -732,7 +732,6 @@ fn metadata_response(r: api::MetadataResponse) -> codec::MetadataResponse {
                     })
                     .collect(),
                 topic_authorized_operations: t.topic_authorized_operations,
-                ..codec::MetadataResponseTopic::default()
             })
             .collect(),
         cluster_authorized_operations: r.cluster_authorized_operations,
