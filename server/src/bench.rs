@@ -48,10 +48,13 @@ pub enum BenchCommand {
     /// Compression, two ways: `--compression zstd` has the bench compress each batch, and a
     /// topic left at compression.type=producer stores it as sent; `--compression none
     /// --topic-config compression.type=zstd` sends plain batches to a topic created with that
-    /// config, so the broker recompresses every batch before appending it. Run both on a
-    /// fresh topic (or with --spawn) and compare records/s, latency and the bytes stored
-    /// ("stored" in the summary, from DescribeLogDirs) to see what broker-side compression
-    /// costs.
+    /// config, so the broker recompresses every batch before appending it. Run both with
+    /// `--payload text` (random bytes do not compress) on fresh topics (or with --spawn) and
+    /// compare records/s, latency and the bytes stored against the wire bytes ("stored" in
+    /// the summary, from DescribeLogDirs) to see what broker-side compression costs:
+    ///
+    ///   keel bench produce --payload text --compression zstd --topic by-producer
+    ///   keel bench produce --payload text --topic-config compression.type=zstd --topic by-broker
     Produce(ProduceArgs),
     /// Fill a topic (or reuse one), then fetch it from N connections; report records/s, MB/s,
     /// fetch latency percentiles and memory.
@@ -87,6 +90,10 @@ pub struct ProduceArgs {
     /// --topic-config compression.type=zstd. An existing topic must already have it.
     #[arg(long = "topic-config", value_name = "KEY=VALUE", value_parser = crate::cli::parse_key_value)]
     pub topic_configs: Vec<(String, String)>,
+    /// What keys and values hold: random bytes (incompressible) or text (compresses like
+    /// JSON or log lines, so compression's savings show).
+    #[arg(long, value_enum, default_value = "random")]
+    pub payload: Payload,
     /// Total records to produce per case [default: 1000000 unless --duration is given].
     #[arg(long, conflicts_with = "duration", value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
@@ -197,6 +204,16 @@ struct Case {
     compression: Compression,
 }
 
+/// What record keys and values hold (`--payload`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Payload {
+    /// Random bytes: compression costs CPU and saves nothing.
+    Random,
+    /// Words drawn at random from a small vocabulary, space-separated: compresses several
+    /// times over, as text does.
+    Text,
+}
+
 /// `--compression`'s value as Kafka names it.
 fn compression_name(c: Compression) -> &'static str {
     match c {
@@ -224,6 +241,7 @@ struct Load {
     limit: Limit,
     /// Configs the topic is created with (`--topic-config`).
     topic_configs: Vec<(String, String)>,
+    payload: Payload,
 }
 
 /// The baselines measured on the spawned broker's data directory before it starts.
@@ -308,6 +326,7 @@ fn produce(args: &ProduceArgs) -> Result<bool, BenchError> {
         concurrency: args.concurrency,
         limit,
         topic_configs: args.topic_configs.clone(),
+        payload: args.payload,
     };
     for case in &cases {
         let batch_bytes = u64::from(args.batch_records) * (u64::from(case.record_size) + 30);
@@ -489,6 +508,7 @@ async fn run_case(
             case,
             batch_records: load.batch_records as usize,
             limit: load.limit,
+            payload: load.payload,
             deadline,
             shared: Arc::clone(&shared),
         };
@@ -568,6 +588,7 @@ struct Producer {
     case: Case,
     batch_records: usize,
     limit: Limit,
+    payload: Payload,
     deadline: Option<Instant>,
     shared: Arc<Shared>,
 }
@@ -637,7 +658,10 @@ impl Producer {
             for r in &mut records[..n] {
                 r.timestamp_ms = now_ms;
                 for bytes in [&mut r.key, &mut r.value].into_iter().flatten() {
-                    rng.fill(bytes);
+                    match self.payload {
+                        Payload::Random => rng.fill(bytes),
+                        Payload::Text => rng.fill_text(bytes),
+                    }
                 }
             }
             let batch = match records::build(&records[..n], self.case.compression) {
@@ -723,6 +747,10 @@ pub struct ConsumeArgs {
     /// --topic-config compression.type=zstd. An existing topic must already have it.
     #[arg(long = "topic-config", value_name = "KEY=VALUE", value_parser = crate::cli::parse_key_value)]
     pub topic_configs: Vec<(String, String)>,
+    /// What keys and values hold: random bytes (incompressible) or text (compresses like
+    /// JSON or log lines, so compression's savings show).
+    #[arg(long, value_enum, default_value = "random")]
+    pub payload: Payload,
     /// Records the topic is filled to, all read once [default: 1000000].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
@@ -897,6 +925,7 @@ async fn consume_run(
             concurrency: args.concurrency,
             limit: Limit::Records(target - existing as u64),
             topic_configs: args.topic_configs.clone(),
+            payload: args.payload,
         };
         let fill = run_case(addr, topic, case, &load).await?;
         if !fill.healthy() {
@@ -1410,13 +1439,16 @@ fn summary_block(r: &CaseResult, load: &Load, baseline: DiskBaseline) -> String 
         Some((bytes, false)) => format!("server peak RSS {} MiB (since start)", bytes >> 20),
         None => "server peak RSS n/a (not spawned)".to_string(),
     };
-    let topic_configs: String = r
+    let mut setup: String = r
         .topic_configs
         .iter()
         .map(|(k, v)| format!(" topic:{k}={v}"))
         .collect();
+    if load.payload == Payload::Text {
+        setup.insert_str(0, " payload=text");
+    }
     let headline = format!(
-        "produce  record={}B acks={} compression={}{topic_configs} conc={} batch={}: {:.0} \
+        "produce  record={}B acks={} compression={}{setup} conc={} batch={}: {:.0} \
          records/s  {:.1} MB/s  {latency}  {rss}",
         r.case.record_size,
         r.case.acks,
@@ -1459,11 +1491,11 @@ fn summary_block(r: &CaseResult, load: &Load, baseline: DiskBaseline) -> String 
     };
     let stored = match r.stored_bytes {
         Some(bytes) if r.totals.wire_bytes > 0 => format!(
-            "stored {:.1} MB ({:.0}% of wire)",
+            "stored {:.3} MB ({:.0}% of wire)",
             bytes as f64 / 1e6,
             100.0 * bytes as f64 / r.totals.wire_bytes as f64
         ),
-        Some(bytes) => format!("stored {:.1} MB", bytes as f64 / 1e6),
+        Some(bytes) => format!("stored {:.3} MB", bytes as f64 / 1e6),
         None => "stored n/a".to_string(),
     };
     let own = own_peak_rss().map_or_else(|| "n/a".to_string(), |b| format!("{} MiB", b >> 20));
@@ -1606,7 +1638,58 @@ impl XorShift64 {
             chunk.copy_from_slice(&bytes[..chunk.len()]);
         }
     }
+
+    /// Fills `buf` with words of [`WORDS`] drawn at random, each followed by a space.
+    fn fill_text(&mut self, buf: &mut [u8]) {
+        let mut at = 0;
+        while at < buf.len() {
+            let word = WORDS[(self.next_u64() % WORDS.len() as u64) as usize];
+            for &b in word.as_bytes().iter().chain(b" ") {
+                if at == buf.len() {
+                    break;
+                }
+                buf[at] = b;
+                at += 1;
+            }
+        }
+    }
 }
+
+/// `--payload text`'s vocabulary: 32 words, about as repetitive as log lines.
+const WORDS: [&str; 32] = [
+    "order",
+    "created",
+    "shipped",
+    "customer",
+    "amount",
+    "currency",
+    "EUR",
+    "USD",
+    "status",
+    "pending",
+    "paid",
+    "refunded",
+    "warehouse",
+    "berlin",
+    "lisbon",
+    "item",
+    "quantity",
+    "price",
+    "discount",
+    "total",
+    "session",
+    "user",
+    "login",
+    "logout",
+    "request",
+    "response",
+    "latency",
+    "error",
+    "timeout",
+    "retry",
+    "true",
+    "false",
+];
 
 // ---- latency histogram ----------------------------------------------------------------------
 
@@ -2258,6 +2341,31 @@ mod tests {
         assert!(consume(&["bench", "consume", "--compression", "brotli"]).is_err());
         let p = parse(&["bench", "produce", "--compression", "lz4"]).unwrap();
         assert_eq!(p.compression, Compression::Lz4);
+    }
+
+    #[test]
+    fn text_payloads_are_words_and_fill_the_buffer() {
+        let mut rng = XorShift64::new(7);
+        let mut buf = [0u8; 300];
+        rng.fill_text(&mut buf);
+        let text = std::str::from_utf8(&buf).expect("ASCII words");
+        assert!(text
+            .split(' ')
+            .filter(|w| !w.is_empty())
+            .all(|w| WORDS.iter().any(|word| word.starts_with(w))));
+        let mut other = [0u8; 300];
+        rng.fill_text(&mut other);
+        assert_ne!(buf, other, "drawn at random");
+        assert_eq!(
+            parse(&["bench", "produce", "--payload", "text"])
+                .unwrap()
+                .payload,
+            Payload::Text
+        );
+        assert_eq!(
+            parse(&["bench", "produce"]).unwrap().payload,
+            Payload::Random
+        );
     }
 
     #[test]

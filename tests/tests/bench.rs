@@ -228,6 +228,8 @@ fn bench_produce_creates_its_topic_with_the_topic_configs_given() {
         "recompressed",
         "--topic-config",
         "compression.type=zstd",
+        "--payload",
+        "text",
         "--count",
         "1000",
         "--partitions",
@@ -235,7 +237,8 @@ fn bench_produce_creates_its_topic_with_the_topic_configs_given() {
     ]);
     let headline = line_starting(
         &out,
-        "produce  record=100B acks=1 compression=none topic:compression.type=zstd conc=4",
+        "produce  record=100B acks=1 compression=none payload=text topic:compression.type=zstd \
+         conc=4",
     );
     assert!(number_before(headline, "records/s") > 0.0, "{headline}");
     let detail = detail_after(&out, "produce  record=");
@@ -243,6 +246,17 @@ fn bench_produce_creates_its_topic_with_the_topic_configs_given() {
     assert!(
         number_before(detail, "MB (") > 0.0,
         "stored bytes: {detail}"
+    );
+    // The broker recompressed the plain text batches: far fewer bytes stored than sent.
+    let stored = detail
+        .split("MB (")
+        .nth(1)
+        .and_then(|rest| rest.split('%').next())
+        .and_then(|pct| pct.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no stored share in {detail}"));
+    assert!(
+        stored > 0.0 && stored < 60.0,
+        "zstd at the broker stored {stored}% of the wire bytes: {detail}"
     );
     let describe = keel_ok(&keel, &["topic", "describe", "recompressed"]);
     assert!(
@@ -263,6 +277,8 @@ fn bench_produce_creates_its_topic_with_the_topic_configs_given() {
             "compression.type=lz4",
             "--count",
             "10",
+            "--partitions",
+            "2",
         ],
         &[],
     );
