@@ -1732,3 +1732,43 @@ fn serve_into_a_pipe(env: &[(&str, &str)]) -> String {
     }
     logged
 }
+
+#[test]
+fn keels_own_metrics_port_is_named_at_once() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let metrics = format!("127.0.0.1:{port}");
+    let keel = Keel::start(
+        &temp_data_dir("cli-metrics-port"),
+        &["--metrics-listen", &metrics],
+    );
+    // The metrics listener is bound right after the Kafka one.
+    let deadline = Instant::now() + TIMEOUT;
+    while std::net::TcpStream::connect(&metrics).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "no metrics listener: {}",
+            keel.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let started = Instant::now();
+    let line = failed(run_at(&metrics, &["topic", "list"], ""), "topic list", 1);
+    assert!(
+        line.starts_with(&format!(
+            "keel topic list: {metrics} answered with HTTP (\"HTTP/1.1 400 Bad Request\"), not \
+             the Kafka protocol"
+        )),
+        "{line}"
+    );
+    // Before, the listener waited out its 10 s request-head timeout and hung up.
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    // The Kafka port still answers.
+    ok(&keel, &["topic", "list"], "");
+}
