@@ -400,7 +400,8 @@ impl Storage for FsStorage {
             // Names that are not UTF-8 were not written by Keel.
             let Some(name) = name.to_str() else { continue };
             // The lock file is the storage's own, not the core's.
-            if !name.ends_with(TMP_SUFFIX) && !(dir.is_empty() && name == LOCK_FILE) {
+            let own_lock = dir.is_empty() && name == LOCK_FILE;
+            if !own_lock && !name.ends_with(TMP_SUFFIX) {
                 names.push(name.to_string());
             }
         }

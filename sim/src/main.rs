@@ -172,6 +172,7 @@ fn bench(mut paths: Vec<PathBuf>, seeds: u64) -> ExitCode {
         };
         let mut sim_ms = 0u64;
         // Wall time is measured outside the simulation only: it never feeds a run.
+        #[allow(clippy::disallowed_methods)]
         let started = std::time::Instant::now();
         for seed in 0..seeds {
             sim_ms += harness::run(&scenario, &RunOptions { seed, tweak: None }).sim_ms;
