@@ -353,6 +353,74 @@ mod tests {
         assert!(bad.unwrap_err().contains("--metrics-listen"));
     }
 
+    /// deploy/keel.toml names every key a config file may hold, each with its default (or,
+    /// for a setting without one, commented out with an example): loaded as it is, it
+    /// resolves to the defaults; with its commented keys switched on, it sets every key.
+    #[test]
+    fn the_example_config_has_every_key_with_its_default() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/keel.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let example = resolve(ServeArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        let defaults = resolve(ServeArgs::default()).unwrap();
+        assert_eq!(
+            format!("{:?}", ServeConfig { seed: 0, ..example }),
+            format!(
+                "{:?}",
+                ServeConfig {
+                    seed: 0,
+                    ..defaults
+                }
+            )
+        );
+        let switched_on: String = text
+            .lines()
+            .map(|l| match l.strip_prefix("# ") {
+                Some(rest) if rest.contains(" = ") => rest,
+                _ => l,
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let file: FileConfig = toml::from_str(&switched_on).unwrap();
+        // Exhaustive: a key added to FileConfig without a line in the example fails to build.
+        let FileConfig {
+            node_id,
+            data_dir,
+            listen,
+            metrics_listen,
+            advertise,
+            auto_create_topics,
+            num_partitions,
+            segment_bytes,
+            message_max_bytes,
+            max_request_bytes,
+            cluster_id,
+            group_initial_rebalance_delay_ms,
+            log_cleaner_backoff_ms,
+            log_retention_check_interval_ms,
+        } = file;
+        let present = [
+            node_id.is_some(),
+            data_dir.is_some(),
+            listen.is_some(),
+            metrics_listen.is_some(),
+            advertise.is_some(),
+            auto_create_topics.is_some(),
+            num_partitions.is_some(),
+            segment_bytes.is_some(),
+            message_max_bytes.is_some(),
+            max_request_bytes.is_some(),
+            cluster_id.is_some(),
+            group_initial_rebalance_delay_ms.is_some(),
+            log_cleaner_backoff_ms.is_some(),
+            log_retention_check_interval_ms.is_some(),
+        ];
+        assert!(present.iter().all(|p| *p), "{present:?}");
+    }
+
     #[test]
     fn listen_addresses_must_be_host_port_and_say_so() {
         for bad in ["9092", ":9092", "localhost", "127.0.0.1:", "127.0.0.1:port"] {

@@ -32,6 +32,24 @@ pub fn keel_bin() -> PathBuf {
     bin
 }
 
+/// How README installs the Python clients the tests drive: a virtual environment at the
+/// workspace root (Debian's own Python refuses `pip install` outside one, PEP 668).
+pub const PYTHON_INSTALL: &str =
+    "python3 -m venv .venv && .venv/bin/pip install -r tests/python/requirements.txt";
+
+/// The Python the tests run: `$KEEL_PYTHON`, else the workspace's `.venv` (README's and
+/// `.ci/run`'s), else `python3` from PATH.
+pub fn python() -> String {
+    if let Ok(p) = std::env::var("KEEL_PYTHON") {
+        return p;
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python3");
+    if venv.exists() {
+        return venv.display().to_string();
+    }
+    "python3".into()
+}
+
 /// A fresh, empty data directory under the system temp dir.
 pub fn temp_data_dir(name: &str) -> PathBuf {
     let nanos = std::time::SystemTime::now()

@@ -6,19 +6,16 @@
 //! and resumes. The script's output is printed on failure.
 //!
 //! Without python3 or the client's modules these tests print a SKIPPED line, or fail when
-//! `CI` is set (`python3 -m pip install -r tests/python/requirements.txt`).
+//! `CI` is set (README: `python3 -m venv .venv && .venv/bin/pip install -r
+//! tests/python/requirements.txt`; the tests use `.venv/bin/python3` when it exists).
 
-use keel_tests::{require, run_with_timeout, temp_data_dir, Keel};
+use keel_tests::{python, require, run_with_timeout, temp_data_dir, Keel, PYTHON_INSTALL};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-const INSTALL: &str = "python3 -m pip install -r tests/python/requirements.txt";
+const INSTALL: &str = PYTHON_INSTALL;
 const TIMEOUT: Duration = Duration::from_secs(60);
-
-fn python() -> String {
-    std::env::var("KEEL_PYTHON").unwrap_or_else(|_| "python3".into())
-}
 
 fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/compat.py")
@@ -128,4 +125,38 @@ fn aiokafka() {
 #[test]
 fn confluent_kafka() {
     run_client("confluent-kafka", &["confluent_kafka"]);
+}
+
+/// A transactional producer in each Python client fails at once with a fatal error while Keel
+/// has no transactions (tests/python/transactions_refused.py), instead of retrying
+/// FindCoordinator for its whole timeout.
+#[test]
+fn transactional_producers_fail_fast() {
+    let modules = ["kafka", "aiokafka", "confluent_kafka"];
+    if !require(
+        "transactional_producers_fail_fast",
+        missing_modules(&modules),
+        INSTALL,
+    ) {
+        return;
+    }
+    let dir = temp_data_dir("py-txn");
+    let keel = Keel::start(&dir, &[]);
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/transactions_refused.py");
+    let out = run_with_timeout(
+        Command::new(python())
+            .arg(script)
+            .args(["--bootstrap", &keel.bootstrap()])
+            .env("PYTHONUNBUFFERED", "1"),
+        b"",
+        TIMEOUT,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "transactions_refused.py exited {}\n--- stdout\n{stdout}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    print!("{stdout}");
 }
