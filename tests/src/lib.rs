@@ -50,6 +50,46 @@ pub fn python() -> String {
     "python3".into()
 }
 
+/// `None` when [`python`] imports every one of `modules`, else what is missing.
+pub fn missing_python_modules(modules: &[&str]) -> Option<String> {
+    let imports = format!("import {}", modules.join(", "));
+    match Command::new(python()).args(["-c", &imports]).output() {
+        Err(e) => Some(format!("{} ({e})", python())),
+        Ok(out) if out.status.success() => None,
+        Ok(out) => {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let last = stderr.lines().last().unwrap_or_default().to_string();
+            Some(format!("Python modules {modules:?} ({last})"))
+        }
+    }
+}
+
+/// Runs `tests/python/<script>` with `--bootstrap <keel>` and `args`; asserts it exits 0,
+/// showing its output and the broker's log otherwise, and prints its stdout.
+pub fn run_python_script(keel: &Keel, script: &str, args: &[&str], timeout: Duration) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("python")
+        .join(script);
+    let out = run_with_timeout(
+        Command::new(python())
+            .arg(path)
+            .args(["--bootstrap", &keel.bootstrap()])
+            .args(args)
+            .env("PYTHONUNBUFFERED", "1"),
+        b"",
+        timeout,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{script} {args:?} exited {}\n--- stdout\n{stdout}\n--- stderr\n{stderr}\n--- keel log\n{}",
+        out.status,
+        keel.log()
+    );
+    print!("{stdout}");
+}
+
 /// A fresh, empty data directory under the system temp dir.
 pub fn temp_data_dir(name: &str) -> PathBuf {
     let nanos = std::time::SystemTime::now()

@@ -16,55 +16,25 @@ use keel_core::record::builder::{build_batch, Record};
 use keel_core::record::{split_batches, verify_batch};
 use keel_net::client::{connect_tcp, ClientOptions};
 use keel_net::codec::{self, RequestBody, ResponseBody};
-use keel_tests::{require, run_with_timeout, temp_data_dir, Keel};
+use keel_tests::{
+    missing_python_modules, require, run_python_script, temp_data_dir, Keel, PYTHON_INSTALL,
+};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
-const INSTALL: &str = "python3 -m pip install -r tests/python/requirements.txt";
+const INSTALL: &str = PYTHON_INSTALL;
 const TIMEOUT: Duration = Duration::from_secs(120);
 
-fn python() -> String {
-    std::env::var("KEEL_PYTHON").unwrap_or_else(|_| "python3".into())
-}
-
-fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/kafka_answers.py")
-}
-
 fn missing_confluent() -> Option<String> {
-    match Command::new(python())
-        .args(["-c", "import confluent_kafka"])
-        .output()
-    {
-        Err(e) => Some(format!("{} ({e})", python())),
-        Ok(out) if out.status.success() => None,
-        Ok(_) => Some("the Python module confluent_kafka".into()),
-    }
+    missing_python_modules(&["confluent_kafka"])
 }
 
 /// Runs one check of kafka_answers.py against `keel`, asserting it passes.
 fn run_check(keel: &Keel, check: &str) {
-    let out = run_with_timeout(
-        Command::new(python())
-            .arg(script())
-            .args(["--bootstrap", &keel.bootstrap(), "--check", check])
-            .env("PYTHONUNBUFFERED", "1"),
-        b"",
-        TIMEOUT,
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "kafka_answers.py --check {check} exited {}\n--- stdout\n{stdout}\n--- stderr\n{stderr}\n--- keel log\n{}",
-        out.status,
-        keel.log()
-    );
-    print!("{stdout}");
+    run_python_script(keel, "kafka_answers.py", &["--check", check], TIMEOUT);
 }
 
 /// A broker and one check on it; `None` (after printing SKIPPED) without confluent-kafka.

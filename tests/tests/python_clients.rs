@@ -9,61 +9,21 @@
 //! `CI` is set (README: `python3 -m venv .venv && .venv/bin/pip install -r
 //! tests/python/requirements.txt`; the tests use `.venv/bin/python3` when it exists).
 
-use keel_tests::{python, require, run_with_timeout, temp_data_dir, Keel, PYTHON_INSTALL};
-use std::path::PathBuf;
-use std::process::Command;
+use keel_tests::{
+    missing_python_modules, require, run_python_script, temp_data_dir, Keel, PYTHON_INSTALL,
+};
 use std::time::Duration;
 
 const INSTALL: &str = PYTHON_INSTALL;
 const TIMEOUT: Duration = Duration::from_secs(60);
 
-fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/compat.py")
-}
-
-/// `None` when every module imports, else what is missing.
-fn missing_modules(modules: &[&str]) -> Option<String> {
-    let imports = format!("import {}", modules.join(", "));
-    match Command::new(python()).args(["-c", &imports]).output() {
-        Err(e) => Some(format!("{} ({e})", python())),
-        Ok(out) if out.status.success() => None,
-        Ok(out) => {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            let last = stderr.lines().last().unwrap_or_default().to_string();
-            Some(format!("Python modules {modules:?} ({last})"))
-        }
-    }
-}
-
-/// Runs compat.py with `args` against `keel`; asserts exit 0, printing its output otherwise.
-fn run_script(keel: &Keel, args: &[&str]) {
-    let out = run_with_timeout(
-        Command::new(python())
-            .arg(script())
-            .args(["--bootstrap", &keel.bootstrap()])
-            .args(args)
-            .env("PYTHONUNBUFFERED", "1"),
-        b"",
-        TIMEOUT,
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "compat.py {args:?} exited {}\n--- stdout\n{stdout}\n--- stderr\n{stderr}\n--- keel log\n{}",
-        out.status,
-        keel.log()
-    );
-    print!("{stdout}");
-}
-
 fn run_client(client: &str, modules: &[&str]) {
-    if !require(client, missing_modules(modules), INSTALL) {
+    if !require(client, missing_python_modules(modules), INSTALL) {
         return;
     }
     let dir = temp_data_dir(&format!("py-{client}"));
     let keel = Keel::start(&dir, &["--group-initial-rebalance-delay-ms", "0"]);
-    run_script(&keel, &["--client", client]);
+    run_python_script(&keel, "compat.py", &["--client", client], TIMEOUT);
     drop(keel);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -89,7 +49,7 @@ fn kafka_python() {
 fn kafka_python_as_older_kafka_versions() {
     if !require(
         "kafka-python",
-        missing_modules(&["kafka", "snappy", "lz4.frame", "zstandard"]),
+        missing_python_modules(&["kafka", "snappy", "lz4.frame", "zstandard"]),
         INSTALL,
     ) {
         return;
@@ -98,8 +58,9 @@ fn kafka_python_as_older_kafka_versions() {
     let keel = Keel::start(&dir, &["--group-initial-rebalance-delay-ms", "0"]);
     for version in ["0.11", "1.0", "2.0", "2.4"] {
         let topic = format!("compat-kafka-python-{version}");
-        run_script(
+        run_python_script(
             &keel,
+            "compat.py",
             &[
                 "--client",
                 "kafka-python",
@@ -110,6 +71,7 @@ fn kafka_python_as_older_kafka_versions() {
                 "--topic",
                 &topic,
             ],
+            TIMEOUT,
         );
     }
     drop(keel);
@@ -135,28 +97,12 @@ fn transactional_producers_fail_fast() {
     let modules = ["kafka", "aiokafka", "confluent_kafka"];
     if !require(
         "transactional_producers_fail_fast",
-        missing_modules(&modules),
+        missing_python_modules(&modules),
         INSTALL,
     ) {
         return;
     }
     let dir = temp_data_dir("py-txn");
     let keel = Keel::start(&dir, &[]);
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/transactions_refused.py");
-    let out = run_with_timeout(
-        Command::new(python())
-            .arg(script)
-            .args(["--bootstrap", &keel.bootstrap()])
-            .env("PYTHONUNBUFFERED", "1"),
-        b"",
-        TIMEOUT,
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "transactions_refused.py exited {}\n--- stdout\n{stdout}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    print!("{stdout}");
+    run_python_script(&keel, "transactions_refused.py", &[], TIMEOUT);
 }
