@@ -13,7 +13,9 @@
 //!   message. Without python3 or the modules these print SKIPPED (or fail when `CI` is set),
 //!   like tests/tests/python_clients.rs.
 
-use keel_tests::{require, run_with_timeout, temp_data_dir, Keel};
+use keel_tests::{
+    missing_python_modules, python, require, run_with_timeout, temp_data_dir, Keel, PYTHON_INSTALL,
+};
 use rdkafka::admin::{
     AdminClient, AdminOptions, AlterConfig, ConfigSource, NewPartitions, NewTopic,
     OwnedResourceSpecifier, ResourceSpecifier, TopicReplication,
@@ -266,28 +268,10 @@ async fn rdkafka_acks_all_needs_min_insync_replicas() {
 
 // ---- Python clients (tests/python/compat.py `configs_check`) ---------------------------------
 
-const INSTALL: &str = "python3 -m pip install -r tests/python/requirements.txt";
-
-fn python() -> String {
-    std::env::var("KEEL_PYTHON").unwrap_or_else(|_| "python3".into())
-}
+const INSTALL: &str = PYTHON_INSTALL;
 
 fn python_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python")
-}
-
-/// `None` when every module imports, else what is missing.
-fn missing_modules(modules: &[&str]) -> Option<String> {
-    let imports = format!("import {}", modules.join(", "));
-    match Command::new(python()).args(["-c", &imports]).output() {
-        Err(e) => Some(format!("{} ({e})", python())),
-        Ok(out) if out.status.success() => None,
-        Ok(out) => {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            let last = stderr.lines().last().unwrap_or_default().to_string();
-            Some(format!("Python modules {modules:?} ({last})"))
-        }
-    }
 }
 
 /// Runs `compat.configs_check(client, bootstrap, topic, phase)`; asserts it exits 0.
@@ -317,7 +301,7 @@ fn configs_check(keel: &Keel, client: &str, topic: &str, phase: &str) {
 }
 
 fn run_python(client: &str, modules: &[&str]) {
-    if !require(client, missing_modules(modules), INSTALL) {
+    if !require(client, missing_python_modules(modules), INSTALL) {
         return;
     }
     let dir = temp_data_dir(&format!("admin-configs-{client}"));
