@@ -65,6 +65,9 @@ pub enum Request {
     // DescribeAcls, CreateAcls, DeleteAcls: answered as Kafka with no authorizer
     // (broker/admin.rs).
     Acls(AclRequest),
+    // CreateDelegationToken, RenewDelegationToken, ExpireDelegationToken,
+    // DescribeDelegationToken: refused as Kafka refuses them on PLAINTEXT (broker/admin.rs).
+    DelegationToken(DelegationTokenRequest),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -96,6 +99,7 @@ pub enum Response {
     OffsetDelete(OffsetDeleteResponse),
     InitProducerId(InitProducerIdResponse),
     Acls(AclResponse),
+    DelegationToken(DelegationTokenResponse),
 }
 
 // ---- ACLs --------------------------------------------------------------------------------
@@ -124,6 +128,56 @@ pub enum AclResponse {
     Describe(AclResult),
     Create(Vec<AclResult>),
     Delete(Vec<AclResult>),
+}
+
+// ---- Delegation tokens -------------------------------------------------------------------
+
+/// A delegation token request, reduced to what Kafka's answer on a PLAINTEXT listener depends
+/// on: Keel's listeners are all PLAINTEXT, where Kafka allows no token request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DelegationTokenRequest {
+    /// CreateDelegationToken (38), with the owner it names (v3+), if any: principal type and
+    /// name.
+    Create {
+        owner_principal_type: Option<String>,
+        owner_principal_name: Option<String>,
+    },
+    /// RenewDelegationToken (39).
+    Renew,
+    /// ExpireDelegationToken (40).
+    Expire,
+    /// DescribeDelegationToken (41).
+    Describe,
+}
+
+/// A Kafka principal: type ("User") and name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub principal_type: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DelegationTokenResponse {
+    /// CreateDelegationToken: no token was made, so no token id and an empty HMAC.
+    Create {
+        error_code: ErrorCode,
+        owner: Principal,
+        requester: Principal,
+        issue_timestamp_ms: i64,
+        expiry_timestamp_ms: i64,
+        max_timestamp_ms: i64,
+    },
+    Renew {
+        error_code: ErrorCode,
+        expiry_timestamp_ms: i64,
+    },
+    Expire {
+        error_code: ErrorCode,
+        expiry_timestamp_ms: i64,
+    },
+    /// DescribeDelegationToken: no tokens.
+    Describe { error_code: ErrorCode },
 }
 
 // ---- Metadata ----------------------------------------------------------------------------

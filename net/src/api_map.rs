@@ -106,6 +106,22 @@ pub fn request_from_wire(version: i16, body: RequestBody) -> Result<api::Request
         RequestBody::DeleteAcls(r) => api::Request::Acls(api::AclRequest::Delete {
             filters: r.filters.len(),
         }),
+        // On PLAINTEXT only the owner a CreateDelegationToken names matters.
+        RequestBody::CreateDelegationToken(r) => {
+            api::Request::DelegationToken(api::DelegationTokenRequest::Create {
+                owner_principal_type: r.owner_principal_type,
+                owner_principal_name: r.owner_principal_name,
+            })
+        }
+        RequestBody::RenewDelegationToken(_) => {
+            api::Request::DelegationToken(api::DelegationTokenRequest::Renew)
+        }
+        RequestBody::ExpireDelegationToken(_) => {
+            api::Request::DelegationToken(api::DelegationTokenRequest::Expire)
+        }
+        RequestBody::DescribeDelegationToken(_) => {
+            api::Request::DelegationToken(api::DelegationTokenRequest::Describe)
+        }
         RequestBody::InitProducerId(r) => {
             api::Request::InitProducerId(api::InitProducerIdRequest {
                 transactional_id: r.transactional_id,
@@ -210,6 +226,49 @@ pub fn response_to_wire(version: i16, response: api::Response) -> ResponseBody {
                     .collect(),
             })
         }
+        api::Response::DelegationToken(api::DelegationTokenResponse::Create {
+            error_code,
+            owner,
+            requester,
+            issue_timestamp_ms,
+            expiry_timestamp_ms,
+            max_timestamp_ms,
+        }) => ResponseBody::CreateDelegationToken(codec::CreateDelegationTokenResponse {
+            error_code: error_code.0,
+            principal_type: owner.principal_type,
+            principal_name: owner.name,
+            token_requester_principal_type: requester.principal_type,
+            token_requester_principal_name: requester.name,
+            issue_timestamp_ms,
+            expiry_timestamp_ms,
+            max_timestamp_ms,
+            token_id: String::new(),
+            hmac: bytes::Bytes::new(),
+            throttle_time_ms: 0,
+        }),
+        api::Response::DelegationToken(api::DelegationTokenResponse::Renew {
+            error_code,
+            expiry_timestamp_ms,
+        }) => ResponseBody::RenewDelegationToken(codec::RenewDelegationTokenResponse {
+            error_code: error_code.0,
+            expiry_timestamp_ms,
+            throttle_time_ms: 0,
+        }),
+        api::Response::DelegationToken(api::DelegationTokenResponse::Expire {
+            error_code,
+            expiry_timestamp_ms,
+        }) => ResponseBody::ExpireDelegationToken(codec::ExpireDelegationTokenResponse {
+            error_code: error_code.0,
+            expiry_timestamp_ms,
+            throttle_time_ms: 0,
+        }),
+        api::Response::DelegationToken(api::DelegationTokenResponse::Describe { error_code }) => {
+            ResponseBody::DescribeDelegationToken(codec::DescribeDelegationTokenResponse {
+                error_code: error_code.0,
+                tokens: Vec::new(),
+                throttle_time_ms: 0,
+            })
+        }
         api::Response::Acls(api::AclResponse::Delete(results)) => {
             ResponseBody::DeleteAcls(codec::DeleteAclsResponse {
                 throttle_time_ms: 0,
@@ -257,6 +316,18 @@ pub fn response_api_key(response: &api::Response) -> ApiKey {
         api::Response::Acls(api::AclResponse::Describe(_)) => ApiKey::DescribeAcls,
         api::Response::Acls(api::AclResponse::Create(_)) => ApiKey::CreateAcls,
         api::Response::Acls(api::AclResponse::Delete(_)) => ApiKey::DeleteAcls,
+        api::Response::DelegationToken(api::DelegationTokenResponse::Create { .. }) => {
+            ApiKey::CreateDelegationToken
+        }
+        api::Response::DelegationToken(api::DelegationTokenResponse::Renew { .. }) => {
+            ApiKey::RenewDelegationToken
+        }
+        api::Response::DelegationToken(api::DelegationTokenResponse::Expire { .. }) => {
+            ApiKey::ExpireDelegationToken
+        }
+        api::Response::DelegationToken(api::DelegationTokenResponse::Describe { .. }) => {
+            ApiKey::DescribeDelegationToken
+        }
     }
 }
 

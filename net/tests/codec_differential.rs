@@ -619,6 +619,67 @@ differential!(
     }
 );
 differential!(
+    create_delegation_token,
+    CreateDelegationToken,
+    ours::CreateDelegationTokenRequest,
+    theirs::CreateDelegationTokenRequest,
+    requests 1..=3,
+    ours::CreateDelegationTokenResponse,
+    theirs::CreateDelegationTokenResponse,
+    responses 1..=3,
+    nested
+    |t: &mut theirs::CreateDelegationTokenRequest| {
+        for r in &mut t.renewers {
+            unknown_tag(&mut r.unknown_tagged_fields);
+        }
+    },
+    |_: &mut theirs::CreateDelegationTokenResponse| {}
+);
+differential!(
+    renew_delegation_token,
+    RenewDelegationToken,
+    ours::RenewDelegationTokenRequest,
+    theirs::RenewDelegationTokenRequest,
+    requests 1..=2,
+    ours::RenewDelegationTokenResponse,
+    theirs::RenewDelegationTokenResponse,
+    responses 1..=2
+);
+differential!(
+    expire_delegation_token,
+    ExpireDelegationToken,
+    ours::ExpireDelegationTokenRequest,
+    theirs::ExpireDelegationTokenRequest,
+    requests 1..=2,
+    ours::ExpireDelegationTokenResponse,
+    theirs::ExpireDelegationTokenResponse,
+    responses 1..=2
+);
+differential!(
+    describe_delegation_token,
+    DescribeDelegationToken,
+    ours::DescribeDelegationTokenRequest,
+    theirs::DescribeDelegationTokenRequest,
+    requests 1..=3,
+    ours::DescribeDelegationTokenResponse,
+    theirs::DescribeDelegationTokenResponse,
+    responses 1..=3,
+    nested
+    |t: &mut theirs::DescribeDelegationTokenRequest| {
+        for o in t.owners.iter_mut().flatten() {
+            unknown_tag(&mut o.unknown_tagged_fields);
+        }
+    },
+    |t: &mut theirs::DescribeDelegationTokenResponse| {
+        for token in &mut t.tokens {
+            unknown_tag(&mut token.unknown_tagged_fields);
+            for r in &mut token.renewers {
+                unknown_tag(&mut r.unknown_tagged_fields);
+            }
+        }
+    }
+);
+differential!(
     delete_groups,
     DeleteGroups,
     ours::DeleteGroupsRequest,
@@ -863,6 +924,10 @@ const TESTED: &[(ApiKey, Versions, Versions)] = &[
     (ApiKey::AlterConfigs, (0, 2), (0, 2)),
     (ApiKey::DescribeLogDirs, (1, 4), (1, 4)),
     (ApiKey::CreatePartitions, (0, 3), (0, 3)),
+    (ApiKey::CreateDelegationToken, (1, 3), (1, 3)),
+    (ApiKey::RenewDelegationToken, (1, 2), (1, 2)),
+    (ApiKey::ExpireDelegationToken, (1, 2), (1, 2)),
+    (ApiKey::DescribeDelegationToken, (1, 3), (1, 3)),
     (ApiKey::DeleteGroups, (0, 2), (0, 2)),
     (ApiKey::IncrementalAlterConfigs, (0, 1), (0, 1)),
     (ApiKey::OffsetDelete, (0, 0), (0, 0)),

@@ -64,6 +64,59 @@ pub(super) fn acls_without_an_authorizer(request: &AclRequest) -> AclResponse {
     }
 }
 
+/// Kafka's DELEGATION_TOKEN_REQUEST_NOT_ALLOWED (64).
+const DELEGATION_TOKEN_REQUEST_NOT_ALLOWED: ErrorCode = ErrorCode(64);
+
+/// Kafka's DelegationTokenManager.ErrorTimestamp.
+const TOKEN_ERROR_TIMESTAMP: i64 = -1;
+
+/// The delegation token APIs as Kafka 3.9 answers them on a PLAINTEXT listener, where
+/// `allowTokenRequests` is false (KafkaApis.scala): DELEGATION_TOKEN_REQUEST_NOT_ALLOWED, with
+/// the fields `CreateDelegationTokenResponse.prepareResponse(version, throttle, error, owner,
+/// requester)` fills (timestamps -1), Renew and Expire's expiry -1, and Describe no tokens. An
+/// unauthenticated connection's principal is User:ANONYMOUS, the requester, and the owner
+/// unless CreateDelegationToken v3 names one.
+pub(super) fn delegation_tokens_on_plaintext(
+    request: &DelegationTokenRequest,
+) -> DelegationTokenResponse {
+    let anonymous = || Principal {
+        principal_type: "User".to_string(),
+        name: "ANONYMOUS".to_string(),
+    };
+    let error_code = DELEGATION_TOKEN_REQUEST_NOT_ALLOWED;
+    match request {
+        DelegationTokenRequest::Create {
+            owner_principal_type,
+            owner_principal_name,
+        } => {
+            let owner = match owner_principal_name.as_deref() {
+                Some(name) if !name.is_empty() => Principal {
+                    principal_type: owner_principal_type.clone().unwrap_or_default(),
+                    name: name.to_string(),
+                },
+                _ => anonymous(),
+            };
+            DelegationTokenResponse::Create {
+                error_code,
+                owner,
+                requester: anonymous(),
+                issue_timestamp_ms: TOKEN_ERROR_TIMESTAMP,
+                expiry_timestamp_ms: TOKEN_ERROR_TIMESTAMP,
+                max_timestamp_ms: TOKEN_ERROR_TIMESTAMP,
+            }
+        }
+        DelegationTokenRequest::Renew => DelegationTokenResponse::Renew {
+            error_code,
+            expiry_timestamp_ms: TOKEN_ERROR_TIMESTAMP,
+        },
+        DelegationTokenRequest::Expire => DelegationTokenResponse::Expire {
+            error_code,
+            expiry_timestamp_ms: TOKEN_ERROR_TIMESTAMP,
+        },
+        DelegationTokenRequest::Describe => DelegationTokenResponse::Describe { error_code },
+    }
+}
+
 impl Node {
     pub(super) fn metadata_request(&mut self, request: MetadataRequest) -> MetadataResponse {
         let mut response = MetadataResponse {

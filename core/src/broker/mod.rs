@@ -507,6 +507,11 @@ impl Node {
                 let response = admin::acls_without_an_authorizer(&r);
                 self.respond(conn, id, Response::Acls(response));
             }
+            // PLAINTEXT only: broker/admin.rs.
+            Request::DelegationToken(r) => {
+                let response = admin::delegation_tokens_on_plaintext(&r);
+                self.respond(conn, id, Response::DelegationToken(response));
+            }
         }
     }
 

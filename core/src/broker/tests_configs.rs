@@ -1695,3 +1695,64 @@ fn acl_apis_answer_security_disabled_as_kafka_without_an_authorizer() {
         )]))
     );
 }
+
+/// The delegation token APIs as Kafka 3.9 answers them on a PLAINTEXT listener
+/// (KafkaApis.allowTokenRequests false): DELEGATION_TOKEN_REQUEST_NOT_ALLOWED, the owner
+/// User:ANONYMOUS unless CreateDelegationToken names one, timestamps -1, no tokens.
+#[test]
+fn delegation_token_apis_are_not_allowed_as_kafka_on_plaintext() {
+    let mut h = Harness::new();
+    let user = |name: &str| Principal {
+        principal_type: "User".to_string(),
+        name: name.to_string(),
+    };
+    let not_allowed = ErrorCode(64);
+    let created = |owner: Principal| {
+        Response::DelegationToken(DelegationTokenResponse::Create {
+            error_code: not_allowed,
+            owner,
+            requester: user("ANONYMOUS"),
+            issue_timestamp_ms: -1,
+            expiry_timestamp_ms: -1,
+            max_timestamp_ms: -1,
+        })
+    };
+    let r = h.call(Request::DelegationToken(DelegationTokenRequest::Create {
+        owner_principal_type: None,
+        owner_principal_name: None,
+    }));
+    assert_eq!(r, created(user("ANONYMOUS")));
+    let r = h.call(Request::DelegationToken(DelegationTokenRequest::Create {
+        owner_principal_type: Some(String::new()),
+        owner_principal_name: Some(String::new()),
+    }));
+    assert_eq!(r, created(user("ANONYMOUS")));
+    let r = h.call(Request::DelegationToken(DelegationTokenRequest::Create {
+        owner_principal_type: Some("User".to_string()),
+        owner_principal_name: Some("alice".to_string()),
+    }));
+    assert_eq!(r, created(user("alice")));
+    let r = h.call(Request::DelegationToken(DelegationTokenRequest::Renew));
+    assert_eq!(
+        r,
+        Response::DelegationToken(DelegationTokenResponse::Renew {
+            error_code: not_allowed,
+            expiry_timestamp_ms: -1,
+        })
+    );
+    let r = h.call(Request::DelegationToken(DelegationTokenRequest::Expire));
+    assert_eq!(
+        r,
+        Response::DelegationToken(DelegationTokenResponse::Expire {
+            error_code: not_allowed,
+            expiry_timestamp_ms: -1,
+        })
+    );
+    let r = h.call(Request::DelegationToken(DelegationTokenRequest::Describe));
+    assert_eq!(
+        r,
+        Response::DelegationToken(DelegationTokenResponse::Describe {
+            error_code: not_allowed
+        })
+    );
+}

@@ -241,6 +241,21 @@ apis! {
     DescribeLogDirs = 35, codec 1..=4, advertised Some((1, 4)), DescribeLogDirsRequest, DescribeLogDirsResponse;
     /// CreatePartitions (37).
     CreatePartitions = 37, codec 0..=3, advertised Some((0, 3)), CreatePartitionsRequest, CreatePartitionsResponse;
+    /// CreateDelegationToken (38): Keel has only PLAINTEXT listeners, where Kafka refuses
+    /// every token request with DELEGATION_TOKEN_REQUEST_NOT_ALLOWED (broker/admin.rs); v0 was
+    /// removed in Kafka 4.0.
+    CreateDelegationToken = 38, codec 1..=3, advertised Some((1, 3)),
+        CreateDelegationTokenRequest, CreateDelegationTokenResponse;
+    /// RenewDelegationToken (39): DELEGATION_TOKEN_REQUEST_NOT_ALLOWED, as Kafka on PLAINTEXT.
+    RenewDelegationToken = 39, codec 1..=2, advertised Some((1, 2)),
+        RenewDelegationTokenRequest, RenewDelegationTokenResponse;
+    /// ExpireDelegationToken (40): DELEGATION_TOKEN_REQUEST_NOT_ALLOWED, as Kafka on PLAINTEXT.
+    ExpireDelegationToken = 40, codec 1..=2, advertised Some((1, 2)),
+        ExpireDelegationTokenRequest, ExpireDelegationTokenResponse;
+    /// DescribeDelegationToken (41): DELEGATION_TOKEN_REQUEST_NOT_ALLOWED, as Kafka on
+    /// PLAINTEXT.
+    DescribeDelegationToken = 41, codec 1..=3, advertised Some((1, 3)),
+        DescribeDelegationTokenRequest, DescribeDelegationTokenResponse;
     /// DeleteGroups (42).
     DeleteGroups = 42, codec 0..=2, advertised Some((0, 2)), DeleteGroupsRequest, DeleteGroupsResponse;
     /// IncrementalAlterConfigs (44).
@@ -357,6 +372,10 @@ mod tests {
                 (ApiKey::AlterConfigs, 0, 2),
                 (ApiKey::DescribeLogDirs, 1, 4),
                 (ApiKey::CreatePartitions, 0, 3),
+                (ApiKey::CreateDelegationToken, 1, 3),
+                (ApiKey::RenewDelegationToken, 1, 2),
+                (ApiKey::ExpireDelegationToken, 1, 2),
+                (ApiKey::DescribeDelegationToken, 1, 3),
                 (ApiKey::DeleteGroups, 0, 2),
                 (ApiKey::IncrementalAlterConfigs, 0, 1),
                 (ApiKey::OffsetDelete, 0, 0),

@@ -10,6 +10,7 @@
 pub mod alter_configs;
 pub mod api_versions;
 pub mod create_acls;
+pub mod create_delegation_token;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_acls;
@@ -19,8 +20,10 @@ pub mod delete_topics;
 pub mod describe_acls;
 pub mod describe_cluster;
 pub mod describe_configs;
+pub mod describe_delegation_token;
 pub mod describe_groups;
 pub mod describe_log_dirs;
+pub mod expire_delegation_token;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -35,6 +38,7 @@ pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
 pub mod produce;
+pub mod renew_delegation_token;
 pub mod sync_group;
 
 pub use alter_configs::{AlterConfigsRequest, AlterConfigsResponse};
@@ -42,6 +46,9 @@ pub use api_versions::{
     ApiVersion, ApiVersionsRequest, ApiVersionsResponse, FinalizedFeatureKey, SupportedFeatureKey,
 };
 pub use create_acls::{AclCreation, AclCreationResult, CreateAclsRequest, CreateAclsResponse};
+pub use create_delegation_token::{
+    CreatableRenewers, CreateDelegationTokenRequest, CreateDelegationTokenResponse,
+};
 pub use create_partitions::{
     CreatePartitionsAssignment, CreatePartitionsRequest, CreatePartitionsResponse,
     CreatePartitionsTopic, CreatePartitionsTopicResult,
@@ -72,6 +79,10 @@ pub use describe_configs::{
     DescribeConfigsRequest, DescribeConfigsResource, DescribeConfigsResourceResult,
     DescribeConfigsResponse, DescribeConfigsResult, DescribeConfigsSynonym,
 };
+pub use describe_delegation_token::{
+    DescribeDelegationTokenOwner, DescribeDelegationTokenRequest, DescribeDelegationTokenResponse,
+    DescribedDelegationToken, DescribedDelegationTokenRenewer,
+};
 pub use describe_groups::{
     DescribeGroupsRequest, DescribeGroupsResponse, DescribedGroup, DescribedGroupMember,
 };
@@ -79,6 +90,7 @@ pub use describe_log_dirs::{
     DescribableLogDirTopic, DescribeLogDirsPartition, DescribeLogDirsRequest,
     DescribeLogDirsResponse, DescribeLogDirsResult, DescribeLogDirsTopic,
 };
+pub use expire_delegation_token::{ExpireDelegationTokenRequest, ExpireDelegationTokenResponse};
 pub use fetch::{
     AbortedTransaction, EpochEndOffset, FetchPartition, FetchRequest, FetchResponse, FetchTopic,
     FetchableTopicResponse, ForgottenTopic, PartitionData, ReplicaState, SnapshotId,
@@ -119,4 +131,5 @@ pub use produce::{
     BatchIndexAndErrorMessage, PartitionProduceData, PartitionProduceResponse, ProduceRequest,
     ProduceResponse, TopicProduceData, TopicProduceResponse,
 };
+pub use renew_delegation_token::{RenewDelegationTokenRequest, RenewDelegationTokenResponse};
 pub use sync_group::{SyncGroupRequest, SyncGroupRequestAssignment, SyncGroupResponse};
