@@ -42,7 +42,7 @@ impl Node {
                     ProducePartitionResponse::error(
                         index,
                         ErrorCode::INVALID_REQUEST,
-                        Some("Keel does not support transactions yet".into()),
+                        Some(super::group::TRANSACTIONS_UNSUPPORTED.into()),
                     )
                 } else if topic.name == crate::group::OFFSETS_TOPIC {
                     // Kafka's ReplicaManager refuses client writes to internal topics; the
