@@ -17,4 +17,5 @@ pub mod metadata;
 pub mod producer;
 pub mod record;
 pub mod storage;
+pub mod throttle;
 pub mod time;

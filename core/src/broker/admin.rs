@@ -5,10 +5,12 @@
 //! logs it implies are opened and before the answer, so a crash in between leaves at most
 //! empty partitions that the next start opens again.
 
-use super::{partition_dir, Node};
+use super::{partition_dir, Node, OpenError, WriteClass};
 use crate::api::*;
 use crate::config::validate_topic_config;
 use crate::error::ErrorCode;
+use crate::log::LogError;
+use crate::metadata::Metadata;
 use crate::metadata::{validate_topic_name, TopicMeta};
 use rand::RngCore;
 use std::collections::BTreeMap;
@@ -204,7 +206,13 @@ impl Node {
         self.create_topic(name, partitions, BTreeMap::new())
             .map(|_| ())
             .map_err(|(code, msg)| {
-                tracing::warn!(topic = name, %msg, "auto-creating a topic failed");
+                // Every retry of the client's Metadata lands here: one line a minute per
+                // topic, and none for the floor, whose own line says it all (disk.rs).
+                let throttled = code == super::disk::NO_SPACE
+                    || self.throttle.allow("auto-create", name, self.now).is_none();
+                if !throttled {
+                    tracing::warn!(topic = name, %msg, "auto-creating a topic failed");
+                }
                 code
             })
     }
@@ -453,24 +461,68 @@ impl Node {
         partitions: i32,
         configs: BTreeMap<String, String>,
     ) -> Result<TopicId, (ErrorCode, String)> {
+        // The offsets topic, which commits need, may use the floor's reserve (disk.rs).
+        let class = if name == crate::group::OFFSETS_TOPIC {
+            WriteClass::OffsetCommit
+        } else {
+            WriteClass::Data
+        };
+        if !self.disk.admits(class) {
+            return Err((super::disk::NO_SPACE, self.disk.refusal()));
+        }
         let id = self.new_topic_id();
         let meta = TopicMeta::new(name, id, partitions, configs);
         let mut next = self.metadata.clone();
         next.topics.insert(name.to_string(), meta.clone());
-        next.save(self.storage.as_ref()).map_err(|e| {
-            (
-                ErrorCode::KAFKA_STORAGE_ERROR,
-                format!("could not persist the topic: {e}"),
-            )
-        })?;
-        self.metadata = next;
-        self.open_new_partitions(&meta, 0)?;
+        self.commit_new_partitions(&meta, 0, next, "the topic")?;
         tracing::info!(topic = name, partitions, "created topic");
         crate::config::warn_deprecated(name, meta.configs.keys().map(String::as_str));
         Ok(id)
     }
 
-    /// Opens empty logs for partitions `from..meta.partitions` of a topic just recorded.
+    /// Makes partitions `from..meta.partitions` of `meta` exist whole or not at all: their
+    /// logs are opened first and only then is `next` (the metadata naming them) saved. A
+    /// failure on the way removes the logs opened so far, and a crash before the save
+    /// leaves directories no topic owns, which the next open removes; so a request
+    /// answered with an error never shows its topic after a restart.
+    fn commit_new_partitions(
+        &mut self,
+        meta: &TopicMeta,
+        from: i32,
+        next: Metadata,
+        what: &str,
+    ) -> Result<(), (ErrorCode, String)> {
+        self.open_new_partitions(meta, from)?;
+        if let Err(e) = next.save(self.storage.as_ref()) {
+            self.discard_new_partitions(meta, from, meta.partitions);
+            let code = if e.kind() == std::io::ErrorKind::StorageFull {
+                super::disk::NO_SPACE
+            } else {
+                ErrorCode::KAFKA_STORAGE_ERROR
+            };
+            return Err((code, format!("could not persist {what}: {e}")));
+        }
+        self.metadata = next;
+        Ok(())
+    }
+
+    /// Closes and deletes the logs of partitions `from..to` of `meta`, opened for a
+    /// creation that failed. Files a deletion leaves are orphans the next open removes.
+    fn discard_new_partitions(&mut self, meta: &TopicMeta, from: i32, to: i32) {
+        for index in from..to {
+            let key = (meta.name.clone(), index);
+            self.dirty.remove(&key);
+            if let Some(p) = self.partitions.remove(&key) {
+                self.logs.remove(&p.log_id);
+                if let Err(e) = p.log.delete() {
+                    tracing::warn!(topic = %meta.name, partition = index, error = %e, "could not remove the log of a partition whose creation failed; the next start removes it");
+                }
+            }
+        }
+    }
+
+    /// Opens empty logs for partitions `from..meta.partitions` of a topic about to be
+    /// recorded; on a failure, the ones opened are removed again.
     fn open_new_partitions(
         &mut self,
         meta: &TopicMeta,
@@ -486,7 +538,16 @@ impl Node {
             }
             if let Err(e) = self.open_partition(meta, index) {
                 tracing::error!(topic = %meta.name, partition = index, error = %e, "could not open a new partition log");
-                return Err((ErrorCode::KAFKA_STORAGE_ERROR, e.to_string()));
+                self.discard_new_partitions(meta, from, index);
+                let code = match &e {
+                    OpenError::Storage(io)
+                    | OpenError::Log {
+                        source: LogError::Storage(io),
+                        ..
+                    } if io.kind() == std::io::ErrorKind::StorageFull => super::disk::NO_SPACE,
+                    _ => ErrorCode::KAFKA_STORAGE_ERROR,
+                };
+                return Err((code, e.to_string()));
             }
         }
         Ok(())
@@ -606,6 +667,9 @@ impl Node {
 
     /// Records the larger partition count durably, then opens the new partitions' logs.
     fn add_partitions(&mut self, meta: TopicMeta, count: i32) -> Result<(), (ErrorCode, String)> {
+        if !self.disk.admits(WriteClass::Data) {
+            return Err((super::disk::NO_SPACE, self.disk.refusal()));
+        }
         let from = meta.partitions;
         let meta = TopicMeta {
             partitions: count,
@@ -613,14 +677,7 @@ impl Node {
         };
         let mut next = self.metadata.clone();
         next.topics.insert(meta.name.clone(), meta.clone());
-        next.save(self.storage.as_ref()).map_err(|e| {
-            (
-                ErrorCode::KAFKA_STORAGE_ERROR,
-                format!("could not persist the new partition count: {e}"),
-            )
-        })?;
-        self.metadata = next;
-        self.open_new_partitions(&meta, from)?;
+        self.commit_new_partitions(&meta, from, next, "the new partition count")?;
         tracing::info!(topic = %meta.name, from, to = count, "added partitions");
         Ok(())
     }

@@ -7,7 +7,7 @@
 //! partitions and `cleanup.policy=compact` (allowed for this internal topic only), and at
 //! open reads every one of its partitions to rebuild the offsets cache.
 
-use super::{Node, OpenError};
+use super::{Node, OpenError, WriteClass};
 use crate::api::*;
 use crate::error::ErrorCode;
 use crate::group::coordinator::{join_error, set_slot_error, PlannedWrite};
@@ -193,7 +193,9 @@ impl Node {
         let partition = partition_for(&record.group, count);
         let batch = offsets::build_group_batch(&record, self.now.as_millis());
         if let Err(code) = self.append_offsets_batch(partition, batch) {
-            tracing::warn!(group = %record.group, partition, error = %code, "the group's membership was not stored");
+            if let Some(held_back) = self.throttle.allow("group-store", &record.group, self.now) {
+                tracing::warn!(group = %record.group, partition, error = %code, held_back, "the group's membership was not stored");
+            }
         }
     }
 
@@ -286,7 +288,7 @@ impl Node {
     fn led_offsets_partitions(&self) -> BTreeSet<i32> {
         self.partitions
             .iter()
-            .filter(|((topic, _), p)| topic == OFFSETS_TOPIC && p.failed.is_none())
+            .filter(|((topic, _), p)| topic == OFFSETS_TOPIC && p.takes_writes())
             .map(|((_, index), _)| *index)
             .collect()
     }
@@ -307,7 +309,7 @@ impl Node {
         let healthy = self
             .partitions
             .get(&(OFFSETS_TOPIC.to_string(), partition))
-            .is_some_and(|p| p.failed.is_none());
+            .is_some_and(|p| p.takes_writes());
         if !healthy {
             return Err(ErrorCode::NOT_COORDINATOR);
         }
@@ -563,16 +565,28 @@ impl Node {
             .partitions
             .get_mut(&key)
             .ok_or(ErrorCode::NOT_COORDINATOR)?;
-        if p.failed.is_some() {
+        if p.failed.is_some() || p.out_of_space.is_some() {
             return Err(ErrorCode::NOT_COORDINATOR);
         }
         if batch.len() > p.limits.max_message_bytes {
             return Err(ErrorCode::INVALID_COMMIT_OFFSET_SIZE);
         }
+        // Offset commits may use the reserve below the free-space floor (broker/disk.rs).
+        if !self.disk.admits(WriteClass::OffsetCommit) {
+            return Err(super::disk::NO_SPACE);
+        }
         match p.log.append(&batch, now_ms, super::produce::LEADER_EPOCH) {
             Ok(info) => {
                 self.dirty.insert(key);
+                let transition = self.disk.on_written(batch.len() as u64);
+                super::disk::log_transition(&self.disk, transition);
                 Ok(info.last_offset + 1)
+            }
+            Err(e) if super::disk::is_out_of_space(&e) => {
+                tracing::warn!(partition, error = %e, "the disk is full: {OFFSETS_TOPIC} takes no writes until space is freed, then reopens");
+                p.out_of_space = Some(super::disk::out_of_space_reason(&e));
+                self.group.on_partition_failed(partition);
+                Err(ErrorCode::NOT_COORDINATOR)
             }
             Err(e) => {
                 tracing::error!(partition, error = %e, "appending to {OFFSETS_TOPIC} failed; the log takes no more writes");

@@ -9,12 +9,15 @@
 
 mod admin;
 mod configs;
+mod disk;
 mod fetch;
 mod fetch_session;
 mod group;
 mod idempotence;
 mod produce;
 mod retention;
+
+pub use disk::{DiskReport, WriteClass};
 
 use crate::api::{ConnId, Request, RequestId, Response};
 use crate::bugs::PlantedBug;
@@ -50,6 +53,9 @@ pub enum Input {
     FlushFailed { log: LogId, error: String },
     /// A timer the driver armed from `next_deadline` fired.
     Tick,
+    /// The driver measured the data directory's filesystem (statvfs): `free_bytes` usable
+    /// by the broker of `total_bytes`. Drives the free-space floor (broker/disk.rs).
+    DiskSpace { free_bytes: u64, total_bytes: u64 },
 }
 
 /// What a node wants done.
@@ -100,6 +106,9 @@ pub struct NodeConfig {
     /// How often a retention pass runs over every log (Kafka's
     /// log.retention.check.interval.ms; broker/retention.rs).
     pub log_retention_check_interval_ms: u64,
+    /// The free-space floor below which new data is refused (broker/disk.rs); `None` for
+    /// the default, the smaller of 1 GiB and 5 % of the filesystem.
+    pub min_free_bytes: Option<u64>,
 }
 
 impl Default for NodeConfig {
@@ -119,6 +128,7 @@ impl Default for NodeConfig {
             group: crate::group::GroupConfig::default(),
             log_cleaner_interval_ms: 15_000,
             log_retention_check_interval_ms: 300_000,
+            min_free_bytes: None,
         }
     }
 }
@@ -152,6 +162,10 @@ struct Partition {
     flush_in_flight: Option<i64>,
     /// Set when a write or fsync failed: the log takes no more writes (fsyncgate).
     failed: Option<String>,
+    /// Set when an append ran out of space (ENOSPC): the log takes no writes, but what it
+    /// already holds is still flushed and served, and it is reopened from disk once space
+    /// is back (`reopen_out_of_space_logs`). Unlike `failed`, nothing is in doubt.
+    out_of_space: Option<String>,
     /// acks=-1 produces waiting for `high_watermark >= offset`, in offset order.
     waiting_acks: VecDeque<(i64, WaitId)>,
     /// Idempotent producers' epochs and recent batches (broker/idempotence.rs).
@@ -160,6 +174,20 @@ struct Partition {
     producer_snapshot: Option<i64>,
     /// The topic's settings that Produce enforces.
     limits: ProduceLimits,
+}
+
+impl Partition {
+    /// Whether appends may go to this log now: it neither failed nor ran out of space.
+    fn takes_writes(&self) -> bool {
+        self.failed.is_none() && self.out_of_space.is_none()
+    }
+}
+
+/// A partition log as opened from storage, with the producer state rebuilt from it.
+struct LoadedLog {
+    log: PartitionLog,
+    producers: crate::producer::ProducerStates,
+    producer_snapshot: Option<i64>,
 }
 
 /// One partition as a metrics scrape sees it.
@@ -263,6 +291,10 @@ pub struct Node {
     /// Connections already told, in the log, that Keel has no transactions: one warning a
     /// client, not one a retry (broker/group.rs `refuse_transactions`).
     warned_transactional: BTreeSet<ConnId>,
+    /// Free space and the floor (broker/disk.rs).
+    disk: disk::DiskSpace,
+    /// Warnings a client's retries would repeat, one line a minute (throttle.rs).
+    throttle: crate::throttle::LogThrottle,
 }
 
 /// Bounds on what clients can make a node hold: beyond them, requests are refused rather
@@ -292,6 +324,7 @@ impl Node {
         group_config.planted_bug = group_config.planted_bug.or(config.planted_bug);
         let group = crate::group::Coordinator::new(group_config, now, seed);
         let fetch_sessions = fetch_session::FetchSessions::new(config.planted_bug);
+        let config_min_free_bytes = config.min_free_bytes;
         let mut node = Node {
             fatal: None,
             config,
@@ -315,6 +348,8 @@ impl Node {
             next_log_cleaning: now,
             next_retention_check: now,
             warned_transactional: BTreeSet::new(),
+            disk: disk::DiskSpace::new(config_min_free_bytes),
+            throttle: crate::throttle::LogThrottle::default(),
         };
         node.next_log_cleaning = node.log_cleaner_deadline();
         node.next_retention_check = node.retention_deadline();
@@ -341,6 +376,10 @@ impl Node {
             Input::Flushed { log, upto } => self.on_flushed(log, upto),
             Input::FlushFailed { log, error } => self.on_flush_failed(log, error),
             Input::Tick => {}
+            Input::DiskSpace {
+                free_bytes,
+                total_bytes,
+            } => self.on_disk_sample(free_bytes, total_bytes),
         }
         self.run_log_cleaner();
         self.run_retention();
@@ -672,7 +711,9 @@ impl Node {
         Ok(())
     }
 
-    fn open_partition(&mut self, topic: &TopicMeta, index: i32) -> Result<(), OpenError> {
+    /// Opens partition `index` of `topic` from storage and rebuilds its idempotent
+    /// producers: what a start and a reopen after running out of space share.
+    fn load_partition_log(&self, topic: &TopicMeta, index: i32) -> Result<LoadedLog, OpenError> {
         let dir = partition_dir(&topic.name, index);
         let mut log_config = topic_log_config(&self.config.log, topic);
         log_config.skip_recovery_crc = self.planted(PlantedBug::SkipRecoveryChecksum);
@@ -695,6 +736,19 @@ impl Node {
         let (producers, producer_snapshot) =
             idempotence::rebuild_producers(&mut log, self.config.planted_bug)
                 .map_err(open_error)?;
+        Ok(LoadedLog {
+            log,
+            producers,
+            producer_snapshot,
+        })
+    }
+
+    fn open_partition(&mut self, topic: &TopicMeta, index: i32) -> Result<(), OpenError> {
+        let LoadedLog {
+            log,
+            producers,
+            producer_snapshot,
+        } = self.load_partition_log(topic, index)?;
         let log_id = LogId(self.next_log_id);
         self.next_log_id += 1;
         let key = (topic.name.clone(), index);
@@ -711,6 +765,7 @@ impl Node {
                 high_watermark,
                 flush_in_flight: None,
                 failed: None,
+                out_of_space: None,
                 waiting_acks: VecDeque::new(),
                 producers,
                 producer_snapshot,
@@ -768,7 +823,7 @@ impl Node {
     /// an idle node with small logs asks for no timer).
     fn log_cleaner_due(&self) -> Option<Instant> {
         self.compacted_partitions()
-            .any(|(_, p, _)| p.log.segment_count() > 1 && p.failed.is_none())
+            .any(|(_, p, _)| p.log.segment_count() > 1 && p.takes_writes())
             .then_some(self.next_log_cleaning)
     }
 
@@ -779,10 +834,15 @@ impl Node {
             return;
         }
         self.next_log_cleaning = self.log_cleaner_deadline();
+        if self.disk.is_low() {
+            // Compaction writes a segment's survivors before it drops the old one: it needs
+            // room first. Retention, which only frees, keeps running.
+            return;
+        }
         let now_ms = self.now.as_millis();
         let due: Vec<(PartitionKey, i64)> = self
             .compacted_partitions()
-            .filter(|(_, p, _)| p.log.segment_count() > 1 && p.failed.is_none())
+            .filter(|(_, p, _)| p.log.segment_count() > 1 && p.takes_writes())
             .map(|(key, _, topic)| {
                 let retention =
                     crate::config::int_config(&topic.configs, "delete.retention.ms", 86_400_000);
@@ -879,5 +939,7 @@ fn topic_log_config(base: &LogConfig, topic: &TopicMeta) -> LogConfig {
 mod tests;
 #[cfg(test)]
 mod tests_configs;
+#[cfg(test)]
+mod tests_disk;
 #[cfg(test)]
 mod tests_retention;

@@ -2,7 +2,7 @@
 //! topic's compression.type names a codec, append it, and answer at once (acks=0/1) or once
 //! the write is durable (acks=-1). A refused batch says which records were bad (KIP-467).
 
-use super::{Node, PartitionKey, PendingProduce, WaitId, MAX_PARKED_PRODUCES};
+use super::{Node, PartitionKey, PendingProduce, WaitId, WriteClass, MAX_PARKED_PRODUCES};
 use crate::api::{
     ConnId, ProducePartitionResponse, ProduceRequest, ProduceResponse, ProduceTopicResponse,
     RecordError, RequestId, Response,
@@ -158,6 +158,9 @@ impl Node {
         if let Some(reason) = &p.failed {
             return fail(ErrorCode::KAFKA_STORAGE_ERROR, reason.clone());
         }
+        if let Some(reason) = &p.out_of_space {
+            return fail(super::disk::NO_SPACE, reason.clone());
+        }
         // Kafka refuses an acks=all write before appending it when the partition has fewer
         // in-sync replicas than min.insync.replicas; this node is each partition's only one.
         if acks == -1 && p.limits.min_insync_replicas > IN_SYNC_REPLICAS {
@@ -270,8 +273,15 @@ impl Node {
             }
         }
         let records = recompressed.as_ref().unwrap_or(records);
+        // Below the free-space floor nothing new is written (broker/disk.rs); a duplicate,
+        // answered above, writes nothing and still gets its answer.
+        if !self.disk.admits(WriteClass::Data) {
+            return fail(super::disk::NO_SPACE, self.disk.refusal());
+        }
         match p.log.append(records, now_ms, super::produce::LEADER_EPOCH) {
             Ok(info) => {
+                let transition = self.disk.on_written(records.len() as u64);
+                super::disk::log_transition(&self.disk, transition);
                 if let Some(b) = &producer {
                     p.producers.record(b, info.base_offset, info.last_offset);
                 }
@@ -305,6 +315,12 @@ impl Node {
                         record_errors: Vec::new(),
                     },
                 }
+            }
+            Err(e) if super::disk::is_out_of_space(&e) => {
+                tracing::warn!(topic = %key.0, partition = key.1, error = %e, "the disk is full: the log takes no writes until space is freed, then reopens");
+                let reason = super::disk::out_of_space_reason(&e);
+                p.out_of_space = Some(reason.clone());
+                fail(super::disk::NO_SPACE, reason)
             }
             Err(e) => {
                 tracing::error!(topic = %key.0, partition = key.1, error = %e, "append failed; the log takes no more writes");

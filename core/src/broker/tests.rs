@@ -7,23 +7,35 @@ use crate::record::builder::{build_batch, Record};
 use crate::storage::MemStorage;
 use bytes::Bytes;
 
-const T0: u64 = 1_700_000_000_000;
+pub(super) const T0: u64 = 1_700_000_000_000;
 
-struct Harness {
-    node: Node,
-    disk: MemStorage,
-    now: Instant,
+/// One node over a disk, driven as the driver would; shared by the node's test files.
+pub(super) struct Harness {
+    pub(super) node: Node,
+    pub(super) disk: MemStorage,
+    pub(super) now: Instant,
     next_id: RequestId,
 }
 
 impl Harness {
-    fn new() -> Harness {
+    pub(super) fn new() -> Harness {
         Harness::open(MemStorage::new())
     }
 
-    fn open(disk: MemStorage) -> Harness {
+    pub(super) fn open(disk: MemStorage) -> Harness {
+        let storage = Arc::new(disk.clone());
+        Harness::with_storage(NodeConfig::default(), storage, disk)
+    }
+
+    /// A node with `config` over `storage`, which keeps its files in `disk` (a wrapper
+    /// that injects faults, or `disk` itself).
+    pub(super) fn with_storage(
+        config: NodeConfig,
+        storage: Arc<dyn Storage>,
+        disk: MemStorage,
+    ) -> Harness {
         let now = Instant::from_millis(T0);
-        let node = Node::open(NodeConfig::default(), Arc::new(disk.clone()), now, 7).expect("open");
+        let node = Node::open(config, storage, now, 7).expect("open");
         let mut h = Harness {
             node,
             disk,
@@ -34,7 +46,7 @@ impl Harness {
         h
     }
 
-    fn send(&mut self, request: Request) -> RequestId {
+    pub(super) fn send(&mut self, request: Request) -> RequestId {
         let id = self.next_id;
         self.next_id += 1;
         self.node.handle(
@@ -48,13 +60,13 @@ impl Harness {
         id
     }
 
-    fn outputs(&mut self) -> Vec<Output> {
+    pub(super) fn outputs(&mut self) -> Vec<Output> {
         std::iter::from_fn(|| self.node.poll_output()).collect()
     }
 
     /// Sends a request that must be answered at once; returns the answer and leaves any
     /// Flush outputs undone.
-    fn call(&mut self, request: Request) -> (Response, Vec<(LogId, Vec<String>, i64)>) {
+    pub(super) fn call(&mut self, request: Request) -> (Response, Vec<(LogId, Vec<String>, i64)>) {
         let id = self.send(request);
         let mut response = None;
         let mut flushes = Vec::new();
@@ -74,7 +86,7 @@ impl Harness {
 
     /// Acts as the driver: performs every pending Flush and feeds back Flushed, returning
     /// the responses that it released.
-    fn complete_flushes(&mut self) -> Vec<(RequestId, Response)> {
+    pub(super) fn complete_flushes(&mut self) -> Vec<(RequestId, Response)> {
         let mut released = Vec::new();
         loop {
             let outs = self.outputs();
@@ -95,7 +107,7 @@ impl Harness {
         }
     }
 
-    fn create(&mut self, name: &str, partitions: i32) {
+    pub(super) fn create(&mut self, name: &str, partitions: i32) {
         let (r, _) = self.call(Request::CreateTopics(CreateTopicsRequest {
             topics: vec![CreatableTopic {
                 name: name.into(),
@@ -117,7 +129,7 @@ impl Harness {
         );
     }
 
-    fn advance(&mut self, ms: u64) {
+    pub(super) fn advance(&mut self, ms: u64) {
         self.now = self.now + std::time::Duration::from_millis(ms);
         self.node.handle(self.now, Input::Tick);
     }
@@ -136,11 +148,11 @@ fn records(values: &[&str], ts: i64) -> Vec<Record> {
         .collect()
 }
 
-fn batch(values: &[&str], ts: i64) -> Bytes {
+pub(super) fn batch(values: &[&str], ts: i64) -> Bytes {
     build_batch(&records(values, ts))
 }
 
-fn produce(topic: &str, partition: i32, acks: i16, records: Bytes) -> Request {
+pub(super) fn produce(topic: &str, partition: i32, acks: i16, records: Bytes) -> Request {
     Request::Produce(ProduceRequest {
         transactional_id: None,
         acks,
@@ -155,7 +167,7 @@ fn produce(topic: &str, partition: i32, acks: i16, records: Bytes) -> Request {
     })
 }
 
-fn fetch(topic: &str, partition: i32, offset: i64, max_wait_ms: i32) -> Request {
+pub(super) fn fetch(topic: &str, partition: i32, offset: i64, max_wait_ms: i32) -> Request {
     Request::Fetch(FetchRequest {
         max_wait_ms,
         min_bytes: 1,
@@ -174,14 +186,14 @@ fn fetch(topic: &str, partition: i32, offset: i64, max_wait_ms: i32) -> Request 
     })
 }
 
-fn produce_result(r: &Response) -> &ProducePartitionResponse {
+pub(super) fn produce_result(r: &Response) -> &ProducePartitionResponse {
     let Response::Produce(r) = r else {
         panic!("not a produce response: {r:?}")
     };
     &r.topics[0].partitions[0]
 }
 
-fn fetch_result(r: &Response) -> &FetchPartitionResponse {
+pub(super) fn fetch_result(r: &Response) -> &FetchPartitionResponse {
     let Response::Fetch(r) = r else {
         panic!("not a fetch response: {r:?}")
     };
