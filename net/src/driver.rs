@@ -76,6 +76,11 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// How long the accept loop waits after an accept error (e.g. out of file descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
+/// How often the driver measures the data directory's free space for the core's floor
+/// (broker/disk.rs), which also counts its own writes in between: another program filling
+/// the disk is noticed within this long.
+const DISK_SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
+
 /// What `keel serve` runs.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -302,6 +307,8 @@ async fn drive<L: Listener>(
 ) -> Result<(), ServeError> {
     let clock = Clock::new(options.wall_clock_at_start);
     let mut node = Node::open(node_config, storage.clone(), clock.now(), options.seed)?;
+    let space = Arc::clone(&storage);
+    sample_disk(&mut node, space.as_ref(), &clock, metrics);
     let local = listener.local_addr().map_err(ServeError::Listener)?;
     tracing::info!(%local, "serving");
 
@@ -351,6 +358,8 @@ async fn drive<L: Listener>(
     let (probe_tx, mut probe_rx) = mpsc::channel::<ProbeRequest>(8);
     metrics.attach_probe(Some(probe_tx));
     metrics.set_state(NodeState::Serving);
+    let mut disk_timer = tokio::time::interval(DISK_SAMPLE_INTERVAL);
+    disk_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     // Serving.
     loop {
@@ -369,6 +378,7 @@ async fn drive<L: Listener>(
                 None => return Err(ServeError::FlusherStopped),
             },
             () = sleep_until(deadline), if deadline.is_some() => node.handle(clock.now(), Input::Tick),
+            _ = disk_timer.tick() => sample_disk(&mut node, space.as_ref(), &clock, metrics),
             // Before client events, so a busy broker still answers a scrape.
             Some(reply) = probe_rx.recv() => {
                 let _ = reply.send(node_gauges(&node));
@@ -434,6 +444,21 @@ async fn drive<L: Listener>(
     connections.abort_all();
     let _ = flusher.await;
     Ok(())
+}
+
+/// Hands the core a measurement of the data directory's filesystem, if the storage can
+/// take one, and shows the core's view of it to metrics.
+fn sample_disk(node: &mut Node, storage: &dyn Storage, clock: &Clock, metrics: &Metrics) {
+    if let Some((total_bytes, free_bytes)) = storage.volume_bytes() {
+        node.handle(
+            clock.now(),
+            Input::DiskSpace {
+                free_bytes,
+                total_bytes,
+            },
+        );
+        metrics.set_disk(node.disk_report());
+    }
 }
 
 /// Every partition's offsets and a bounded prefix of the groups' committed offsets, for a

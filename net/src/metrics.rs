@@ -31,6 +31,7 @@
 
 use crate::codec::ApiKey;
 use keel_core::api;
+use keel_core::broker::{human_bytes, DiskReport};
 use keel_core::error::ErrorCode;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -253,6 +254,8 @@ pub struct Metrics {
     fsync: Histogram,
     fsync_files: AtomicU64,
     fsync_failures: AtomicU64,
+    /// The core's view of the data directory's filesystem at the driver's last sample.
+    disk: Mutex<Option<DiskReport>>,
     probe: Mutex<Option<NodeProbe>>,
 }
 
@@ -270,6 +273,7 @@ impl Default for Metrics {
             fsync: Histogram::default(),
             fsync_files: AtomicU64::new(0),
             fsync_failures: AtomicU64::new(0),
+            disk: Mutex::new(None),
             probe: Mutex::new(None),
         }
     }
@@ -291,6 +295,31 @@ impl Metrics {
 
     pub fn state(&self) -> NodeState {
         NodeState::from_u8(self.state.load(Ordering::Relaxed))
+    }
+
+    /// The disk as the core saw it at the driver's latest sample (`None`: not measurable).
+    pub fn set_disk(&self, report: Option<DiskReport>) {
+        *lock(&self.disk) = report;
+    }
+
+    /// What `/health` says: `ok`, or the low-space state in words (still 200: the broker
+    /// serves reads, metadata and groups; restarting it would not free anything).
+    fn health(&self) -> (u16, String) {
+        match self.state() {
+            NodeState::Serving => match *lock(&self.disk) {
+                Some(d) if d.low_space => (
+                    200,
+                    format!(
+                        "low-space: {} free of {}, below the free-space floor of {}; produce and topic creation are refused\n",
+                        human_bytes(d.free_bytes),
+                        human_bytes(d.total_bytes),
+                        human_bytes(d.floor_bytes)
+                    ),
+                ),
+                _ => (200, "ok\n".to_string()),
+            },
+            state => (503, format!("{}\n", state.name())),
+        }
     }
 
     /// Lets scrapes ask the node task for partition offsets (`None`: it stopped answering).
@@ -517,6 +546,34 @@ impl Metrics {
             "File syncs that failed (the affected logs stop taking writes).",
             self.fsync_failures.load(Ordering::Relaxed),
         );
+        if let Some(disk) = *lock(&self.disk) {
+            let gauges: [(&str, &str, u64); 4] = [
+                (
+                    "keel_disk_free_bytes",
+                    "Bytes free for the broker on the data directory's filesystem (last sample, less the broker's writes since).",
+                    disk.free_bytes,
+                ),
+                (
+                    "keel_disk_total_bytes",
+                    "Size of the data directory's filesystem.",
+                    disk.total_bytes,
+                ),
+                (
+                    "keel_disk_min_free_bytes",
+                    "The free-space floor: below it produce and topic creation are refused.",
+                    disk.floor_bytes,
+                ),
+                (
+                    "keel_disk_low_space",
+                    "1 while free space is below the floor (writes refused), else 0.",
+                    u64::from(disk.low_space),
+                ),
+            ];
+            for (name, help, value) in gauges {
+                header(&mut out, name, "gauge", help);
+                let _ = writeln!(out, "{name} {value}");
+            }
+        }
 
         if let Some(node) = node {
             let partitions = &node.partitions;
@@ -964,10 +1021,10 @@ async fn route(head: &str, metrics: &Metrics) -> (u16, &'static str, String) {
             process::render(&mut body);
             (200, "text/plain; version=0.0.4; charset=utf-8", body)
         }
-        "/health" => match metrics.state() {
-            NodeState::Serving => (200, "text/plain", "ok\n".to_string()),
-            state => (503, "text/plain", format!("{}\n", state.name())),
-        },
+        "/health" => {
+            let (status, body) = metrics.health();
+            (status, "text/plain", body)
+        }
         _ => (
             404,
             "text/plain",

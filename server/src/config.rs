@@ -60,6 +60,11 @@ pub struct ServeArgs {
     /// deleted (Kafka's log.retention.check.interval.ms) [default: 300000].
     #[arg(long, env = "KEEL_LOG_RETENTION_CHECK_INTERVAL_MS")]
     pub log_retention_check_interval_ms: Option<u64>,
+    /// Free bytes below which produce and topic creation are refused until space is
+    /// freed; 0 turns the floor off [default: the smaller of 1 GiB and 5 % of the data
+    /// directory's filesystem].
+    #[arg(long, env = "KEEL_MIN_FREE_BYTES")]
+    pub min_free_bytes: Option<u64>,
 }
 
 /// The config file: the same settings, all optional.
@@ -80,6 +85,7 @@ struct FileConfig {
     group_initial_rebalance_delay_ms: Option<i32>,
     log_cleaner_backoff_ms: Option<u64>,
     log_retention_check_interval_ms: Option<u64>,
+    min_free_bytes: Option<u64>,
 }
 
 /// Merges flags/env (already merged by clap), the config file and defaults (the tests' entry;
@@ -185,6 +191,7 @@ pub fn resolve_with_metrics(args: ServeArgs) -> Result<(ServeConfig, Option<Sock
         }
         node.log_retention_check_interval_ms = v;
     }
+    node.min_free_bytes = args.min_free_bytes.or(file.min_free_bytes);
     let config = ServeConfig {
         listen,
         data_dir: args
@@ -401,6 +408,7 @@ mod tests {
             group_initial_rebalance_delay_ms,
             log_cleaner_backoff_ms,
             log_retention_check_interval_ms,
+            min_free_bytes,
         } = file;
         let present = [
             node_id.is_some(),
@@ -417,6 +425,7 @@ mod tests {
             group_initial_rebalance_delay_ms.is_some(),
             log_cleaner_backoff_ms.is_some(),
             log_retention_check_interval_ms.is_some(),
+            min_free_bytes.is_some(),
         ];
         assert!(present.iter().all(|p| *p), "{present:?}");
     }

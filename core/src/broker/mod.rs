@@ -17,7 +17,7 @@ mod idempotence;
 mod produce;
 mod retention;
 
-pub use disk::{DiskReport, WriteClass};
+pub use disk::{human_bytes, DiskReport, WriteClass};
 
 use crate::api::{ConnId, Request, RequestId, Response};
 use crate::bugs::PlantedBug;
