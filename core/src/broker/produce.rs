@@ -320,7 +320,10 @@ impl Node {
                 tracing::warn!(topic = %key.0, partition = key.1, error = %e, "the disk is full: the log takes no writes until space is freed, then reopens");
                 let reason = super::disk::out_of_space_reason(&e);
                 p.out_of_space = Some(reason.clone());
-                fail(super::disk::NO_SPACE, reason)
+                // This batch may be partly on disk (the log cuts it, but a crash before
+                // that cut is durable could bring it back): retriable, not a refusal. The
+                // retry meets the stopped log and is refused without writing anything.
+                fail(ErrorCode::KAFKA_STORAGE_ERROR, reason)
             }
             Err(e) => {
                 tracing::error!(topic = %key.0, partition = key.1, error = %e, "append failed; the log takes no more writes");

@@ -678,8 +678,9 @@ impl PartitionLog {
             prefix[MAGIC_AT] = batch[MAGIC_AT];
             storage.append(&active.log_file, &[&prefix, &batch[PREFIX_LEN..]])
         };
+        let (batch_file, batch_pos) = (active.log_file.clone(), active.size);
         if let Err(e) = written {
-            return Err(self.fail(e, "appending a batch"));
+            return Err(self.fail_append(e, "appending a batch", &batch_file, batch_pos));
         }
         let max_timestamp = incoming_timestamp;
         let walked = WalkedBatch {
@@ -715,12 +716,14 @@ impl PartitionLog {
             // them from the segment for everything past the recovery point, so an fsync per
             // produce would buy nothing. They are synced once, when the segment rolls.
             if let Err(e) = storage.append(&index_file, &[&encode_offset_entry(entry)]) {
-                return Err(self.fail(e, "appending an offset index entry"));
+                let doing = "appending an offset index entry";
+                return Err(self.fail_append(e, doing, &batch_file, batch_pos));
             }
         }
         if let Some(entry) = update.time_entry {
             if let Err(e) = storage.append(&time_file, &[&encode_time_entry(entry)]) {
-                return Err(self.fail(e, "appending a time index entry"));
+                let doing = "appending a time index entry";
+                return Err(self.fail_append(e, doing, &batch_file, batch_pos));
             }
         }
         Ok(AppendInfo {
@@ -760,6 +763,21 @@ impl PartitionLog {
         }
         self.segments.insert(base, segment);
         Ok(())
+    }
+
+    /// A write of `append` failed: cuts `log_file` back to `pos`, where the batch began, so
+    /// that a reopen does not keep a batch whose caller was told it failed (recovery keeps
+    /// any whole batch, even one whose index entry could not be written). If the cut fails
+    /// too, that failure is what is reported, so an ENOSPC whose batch may remain is not
+    /// mistaken for one that wrote nothing.
+    fn fail_append(&mut self, e: io::Error, doing: &str, log_file: &str, pos: u64) -> LogError {
+        let e = match self.storage.truncate(log_file, pos) {
+            Ok(()) => e,
+            Err(cut) => io::Error::other(format!(
+                "{e}; cutting the partial batch back failed too: {cut}"
+            )),
+        };
+        self.fail(e, doing)
     }
 
     /// Puts the log in the failed state after a write error.
