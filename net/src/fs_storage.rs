@@ -8,12 +8,38 @@
 //! dirty directories on its path, so that a `Flushed` for a new segment means the segment is
 //! still there after a power cut, not merely its bytes in an unreachable inode.
 //!
-//! The lock is never held across a `write`, `fsync` or `read`: the node task appends while the
-//! flusher syncs, and group commit is worth nothing if the append waits for the fsync.
+//! The lock is never held across a `write`, `fsync`, `read` or `open`: the node task appends
+//! while the flusher syncs, and group commit is worth nothing if the append waits for the
+//! fsync.
 //!
-//! A handle with writes not yet synced is not evicted (the cache may then exceed its cap for
-//! a while): Linux reports a writeback error only to descriptors open when it happened, so a
-//! file closed and reopened between its write and its fsync could have an `EIO` go unseen.
+//! # The descriptor budget
+//! Every descriptor the storage opens counts against one cap, `max_open_files`
+//! (`keel serve` sizes it from RLIMIT_NOFILE): cached handles, opens in progress,
+//! the directories [`Storage::sync`] and [`Storage::list`] open, [`Storage::replace`]'s
+//! scratch file, and handles being closed. Nothing else in it holds one (only the data
+//! directory's lock file, one more, outside the cap). When the cap is reached, an open first
+//! closes the least recently used handle that no operation is using and that has nothing
+//! waiting for a sync; handles in use (a read, or a flusher's fsync, running on another
+//! thread) are never closed under their user, so the count is exact, not "the cache plus
+//! whatever clones are still out there".
+//!
+//! A handle written through since its last sync is the exception that needs care: Linux
+//! reports a writeback error only to descriptors open when it happened (and loses it if the
+//! inode leaves memory), so closing such a handle and reopening it for the flusher's fsync
+//! could turn an `EIO` into a false `Flushed`. Such handles are therefore closed only after
+//! an fsync of their own, and only when no synced handle is left to close: the cache syncs
+//! the victim (outside the lock, while the name is marked *closing*, so no other thread can
+//! open or sync that file meanwhile: they wait for the outcome) and then closes it. If that
+//! fsync fails, the failure is kept against the file name and every later append, truncate
+//! or sync of the file returns it, so the flusher reports it as the log's `FlushFailed` (and
+//! the log stops taking writes), exactly as if its own fsync had failed. Only removing or
+//! replacing the file forgets it (nothing of the old contents is left to make durable).
+//!
+//! So the pinned exception cannot blow the budget: with 10,000 partitions all written at once
+//! and a cache of 256, the cache holds 256 handles and each further new file costs one early
+//! fsync (on the thread that needed the slot) instead of a descriptor. That is the degraded
+//! mode the budget buys; the flusher's later fsync of such a file reopens it and finds little
+//! left to write.
 //!
 //! It also holds the root's [`DataDirLock`] (data_dir.rs) for as long as it lives, so two
 //! brokers never share one directory; [`Storage::list`] hides the lock file.
@@ -24,14 +50,14 @@
 use crate::data_dir::{DataDirError, DataDirLock, LOCK_FILE};
 use bytes::{Bytes, BytesMut};
 use keel_core::storage::Storage;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::{self, IoSlice, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Component, Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-/// How many files [`FsStorage::open`] keeps open at most.
+/// How many descriptors [`FsStorage::open`] uses at most, when nobody sized the budget.
 pub const DEFAULT_MAX_OPEN_FILES: usize = 256;
 
 /// The suffix of [`Storage::replace`]'s scratch files.
@@ -43,10 +69,26 @@ pub struct FsStorage {
     inner: Arc<Inner>,
 }
 
+/// The handle cache's numbers, for the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileCacheStats {
+    /// Descriptors the storage holds now (cached handles and those opening or closing).
+    pub open_files: usize,
+    /// Its cap.
+    pub max_open_files: usize,
+    /// Opens of existing files the cache did not hold (first opens after start-up
+    /// included, creations not): what a too-small cache costs.
+    pub reopens: u64,
+    /// Handles closed with writes not yet synced, after the fsync that made that safe.
+    pub synced_closes: u64,
+}
+
 struct Inner {
     root: PathBuf,
     max_open: usize,
     state: Mutex<State>,
+    /// Signalled whenever a slot may have become free or a closing file closed.
+    freed: Condvar,
     /// Held for the storage's life: no second broker can open the same root meanwhile.
     _lock: DataDirLock,
 }
@@ -55,8 +97,19 @@ struct Cached {
     file: Arc<File>,
     /// The tick of its last use: its key in `State::lru`.
     tick: u64,
-    /// Written through since its last sync: not to be evicted.
+    /// Unique per opened handle, so that a lease never releases a later handle of the name.
+    id: u64,
+    /// Written through (or truncated) since its last sync: closed only after an fsync.
     unsynced: bool,
+    /// Operations using it now: never closed while above 0.
+    in_use: u32,
+}
+
+/// A failed fsync of a handle the cache closed: what the file's later writes and syncs say.
+#[derive(Clone)]
+struct Failure {
+    kind: io::ErrorKind,
+    message: String,
 }
 
 #[derive(Default)]
@@ -66,21 +119,47 @@ struct State {
     /// The same handles by last use, oldest first: the eviction order.
     lru: BTreeMap<u64, String>,
     tick: u64,
+    /// Descriptors held outside `handles`: opens in progress, directories, scratch files,
+    /// and handles being synced before they close.
+    transient: usize,
+    /// Names whose handle is being synced before it closes: their users wait.
+    closing: BTreeSet<String>,
+    /// Names whose handle failed the fsync before its close (see the module docs).
+    failed: BTreeMap<String, Failure>,
+    /// Threads waiting for a free slot or a closing file.
+    waiters: usize,
+    /// Handles forgotten while in use, by id, with their users: still open (and counted in
+    /// `transient`) until the last one is done.
+    zombies: BTreeMap<u64, u32>,
+    /// Bumped by every `forget`, so an open racing a remove or replace is not cached.
+    forgets: u64,
+    reopens: u64,
+    synced_closes: u64,
     /// Directories with entries created since they were last fsynced, each with the
     /// generation of its latest change (so a sync that raced a new entry keeps the mark).
     dirty_dirs: BTreeMap<PathBuf, u64>,
     generation: u64,
 }
 
+/// What an operation does with a handle: writes mark it unsynced and are refused after a
+/// failed close-time fsync; syncs are refused then too; reads are not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Use {
+    Read,
+    Write,
+    Sync,
+}
+
 impl FsStorage {
-    /// Opens (creating it if needed) the storage rooted at `root`, caching at most
-    /// [`DEFAULT_MAX_OPEN_FILES`] open files. Takes the directory's lock before reading
+    /// Opens (creating it if needed) the storage rooted at `root`, using at most
+    /// [`DEFAULT_MAX_OPEN_FILES`] descriptors. Takes the directory's lock before reading
     /// anything and checks it can be written ([`DataDirLock`]).
     pub fn open(root: impl Into<PathBuf>) -> Result<FsStorage, DataDirError> {
         FsStorage::with_max_open_files(root, DEFAULT_MAX_OPEN_FILES)
     }
 
-    /// Like [`FsStorage::open`] with a cap of `max_open` (at least 1) cached handles.
+    /// Like [`FsStorage::open`] with a cap of `max_open` (at least 2: a handle and a
+    /// directory being synced) descriptors.
     pub fn with_max_open_files(
         root: impl Into<PathBuf>,
         max_open: usize,
@@ -90,8 +169,9 @@ impl FsStorage {
         Ok(FsStorage {
             inner: Arc::new(Inner {
                 root,
-                max_open: max_open.max(1),
+                max_open: max_open.max(2),
                 state: Mutex::new(State::default()),
+                freed: Condvar::new(),
                 _lock: lock,
             }),
         })
@@ -102,15 +182,38 @@ impl FsStorage {
         &self.inner.root
     }
 
-    /// How many file handles are cached right now (for tests of the bound).
+    /// How many descriptors the storage holds right now (for tests of the bound).
     pub fn open_files(&self) -> usize {
-        self.lock().handles.len()
+        self.lock().open_files()
+    }
+
+    /// The cache's numbers now.
+    pub fn file_cache_stats(&self) -> FileCacheStats {
+        let state = self.lock();
+        FileCacheStats {
+            open_files: state.open_files(),
+            max_open_files: self.inner.max_open,
+            reopens: state.reopens,
+            synced_closes: state.synced_closes,
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
         // A poisoned lock means a thread panicked while holding it; the state is a cache and
         // a set of marks, both still meaningful, so carry on.
         self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits for [`Inner::freed`], counted in `waiters` so that releases know to signal.
+    fn wait<'a>(&'a self, mut state: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        state.waiters += 1;
+        let mut state = self
+            .inner
+            .freed
+            .wait(state)
+            .unwrap_or_else(|e| e.into_inner());
+        state.waiters -= 1;
+        state
     }
 
     /// The path of `file`, refusing names that could escape the root.
@@ -126,33 +229,158 @@ impl FsStorage {
         Ok(self.inner.root.join(rel))
     }
 
-    /// The cached handle of `file`, opening it (and with `create`, creating it and its
-    /// directories) if needed.
-    fn handle(&self, file: &str, create: bool) -> io::Result<Arc<File>> {
-        {
-            let mut state = self.lock();
-            if let Some(handle) = state.touch(file) {
-                return Ok(handle);
+    /// Runs `f` on the handle of `file`, opening it (and with `create`, creating it and its
+    /// directories) if needed; the handle cannot be closed while `f` runs.
+    fn with_handle<T>(
+        &self,
+        file: &str,
+        create: bool,
+        purpose: Use,
+        f: impl FnOnce(&File) -> io::Result<T>,
+    ) -> io::Result<T> {
+        let (handle, id) = self.acquire(file, create, purpose)?;
+        let result = f(&handle);
+        // The clone goes before the lease, so a handle not in use has no clone outside.
+        drop(handle);
+        self.release(file, id);
+        result
+    }
+
+    /// Ends a lease taken by [`FsStorage::acquire`].
+    fn release(&self, file: &str, id: u64) {
+        let mut state = self.lock();
+        if let Some(cached) = state.handles.get_mut(file).filter(|c| c.id == id) {
+            cached.in_use -= 1;
+        } else if let Some(users) = state.zombies.get_mut(&id) {
+            // Forgotten while in use: its descriptor closes now, with its last user.
+            *users -= 1;
+            if *users == 0 {
+                state.zombies.remove(&id);
+                state.transient -= 1;
             }
         }
-        let path = self.path(file)?;
-        let handle = Arc::new(if create {
-            self.open_or_create(&path)?
-        } else {
-            open_existing(&path)?
-        });
-        let mut state = self.lock();
-        // Another thread may have opened it meanwhile; keep one handle per file.
-        if let Some(existing) = state.touch(file) {
-            return Ok(existing);
+        if state.waiters > 0 {
+            self.inner.freed.notify_all();
         }
-        state.insert(file.to_string(), handle.clone(), self.inner.max_open);
-        Ok(handle)
+    }
+
+    /// Leases the handle of `file` (see [`FsStorage::with_handle`]): the handle and the
+    /// lease's id.
+    fn acquire(&self, file: &str, create: bool, purpose: Use) -> io::Result<(Arc<File>, u64)> {
+        let path = self.path(file)?;
+        loop {
+            let mut state = self.lock();
+            loop {
+                if purpose != Use::Read {
+                    if let Some(failure) = state.failed.get(file) {
+                        return Err(failure.error(file));
+                    }
+                }
+                if !state.closing.contains(file) {
+                    break;
+                }
+                state = self.wait(state);
+            }
+            if let Some(leased) = state.lease(file, purpose) {
+                return Ok(leased);
+            }
+            let state = self.reserve(state);
+            let forgets = state.forgets;
+            drop(state);
+            let opened = if create {
+                self.open_or_create(&path)
+            } else {
+                open_existing(&path).map(|f| (f, false))
+            };
+            let mut state = self.lock();
+            state.transient -= 1;
+            if state.waiters > 0 {
+                self.inner.freed.notify_all();
+            }
+            let (opened, created) = opened?;
+            if !created {
+                state.reopens += 1;
+            }
+            if state.handles.contains_key(file)
+                || state.closing.contains(file)
+                || state.forgets != forgets
+            {
+                // Another thread opened it meanwhile, or it was removed or replaced while
+                // this open ran (this handle may name the old inode): start again.
+                continue;
+            }
+            let slots = state.open_files();
+            debug_assert!(slots < self.inner.max_open, "{slots} open at the cap");
+            return Ok(state.insert(file.to_string(), opened, purpose));
+        }
+    }
+
+    /// Takes one descriptor slot (`transient += 1`), closing handles to make room: a synced
+    /// one not in use if there is one, else an unsynced one after its fsync (see the module
+    /// docs), else waits for an operation to finish.
+    fn reserve<'a>(&'a self, mut state: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        loop {
+            if state.open_files() < self.inner.max_open {
+                state.transient += 1;
+                return state;
+            }
+            let (clean, unsynced) = state.victims();
+            if let Some(tick) = clean {
+                // Not in use, so no clone is out: this closes the descriptor.
+                drop(state.remove_at(tick));
+                continue;
+            }
+            let Some(tick) = unsynced else {
+                state = self.wait(state);
+                continue;
+            };
+            let Some((name, cached)) = state.remove_at(tick) else {
+                continue;
+            };
+            state.closing.insert(name.clone());
+            state.transient += 1;
+            drop(state);
+            let synced = cached.file.sync_data();
+            #[cfg(test)]
+            let synced = match state_hooks::take_close_sync_failure() {
+                true => Err(io::Error::other("EIO (injected)")),
+                false => synced,
+            };
+            drop(cached);
+            state = self.lock();
+            state.transient -= 1;
+            state.closing.remove(&name);
+            state.synced_closes += 1;
+            if let Err(e) = synced {
+                tracing::error!(file = %name, error = %e, "fsync before closing a file failed; its log will fail at its next write or flush");
+                state.failed.insert(
+                    name,
+                    Failure {
+                        kind: e.kind(),
+                        message: e.to_string(),
+                    },
+                );
+            }
+            self.inner.freed.notify_all();
+        }
+    }
+
+    /// Runs `f` with one descriptor slot taken for a file or directory it opens and closes
+    /// itself (directories to sync or list, scratch files).
+    fn with_slot<T>(&self, f: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
+        drop(self.reserve(self.lock()));
+        let result = f();
+        let mut state = self.lock();
+        state.transient -= 1;
+        if state.waiters > 0 {
+            self.inner.freed.notify_all();
+        }
+        result
     }
 
     /// Opens `path` for appending, creating it and any missing parent directories, and marks
-    /// each directory that gained an entry as dirty.
-    fn open_or_create(&self, path: &Path) -> io::Result<File> {
+    /// each directory that gained an entry as dirty. Says whether it created the file.
+    fn open_or_create(&self, path: &Path) -> io::Result<(File, bool)> {
         let create = || {
             OpenOptions::new()
                 .read(true)
@@ -162,13 +390,15 @@ impl FsStorage {
         };
         let created = match create() {
             Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return open_existing(path),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                return open_existing(path).map(|f| (f, false))
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 self.create_dirs(parent_of(path))?;
                 match create() {
                     Ok(f) => f,
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                        return open_existing(path)
+                        return open_existing(path).map(|f| (f, false))
                     }
                     Err(e) => return Err(e),
                 }
@@ -176,7 +406,7 @@ impl FsStorage {
             Err(e) => return Err(e),
         };
         self.lock().mark_dirty(parent_of(path));
-        Ok(created)
+        Ok((created, true))
     }
 
     /// Creates `dir` and its missing ancestors under the root, marking the parent of each
@@ -219,7 +449,7 @@ impl FsStorage {
             }
         }
         for (dir, generation) in todo {
-            File::open(&dir)?.sync_all()?;
+            self.with_slot(|| File::open(&dir)?.sync_all())?;
             if let Some(generation) = generation {
                 let mut state = self.lock();
                 if state.dirty_dirs.get(&dir) == Some(&generation) {
@@ -231,52 +461,97 @@ impl FsStorage {
     }
 }
 
+impl Failure {
+    fn error(&self, file: &str) -> io::Error {
+        io::Error::new(
+            self.kind,
+            format!(
+                "{file}: an fsync before its handle was closed failed ({}); its unsynced writes may be lost",
+                self.message
+            ),
+        )
+    }
+}
+
 impl State {
     fn next_tick(&mut self) -> u64 {
         self.tick += 1;
         self.tick
     }
 
-    /// The cached handle of `file`, now the most recently used.
-    fn touch(&mut self, file: &str) -> Option<Arc<File>> {
+    /// Descriptors held: cached handles and transient ones.
+    fn open_files(&self) -> usize {
+        self.handles.len() + self.transient
+    }
+
+    /// The cached handle of `file` leased for `purpose`, now the most recently used.
+    fn lease(&mut self, file: &str, purpose: Use) -> Option<(Arc<File>, u64)> {
         let tick = self.next_tick();
         let cached = self.handles.get_mut(file)?;
         let old = std::mem::replace(&mut cached.tick, tick);
-        let handle = cached.file.clone();
+        cached.in_use += 1;
+        // Marked before the write, so that a sync racing it cannot clear the mark after.
+        cached.unsynced |= purpose == Use::Write;
+        let leased = (cached.file.clone(), cached.id);
         self.lru.remove(&old);
         self.lru.insert(tick, file.to_string());
-        Some(handle)
+        Some(leased)
     }
 
-    fn insert(&mut self, file: String, handle: Arc<File>, max_open: usize) {
-        while self.handles.len() >= max_open {
-            // The least recently used handle with nothing waiting for a sync.
-            let victim = self
-                .lru
-                .iter()
-                .find(|(_, name)| self.handles.get(*name).is_some_and(|c| !c.unsynced))
-                .map(|(tick, _)| *tick);
-            let Some(tick) = victim else { break };
-            // A clone held by a reader or a sync keeps the file open until it is done.
-            if let Some(name) = self.lru.remove(&tick) {
-                self.handles.remove(&name);
-            }
-        }
+    /// Caches a handle just opened, leased for `purpose`.
+    fn insert(&mut self, file: String, handle: File, purpose: Use) -> (Arc<File>, u64) {
         let tick = self.next_tick();
+        let handle = Arc::new(handle);
         self.lru.insert(tick, file.clone());
         self.handles.insert(
             file,
             Cached {
-                file: handle,
+                file: handle.clone(),
                 tick,
-                unsynced: false,
+                id: tick,
+                unsynced: purpose == Use::Write,
+                in_use: 1,
             },
         );
+        (handle, tick)
     }
 
+    /// The ticks of the least recently used handle not in use with nothing to sync, and of
+    /// the least recently used one not in use with writes to sync.
+    fn victims(&self) -> (Option<u64>, Option<u64>) {
+        let mut unsynced = None;
+        for (&tick, name) in &self.lru {
+            let Some(cached) = self.handles.get(name) else {
+                continue;
+            };
+            if cached.in_use > 0 {
+                continue;
+            }
+            if !cached.unsynced {
+                return (Some(tick), unsynced);
+            }
+            unsynced.get_or_insert(tick);
+        }
+        (None, unsynced)
+    }
+
+    fn remove_at(&mut self, tick: u64) -> Option<(String, Cached)> {
+        let name = self.lru.remove(&tick)?;
+        let cached = self.handles.remove(&name)?;
+        Some((name, cached))
+    }
+
+    /// Drops the cached handle of `file` (its users keep theirs until done) and any failure
+    /// kept against the name: the file is gone or replaced whole.
     fn forget(&mut self, file: &str) {
+        self.forgets += 1;
+        self.failed.remove(file);
         if let Some(cached) = self.handles.remove(file) {
             self.lru.remove(&cached.tick);
+            if cached.in_use > 0 {
+                self.zombies.insert(cached.id, cached.in_use);
+                self.transient += 1;
+            }
         }
     }
 
@@ -326,29 +601,29 @@ fn write_all_vectored(mut out: &File, bufs: &[&[u8]]) -> io::Result<()> {
 
 impl Storage for FsStorage {
     fn append(&self, file: &str, bufs: &[&[u8]]) -> io::Result<()> {
-        let handle = self.handle(file, true)?;
-        // Marked before the write, so that a sync racing it cannot clear the mark after.
-        self.lock().set_unsynced(file, true);
-        write_all_vectored(&handle, bufs)
+        self.with_handle(file, true, Use::Write, |handle| {
+            write_all_vectored(handle, bufs)
+        })
     }
 
     fn read_at(&self, file: &str, pos: u64, len: usize) -> io::Result<Bytes> {
-        let handle = self.handle(file, false)?;
-        let file_len = handle.metadata()?.len();
-        // Never allocate more than the file can give.
-        let len = len.min(usize::try_from(file_len.saturating_sub(pos)).unwrap_or(usize::MAX));
-        let mut buf = BytesMut::zeroed(len);
-        let mut filled = 0;
-        while filled < len {
-            match handle.read_at(&mut buf[filled..], pos + filled as u64) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+        self.with_handle(file, false, Use::Read, |handle| {
+            let file_len = handle.metadata()?.len();
+            // Never allocate more than the file can give.
+            let len = len.min(usize::try_from(file_len.saturating_sub(pos)).unwrap_or(usize::MAX));
+            let mut buf = BytesMut::zeroed(len);
+            let mut filled = 0;
+            while filled < len {
+                match handle.read_at(&mut buf[filled..], pos + filled as u64) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
             }
-        }
-        buf.truncate(filled);
-        Ok(buf.freeze())
+            buf.truncate(filled);
+            Ok(buf.freeze())
+        })
     }
 
     fn len(&self, file: &str) -> io::Result<Option<u64>> {
@@ -360,11 +635,14 @@ impl Storage for FsStorage {
     }
 
     fn truncate(&self, file: &str, len: u64) -> io::Result<()> {
-        let handle = self.handle(file, false)?;
-        if handle.metadata()?.len() > len {
-            handle.set_len(len)?;
-        }
-        Ok(())
+        // A write like any other: the new length must reach the disk before the handle may
+        // close, so the cut is synced (and its failure seen) like appended bytes.
+        self.with_handle(file, false, Use::Write, |handle| {
+            if handle.metadata()?.len() > len {
+                handle.set_len(len)?;
+            }
+            Ok(())
+        })
     }
 
     fn remove(&self, file: &str) -> io::Result<()> {
@@ -389,22 +667,26 @@ impl Storage for FsStorage {
         } else {
             self.path(dir.trim_end_matches('/'))?
         };
-        let entries = match std::fs::read_dir(path) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(e),
-        };
-        let mut names = Vec::new();
-        for entry in entries {
-            let name = entry?.file_name();
-            // Names that are not UTF-8 were not written by Keel.
-            let Some(name) = name.to_str() else { continue };
-            // The lock file is the storage's own, not the core's.
-            let own_lock = dir.is_empty() && name == LOCK_FILE;
-            if !own_lock && !name.ends_with(TMP_SUFFIX) {
-                names.push(name.to_string());
+        // The directory stays open while it is read: a descriptor like any other.
+        let mut names = self.with_slot(|| {
+            let entries = match std::fs::read_dir(path) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+                Err(e) => return Err(e),
+            };
+            let mut names = Vec::new();
+            for entry in entries {
+                let name = entry?.file_name();
+                // Names that are not UTF-8 were not written by Keel.
+                let Some(name) = name.to_str() else { continue };
+                // The lock file is the storage's own, not the core's.
+                let own_lock = dir.is_empty() && name == LOCK_FILE;
+                if !own_lock && !name.ends_with(TMP_SUFFIX) {
+                    names.push(name.to_string());
+                }
             }
-        }
+            Ok(names)
+        })?;
         names.sort();
         Ok(names)
     }
@@ -415,15 +697,15 @@ impl Storage for FsStorage {
         tmp_name.push(TMP_SUFFIX);
         let tmp = PathBuf::from(tmp_name);
         self.create_dirs(parent_of(&path))?;
-        {
+        self.with_slot(|| {
             let mut out = OpenOptions::new()
                 .write(true)
                 .create(true)
                 .truncate(true)
                 .open(&tmp)?;
             out.write_all(contents)?;
-            out.sync_all()?;
-        }
+            out.sync_all()
+        })?;
         // The cached handle (if any) names the old inode: drop it before the rename.
         self.lock().forget(file);
         std::fs::rename(&tmp, &path)?;
@@ -432,13 +714,13 @@ impl Storage for FsStorage {
 
     fn sync(&self, file: &str) -> io::Result<()> {
         let path = self.path(file)?;
-        let handle = self.handle(file, false)?;
-        // Cleared before the fsync: a write that lands meanwhile marks it again.
-        self.lock().set_unsynced(file, false);
-        if let Err(e) = handle.sync_data() {
-            self.lock().set_unsynced(file, true);
-            return Err(e);
-        }
+        self.with_handle(file, false, Use::Sync, |handle| {
+            // Cleared before the fsync: a write that lands meanwhile marks it again.
+            self.lock().set_unsynced(file, false);
+            handle.sync_data().inspect_err(|_| {
+                self.lock().set_unsynced(file, true);
+            })
+        })?;
         self.sync_dirs(&path, false)
     }
 
@@ -449,6 +731,25 @@ impl Storage for FsStorage {
             stats.f_blocks.saturating_mul(unit),
             stats.f_bavail.saturating_mul(unit),
         ))
+    }
+}
+
+/// Test hooks: a close-time fsync failure cannot be provoked on a real filesystem.
+#[cfg(test)]
+mod state_hooks {
+    use std::cell::Cell;
+
+    thread_local! {
+        static FAIL_CLOSE_SYNC: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Makes this thread's next fsync before a close fail.
+    pub fn fail_next_close_sync() {
+        FAIL_CLOSE_SYNC.with(|f| f.set(true));
+    }
+
+    pub fn take_close_sync_failure() -> bool {
+        FAIL_CLOSE_SYNC.with(|f| f.replace(false))
     }
 }
 
@@ -654,28 +955,116 @@ mod tests {
     }
 
     #[test]
-    fn handles_with_unsynced_writes_are_not_evicted() {
+    fn handles_with_unsynced_writes_are_synced_before_they_close_and_the_cap_holds() {
         let dir = TempDir::new("unsynced");
+        let disk = FsStorage::with_max_open_files(&dir.0, 3).unwrap();
+        // Every file written and none synced: the cache may not grow past its cap, so it
+        // syncs the least recently used before closing it.
+        for i in 0..10 {
+            disk.append(&format!("t-0/f{i}"), &[b"abc"]).unwrap();
+            assert!(disk.open_files() <= 3, "{} open", disk.open_files());
+        }
+        let stats = disk.file_cache_stats();
+        assert_eq!(stats.open_files, 3);
+        assert_eq!(stats.synced_closes, 7, "{stats:?}");
+        // A synced handle goes first: f9 was synced, so a new file closes it and not an
+        // unsynced one.
+        disk.sync("t-0/f9").unwrap();
+        disk.append("t-0/g", &[b"x"]).unwrap();
+        assert_eq!(disk.file_cache_stats().synced_closes, 7);
+        // Every file reads back, and the flusher's later syncs (reopening) succeed.
+        for i in 0..10 {
+            let f = format!("t-0/f{i}");
+            assert_eq!(&disk.read_at(&f, 0, 3).unwrap()[..], b"abc");
+            disk.sync(&f).unwrap();
+            assert!(disk.open_files() <= 3);
+        }
+        assert!(disk.file_cache_stats().reopens >= 7);
+        assert!(
+            disk.lock().dirty_dirs.is_empty(),
+            "the syncs still made the new entries durable"
+        );
+    }
+
+    #[test]
+    fn a_failed_fsync_before_a_close_fails_the_files_later_writes_and_syncs() {
+        let dir = TempDir::new("closefail");
         let disk = FsStorage::with_max_open_files(&dir.0, 2).unwrap();
-        for i in 0..4 {
-            disk.append(&format!("f{i}"), &[b"abc"]).unwrap();
-        }
+        disk.append("a", &[b"lost?"]).unwrap();
+        disk.append("b", &[b"x"]).unwrap();
+        // Opening c must close a, which has unsynced writes; that fsync fails.
+        state_hooks::fail_next_close_sync();
+        disk.append("c", &[b"y"]).unwrap();
+        assert!(!disk.lock().handles.contains_key("a"));
+        // The flusher's sync of a reports the failure (its log fails), and so does a write.
+        let e = disk.sync("a").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::Other);
+        assert!(e.to_string().contains("EIO (injected)"), "{e}");
+        assert!(disk.append("a", &[b"more"]).is_err());
+        assert!(disk.truncate("a", 0).is_err());
+        assert!(disk.sync("a").is_err(), "sticky: fsyncgate");
+        // Reading what is there still works; other files are unaffected.
+        assert_eq!(&disk.read_at("a", 0, 5).unwrap()[..], b"lost?");
+        disk.sync("b").unwrap();
+        // Replaced whole (a checkpoint) or removed, the name is usable again.
+        disk.replace("a", b"new").unwrap();
+        disk.append("a", &[b"+"]).unwrap();
+        disk.sync("a").unwrap();
+        assert_eq!(std::fs::read(dir.0.join("a")).unwrap(), b"new+");
+    }
+
+    #[test]
+    fn a_handle_in_use_is_not_closed_and_a_full_cache_waits_for_it() {
+        let dir = TempDir::new("inuse");
+        let disk = FsStorage::with_max_open_files(&dir.0, 2).unwrap();
+        disk.append("a", &[b"x"]).unwrap();
+        disk.append("b", &[b"x"]).unwrap();
+        // Two operations under way (a read of a, a flusher's fsync of b, say).
+        let (_, a) = disk.acquire("a", false, Use::Read).unwrap();
+        let (_, b) = disk.acquire("b", false, Use::Sync).unwrap();
+        let other = disk.clone();
+        let opener = std::thread::spawn(move || other.append("c", &[b"y"]));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(!opener.is_finished(), "no slot: the open waits");
+        assert_eq!(disk.open_files(), 2);
+        disk.release("a", a);
+        opener.join().unwrap().unwrap();
+        assert!(disk.lock().handles.contains_key("b"), "still in use");
+        assert!(!disk.lock().handles.contains_key("a"));
+        assert_eq!(disk.open_files(), 2);
+        disk.release("b", b);
+    }
+
+    #[test]
+    fn a_handle_removed_while_in_use_counts_until_its_user_is_done() {
+        let dir = TempDir::new("zombie");
+        let disk = FsStorage::with_max_open_files(&dir.0, 4).unwrap();
+        disk.append("a", &[b"x"]).unwrap();
+        let (_, a) = disk.acquire("a", false, Use::Read).unwrap();
+        disk.remove("a").unwrap();
         assert_eq!(
             disk.open_files(),
-            4,
-            "every handle still has a write to sync"
+            1,
+            "the reader still holds the descriptor"
         );
-        for i in 0..4 {
-            disk.sync(&format!("f{i}")).unwrap();
+        disk.release("a", a);
+        assert_eq!(disk.open_files(), 0);
+    }
+
+    #[test]
+    fn directories_and_scratch_files_count_against_the_cap() {
+        let dir = TempDir::new("slots");
+        let disk = FsStorage::with_max_open_files(&dir.0, 2).unwrap();
+        for i in 0..5 {
+            disk.append(&format!("d{i}/f"), &[b"x"]).unwrap();
         }
-        disk.append("f4", &[b"x"]).unwrap();
-        disk.sync("f4").unwrap();
-        disk.read_at("f1", 0, 1).unwrap();
-        assert_eq!(
-            disk.open_files(),
-            2,
-            "synced handles are evicted down to the cap"
-        );
+        // Each sync opens the file's directories too; each replace a scratch file.
+        for i in 0..5 {
+            disk.sync(&format!("d{i}/f")).unwrap();
+            disk.replace(&format!("d{i}/cp"), b"c").unwrap();
+            assert_eq!(disk.list(&format!("d{i}")).unwrap(), vec!["cp", "f"]);
+            assert!(disk.open_files() <= 2);
+        }
     }
 
     #[test]
