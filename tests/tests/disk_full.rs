@@ -365,3 +365,83 @@ fn a_disk_that_really_fills_stops_the_log_until_space_is_freed_then_it_reopens()
     keel.restart();
     assert_eq!(consume_all(&keel.bootstrap(), "enospc"), acked);
 }
+
+/// What every tested client shows when the broker is below its floor. No mount needed: a
+/// floor above the disk's size puts any broker there. The topic is made before the floor is
+/// raised, since creating it is refused too.
+#[test]
+fn every_client_is_told_promptly_below_the_floor() {
+    use keel_tests::{missing_python_modules, run_python_script, PYTHON_INSTALL};
+    let dir = temp_data_dir("floor-clients");
+    let mut keel = Keel::start(&dir, &[]);
+    let rt = runtime();
+    let p = producer(&keel.bootstrap());
+    send(&rt, &p, "floor", "before").expect("room to write");
+    drop(p);
+    assert!(keel.stop());
+    let keel = Keel::start(&dir, &["--min-free-bytes", &(1u64 << 60).to_string()]);
+
+    // librdkafka, through rdkafka: produce and CreateTopics.
+    let p = producer(&keel.bootstrap());
+    let e = send(&rt, &p, "floor", "refused").unwrap_err();
+    assert_eq!(refused_code(&e), Some(REFUSED), "{e}");
+    eprintln!("disk_full: rdkafka produce: {e}");
+    let created = rt.block_on(async {
+        use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+        let admin: AdminClient<_> = ClientConfig::new()
+            .set("bootstrap.servers", keel.bootstrap())
+            .create()
+            .expect("admin");
+        admin
+            .create_topics(
+                &[NewTopic::new("new", 1, TopicReplication::Fixed(1))],
+                &AdminOptions::new(),
+            )
+            .await
+            .expect("CreateTopics answered")
+    });
+    let refused = format!("{:?}", created[0]);
+    assert!(
+        refused.contains("PolicyViolation") || refused.contains("free-space floor"),
+        "{refused}"
+    );
+    eprintln!("disk_full: rdkafka CreateTopics: {refused}");
+
+    let modules = ["kafka", "aiokafka", "confluent_kafka"];
+    if require(
+        "every_client_is_told_promptly_below_the_floor (Python)",
+        missing_python_modules(&modules),
+        PYTHON_INSTALL,
+    ) {
+        run_python_script(
+            &keel,
+            "disk_floor.py",
+            &["--topic", "floor"],
+            Duration::from_secs(120),
+        );
+    }
+    let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("js");
+    let node_ready = Command::new("node").arg("--version").output().is_ok()
+        && js.join("node_modules/kafkajs").exists();
+    if require(
+        "every_client_is_told_promptly_below_the_floor (KafkaJS)",
+        (!node_ready).then(|| "node and kafkajs (npm ci --prefix tests/js)".to_string()),
+        "apt-get install -y nodejs npm && npm ci --prefix tests/js",
+    ) {
+        let out = keel_tests::run_with_timeout(
+            Command::new("node")
+                .arg(js.join("disk_floor.js"))
+                .arg(keel.bootstrap())
+                .arg("floor"),
+            b"",
+            Duration::from_secs(90),
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "disk_floor.js: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        eprint!("{stdout}");
+    }
+}
