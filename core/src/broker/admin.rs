@@ -203,13 +203,17 @@ impl Node {
             return Err(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
         }
         let partitions = self.config.default_num_partitions.max(1);
-        self.create_topic(name, partitions, BTreeMap::new())
+        self.create_topic_in(name, partitions, BTreeMap::new(), WriteClass::Reserved)
             .map(|_| ())
             .map_err(|(code, msg)| {
                 // Every retry of the client's Metadata lands here: one line a minute per
                 // topic, and none for the floor, whose own line says it all (disk.rs).
                 let throttled = code == super::disk::NO_SPACE
-                    || self.throttle.allow("auto-create", name, self.now).is_none();
+                    || self
+                        .throttle
+                        .borrow_mut()
+                        .allow("auto-create", name, self.now)
+                        .is_none();
                 if !throttled {
                     tracing::warn!(topic = name, %msg, "auto-creating a topic failed");
                 }
@@ -301,7 +305,13 @@ impl Node {
                                 Ok(None) => {}
                                 Err(None) => out.error_code = ErrorCode::INVALID_REQUEST,
                                 Err(Some(e)) => {
-                                    tracing::error!(topic = %topic.name, partition = lp.partition_index, error = %e, "offset lookup failed");
+                                    if let Some(held_back) = self.throttle.borrow_mut().allow(
+                                        "offset-lookup",
+                                        &topic.name,
+                                        self.now,
+                                    ) {
+                                        tracing::error!(topic = %topic.name, partition = lp.partition_index, error = %e, held_back, "offset lookup failed");
+                                    }
                                     out.error_code = ErrorCode::KAFKA_STORAGE_ERROR;
                                 }
                             }
@@ -463,10 +473,21 @@ impl Node {
     ) -> Result<TopicId, (ErrorCode, String)> {
         // The offsets topic, which commits need, may use the floor's reserve (disk.rs).
         let class = if name == crate::group::OFFSETS_TOPIC {
-            WriteClass::OffsetCommit
+            WriteClass::Reserved
         } else {
             WriteClass::Data
         };
+        self.create_topic_in(name, partitions, configs, class)
+    }
+
+    /// [`Node::create_topic`] for a write of `class` (the floor's reserve or not).
+    fn create_topic_in(
+        &mut self,
+        name: &str,
+        partitions: i32,
+        configs: BTreeMap<String, String>,
+        class: WriteClass,
+    ) -> Result<TopicId, (ErrorCode, String)> {
         if !self.disk.admits(class) {
             return Err((super::disk::NO_SPACE, self.disk.refusal()));
         }

@@ -6,9 +6,9 @@
 //! crosses the floor is refused at once rather than a second later. The state has
 //! hysteresis: the node enters low space when the estimate drops below the floor, and
 //! leaves it only when a *sample* shows the floor plus [`RESUME_MARGIN_DIVISOR`]'s share
-//! free again, so it does not flap on every retention pass. Offset commits keep a reserve of
-//! their own: they are refused only below half the floor, because they are small and a
-//! consumer that cannot commit re-reads what it already processed.
+//! free again, so it does not flap on every retention pass. Small writes that keep clients
+//! working ([`WriteClass::Reserved`]: offset commits, auto-created topics' metadata) keep a
+//! reserve of their own: they are refused only below half the floor.
 //!
 //! Redpanda's equivalent (storage_min_free_bytes) answers clients with an indirect "broker
 //! not available"; Kafka has no floor and takes the log directory offline on ENOSPC. Here the
@@ -29,12 +29,17 @@ const DEFAULT_FLOOR_DIVISOR: u64 = 20;
 /// Writes resume once a sample shows `floor + floor / RESUME_MARGIN_DIVISOR` free.
 pub const RESUME_MARGIN_DIVISOR: u64 = 10;
 
-/// What a write is, for the floor: data and topics stop at the floor, offset commits at
-/// half of it.
+/// What a write is, for the floor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WriteClass {
+    /// Produce, CreateTopics, CreatePartitions: stop at the floor.
     Data,
-    OffsetCommit,
+    /// Small writes that keep clients working, which may use the half of the floor below
+    /// it: offset commits (a consumer that cannot commit re-reads what it processed), the
+    /// offsets topic, and the metadata of an auto-created topic (so a producer to a new
+    /// topic meets Produce's prompt refusal instead of a Metadata error librdkafka ignores
+    /// until its message timeout).
+    Reserved,
 }
 
 /// A change of the low-space state, for the node to log once.
@@ -144,7 +149,7 @@ impl DiskSpace {
     pub fn admits(&self, class: WriteClass) -> bool {
         match class {
             WriteClass::Data => !self.low,
-            WriteClass::OffsetCommit => match self.estimate() {
+            WriteClass::Reserved => match self.estimate() {
                 Some(free) if self.low => free >= self.floor() / 2,
                 _ => true,
             },
@@ -246,7 +251,7 @@ impl Node {
     pub(super) fn on_disk_sample(&mut self, free_bytes: u64, total_bytes: u64) {
         let transition = self.disk.on_sample(free_bytes, total_bytes);
         log_transition(&self.disk, transition);
-        if self.disk.admits(WriteClass::OffsetCommit) {
+        if self.disk.admits(WriteClass::Reserved) {
             self.reopen_out_of_space_logs();
         }
     }
@@ -281,7 +286,9 @@ impl Node {
         let loaded = match self.load_partition_log(&topic, key.1) {
             Ok(loaded) => loaded,
             Err(e) => {
-                if let Some(held_back) = self.throttle.allow("reopen", &key.0, self.now) {
+                if let Some(held_back) =
+                    self.throttle.borrow_mut().allow("reopen", &key.0, self.now)
+                {
                     tracing::warn!(topic = %key.0, partition = key.1, error = %e, held_back, "a log stopped by a full disk could not be reopened yet; retrying at the next measurement");
                 }
                 return;
@@ -324,7 +331,7 @@ impl Node {
         if end > durable {
             self.dirty.insert(key.clone());
         }
-        self.throttle.reset("reopen", &key.0);
+        self.throttle.borrow_mut().reset("reopen", &key.0);
         tracing::info!(topic = %key.0, partition = key.1, log_end_offset = end, "a log stopped by a full disk reopened and takes writes again");
     }
 }
@@ -383,9 +390,9 @@ mod tests {
         let mut disk = DiskSpace::new(Some(10 * MIB));
         disk.on_sample(6 * MIB, 100 * MIB);
         assert!(!disk.admits(WriteClass::Data));
-        assert!(disk.admits(WriteClass::OffsetCommit));
+        assert!(disk.admits(WriteClass::Reserved));
         disk.on_written(MIB + 1);
-        assert!(!disk.admits(WriteClass::OffsetCommit));
+        assert!(!disk.admits(WriteClass::Reserved));
     }
 
     #[test]
@@ -393,7 +400,7 @@ mod tests {
         let mut disk = DiskSpace::new(Some(0));
         assert_eq!(disk.on_sample(0, 100 * MIB), None);
         assert!(disk.admits(WriteClass::Data));
-        assert!(disk.admits(WriteClass::OffsetCommit));
+        assert!(disk.admits(WriteClass::Reserved));
     }
 
     #[test]

@@ -181,7 +181,13 @@ impl Node {
                                         out.error_code = ErrorCode::OFFSET_OUT_OF_RANGE
                                     }
                                     Err(e) => {
-                                        tracing::error!(topic = %topic.name, partition = fp.partition_index, error = %e, "fetch read failed");
+                                        if let Some(held_back) = self.throttle.borrow_mut().allow(
+                                            "fetch-read",
+                                            &topic.name,
+                                            self.now,
+                                        ) {
+                                            tracing::error!(topic = %topic.name, partition = fp.partition_index, error = %e, held_back, "fetch read failed");
+                                        }
                                         out.error_code = ErrorCode::KAFKA_STORAGE_ERROR;
                                     }
                                 }

@@ -193,7 +193,11 @@ impl Node {
         let partition = partition_for(&record.group, count);
         let batch = offsets::build_group_batch(&record, self.now.as_millis());
         if let Err(code) = self.append_offsets_batch(partition, batch) {
-            if let Some(held_back) = self.throttle.allow("group-store", &record.group, self.now) {
+            if let Some(held_back) =
+                self.throttle
+                    .borrow_mut()
+                    .allow("group-store", &record.group, self.now)
+            {
                 tracing::warn!(group = %record.group, partition, error = %code, held_back, "the group's membership was not stored");
             }
         }
@@ -232,7 +236,13 @@ impl Node {
         match self.create_topic(OFFSETS_TOPIC, partitions, configs) {
             Ok(_) => Ok(partitions),
             Err((code, message)) => {
-                tracing::error!(?code, %message, "could not create {OFFSETS_TOPIC}");
+                if let Some(held_back) =
+                    self.throttle
+                        .borrow_mut()
+                        .allow("offsets-topic", "", self.now)
+                {
+                    tracing::error!(?code, %message, held_back, "could not create {OFFSETS_TOPIC}");
+                }
                 Err(ErrorCode::COORDINATOR_NOT_AVAILABLE)
             }
         }
@@ -572,7 +582,7 @@ impl Node {
             return Err(ErrorCode::INVALID_COMMIT_OFFSET_SIZE);
         }
         // Offset commits may use the reserve below the free-space floor (broker/disk.rs).
-        if !self.disk.admits(WriteClass::OffsetCommit) {
+        if !self.disk.admits(WriteClass::Reserved) {
             return Err(super::disk::NO_SPACE);
         }
         match p.log.append(&batch, now_ms, super::produce::LEADER_EPOCH) {

@@ -163,7 +163,13 @@ impl Node {
         match self.allocate_producer_id() {
             Ok(id) => answer(ErrorCode::NONE, id, 0),
             Err(e) => {
-                tracing::error!(error = %e, "could not persist a producer id block");
+                if let Some(held_back) =
+                    self.throttle
+                        .borrow_mut()
+                        .allow("producer-ids", "", self.now)
+                {
+                    tracing::error!(error = %e, held_back, "could not persist a producer id block");
+                }
                 answer(ErrorCode::COORDINATOR_NOT_AVAILABLE, -1, -1)
             }
         }

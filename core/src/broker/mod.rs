@@ -293,8 +293,9 @@ pub struct Node {
     warned_transactional: BTreeSet<ConnId>,
     /// Free space and the floor (broker/disk.rs).
     disk: disk::DiskSpace,
-    /// Warnings a client's retries would repeat, one line a minute (throttle.rs).
-    throttle: crate::throttle::LogThrottle,
+    /// Warnings a client's retries would repeat, one line a minute (throttle.rs). In a
+    /// cell because reads (`&self`, e.g. a fetch) log failures too.
+    throttle: std::cell::RefCell<crate::throttle::LogThrottle>,
 }
 
 /// Bounds on what clients can make a node hold: beyond them, requests are refused rather
@@ -349,7 +350,7 @@ impl Node {
             next_retention_check: now,
             warned_transactional: BTreeSet::new(),
             disk: disk::DiskSpace::new(config_min_free_bytes),
-            throttle: crate::throttle::LogThrottle::default(),
+            throttle: Default::default(),
         };
         node.next_log_cleaning = node.log_cleaner_deadline();
         node.next_retention_check = node.retention_deadline();
@@ -858,7 +859,15 @@ impl Node {
                     tracing::info!(?key, ?report, "compacted a segment");
                 }
                 Ok(_) => {}
-                Err(e) => tracing::warn!(?key, error = %e, "compaction failed"),
+                Err(e) => {
+                    if let Some(held_back) =
+                        self.throttle
+                            .borrow_mut()
+                            .allow("compaction", &key.0, self.now)
+                    {
+                        tracing::warn!(?key, error = %e, held_back, "compaction failed");
+                    }
+                }
             }
         }
     }

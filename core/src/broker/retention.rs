@@ -56,7 +56,13 @@ impl Node {
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    tracing::warn!(topic = %key.0, partition = key.1, error = %e, "retention failed")
+                    if let Some(held_back) =
+                        self.throttle
+                            .borrow_mut()
+                            .allow("retention", &key.0, self.now)
+                    {
+                        tracing::warn!(topic = %key.0, partition = key.1, error = %e, held_back, "retention failed");
+                    }
                 }
             }
         }
