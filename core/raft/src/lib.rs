@@ -35,3 +35,6 @@ pub use message::{Entry, EntryData, Message, RejectHint, Snapshot, SnapshotMeta}
 pub use node::{InitError, Output, ProposeError, RaftNode, ReadError, Role, Stats, TransferError};
 pub use progress::{Progress, ProgressState};
 pub use types::{HardState, Index, Instant, NodeId, Term};
+
+#[cfg(test)]
+mod tests;
