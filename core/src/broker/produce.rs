@@ -317,7 +317,11 @@ impl Node {
                 }
             }
             Err(e) if super::disk::is_out_of_space(&e) => {
-                tracing::warn!(topic = %key.0, partition = key.1, error = %e, "the disk is full: the log takes no writes until space is freed, then reopens");
+                if let Some(held_back) =
+                    self.throttle.borrow_mut().allow("enospc", &key.0, self.now)
+                {
+                    tracing::warn!(topic = %key.0, partition = key.1, error = %e, held_back, "the disk is full: the log takes no writes until space is freed, then reopens");
+                }
                 let reason = super::disk::out_of_space_reason(&e);
                 p.out_of_space = Some(reason.clone());
                 // This batch may be partly on disk (the log cuts it, but a crash before

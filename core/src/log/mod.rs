@@ -783,7 +783,15 @@ impl PartitionLog {
     /// Puts the log in the failed state after a write error.
     fn fail(&mut self, e: io::Error, doing: &str) -> LogError {
         let reason = format!("{doing}: {e}");
-        tracing::error!(dir = %self.dir, %reason, "log stops taking writes");
+        if matches!(
+            e.kind(),
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+        ) {
+            // Not in doubt, and the broker logs running out of space once (broker/disk.rs).
+            tracing::debug!(dir = %self.dir, %reason, "log stops taking writes");
+        } else {
+            tracing::error!(dir = %self.dir, %reason, "log stops taking writes");
+        }
         self.failed = Some(reason);
         LogError::Storage(e)
     }
