@@ -113,6 +113,25 @@ impl MemLog {
         self.dirty_from = None;
     }
 
+    /// The term at `index` in the durable state (what a crash now would leave), counting
+    /// indexes inside the durable snapshot as held with the snapshot's term.
+    #[must_use]
+    pub fn durable_term_at(&self, index: Index) -> Option<Term> {
+        let snap = &self.durable_snapshot.meta;
+        if index <= snap.index {
+            return (index == snap.index).then_some(snap.term);
+        }
+        let first = self.durable_entries.first()?.index;
+        let pos = index.0.checked_sub(first.0)? as usize;
+        self.durable_entries.get(pos).map(|e| e.term)
+    }
+
+    /// The index the durable snapshot covers.
+    #[must_use]
+    pub fn durable_snapshot_index(&self) -> Index {
+        self.durable_snapshot.meta.index
+    }
+
     /// Every held entry after the snapshot (for test inspection).
     #[must_use]
     pub fn all_entries(&self) -> &[Entry] {

@@ -1366,12 +1366,17 @@ impl<L: RaftLog> RaftNode<L> {
     fn broadcast_heartbeat(&mut self) {
         let peers: Vec<NodeId> = self.progress.keys().copied().collect();
         for p in peers {
-            let state = self.progress[&p].state;
-            match state {
+            let Some(pr) = self.progress.get_mut(&p) else {
+                continue;
+            };
+            if pr.heartbeat_elapsed() {
+                // Lost AppendEntries: go back to probing from what is known to match.
+                let next = pr.matched.next();
+                pr.become_probe(next);
+            }
+            match pr.state {
                 ProgressState::Probe => {
-                    if let Some(pr) = self.progress.get_mut(&p) {
-                        pr.paused = false;
-                    }
+                    pr.paused = false;
                     self.send_append(p, true);
                 }
                 ProgressState::Replicate | ProgressState::Snapshot { .. } => self.send_heartbeat(p),

@@ -45,6 +45,9 @@ pub struct Progress {
     pub acked_sent_at: Instant,
     /// When a snapshot was sent (state Snapshot), to time it out.
     pub snapshot_sent_at: Instant,
+    /// Heartbeat intervals in a row with entries in flight and no progress (replicate
+    /// state): lost AppendEntries are resent from `matched` once it reaches two.
+    pub stalled_heartbeats: u32,
 }
 
 impl Progress {
@@ -62,6 +65,7 @@ impl Progress {
             acked_round: 0,
             acked_sent_at: Instant(0),
             snapshot_sent_at: Instant(0),
+            stalled_heartbeats: 0,
         }
     }
 
@@ -122,6 +126,7 @@ impl Progress {
         let grew = index > self.matched;
         if grew {
             self.matched = index;
+            self.stalled_heartbeats = 0;
         }
         if self.next <= index {
             self.next = index.next();
@@ -162,7 +167,19 @@ impl Progress {
         }
     }
 
+    /// A heartbeat interval passed: returns true when replication looks stuck (entries in
+    /// flight, none acknowledged for two intervals), i.e. AppendEntries were lost.
+    pub fn heartbeat_elapsed(&mut self) -> bool {
+        if self.state != ProgressState::Replicate || self.inflight.is_empty() {
+            self.stalled_heartbeats = 0;
+            return false;
+        }
+        self.stalled_heartbeats += 1;
+        self.stalled_heartbeats >= 2
+    }
+
     fn clear_inflight(&mut self) {
+        self.stalled_heartbeats = 0;
         self.inflight.clear();
         self.inflight_bytes = 0;
     }
