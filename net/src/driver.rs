@@ -35,6 +35,7 @@
 
 use crate::api_map;
 use crate::codec::{self, ApiKey, RequestError, ResponseBody};
+use crate::fd_budget::{self, FdBudget};
 use crate::fs_storage::FsStorage;
 use crate::metrics::{
     self, GroupOffsetGauges, Metrics, NodeGauges, NodeState, PartitionGauges, ProbeRequest,
@@ -73,8 +74,15 @@ const INITIAL_FRAME_CAPACITY: usize = 1 << 20;
 /// After shutdown has flushed everything, how long writers get to deliver what was released.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
-/// How long the accept loop waits after an accept error (e.g. out of file descriptors).
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// How long the accept loop waits after an accept error (e.g. out of file descriptors),
+/// doubling while the errors go on, up to [`ACCEPT_BACKOFF_MAX`].
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// File syncs the flusher runs at once. Enough for a device (and ext4's journal) to merge
+/// them; few enough that a batch over thousands of files does not park hundreds of
+/// blocking threads on the storage's descriptor cap.
+const MAX_CONCURRENT_SYNCS: usize = 32;
 
 /// How often the driver measures the data directory's free space for the core's floor
 /// (broker/disk.rs), which also counts its own writes in between: another program filling
@@ -151,9 +159,10 @@ pub async fn serve_with_metrics(
     metrics_listen: Option<SocketAddr>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
-    // The data directory first, before anything is read or bound: a second broker on a
-    // directory in use must say so, not that the first one holds the port.
-    let storage = FsStorage::open(&config.data_dir)?;
+    // The descriptor budget, then the data directory, before anything is read or bound: a
+    // second broker on a directory in use must say so, not that the first one holds the port.
+    let budget = fd_budget::at_start_up();
+    let storage = FsStorage::with_max_open_files(&config.data_dir, budget.max_open_files)?;
     let bind = |listener: &'static str, addr: SocketAddr| async move {
         tokio::net::TcpListener::bind(addr)
             .await
@@ -176,7 +185,7 @@ pub async fn serve_with_metrics(
         }
         None => None,
     };
-    serve_on(config, listener, storage, metrics, shutdown).await
+    serve_on(config, listener, storage, budget, metrics, shutdown).await
 }
 
 /// [`serve`] on an already-bound listener (`config.listen` is ignored): tests bind port 0.
@@ -196,15 +205,18 @@ pub async fn serve_with_listener_and_metrics(
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
-    let storage = FsStorage::open(&config.data_dir)?;
-    serve_on(config, listener, storage, metrics, shutdown).await
+    let budget = fd_budget::at_start_up();
+    let storage = FsStorage::with_max_open_files(&config.data_dir, budget.max_open_files)?;
+    serve_on(config, listener, storage, budget, metrics, shutdown).await
 }
 
-/// Runs the broker over an opened (and so locked) data directory.
+/// Runs the broker over an opened (and so locked) data directory, within `budget`'s
+/// connections.
 async fn serve_on(
     mut config: ServeConfig,
     listener: tokio::net::TcpListener,
     storage: FsStorage,
+    budget: FdBudget,
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
@@ -224,8 +236,20 @@ async fn serve_on(
         sync_mode: SyncMode::SpawnBlocking,
         wall_clock_at_start: wall_clock_now(),
     };
+    let files = storage.clone();
+    metrics.attach_file_cache(Some(Box::new(move || files.file_cache_stats())));
     let storage = Arc::new(storage);
-    run_with_metrics(listener, config.node, storage, options, metrics, shutdown).await
+    let limit = Some(budget.max_connections);
+    run_budgeted(
+        listener,
+        config.node,
+        storage,
+        options,
+        metrics,
+        limit,
+        shutdown,
+    )
+    .await
 }
 
 /// The real wall clock, read once at start by the production entry point.
@@ -286,8 +310,32 @@ pub async fn run_with_metrics<L: Listener>(
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
+    run_budgeted(
+        listener,
+        node_config,
+        storage,
+        options,
+        metrics,
+        None,
+        shutdown,
+    )
+    .await
+}
+
+/// [`run_with_metrics`] serving at most `max_connections` clients at once (`None`: no
+/// limit, as in the simulator); one more is accepted and closed at once.
+async fn run_budgeted<L: Listener>(
+    listener: L,
+    node_config: NodeConfig,
+    storage: Arc<dyn Storage>,
+    options: DriverOptions,
+    metrics: Arc<Metrics>,
+    max_connections: Option<usize>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
     metrics.set_state(NodeState::Starting);
-    let result = drive(listener, node_config, storage, options, &metrics, shutdown).await;
+    let limits = (&metrics, max_connections);
+    let result = drive(listener, node_config, storage, options, limits, shutdown).await;
     // Whatever ended the run, scrapes must not wait on a node task that is gone.
     metrics.attach_probe(None);
     metrics.set_state(match result {
@@ -302,7 +350,7 @@ async fn drive<L: Listener>(
     node_config: NodeConfig,
     storage: Arc<dyn Storage>,
     options: DriverOptions,
-    metrics: &Arc<Metrics>,
+    (metrics, max_connections): (&Arc<Metrics>, Option<usize>),
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
     let clock = Clock::new(options.wall_clock_at_start);
@@ -343,7 +391,12 @@ async fn drive<L: Listener>(
             None => return Err(ServeError::FlusherStopped),
         }
     }
-    let accept = AbortOnDrop(tokio::spawn(accept_loop(listener, events_tx.clone())));
+    let accept = AbortOnDrop(tokio::spawn(accept_loop(
+        listener,
+        events_tx.clone(),
+        max_connections.map(|n| Arc::new(Semaphore::new(n))),
+        Arc::clone(metrics),
+    )));
 
     let limits = Arc::new(ConnLimits {
         max_request_bytes: options.max_request_bytes,
@@ -384,7 +437,7 @@ async fn drive<L: Listener>(
                 let _ = reply.send(node_gauges(&node));
             }
             Some(event) = events_rx.recv() => {
-                if let Some((stream, peer)) = feed(&mut node, &mut router, clock.now(), event) {
+                if let Some((stream, peer, slot)) = feed(&mut node, &mut router, clock.now(), event) {
                     let conn = next_conn;
                     next_conn += 1;
                     let (tx, rx) = mpsc::unbounded_channel();
@@ -397,7 +450,7 @@ async fn drive<L: Listener>(
                         stop: stop_rx.clone(),
                         metrics: Arc::clone(metrics),
                     };
-                    connections.spawn(connection(ctx, stream, tx, rx));
+                    connections.spawn(connection(ctx, stream, slot, tx, rx));
                 }
             }
             Some(_) = connections.join_next() => {}
@@ -516,9 +569,9 @@ fn feed<S>(
     router: &mut Router,
     now: Instant,
     event: Event<S>,
-) -> Option<(S, SocketAddr)> {
+) -> Option<(S, SocketAddr, Option<OwnedSemaphorePermit>)> {
     match event {
-        Event::Accepted { stream, peer } => return Some((stream, peer)),
+        Event::Accepted { stream, peer, slot } => return Some((stream, peer, slot)),
         Event::Request { conn, id, request } => {
             node.handle(now, Input::Request { conn, id, request })
         }
@@ -535,6 +588,8 @@ enum Event<S> {
     Accepted {
         stream: S,
         peer: SocketAddr,
+        /// Its place under the connection limit, held until the connection ends.
+        slot: Option<OwnedSemaphorePermit>,
     },
     Request {
         conn: ConnId,
@@ -573,20 +628,99 @@ impl Router {
     }
 }
 
-async fn accept_loop<L: Listener>(mut listener: L, events: mpsc::Sender<Event<L::Stream>>) {
+/// Accepts connections and hands them to the node task. With a limit (`slots`), a
+/// connection over it is accepted and closed at once, so its client learns now rather than
+/// after a connect timeout, and the descriptors it would take stay with the logs. An accept
+/// that fails (EMFILE, ENFILE: out of descriptors) leaves the connections already open
+/// served, and is retried with a backoff doubling to [`ACCEPT_BACKOFF_MAX`]. Each kind of
+/// trouble is logged once per episode: a WARN when it starts, an INFO with the count when
+/// it ends.
+async fn accept_loop<L: Listener>(
+    mut listener: L,
+    events: mpsc::Sender<Event<L::Stream>>,
+    slots: Option<Arc<Semaphore>>,
+    metrics: Arc<Metrics>,
+) {
+    let limit = slots.as_ref().map_or(0, |s| s.available_permits());
+    metrics.set_connection_limit(limit);
+    let mut failing = Episode::default();
+    let mut refusing = Episode::default();
+    let mut backoff = ACCEPT_BACKOFF;
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
+                backoff = ACCEPT_BACKOFF;
+                if let Some((failures, lasted)) = failing.end() {
+                    tracing::info!(
+                        failures,
+                        lasted_ms = lasted.as_millis() as u64,
+                        "accepting connections again"
+                    );
+                }
+                let slot = match &slots {
+                    None => None,
+                    Some(slots) => match Arc::clone(slots).try_acquire_owned() {
+                        Ok(slot) => Some(slot),
+                        Err(_) => {
+                            metrics.connection_refused();
+                            if refusing.count() {
+                                tracing::warn!(%peer, limit, "at the connection limit: closing new connections until one ends");
+                            }
+                            drop(stream);
+                            continue;
+                        }
+                    },
+                };
+                if let Some((refused, lasted)) = refusing.end() {
+                    tracing::info!(
+                        refused,
+                        lasted_ms = lasted.as_millis() as u64,
+                        "under the connection limit again"
+                    );
+                }
                 tracing::debug!(%peer, "accepted");
-                if events.send(Event::Accepted { stream, peer }).await.is_err() {
+                if events
+                    .send(Event::Accepted { stream, peer, slot })
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
             Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                if failing.count() {
+                    tracing::warn!(error = %e, "accept failed; serving the connections already open and retrying");
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
             }
         }
+    }
+}
+
+/// A run of the same trouble, logged once when it starts and once when it ends.
+#[derive(Debug, Default)]
+struct Episode {
+    /// When it started (`None`: not in one) and how many times it happened since.
+    since: Option<tokio::time::Instant>,
+    count: u64,
+}
+
+impl Episode {
+    /// Counts one occurrence; true for the first of an episode.
+    fn count(&mut self) -> bool {
+        self.count += 1;
+        if self.since.is_some() {
+            return false;
+        }
+        self.since = Some(tokio::time::Instant::now());
+        true
+    }
+
+    /// Ends the episode, if one is on: its count and how long it lasted.
+    fn end(&mut self) -> Option<(u64, Duration)> {
+        let since = self.since.take()?;
+        Some((std::mem::take(&mut self.count), since.elapsed()))
     }
 }
 
@@ -651,7 +785,13 @@ async fn sync_files(
             }
         })
         .collect();
-    mode.run_each(jobs).await.into_iter().flatten().collect()
+    let mut failures = BTreeMap::new();
+    let mut jobs = jobs.into_iter().peekable();
+    while jobs.peek().is_some() {
+        let wave: Vec<_> = jobs.by_ref().take(MAX_CONCURRENT_SYNCS).collect();
+        failures.extend(mode.run_each(wave).await.into_iter().flatten());
+    }
+    failures
 }
 
 /// Per log in a batch: its largest `upto`, and the first failure among its files.
@@ -740,6 +880,7 @@ enum ReadEnd {
 async fn connection<S: Stream>(
     ctx: ConnCtx<S>,
     stream: S,
+    slot: Option<OwnedSemaphorePermit>,
     tx: mpsc::UnboundedSender<ToWriter>,
     rx: mpsc::UnboundedReceiver<ToWriter>,
 ) {
@@ -773,6 +914,8 @@ async fn connection<S: Stream>(
         () = write_loop(conn, peer, write_half, rx, &metrics) => {}
         () = reader => {}
     }
+    // The stream is closed by now: its place under the limit is free.
+    drop(slot);
     let _ = events.send(Event::Disconnected { conn }).await;
 }
 

@@ -6,6 +6,7 @@ pub mod client;
 pub mod codec;
 pub mod data_dir;
 pub mod driver;
+pub mod fd_budget;
 pub mod fs_storage;
 pub mod metrics;
 pub mod network;

@@ -30,6 +30,7 @@
 //! never touches the broker.
 
 use crate::codec::ApiKey;
+use crate::fs_storage::FileCacheStats;
 use keel_core::api;
 use keel_core::broker::{human_bytes, DiskReport};
 use keel_core::error::ErrorCode;
@@ -237,8 +238,10 @@ pub type ProbeRequest = oneshot::Sender<NodeGauges>;
 /// The node task's end of the probe channel, attached while it serves.
 pub type NodeProbe = mpsc::Sender<ProbeRequest>;
 
+/// Reads the storage's file cache numbers at scrape time.
+pub type FileCacheProbe = Box<dyn Fn() -> FileCacheStats + Send + Sync>;
+
 /// Everything one driver run counts. See the module docs.
-#[derive(Debug)]
 pub struct Metrics {
     state: AtomicU8,
     apis: Box<[ApiStats]>,
@@ -251,6 +254,12 @@ pub struct Metrics {
     connections_accepted: AtomicU64,
     /// Connections closed by the driver for bad input (bad frame, malformed request).
     connections_rejected: AtomicU64,
+    /// Connections closed at accept because the broker was at its connection limit.
+    connections_refused: AtomicU64,
+    /// That limit (0: none).
+    connections_limit: AtomicU64,
+    /// The storage's file cache, when it has one (`keel serve`'s `FsStorage`).
+    file_cache: Mutex<Option<FileCacheProbe>>,
     fsync: Histogram,
     fsync_files: AtomicU64,
     fsync_failures: AtomicU64,
@@ -270,12 +279,23 @@ impl Default for Metrics {
             connections_open: AtomicI64::new(0),
             connections_accepted: AtomicU64::new(0),
             connections_rejected: AtomicU64::new(0),
+            connections_refused: AtomicU64::new(0),
+            connections_limit: AtomicU64::new(0),
+            file_cache: Mutex::new(None),
             fsync: Histogram::default(),
             fsync_files: AtomicU64::new(0),
             fsync_failures: AtomicU64::new(0),
             disk: Mutex::new(None),
             probe: Mutex::new(None),
         }
+    }
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics")
+            .field("state", &self.state())
+            .finish_non_exhaustive()
     }
 }
 
@@ -376,6 +396,22 @@ impl Metrics {
 
     pub fn connection_rejected(&self) {
         self.connections_rejected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A connection over the limit was accepted and closed at once.
+    pub fn connection_refused(&self) {
+        self.connections_refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The most client connections served at once (0: no limit).
+    pub fn set_connection_limit(&self, limit: usize) {
+        self.connections_limit
+            .store(limit as u64, Ordering::Relaxed);
+    }
+
+    /// Lets scrapes read the storage's file cache (`None`: there is none).
+    pub fn attach_file_cache(&self, probe: Option<FileCacheProbe>) {
+        *lock(&self.file_cache) = probe;
     }
 
     /// One group-commit batch synced `files` files in `elapsed`, `failures` of them failing.
@@ -525,6 +561,54 @@ impl Metrics {
             "Connections closed by the broker for bad input (bad frame or malformed request).",
             self.connections_rejected.load(Ordering::Relaxed),
         );
+        counter(
+            &mut out,
+            "keel_connections_refused_total",
+            "Connections accepted and closed at once because the broker was at its connection limit.",
+            self.connections_refused.load(Ordering::Relaxed),
+        );
+        let limit = self.connections_limit.load(Ordering::Relaxed);
+        if limit > 0 {
+            header(
+                &mut out,
+                "keel_connections_limit",
+                "gauge",
+                "The most client connections served at once (the descriptor budget's share).",
+            );
+            let _ = writeln!(out, "keel_connections_limit {limit}");
+        }
+        if let Some(stats) = lock(&self.file_cache).as_ref().map(|probe| probe()) {
+            header(
+                &mut out,
+                "keel_storage_open_files",
+                "gauge",
+                "Descriptors the storage holds now: cached segment and index handles, and those opening or closing.",
+            );
+            let _ = writeln!(out, "keel_storage_open_files {}", stats.open_files);
+            header(
+                &mut out,
+                "keel_storage_open_files_limit",
+                "gauge",
+                "The storage's descriptor cap (its share of RLIMIT_NOFILE).",
+            );
+            let _ = writeln!(
+                out,
+                "keel_storage_open_files_limit {}",
+                stats.max_open_files
+            );
+            counter(
+                &mut out,
+                "keel_storage_file_reopens_total",
+                "Opens of existing files the cache did not hold (cache misses; creations excluded).",
+                stats.reopens,
+            );
+            counter(
+                &mut out,
+                "keel_storage_synced_closes_total",
+                "Handles with unsynced writes closed to make room, each after an fsync of its own.",
+                stats.synced_closes,
+            );
+        }
 
         header(
             &mut out,
