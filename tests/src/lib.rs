@@ -115,17 +115,26 @@ pub struct Keel {
     pub addr: SocketAddr,
     pub data_dir: PathBuf,
     extra_args: Vec<String>,
+    /// RLIMIT_NOFILE (soft and hard) to start it under, if any.
+    nofile: Option<u64>,
 }
 
 impl Keel {
     /// Starts a broker on a free port over `data_dir` and waits until it accepts connections.
     pub fn start(data_dir: &Path, extra_args: &[&str]) -> Keel {
+        Keel::start_with_nofile(data_dir, extra_args, None)
+    }
+
+    /// [`Keel::start`] under `ulimit -n nofile` (soft and hard, so the broker cannot raise
+    /// its way out), kept across restarts.
+    pub fn start_with_nofile(data_dir: &Path, extra_args: &[&str], nofile: Option<u64>) -> Keel {
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
         let mut keel = Keel {
             child: None,
             addr,
             data_dir: data_dir.to_path_buf(),
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            nofile,
         };
         keel.spawn();
         keel
@@ -133,7 +142,17 @@ impl Keel {
 
     fn spawn(&mut self) {
         let log = std::fs::File::create(self.data_dir.with_extension("log")).expect("log file");
-        let child = Command::new(keel_bin())
+        let mut command = match self.nofile {
+            None => Command::new(keel_bin()),
+            Some(n) => {
+                let mut sh = Command::new("sh");
+                sh.arg("-c")
+                    .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                    .arg(keel_bin());
+                sh
+            }
+        };
+        let child = command
             .arg("serve")
             .arg("--listen")
             .arg(self.addr.to_string())

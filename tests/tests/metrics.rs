@@ -811,6 +811,71 @@ async fn build_info_and_process_metrics_describe_the_broker_process() {
     assert!(keel.stop(), "clean stop; log: {}", keel.log());
 }
 
+/// The storage's descriptor budget under `ulimit -n 256`: a quarter, 64 descriptors, for a
+/// topic whose 300 files do not fit, so reading every partition again reopens files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_file_cache_metrics_show_the_budget_and_the_reopens() {
+    const PARTITIONS: i32 = 100;
+    let dir = temp_data_dir("metrics-files");
+    let m: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut keel = Keel::start_with_nofile(&dir, &["--metrics-listen", &m.to_string()], Some(256));
+    let value = |e: &Exposition, name: &str| e.get(name, &[]).unwrap_or_else(|| panic!("{name}"));
+    let first = scrape_async(m).await;
+    for (family, kind) in [
+        ("keel_storage_open_files", "gauge"),
+        ("keel_storage_open_files_limit", "gauge"),
+        ("keel_storage_file_reopens_total", "counter"),
+        ("keel_storage_synced_closes_total", "counter"),
+        ("keel_connections_limit", "gauge"),
+        ("keel_connections_refused_total", "counter"),
+    ] {
+        assert_eq!(
+            first.types.get(family).map(String::as_str),
+            Some(kind),
+            "{family}"
+        );
+    }
+    assert_eq!(value(&first, "keel_storage_open_files_limit"), 64.0);
+    assert_eq!(value(&first, "keel_connections_limit"), 256.0 - 64.0 - 64.0);
+    assert_eq!(value(&first, "process_max_fds"), 256.0);
+
+    let mut c = client(keel.addr).await;
+    let created = c
+        .create_topics(&[("files-t", PARTITIONS)], 30_000)
+        .await
+        .unwrap();
+    assert_eq!(created.topics[0].error_code, 0, "{created:?}");
+    for p in 0..PARTITIONS {
+        produce_batches(&mut c, "files-t", p, 1).await;
+    }
+    let written = scrape_async(m).await;
+    let open = value(&written, "keel_storage_open_files");
+    assert!(open > 0.0 && open <= 64.0, "{open} open files");
+    assert!(
+        value(&written, "keel_storage_synced_closes_total") > 0.0,
+        "300 new files, none synced yet, through 64 slots"
+    );
+    let reopens = value(&written, "keel_storage_file_reopens_total");
+    for p in 0..PARTITIONS {
+        let fetched = c
+            .fetch("files-t", p, 0, Duration::from_millis(0), 1 << 20)
+            .await
+            .unwrap();
+        assert_eq!(fetched.error_code, 0);
+        assert!(fetched.records.is_some_and(|r| !r.is_empty()), "{p}");
+    }
+    let read = scrape_async(m).await;
+    let reopened = value(&read, "keel_storage_file_reopens_total") - reopens;
+    assert!(
+        reopened >= f64::from(PARTITIONS) - 64.0,
+        "reading 100 logs through 64 slots reopens most of them: {reopened}"
+    );
+    assert!(value(&read, "keel_storage_open_files") <= 64.0);
+    assert!(value(&read, "process_open_fds") <= 256.0);
+    drop(c);
+    assert!(keel.stop(), "clean stop; log: {}", keel.log());
+}
+
 /// Kafka's ApiVersions v3 request with correlation id 1, as a client's first frame.
 fn api_versions_frame() -> Vec<u8> {
     let mut body = vec![0, 18, 0, 3, 0, 0, 0, 1]; // api key, version, correlation id
