@@ -140,7 +140,11 @@ fn serve(args: config::ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let serving = keel_net::driver::serve_with_metrics(config, metrics_listen, shutdown_signal());
+    let shutdown = {
+        let _inside = runtime.enter();
+        shutdown_signal()
+    };
+    let serving = keel_net::driver::serve_with_metrics(config, metrics_listen, shutdown);
     match runtime.block_on(serving) {
         Ok(()) => {
             tracing::info!("stopped cleanly");
@@ -155,29 +159,37 @@ fn serve(args: config::ServeArgs) -> ExitCode {
 }
 
 /// Resolves on SIGTERM or SIGINT: the broker then stops accepting, flushes and exits 0.
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+///
+/// The handlers are installed when this is called, not when the future is first polled:
+/// the driver polls it only once it serves, and a SIGTERM in between (a supervisor stopping
+/// a broker that just started) would otherwise kill the process without a flush. Must be
+/// called inside the runtime.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(
-            tokio::signal::unix::SignalKind::terminate(),
-        ) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM; only SIGINT stops the broker");
-                let _ = ctrl_c.await;
-                return;
+        use tokio::signal::unix::{signal, SignalKind};
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => tokio::select! {
+                    biased;
+                    _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+                    _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+                },
+                (term, int) => {
+                    let e = term.err().or(int.err()).map(|e| e.to_string());
+                    tracing::warn!(error = ?e, "cannot listen for SIGTERM or SIGINT; falling back to Ctrl-C only");
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
-        };
-        tokio::select! {
-            biased;
-            _ = ctrl_c => tracing::info!("SIGINT: shutting down"),
-            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = ctrl_c.await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
