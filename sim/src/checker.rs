@@ -61,10 +61,17 @@ pub enum Anomaly {
     /// Acknowledged and still in the log at the end, but no member of a consumer group that
     /// consumes its topic ever polled it: the group broke at-least-once delivery.
     Unconsumed,
+    /// A value whose every produce was refused with an error that means nothing was written
+    /// (a free-space refusal, an unknown partition) was read: the refusal lied. Jepsen's name
+    /// for reading a failed write (G1a).
+    AbortedRead,
+    /// Writes did not resume by themselves after the scenario's `writes_resume_after` (see
+    /// `checker/resume.rs`).
+    WritesStuck,
 }
 
 impl Anomaly {
-    pub const ALL: [Anomaly; 16] = [
+    pub const ALL: [Anomaly; 18] = [
         Anomaly::LostWrite,
         Anomaly::Duplicate,
         Anomaly::InconsistentOffsets,
@@ -81,6 +88,8 @@ impl Anomaly {
         Anomaly::NodeDown,
         Anomaly::CommitRegression,
         Anomaly::Unconsumed,
+        Anomaly::AbortedRead,
+        Anomaly::WritesStuck,
     ];
 
     pub fn name(self) -> &'static str {
@@ -101,6 +110,8 @@ impl Anomaly {
             Anomaly::NodeDown => "node-down",
             Anomaly::CommitRegression => "commit-regression",
             Anomaly::Unconsumed => "unconsumed",
+            Anomaly::AbortedRead => "aborted-read",
+            Anomaly::WritesStuck => "writes-stuck",
         }
     }
 }
@@ -332,6 +343,54 @@ pub fn check(history: &History, consumed_topics: &BTreeSet<String>) -> CheckRepo
             format!(
                 "{value:?} at {}-{} offset {offset}, read by {ev}: no producer sent it",
                 tp.0, tp.1
+            ),
+        );
+    }
+
+    // Values whose every produce was refused definitely, with the last refusal.
+    let mut refused: BTreeMap<&str, Option<(i16, &str, Millis)>> = BTreeMap::new();
+    for op in &history.ops {
+        let OpKind::Produce {
+            values, outcome, ..
+        } = &op.kind
+        else {
+            continue;
+        };
+        let this = match outcome {
+            Some(ProduceOutcome::Fail {
+                error,
+                definite: true,
+            }) => Some((*error, op.process.as_str(), op.invoked_ms)),
+            _ => None,
+        };
+        for v in values {
+            // An idempotent producer sends a batch again after an unknown outcome: one
+            // attempt that may have landed clears the value for good.
+            match refused.get_mut(v.as_str()) {
+                None => {
+                    refused.insert(v.as_str(), this);
+                }
+                Some(slot) if slot.is_some() => *slot = this,
+                Some(_) => {}
+            }
+        }
+    }
+    for (value, refusal) in &refused {
+        let (Some((error, process, invoked)), Some(seen)) = (refusal, offsets_of.get(value)) else {
+            continue;
+        };
+        let at = seen.values().map(|e| e.at_ms).min().unwrap_or(final_ms);
+        let list: Vec<String> = seen
+            .iter()
+            .map(|((tp, o), e)| format!("{}-{} offset {o} ({e})", tp.0, tp.1))
+            .collect();
+        report.add(
+            Anomaly::AbortedRead,
+            at,
+            format!(
+                "{value} was refused with error {error} (sent by {process} at {}; the error means nothing was written) but is at {}",
+                fmt_ms(*invoked),
+                list.join(" and ")
             ),
         );
     }
@@ -573,6 +632,7 @@ fn check_polls(history: &History, report: &mut CheckReport) {
 }
 
 mod groups;
+pub mod resume;
 
 #[cfg(test)]
 mod tests;

@@ -46,6 +46,12 @@
 //!   the files' current lengths); an `append` or `replace` that would exceed it fails with
 //!   `ENOSPC` (raw OS error 28, [`io::ErrorKind::StorageFull`]) and writes nothing. A
 //!   `replace` needs room for the new contents next to the old ones, like its scratch file.
+//!   [`Storage::volume_bytes`] reports `(capacity_bytes, capacity_bytes - used)`, what a
+//!   statvfs of the data directory would show, so the node's free-space floor sees the disk
+//!   fill. A disk that never had a capacity reports nothing (no floor, as before floors);
+//!   one whose capacity was lifted (`set = {}`, the heal) reports [`UNBOUNDED_VOLUME_BYTES`]
+//!   rather than going silent, since a node would otherwise keep its last, full, sample
+//!   forever and never leave its low-space state.
 //! - **Bit rot** ([`SimDisk::flip_bit_at_rest`]): one bit of durable data flips; reads see
 //!   it at once (the page was evicted and read back).
 //! - **Slow disk** (`sync_latency_ms`): only reported by [`SimDisk::sync_latency`]; the
@@ -82,6 +88,9 @@ const EIO: i32 = 5;
 const ENOSPC: i32 = 28;
 /// The longest hole a misdirected write leaves past the end of a file.
 const MAX_MISDIRECTED_HOLE_BYTES: u64 = 4096;
+/// The volume size [`Storage::volume_bytes`] reports once a capacity was lifted: 1 TiB,
+/// far above any floor a scenario sets and above the default floor's 1 GiB cap.
+pub const UNBOUNDED_VOLUME_BYTES: u64 = 1 << 40;
 /// How many events [`SimDisk::take_events`] can have waiting; beyond, new ones are counted
 /// in [`DiskStats::events_dropped`] instead (the harness drains them every step).
 pub const MAX_PENDING_EVENTS: usize = 100_000;
@@ -225,6 +234,8 @@ struct Inner {
     dirty_dirs: BTreeSet<String>,
     events: Vec<DiskEvent>,
     stats: DiskStats,
+    /// Whether `capacity_bytes` was ever set: from then on the disk is a measurable volume.
+    bounded_once: bool,
 }
 
 impl SimDisk {
@@ -232,18 +243,21 @@ impl SimDisk {
         SimDisk {
             inner: Arc::new(Mutex::new(Inner {
                 rng: ChaCha8Rng::seed_from_u64(seed),
-                faults,
                 files: BTreeMap::new(),
                 dirty_dirs: BTreeSet::new(),
+                bounded_once: faults.capacity_bytes.is_some(),
                 events: Vec::new(),
                 stats: DiskStats::default(),
+                faults,
             })),
         }
     }
 
     /// Changes the fault rates from now on (e.g. healing: `DiskFaults::default()`).
     pub fn set_faults(&self, faults: DiskFaults) {
-        self.lock().faults = faults;
+        let mut inner = self.lock();
+        inner.bounded_once |= faults.capacity_bytes.is_some();
+        inner.faults = faults;
     }
 
     pub fn faults(&self) -> DiskFaults {
@@ -650,6 +664,18 @@ impl Storage for SimDisk {
         inner.stats.syncs += 1;
         inner.stats.bytes_written += contents.len() as u64;
         Ok(())
+    }
+
+    /// `(capacity, capacity - used)` while a capacity is set; see the module doc for a
+    /// disk without one. Draws nothing from the RNG.
+    fn volume_bytes(&self) -> Option<(u64, u64)> {
+        let inner = self.lock();
+        let total = match inner.faults.capacity_bytes {
+            Some(capacity) => capacity,
+            None if inner.bounded_once => UNBOUNDED_VOLUME_BYTES,
+            None => return None,
+        };
+        Some((total, total.saturating_sub(inner.used_bytes())))
     }
 
     fn sync(&self, file: &str) -> io::Result<()> {

@@ -271,6 +271,9 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> RunReport {
             .cloned()
             .expect("validated: every workload names a known topic")
     };
+    for t in &scenario.topics {
+        shared.history().topic_nodes.insert(t.name.clone(), t.node);
+    }
     let mut clients = vec!["setup".to_string()];
     sim.client("setup", workload::setup(topics.clone(), shared.clone()));
     let mut producer_id = 0;
@@ -400,6 +403,13 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> RunReport {
     let mut history = std::mem::take(&mut *shared.history());
     let consumed: BTreeSet<String> = scenario.consumers.iter().map(|c| c.topic.clone()).collect();
     let mut check = checker::check(&history, &consumed);
+    if let Some(after) = scenario.expect.writes_resume_after {
+        check.findings.extend(checker::resume::check_writes_resume(
+            &history,
+            after.ms(),
+            fault_end_ms,
+        ));
+    }
     let panics = PANICS.with(|p| std::mem::take(&mut *p.borrow_mut()));
     for panic in &panics {
         check.findings.push(Finding {
@@ -497,6 +507,9 @@ fn node_config(scenario: &Scenario, node: u32, tweak: Option<&ConfigTweak>) -> N
     if let Some(min) = scenario.node.group_min_session_timeout {
         config.group.min_session_timeout_ms = i32::try_from(min.ms()).unwrap_or(i32::MAX);
     }
+    if let Some(bytes) = scenario.node.min_free_bytes {
+        config.min_free_bytes = Some(bytes);
+    }
     if let Some(tweak) = tweak {
         tweak(&mut config);
     }
@@ -513,6 +526,10 @@ async fn broker(
     seed: u64,
     shared: Arc<Shared>,
 ) -> turmoil::Result {
+    shared
+        .history()
+        .node_starts
+        .push((workload::now_ms(), node));
     let listen = SocketAddr::from(([0, 0, 0, 0], BROKER_PORT));
     let listener = match Turmoil.bind(listen).await {
         Ok(l) => l,

@@ -165,6 +165,12 @@ pub struct History {
     pub group_of: BTreeMap<String, String>,
     /// The topic each consumer group consumes.
     pub group_topics: BTreeMap<String, String>,
+    /// The node that hosts each topic.
+    pub topic_nodes: BTreeMap<String, u32>,
+    /// Every start of a broker's software, (when, node), in order: its first start, each
+    /// restart after a crash, each supervisor restart. An acknowledgement after a start came
+    /// from that incarnation.
+    pub node_starts: Vec<(Millis, u32)>,
 }
 
 impl History {

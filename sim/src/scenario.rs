@@ -148,6 +148,11 @@ pub struct NodeSpec {
     pub group_initial_rebalance_delay: Option<Dur>,
     /// group.min.session.timeout.ms (Kafka's default, 6s, is longer than a short run).
     pub group_min_session_timeout: Option<Dur>,
+    /// `--min-free-bytes`: below this much free space the node refuses new data before
+    /// writing it (POLICY_VIOLATION). Unset: Keel's default, the smaller of 1 GiB and 5 % of
+    /// the disk's `capacity_bytes`; 0 turns the floor off, so writes meet real ENOSPC. A disk
+    /// without a capacity is not measured and has no floor.
+    pub min_free_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -408,6 +413,12 @@ pub struct Expect {
     pub tolerate: Vec<Anomaly>,
     /// Why they are allowed: printed with the verdict.
     pub why: String,
+    /// Writes must resume by themselves after this time (set it where the fault that frees
+    /// space fires): for every partition produced to from then until the heal, some produce
+    /// invoked at or after it must be acknowledged before the heal, and the partition's node
+    /// must not have started anew (a restart, a crash's recovery) between this time and that
+    /// acknowledgement. Otherwise the run fails with `writes-stuck`.
+    pub writes_resume_after: Option<Dur>,
 }
 
 /// Why a scenario file was refused.
@@ -585,6 +596,20 @@ impl Scenario {
                     "fault #{} is at or after the end of the fault phase",
                     i + 1
                 ));
+            }
+        }
+        if let Some(after) = self.expect.writes_resume_after {
+            if after >= self.duration {
+                return Err(
+                    "expect.writes_resume_after must fall inside the fault phase, before the heal"
+                        .into(),
+                );
+            }
+            if self.producers.iter().all(|p| p.acks == 0) {
+                return Err(
+                    "expect.writes_resume_after needs a producer that is acknowledged (acks 1 or -1)"
+                        .into(),
+                );
             }
         }
         Ok(())

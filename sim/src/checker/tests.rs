@@ -246,6 +246,104 @@ fn offsets_the_final_read_had_to_step_over_are_unreadable() {
     assert!(finding.detail.contains("1..=1"), "{finding}");
 }
 
+fn refused(error: i16, definite: bool) -> ProduceOutcome {
+    ProduceOutcome::Fail { error, definite }
+}
+
+#[test]
+fn a_definitely_refused_value_that_turns_up_is_an_aborted_read() {
+    let mut h = History::default();
+    produce(&mut h, "p1", 10, 0, &["a"], ok(0));
+    // POLICY_VIOLATION from the free-space floor: nothing was written.
+    produce(&mut h, "p1", 20, 0, &["b"], refused(44, true));
+    poll(&mut h, "c1", 30, 0, 0, &[(0, "a"), (1, "b")]);
+    final_read(&mut h, 0, &[(0, "a"), (1, "b")]);
+    let report = check(&h, &BTreeSet::from(["t".to_string()]));
+    assert_eq!(report.kinds(), BTreeSet::from([Anomaly::AbortedRead]));
+    let finding = &report.findings[0];
+    assert!(finding.detail.contains("error 44"), "{finding}");
+    assert!(finding.detail.contains("t-0 offset 1"), "{finding}");
+}
+
+#[test]
+fn a_refusal_that_may_have_landed_is_no_aborted_read() {
+    let mut h = History::default();
+    // KAFKA_STORAGE_ERROR after an append that met ENOSPC: indeterminate.
+    produce(&mut h, "p1", 10, 0, &["a"], refused(56, false));
+    // An idempotent resend of the same batch after an unknown outcome, then refused:
+    // the first attempt may be the one in the log.
+    produce(
+        &mut h,
+        "p1",
+        20,
+        0,
+        &["b"],
+        ProduceOutcome::Unknown {
+            why: "timeout".into(),
+        },
+    );
+    produce(&mut h, "p1", 30, 0, &["b"], refused(44, true));
+    poll(&mut h, "c1", 40, 0, 0, &[(0, "a"), (1, "b")]);
+    final_read(&mut h, 0, &[(0, "a"), (1, "b")]);
+    assert_eq!(kinds(&h), vec![]);
+    // Refused and nowhere to be seen: as it should be.
+    let mut h = History::default();
+    produce(&mut h, "p1", 10, 0, &["a"], refused(44, true));
+    final_read(&mut h, 0, &[]);
+    assert_eq!(kinds(&h), vec![]);
+}
+
+fn resume_history() -> History {
+    let mut h = History::default();
+    h.topic_nodes.insert("t".into(), 1);
+    h.node_starts.push((0, 1));
+    h
+}
+
+fn resume_kinds(h: &History) -> Vec<String> {
+    resume::check_writes_resume(h, 3_000, 5_000)
+        .iter()
+        .map(|f| f.to_string())
+        .collect()
+}
+
+#[test]
+fn writes_resume_when_each_partition_acknowledges_after_the_time_without_a_restart() {
+    let mut h = resume_history();
+    produce(&mut h, "p1", 2_000, 0, &["a"], refused(44, true));
+    produce(&mut h, "p1", 3_100, 0, &["b"], refused(44, true));
+    produce(&mut h, "p1", 3_900, 0, &["c"], ok(0));
+    produce(&mut h, "p1", 4_000, 1, &["d"], ok(0));
+    // Before the time, during the heal: neither counts nor hurts.
+    produce(&mut h, "p1", 5_100, 0, &["e"], refused(44, true));
+    // A restart before the time is the scenario's crash, not the resumption.
+    h.node_starts.push((2_500, 1));
+    assert_eq!(resume_kinds(&h), Vec::<String>::new());
+}
+
+#[test]
+fn writes_stuck_until_the_heal_or_resumed_only_by_a_restart_fail_the_run() {
+    let mut h = resume_history();
+    produce(&mut h, "p1", 3_100, 0, &["a"], refused(44, true));
+    produce(&mut h, "p1", 3_200, 0, &["b"], refused(56, false));
+    // Acknowledged only after the heal: the heal freed the space, not the node.
+    produce(&mut h, "p1", 4_998, 0, &["c"], ok(0));
+    produce(&mut h, "p1", 3_300, 1, &["d"], ok(0));
+    let found = resume_kinds(&h);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains("writes-stuck"), "{found:?}");
+    assert!(found[0].contains("t-0"), "{found:?}");
+    assert!(found[0].contains("1 refused, 1 indeterminate"), "{found:?}");
+
+    let mut h = resume_history();
+    produce(&mut h, "p1", 3_100, 0, &["a"], refused(44, true));
+    h.node_starts.push((3_500, 1));
+    produce(&mut h, "p1", 3_600, 0, &["b"], ok(0));
+    let found = resume_kinds(&h);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains("restarted at 3.500s"), "{found:?}");
+}
+
 #[test]
 fn anomaly_names_are_jepsens() {
     for a in Anomaly::ALL {

@@ -339,6 +339,84 @@ fn enospc_writes_nothing_and_recovers_when_capacity_is_raised() {
 }
 
 #[test]
+fn the_volume_is_the_capacity_and_free_is_what_the_files_leave() {
+    assert_eq!(
+        disk().volume_bytes(),
+        None,
+        "no capacity: nothing to measure, no floor"
+    );
+    let d = with(DiskFaults {
+        capacity_bytes: Some(100),
+        ..DiskFaults::default()
+    });
+    assert_eq!(d.volume_bytes(), Some((100, 100)));
+    // Pending bytes take room as on a real filesystem, where the page cache's dirty pages
+    // are already allocated; a crash that loses them gives the room back.
+    d.append("t-0/f", &[b"0123456789"]).unwrap();
+    d.sync("t-0/f").unwrap();
+    d.append("t-0/f", &[b"abcdefghij"]).unwrap();
+    d.replace("t-0/cp", b"xyz").unwrap();
+    assert_eq!(d.volume_bytes(), Some((100, 77)));
+    d.crash(CrashLoss::LoseAll);
+    assert_eq!(d.volume_bytes(), Some((100, 87)));
+    d.truncate("t-0/f", 4).unwrap();
+    d.remove("t-0/cp").unwrap();
+    assert_eq!(d.volume_bytes(), Some((100, 96)));
+    // Over capacity (it was lowered under the files): no room, not an underflow.
+    d.set_faults(DiskFaults {
+        capacity_bytes: Some(2),
+        ..DiskFaults::default()
+    });
+    assert_eq!(d.volume_bytes(), Some((2, 0)));
+    d.set_faults(DiskFaults {
+        capacity_bytes: Some(1_000),
+        ..DiskFaults::default()
+    });
+    assert_eq!(d.volume_bytes(), Some((1_000, 996)));
+    // Lifting the capacity (a heal) leaves a measurable, roomy volume, so a node that was
+    // in low space gets a sample that lets it out.
+    d.set_faults(DiskFaults::default());
+    assert_eq!(
+        d.volume_bytes(),
+        Some((UNBOUNDED_VOLUME_BYTES, UNBOUNDED_VOLUME_BYTES - 4))
+    );
+    // A capacity set only later makes a disk measurable from then on.
+    let later = disk();
+    later.set_faults(DiskFaults {
+        capacity_bytes: Some(10),
+        ..DiskFaults::default()
+    });
+    assert_eq!(later.volume_bytes(), Some((10, 10)));
+}
+
+#[test]
+fn measuring_the_volume_draws_no_randomness() {
+    let faults = DiskFaults {
+        capacity_bytes: Some(1 << 20),
+        misdirected_write_probability: 0.5,
+        fsync_error_probability: 0.3,
+        ..DiskFaults::default()
+    };
+    let run = |measure: bool| {
+        let d = with(faults.clone());
+        let mut seen = Vec::new();
+        for i in 0..50u32 {
+            if measure {
+                seen.push(d.volume_bytes());
+            }
+            d.append("t-0/f", &[&i.to_le_bytes()]).unwrap();
+            let _ = d.sync("t-0/f");
+        }
+        (d.contents("t-0/f"), d.take_events(), seen)
+    };
+    let (measured, measured_events, seen) = run(true);
+    let (plain, plain_events, _) = run(false);
+    assert_eq!(measured, plain);
+    assert_eq!(measured_events, plain_events);
+    assert_eq!(seen, run(true).2, "the same calls give the same samples");
+}
+
+#[test]
 fn misdirected_appends_land_elsewhere_and_are_reported() {
     let mut over = 0;
     let mut past = 0;
