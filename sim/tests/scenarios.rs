@@ -13,19 +13,32 @@ use std::path::Path;
 const SEEDS: std::ops::Range<u64> = 0..16;
 
 fn check(file: &str) {
+    let failures = run_seeds(file, None);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Runs `file` over `seeds`, or over [`SEEDS`] and its regression seeds; the failing runs'
+/// reports.
+fn run_seeds(file: &str, seeds: Option<&[u64]>) -> Vec<String> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../scenarios")
         .join(file);
     let scenario = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
     let shown = format!("scenarios/{file}");
     let mut failures = Vec::new();
-    for seed in SEEDS.chain(scenario.regression_seeds.iter().copied()) {
+    let seeds: Vec<u64> = match seeds {
+        Some(seeds) => seeds.to_vec(),
+        None => SEEDS
+            .chain(scenario.regression_seeds.iter().copied())
+            .collect(),
+    };
+    for seed in seeds {
         let result = harness::run(&scenario, &RunOptions { seed, tweak: None });
         if !result.passed {
             failures.push(report::render(&result, &scenario, &shown));
         }
     }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    failures
 }
 
 #[test]
@@ -41,6 +54,24 @@ fn torn_write_recovery() {
 #[test]
 fn disk_full() {
     check("disk-full.toml");
+}
+
+/// A known core bug (see disk-full-power-cut.toml's header): on a full disk, recovery's
+/// rewrite of a stale segment index meets ENOSPC and the node cannot start until space is
+/// freed. A power cut leaves such an index about 1 run in 10; a process kill after an append
+/// whose time-index entry met ENOSPC (its offset-index entry stays behind the cut batch)
+/// about 1 in 100 (disk-full's seeds below). Un-ignore when core is fixed.
+#[test]
+#[ignore = "core bug: recovery's index rewrite meets ENOSPC and the node cannot start"]
+fn disk_full_power_cut() {
+    let mut failures = run_seeds("disk-full-power-cut.toml", None);
+    failures.extend(run_seeds("disk-full.toml", Some(&[28, 254, 291])));
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn disk_floor() {
+    check("disk-floor.toml");
 }
 
 #[test]
@@ -74,7 +105,8 @@ fn every_scenario_file_has_a_test_and_regression_seeds() {
         }
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         assert!(
-            this.contains(&format!("check(\"{name}\")")),
+            this.contains(&format!("check(\"{name}\")"))
+                || this.contains(&format!("run_seeds(\"{name}\", None)")),
             "{name} has no test in sim/tests/scenarios.rs"
         );
         let text = std::fs::read_to_string(&path).unwrap();
