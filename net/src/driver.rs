@@ -161,7 +161,8 @@ pub async fn serve_with_metrics(
 ) -> Result<(), ServeError> {
     // The descriptor budget, then the data directory, before anything is read or bound: a
     // second broker on a directory in use must say so, not that the first one holds the port.
-    let budget = fd_budget::at_start_up();
+    let start = fd_budget::at_start_up();
+    let budget = start.budget;
     let storage = FsStorage::with_max_open_files(&config.data_dir, budget.max_open_files)?;
     let bind = |listener: &'static str, addr: SocketAddr| async move {
         tokio::net::TcpListener::bind(addr)
@@ -185,6 +186,7 @@ pub async fn serve_with_metrics(
         }
         None => None,
     };
+    start.log();
     serve_on(config, listener, storage, budget, metrics, shutdown).await
 }
 
@@ -205,8 +207,10 @@ pub async fn serve_with_listener_and_metrics(
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
-    let budget = fd_budget::at_start_up();
+    let start = fd_budget::at_start_up();
+    let budget = start.budget;
     let storage = FsStorage::with_max_open_files(&config.data_dir, budget.max_open_files)?;
+    start.log();
     serve_on(config, listener, storage, budget, metrics, shutdown).await
 }
 

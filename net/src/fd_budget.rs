@@ -119,11 +119,29 @@ impl fmt::Display for FdBudget {
     }
 }
 
-/// What `keel serve` does first: raises the limit, logs both values in one line (and a
-/// warning when the limit is too low to split), and returns the budget.
-pub fn at_start_up() -> FdBudget {
+/// The raised limit and the budget split from it, logged once start-up has succeeded.
+pub struct StartUp {
+    limit: NofileLimit,
+    pub budget: FdBudget,
+}
+
+/// What `keel serve` does first: raises the limit and splits it. Nothing is logged yet, so
+/// that a start-up refusal stays one line ([`StartUp::log`] follows once the data directory
+/// is locked and the listener bound).
+pub fn at_start_up() -> StartUp {
     let limit = raise_nofile_limit();
     let budget = FdBudget::from_limit(limit.effective());
+    StartUp { limit, budget }
+}
+
+impl StartUp {
+    /// Logs both values in one line, and a warning when the limit is too low to split.
+    pub fn log(&self) {
+        log_start_up(&self.limit, &self.budget);
+    }
+}
+
+fn log_start_up(limit: &NofileLimit, budget: &FdBudget) {
     let show = |v: Option<u64>| v.map_or("unlimited".to_string(), |v| v.to_string());
     match &limit.raise_error {
         None => tracing::info!(
@@ -149,7 +167,6 @@ pub fn at_start_up() -> FdBudget {
             "the open file limit is too low to keep files and connections apart; raise it (LimitNOFILE=65536)"
         );
     }
-    budget
 }
 
 #[cfg(test)]
