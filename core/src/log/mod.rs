@@ -680,7 +680,8 @@ impl PartitionLog {
         };
         let (batch_file, batch_pos) = (active.log_file.clone(), active.size);
         if let Err(e) = written {
-            return Err(self.fail_append(e, "appending a batch", &batch_file, batch_pos));
+            let cut = [(batch_file.as_str(), batch_pos)];
+            return Err(self.fail_append(e, "appending a batch", &cut));
         }
         let max_timestamp = incoming_timestamp;
         let walked = WalkedBatch {
@@ -711,19 +712,29 @@ impl PartitionLog {
         self.unflushed.insert(log_file, watermark);
         // Data before index: a crash between them leaves an index missing an entry, which
         // is still correct (sparse); the opposite could point past the data.
+        // What a failed index write cuts back: the batch, and each index to its length
+        // before this append, so that no entry is left pointing past the data.
+        let mut cut = vec![(batch_file.as_str(), batch_pos)];
         if let Some(entry) = update.offset_entry {
             // The active segment's indexes are not synced with its data: recovery rebuilds
             // them from the segment for everything past the recovery point, so an fsync per
             // produce would buy nothing. They are synced once, when the segment rolls.
+            let before = storage.len(&index_file).ok().flatten();
+            if let Some(len) = before {
+                cut.push((index_file.as_str(), len));
+            }
             if let Err(e) = storage.append(&index_file, &[&encode_offset_entry(entry)]) {
                 let doing = "appending an offset index entry";
-                return Err(self.fail_append(e, doing, &batch_file, batch_pos));
+                return Err(self.fail_append(e, doing, &cut));
             }
         }
         if let Some(entry) = update.time_entry {
+            if let Some(len) = storage.len(&time_file).ok().flatten() {
+                cut.push((time_file.as_str(), len));
+            }
             if let Err(e) = storage.append(&time_file, &[&encode_time_entry(entry)]) {
                 let doing = "appending a time index entry";
-                return Err(self.fail_append(e, doing, &batch_file, batch_pos));
+                return Err(self.fail_append(e, doing, &cut));
             }
         }
         Ok(AppendInfo {
@@ -765,15 +776,19 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// A write of `append` failed: cuts `log_file` back to `pos`, where the batch began, so
+    /// A write of `append` failed: cuts each file of `cut` back to its length before the
+    /// append (the segment to where the batch began, and the indexes), so
     /// that a reopen does not keep a batch whose caller was told it failed (recovery keeps
     /// any whole batch, even one whose index entry could not be written). If the cut fails
     /// too, that failure is what is reported, so an ENOSPC whose batch may remain is not
     /// mistaken for one that wrote nothing.
-    fn fail_append(&mut self, e: io::Error, doing: &str, log_file: &str, pos: u64) -> LogError {
-        let e = match self.storage.truncate(log_file, pos) {
-            Ok(()) => e,
-            Err(cut) => io::Error::other(format!(
+    fn fail_append(&mut self, e: io::Error, doing: &str, cut: &[(&str, u64)]) -> LogError {
+        let failed_cut = cut
+            .iter()
+            .find_map(|(file, len)| self.storage.truncate(file, *len).err());
+        let e = match failed_cut {
+            None => e,
+            Some(cut) => io::Error::other(format!(
                 "{e}; cutting the partial batch back failed too: {cut}"
             )),
         };
