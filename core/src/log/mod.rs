@@ -58,7 +58,10 @@ use crate::record::{
 use crate::storage::Storage;
 use bytes::Bytes;
 pub use compaction::{key_hash, keyless_records, CompactionReport, MAX_COMPACTION_KEYS};
-use index::{encode_offset_entry, encode_time_entry, OffsetIndex, TimeIndex};
+use index::{
+    encode_offset_entry, encode_time_entry, OffsetIndex, TimeIndex, OFFSET_ENTRY_LEN,
+    TIME_ENTRY_LEN,
+};
 pub use retention::RetentionReport;
 use segment::{join, walk, Segment, WalkedBatch};
 use std::collections::{BTreeMap, BTreeSet};
@@ -680,7 +683,7 @@ impl PartitionLog {
         };
         let (batch_file, batch_pos) = (active.log_file.clone(), active.size);
         if let Err(e) = written {
-            let cut = [(batch_file.as_str(), batch_pos)];
+            let cut = [(batch_file.as_str(), Some(batch_pos))];
             return Err(self.fail_append(e, "appending a batch", &cut));
         }
         let max_timestamp = incoming_timestamp;
@@ -712,28 +715,41 @@ impl PartitionLog {
         self.unflushed.insert(log_file, watermark);
         // Data before index: a crash between them leaves an index missing an entry, which
         // is still correct (sparse); the opposite could point past the data.
-        // What a failed index write cuts back: the batch, and each index to its length
-        // before this append, so that no entry is left pointing past the data.
-        let mut cut = vec![(batch_file.as_str(), batch_pos)];
+        // A failed index write cuts back the batch and every index entry of this append
+        // (a torn one included), so that no entry is left pointing past the data. Index
+        // files hold whole fixed-size entries, so where to cut is worked out only on failure:
+        // the hot path pays no extra call.
         if let Some(entry) = update.offset_entry {
             // The active segment's indexes are not synced with its data: recovery rebuilds
             // them from the segment for everything past the recovery point, so an fsync per
             // produce would buy nothing. They are synced once, when the segment rolls.
-            let before = storage.len(&index_file).ok().flatten();
-            if let Some(len) = before {
-                cut.push((index_file.as_str(), len));
-            }
             if let Err(e) = storage.append(&index_file, &[&encode_offset_entry(entry)]) {
                 let doing = "appending an offset index entry";
+                let cut = [
+                    (batch_file.as_str(), Some(batch_pos)),
+                    (
+                        index_file.as_str(),
+                        self.entries_before(&index_file, OFFSET_ENTRY_LEN, 0),
+                    ),
+                ];
                 return Err(self.fail_append(e, doing, &cut));
             }
         }
         if let Some(entry) = update.time_entry {
-            if let Some(len) = storage.len(&time_file).ok().flatten() {
-                cut.push((time_file.as_str(), len));
-            }
             if let Err(e) = storage.append(&time_file, &[&encode_time_entry(entry)]) {
                 let doing = "appending a time index entry";
+                let offset_written = usize::from(update.offset_entry.is_some());
+                let cut = [
+                    (batch_file.as_str(), Some(batch_pos)),
+                    (
+                        index_file.as_str(),
+                        self.entries_before(&index_file, OFFSET_ENTRY_LEN, offset_written),
+                    ),
+                    (
+                        time_file.as_str(),
+                        self.entries_before(&time_file, TIME_ENTRY_LEN, 0),
+                    ),
+                ];
                 return Err(self.fail_append(e, doing, &cut));
             }
         }
@@ -782,10 +798,11 @@ impl PartitionLog {
     /// any whole batch, even one whose index entry could not be written). If the cut fails
     /// too, that failure is what is reported, so an ENOSPC whose batch may remain is not
     /// mistaken for one that wrote nothing.
-    fn fail_append(&mut self, e: io::Error, doing: &str, cut: &[(&str, u64)]) -> LogError {
-        let failed_cut = cut
-            .iter()
-            .find_map(|(file, len)| self.storage.truncate(file, *len).err());
+    fn fail_append(&mut self, e: io::Error, doing: &str, cut: &[(&str, Option<u64>)]) -> LogError {
+        let failed_cut = cut.iter().find_map(|(file, len)| match len {
+            Some(len) => self.storage.truncate(file, *len).err(),
+            None => Some(io::Error::other(format!("the length of {file} is unknown"))),
+        });
         let e = match failed_cut {
             None => e,
             Some(cut) => io::Error::other(format!(
@@ -793,6 +810,14 @@ impl PartitionLog {
             )),
         };
         self.fail(e, doing)
+    }
+
+    /// The length `file` (an index of whole `entry_len`-byte entries) had before this
+    /// append wrote `written` whole entries and maybe a torn one; `None` if it cannot be read.
+    fn entries_before(&self, file: &str, entry_len: usize, written: usize) -> Option<u64> {
+        let len = self.storage.len(file).ok()??;
+        let whole = len - len % entry_len as u64;
+        whole.checked_sub((written * entry_len) as u64)
     }
 
     /// Puts the log in the failed state after a write error.
