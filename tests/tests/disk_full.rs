@@ -214,30 +214,45 @@ fn refused_code(e: &KafkaError) -> Option<RDKafkaErrorCode> {
     }
 }
 
-#[test]
-fn below_the_floor_writes_are_refused_and_resume_when_space_is_freed() {
-    let dir = temp_data_dir("disk-floor");
-    let Some(_fs) = Tmpfs::mount(&dir.join("mnt"), 64).or_else(|| {
+/// A broker on a fresh tmpfs of `size_mib`, with metrics and 1 MiB segments plus `extra`:
+/// the mount (held until dropped), its path, the broker and its metrics address; `None`
+/// (after `require`'s SKIPPED line, or its failure in CI) where this process may not mount.
+fn broker_on_tmpfs(
+    test: &str,
+    size_mib: u64,
+    extra: &[&str],
+) -> Option<(Tmpfs, PathBuf, Keel, SocketAddr)> {
+    let mnt = temp_data_dir(test).join("mnt");
+    let Some(fs) = Tmpfs::mount(&mnt, size_mib) else {
         require(
-            "below_the_floor_writes_are_refused_and_resume_when_space_is_freed",
+            test,
             Some("permission to mount a tmpfs (root)".into()),
             "run the test as root",
         );
-        None
-    }) else {
+        return None;
+    };
+    let metrics: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let metrics_arg = metrics.to_string();
+    let mut args = vec![
+        "--metrics-listen",
+        &metrics_arg,
+        "--segment-bytes",
+        "1048576",
+    ];
+    args.extend_from_slice(extra);
+    let keel = Keel::start(&mnt.join("keel"), &args);
+    Some((fs, mnt, keel, metrics))
+}
+
+#[test]
+fn below_the_floor_writes_are_refused_and_resume_when_space_is_freed() {
+    let Some((_fs, mnt, mut keel, metrics)) = broker_on_tmpfs(
+        "below_the_floor_writes_are_refused_and_resume_when_space_is_freed",
+        64,
+        &[],
+    ) else {
         return;
     };
-    let mnt = dir.join("mnt");
-    let metrics: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let mut keel = Keel::start(
-        &mnt.join("keel"),
-        &[
-            "--metrics-listen",
-            &metrics.to_string(),
-            "--segment-bytes",
-            "1048576",
-        ],
-    );
     // The default floor: 5 % of 64 MiB.
     let scrape = http_get(metrics, "/metrics");
     let floor = gauge(&scrape, "keel_disk_min_free_bytes").expect("the floor is exported");
@@ -298,31 +313,14 @@ fn below_the_floor_writes_are_refused_and_resume_when_space_is_freed() {
 
 #[test]
 fn a_disk_that_really_fills_stops_the_log_until_space_is_freed_then_it_reopens() {
-    let dir = temp_data_dir("disk-enospc");
-    let Some(_fs) = Tmpfs::mount(&dir.join("mnt"), 32).or_else(|| {
-        require(
-            "a_disk_that_really_fills_stops_the_log_until_space_is_freed_then_it_reopens",
-            Some("permission to mount a tmpfs (root)".into()),
-            "run the test as root",
-        );
-        None
-    }) else {
+    // No floor: the disk runs out for real.
+    let Some((_fs, mnt, mut keel, _metrics)) = broker_on_tmpfs(
+        "a_disk_that_really_fills_stops_the_log_until_space_is_freed_then_it_reopens",
+        32,
+        &["--min-free-bytes", "0"],
+    ) else {
         return;
     };
-    let mnt = dir.join("mnt");
-    let metrics: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    // No floor: the disk runs out for real.
-    let mut keel = Keel::start(
-        &mnt.join("keel"),
-        &[
-            "--metrics-listen",
-            &metrics.to_string(),
-            "--min-free-bytes",
-            "0",
-            "--segment-bytes",
-            "1048576",
-        ],
-    );
     let rt = runtime();
     let p = producer(&keel.bootstrap());
     let mut acked = Vec::new();
