@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{run_seed, SimConfig};
+use common::{run_seed, Outcome, SimConfig};
 
 fn seeds() -> std::ops::Range<u64> {
     std::env::var("KEEL_RAFT_SEEDS")
@@ -19,21 +19,28 @@ fn seeds() -> std::ops::Range<u64> {
 #[test]
 fn randomized_clusters_keep_every_safety_property_and_converge() {
     let mut failures = Vec::new();
-    let (mut committed, mut reads, mut crashes, mut runs) = (0, 0, 0, 0);
+    let mut t = Outcome::default();
+    let mut runs = 0;
     for seed in seeds() {
         match run_seed(SimConfig::new(seed)) {
             Ok(o) => {
-                committed += o.committed;
-                reads += o.reads;
-                crashes += o.crashes;
+                t.committed += o.committed;
+                t.reads += o.reads;
+                t.lease_reads += o.lease_reads;
+                t.crashes += o.crashes;
+                t.conf_changes += o.conf_changes;
+                t.transfers += o.transfers;
+                t.leader_removals += o.leader_removals;
                 runs += 1;
             }
             Err(e) => failures.push(e),
         }
     }
     eprintln!(
-        "{runs} runs ok: {committed} entries committed, {reads} reads served, {crashes} crashes"
+        "{runs} runs ok: {} entries committed, {} reads served ({} from the lease), {} crashes, {} membership changes committed ({} removing the leader), {} transfers completed",
+        t.committed, t.reads, t.lease_reads, t.crashes, t.conf_changes, t.leader_removals, t.transfers
     );
+    let committed = t.committed;
     assert!(
         failures.is_empty(),
         "{} failing seeds:\n{}",

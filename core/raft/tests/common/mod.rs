@@ -1,7 +1,11 @@
 //! The randomized cluster harness: N in-memory replicas over a network that drops,
 //! duplicates, reorders and delays messages, with partitions (both- and one-way), crashes that
 //! lose unflushed log entries and hard state, restarts, delayed flushes, compaction, client
-//! writes and linearizable reads, all drawn from one seed. After every step it checks Election
+//! writes and linearizable reads (ReadIndex and lease), membership changes (a spare joins as a
+//! learner, catches up, is promoted; a voter, the leader too, is removed and shut down once its
+//! removal commits), leadership transfers at random times and clocks that run at different
+//! rates (each within the drift bound the replicas are configured with), all drawn from one
+//! seed. After every step it checks Election
 //! Safety, Log Matching, Leader Completeness, State Machine Safety, that commit indexes never go
 //! back and never exceed what a majority holds durably, that reads are linearizable, that no
 //! replica votes twice in a term (seen on the wire), that a pre-vote changes no term and that a
@@ -9,6 +13,10 @@
 //! then it heals every fault and requires convergence (one leader; a new entry applied
 //! everywhere). Seeds also pick variants: 3 or 5 replicas, lease or ReadIndex reads, a slow
 //! disk, frequent crashes, or plain Raft without pre-vote and check-quorum.
+//!
+//! A read is linearizable when the index it returns is at least every index any replica knew
+//! committed when the read was asked: that covers every write acknowledged before the read
+//! started (a write is acknowledged only once committed).
 
 #![allow(dead_code)]
 
@@ -38,6 +46,17 @@ pub struct SimConfig {
     pub read_p: f64,
     pub compact_p: f64,
     pub lease_reads: bool,
+    /// Replicas beyond `nodes` that start outside the group, to be added by membership changes.
+    pub spares: u64,
+    /// Per step: try the next membership change.
+    pub conf_p: f64,
+    /// Per step: ask the leader to hand over to another voter.
+    pub transfer_p: f64,
+    /// Each replica's clock runs at a rate drawn from `1 ± drift_ppm / 10^6`.
+    pub drift_ppm: u64,
+    /// The drift bound the replicas are configured with (`Config::max_clock_drift_ms`, per
+    /// election timeout).
+    pub drift_bound_ms: u64,
     pub pre_vote: bool,
     pub check_quorum: bool,
     pub bug: Option<PlantedBug>,
@@ -60,6 +79,13 @@ impl SimConfig {
             read_p: 0.1,
             compact_p: 0.01,
             lease_reads: seed % 3 != 1,
+            spares: 2,
+            conf_p: 0.02,
+            transfer_p: 0.002,
+            // Two clocks differ by at most 4% (4 ms per election timeout), plus a millisecond
+            // of rounding on each: within the 10 ms bound.
+            drift_ppm: 20_000,
+            drift_bound_ms: 10,
             pre_vote: true,
             check_quorum: true,
             bug: None,
@@ -105,15 +131,45 @@ struct Replica {
     last_commit: Index,
     recorded_commit: Index,
     incarnation: u64,
+    /// The clock's rate is `1 + skew_ppm / 10^6`; it read `offset_ms` at real time 0.
+    skew_ppm: i64,
+    offset_ms: u64,
+    /// Removed from the group and shut down: never restarts; its durable log stays for the
+    /// durability checks.
+    retired: bool,
+    /// Shut down at this real time (its removal committed).
+    retire_at: Option<u64>,
+}
+
+impl Replica {
+    /// This replica's clock at real time `now`.
+    fn clock(&self, now: u64) -> Instant {
+        let skew = i128::from(now) * i128::from(self.skew_ppm) / 1_000_000;
+        Instant((i128::from(self.offset_ms) + i128::from(now) + skew) as u64)
+    }
+
+    /// The real time this replica's clock needs for `ms` of its own, rounded up.
+    fn real_ms(&self, ms: u64) -> u64 {
+        let rate = 1_000_000 + self.skew_ppm;
+        (u128::from(ms) * 1_000_000).div_ceil(rate as u128) as u64 + 1
+    }
 }
 
 /// What a run found, or how it ended.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Outcome {
     pub committed: u64,
     pub elections: usize,
     pub reads: u64,
+    /// Reads answered at once from the leader lease.
+    pub lease_reads: u64,
     pub crashes: u64,
+    /// Membership changes that committed.
+    pub conf_changes: u64,
+    /// Terms won by a transfer target after a `transfer_leader`.
+    pub transfers: u64,
+    /// Removals of the leader (by itself) that committed.
+    pub leader_removals: u64,
 }
 
 pub struct Sim {
@@ -131,6 +187,18 @@ pub struct Sim {
     entries: BTreeMap<(Index, Term), (EntryData, Term)>,
     /// index -> (term, the observing node's term when it saw it committed).
     committed: BTreeMap<Index, (Term, Term)>,
+    /// Every voter set ever appended (committed or not): a committed entry is held durably by
+    /// a majority of one of them.
+    voter_sets: BTreeSet<BTreeSet<NodeId>>,
+    /// Replicas that were members in some committed configuration.
+    ever_member: BTreeSet<NodeId>,
+    /// Committed membership entries already acted on.
+    conf_seen: BTreeSet<Index>,
+    /// Indexes of the leader's own removal, as proposed.
+    leader_removals_asked: BTreeSet<Index>,
+    leader_removals: u64,
+    /// (target, the term it was asked at) of transfers asked for.
+    transfers_asked: BTreeMap<NodeId, Term>,
     /// index -> state machine digest after applying it.
     digests: BTreeMap<Index, u64>,
     reads: BTreeMap<u64, Index>,
@@ -145,6 +213,8 @@ pub struct Sim {
     steps: u64,
     crashes: u64,
     served_reads: u64,
+    lease_served: u64,
+    transfers: u64,
 }
 
 fn mix(d: u64, e: &Entry) -> u64 {
@@ -164,20 +234,27 @@ impl Sim {
         let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
         let members = Membership::voters((1..=cfg.nodes).map(NodeId));
         let mut reps = BTreeMap::new();
-        for i in 1..=cfg.nodes {
+        for i in 1..=cfg.nodes + cfg.spares {
             let id = NodeId(i);
+            let drift = cfg.drift_ppm as i64;
+            let skew_ppm = rng.gen_range(-drift..=drift);
+            let offset_ms = rng.gen_range(0..1000);
             let node = RaftNode::new(
                 Self::node_cfg(&cfg, id),
                 MemLog::new(members.clone()),
                 HardState::default(),
                 Index(0),
                 rng.gen(),
-                Instant(0),
+                Instant(offset_ms),
             )
             .expect("fresh storage");
             reps.insert(
                 id,
                 Replica {
+                    skew_ppm,
+                    offset_ms,
+                    retired: false,
+                    retire_at: None,
                     node: Some(node),
                     down_log: None,
                     down_until: 0,
@@ -201,6 +278,12 @@ impl Sim {
             heal_at: 0,
             faults: true,
             leaders: BTreeMap::new(),
+            voter_sets: [members.voters.clone()].into_iter().collect(),
+            ever_member: members.voters.clone(),
+            conf_seen: BTreeSet::new(),
+            transfers_asked: BTreeMap::new(),
+            leader_removals_asked: BTreeSet::new(),
+            leader_removals: 0,
             entries: BTreeMap::new(),
             committed: BTreeMap::new(),
             digests: BTreeMap::new(),
@@ -213,6 +296,8 @@ impl Sim {
             steps: 0,
             crashes: 0,
             served_reads: 0,
+            lease_served: 0,
+            transfers: 0,
         }
     }
 
@@ -223,7 +308,7 @@ impl Sim {
         c.lease_reads = cfg.lease_reads;
         c.pre_vote = cfg.pre_vote;
         c.check_quorum = cfg.check_quorum;
-        c.max_clock_drift_ms = 5;
+        c.max_clock_drift_ms = cfg.drift_bound_ms;
         c.max_inflight_msgs = 4;
         c.max_msg_bytes = 200;
         #[cfg(feature = "planted-bugs")]
@@ -242,7 +327,7 @@ impl Sim {
         self.cut.clear();
         let ids: Vec<NodeId> = self.reps.keys().copied().collect();
         for id in &ids {
-            if self.reps[id].node.is_none() {
+            if self.reps[id].node.is_none() && !self.reps[id].retired {
                 self.restart(*id);
             }
         }
@@ -255,7 +340,11 @@ impl Sim {
             committed: self.committed.len() as u64,
             elections: self.leaders.len(),
             reads: self.served_reads,
+            lease_reads: self.lease_served,
             crashes: self.crashes,
+            conf_changes: self.conf_seen.len() as u64,
+            transfers: self.transfers,
+            leader_removals: self.leader_removals,
         })
     }
 
@@ -270,7 +359,7 @@ impl Sim {
             return Err(format!("liveness: {} leaders after healing", leaders.len()));
         }
         let l = leaders[0];
-        let now = Instant(self.now);
+        let now = self.reps[&l].clock(self.now);
         let idx = self
             .reps
             .get_mut(&l)
@@ -280,16 +369,25 @@ impl Sim {
             return Err("liveness: the leader refused".into());
         };
         self.drain(l)?;
+        // Every member of the group (spares never added and retired replicas are not).
+        let members: Vec<NodeId> = self.reps[&l]
+            .node
+            .as_ref()
+            .expect("up")
+            .membership()
+            .members()
+            .collect();
         let end = self.now + 1000;
         while self.now < end {
             self.step()?;
-            if self.reps.values().all(|r| r.sm_applied >= idx) {
+            if members.iter().all(|m| self.reps[m].sm_applied >= idx) {
                 return Ok(());
             }
         }
         let state: Vec<String> = self
             .reps
             .iter()
+            .filter(|(id, _)| members.contains(id))
             .map(|(id, r)| {
                 let n = r.node.as_ref().expect("up");
                 let pr = self.reps[&l]
@@ -321,11 +419,15 @@ impl Sim {
         if self.faults {
             self.inject_faults();
         }
-        // Restarts.
+        // Restarts and shut-downs of removed replicas.
         let ids: Vec<NodeId> = self.reps.keys().copied().collect();
         for id in &ids {
-            if self.reps[id].node.is_none() && self.reps[id].down_until <= now {
+            let r = &self.reps[id];
+            if r.node.is_none() && !r.retired && r.down_until <= now {
                 self.restart(*id);
+            }
+            if self.reps[id].retire_at.is_some_and(|t| t <= now) {
+                self.retire(*id);
             }
         }
         // Deliveries due, in random order among them (reordering beyond delays).
@@ -344,9 +446,11 @@ impl Sim {
         }
         // Timers.
         for id in &ids {
-            if let Some(node) = self.reps.get_mut(id).and_then(|r| r.node.as_mut()) {
-                if node.next_deadline().is_some_and(|d| d.0 <= now) {
-                    node.tick(Instant(now));
+            let r = self.reps.get_mut(id).expect("replica");
+            let local = r.clock(now);
+            if let Some(node) = r.node.as_mut() {
+                if node.next_deadline().is_some_and(|d| d <= local) {
+                    node.tick(local);
                     self.drain(*id)?;
                 }
             }
@@ -357,15 +461,19 @@ impl Sim {
             if self.reps[id].pending.is_some() && self.rng.gen_bool(sync_p) {
                 let r = self.reps.get_mut(id).expect("replica");
                 let (seq, hs) = r.pending.take().expect("pending");
+                let local = r.clock(now);
                 if let Some(node) = r.node.as_mut() {
                     node.log_mut().sync();
                     r.durable_hs = hs;
-                    node.persisted(Instant(now), seq);
+                    node.persisted(local, seq);
                 }
                 self.drain(*id)?;
             }
         }
         self.client()?;
+        if self.faults {
+            self.operator()?;
+        }
         self.check()
     }
 
@@ -422,6 +530,9 @@ impl Sim {
                 Some(l) if self.rng.gen_bool(0.5) => l,
                 _ => ids[self.rng.gen_range(0..ids.len())],
             };
+            if self.reps[&id].retired {
+                return;
+            }
             let r = self.reps.get_mut(&id).expect("replica");
             if let Some(node) = r.node.take() {
                 let mut log = node.log().clone();
@@ -442,9 +553,9 @@ impl Sim {
 
     fn restart(&mut self, id: NodeId) {
         let seed = self.rng.gen();
-        let now = self.now;
         let cfg = Self::node_cfg(&self.cfg, id);
         let r = self.reps.get_mut(&id).expect("replica");
+        let now = r.clock(self.now).0;
         let Some(log) = r.down_log.take() else { return };
         let snap = log.snapshot();
         let applied = snap.meta.index;
@@ -485,11 +596,11 @@ impl Sim {
 
     fn client(&mut self) -> Result<(), String> {
         let ids: Vec<NodeId> = self.reps.keys().copied().collect();
-        let now = Instant(self.now);
         if self.rng.gen_bool(self.cfg.propose_p) {
             let id = self.client_target(&ids);
             self.next_payload += 1;
             let payload = self.next_payload.to_le_bytes().to_vec();
+            let now = self.reps[&id].clock(self.now);
             if let Some(node) = self.reps.get_mut(&id).and_then(|r| r.node.as_mut()) {
                 if node.propose(now, payload).is_ok() {
                     self.drain(id)?;
@@ -506,16 +617,23 @@ impl Sim {
                 .unwrap_or(Index(0));
             self.next_ctx += 1;
             let ctx = self.next_ctx;
+            let now = self.reps[&id].clock(self.now);
             if let Some(node) = self.reps.get_mut(&id).and_then(|r| r.node.as_mut()) {
                 if node.read_index(now, ctx).is_ok() {
                     self.reads.insert(ctx, floor);
+                    let served = self.served_reads;
                     self.drain(id)?;
+                    // Answered within the call: from the lease (or a group of one voter).
+                    if self.served_reads > served {
+                        self.lease_served += 1;
+                    }
                 }
             }
         }
         if self.rng.gen_bool(self.cfg.compact_p) {
             let id = ids[self.rng.gen_range(0..ids.len())];
             let r = self.reps.get_mut(&id).expect("replica");
+            let now = r.clock(self.now);
             if let Some(node) = r.node.as_mut() {
                 if r.sm_applied > node.log().snapshot_meta().index.plus(5) {
                     let at = r.sm_applied;
@@ -527,11 +645,94 @@ impl Sim {
         Ok(())
     }
 
+    /// The operator's actions at random times: one membership change at a time (add a spare
+    /// as a learner; promote it once it holds everything committed; remove a voter, sometimes
+    /// the leader, to get back to `nodes` voters) and leadership transfers.
+    fn operator(&mut self) -> Result<(), String> {
+        let conf = self.rng.gen_bool(self.cfg.conf_p);
+        let transfer = self.rng.gen_bool(self.cfg.transfer_p);
+        if !conf && !transfer {
+            return Ok(());
+        }
+        let Some(l) = self.leader_like() else {
+            return Ok(());
+        };
+        let now = self.reps[&l].clock(self.now);
+        let node = self.reps[&l].node.as_ref().expect("a leader is up");
+        let m = node.membership().clone();
+        if conf {
+            let change = if let Some(&x) = m.learners.iter().next() {
+                let caught_up = node
+                    .progress(x)
+                    .is_some_and(|p| p.matched >= node.commit_index());
+                caught_up.then_some(ConfChange::AddVoter(x))
+            } else if m.voters.len() as u64 > self.cfg.nodes {
+                let voters: Vec<NodeId> = m.voters.iter().copied().collect();
+                let x = if m.is_voter(l) && self.rng.gen_bool(0.3) {
+                    l
+                } else {
+                    voters[self.rng.gen_range(0..voters.len())]
+                };
+                Some(ConfChange::Remove(x))
+            } else {
+                self.reps
+                    .iter()
+                    .find(|(id, r)| {
+                        !r.retired && !m.contains(**id) && !self.ever_member.contains(id)
+                    })
+                    .map(|(id, _)| ConfChange::AddLearner(*id))
+            };
+            if let Some(change) = change {
+                let node = self
+                    .reps
+                    .get_mut(&l)
+                    .and_then(|r| r.node.as_mut())
+                    .expect("up");
+                if let Ok(index) = node.propose_conf_change(now, change) {
+                    if change == ConfChange::Remove(l) {
+                        self.leader_removals_asked.insert(index);
+                    }
+                    self.drain(l)?;
+                }
+            }
+        }
+        if transfer {
+            let others: Vec<NodeId> = m.voters.iter().copied().filter(|v| *v != l).collect();
+            if !others.is_empty() {
+                let to = others[self.rng.gen_range(0..others.len())];
+                let node = self
+                    .reps
+                    .get_mut(&l)
+                    .and_then(|r| r.node.as_mut())
+                    .expect("up");
+                let term = node.term();
+                if node.transfer_leader(now, to).is_ok() {
+                    self.transfers_asked.insert(to, term);
+                    self.drain(l)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Shuts a removed replica down for good, keeping what it had made durable.
+    fn retire(&mut self, id: NodeId) {
+        let r = self.reps.get_mut(&id).expect("replica");
+        r.retire_at = None;
+        r.retired = true;
+        r.pending = None;
+        if let Some(node) = r.node.take() {
+            let mut log = node.log().clone();
+            log.crash();
+            r.down_log = Some(log);
+        }
+    }
+
     fn deliver(&mut self, m: InFlight) -> Result<(), String> {
         if self.cut.contains(&(m.from, m.to)) {
             return Ok(());
         }
-        let now = Instant(self.now);
+        let now = self.reps[&m.to].clock(self.now);
         let Some(node) = self.reps.get_mut(&m.to).and_then(|r| r.node.as_mut()) else {
             return Ok(());
         };
@@ -677,7 +878,7 @@ impl Sim {
 
     fn check(&mut self) -> Result<(), String> {
         let full = self.steps.is_multiple_of(25);
-        let quorum = (self.cfg.nodes / 2 + 1) as usize;
+        let mut new_confs = Vec::new();
         let ids: Vec<NodeId> = self.reps.keys().copied().collect();
         for id in &ids {
             let r = &self.reps[id];
@@ -702,6 +903,10 @@ impl Sim {
                     }
                 }
                 self.leaders.insert(term, (*id, r.incarnation));
+                if self.transfers_asked.get(id).is_some_and(|&t| t < term) {
+                    self.transfers_asked.remove(id);
+                    self.transfers += 1;
+                }
                 // Check-quorum (thesis §6.2): a leader that heard from no majority within two
                 // election timeouts has stepped down.
                 let since = match self.leading_since.get(id) {
@@ -711,11 +916,13 @@ impl Sim {
                         self.now
                     }
                 };
-                let window = 2 * ETO + 10;
+                // Two election timeouts of the leader's clock, in real time.
+                let window = r.real_ms(2 * ETO) + 10;
+                let m = node.membership();
                 if self.cfg.check_quorum && self.now > since + window {
-                    let heard = self
-                        .reps
-                        .keys()
+                    let heard = m
+                        .voters
+                        .iter()
                         .filter(|p| {
                             *p == id
                                 || self
@@ -724,9 +931,9 @@ impl Sim {
                                     .is_some_and(|&t| t + window >= self.now)
                         })
                         .count();
-                    if heard < quorum {
+                    if heard < m.quorum() {
                         return Err(format!(
-                            "check-quorum: {id} still leads {term} having heard from {heard} replicas in {window} ms"
+                            "check-quorum: {id} still leads {term} having heard from {heard} voters in {window} ms"
                         ));
                     }
                 }
@@ -759,6 +966,9 @@ impl Sim {
                     }
                     Some(_) => {}
                     None => {
+                        if let EntryData::Membership(m) = &data {
+                            self.voter_sets.insert(m.voters.clone());
+                        }
                         self.entries.insert((i, t), (data, prev));
                     }
                 }
@@ -778,6 +988,9 @@ impl Sim {
                         Some(_) => {}
                         None => {
                             self.committed.insert(c, (t, term));
+                            if let Some((EntryData::Membership(m), _)) = self.entries.get(&(c, t)) {
+                                new_confs.push((c, m.clone()));
+                            }
                         }
                     }
                 }
@@ -785,20 +998,27 @@ impl Sim {
             }
             if commit > r.recorded_commit {
                 if let Some(&(ct, _)) = self.committed.get(&commit) {
-                    let holders = self
+                    let holders: BTreeSet<NodeId> = self
                         .reps
-                        .values()
-                        .filter(|o| {
+                        .iter()
+                        .filter(|(_, o)| {
                             let l = o.node.as_ref().map(|n| n.log()).or(o.down_log.as_ref());
                             l.is_some_and(|l| {
                                 l.durable_snapshot_index() >= commit
                                     || l.durable_term_at(commit) == Some(ct)
                             })
                         })
-                        .count();
-                    if holders < quorum {
+                        .map(|(id, _)| *id)
+                        .collect();
+                    // Whichever configuration committed it, a majority of its voters holds it
+                    // (retired replicas keep their durable logs, so holders only grow).
+                    let majority = self
+                        .voter_sets
+                        .iter()
+                        .any(|v| v.intersection(&holders).count() > v.len() / 2);
+                    if !majority {
                         return Err(format!(
-                            "{id}: commit {commit} held durably by {holders} replicas only"
+                            "{id}: commit {commit} held durably by {holders:?} only, no majority of any configuration"
                         ));
                     }
                 }
@@ -819,6 +1039,27 @@ impl Sim {
             let r = self.reps.get_mut(id).expect("replica");
             r.last_commit = commit;
             r.recorded_commit = r.recorded_commit.max(commit);
+        }
+        // A committed removal: the operator shuts the removed replica down a little later.
+        for (c, m) in new_confs {
+            self.conf_seen.insert(c);
+            if self.leader_removals_asked.contains(&c) {
+                self.leader_removals += 1;
+            }
+            let gone: Vec<NodeId> = self
+                .ever_member
+                .iter()
+                .copied()
+                .filter(|id| !m.contains(*id))
+                .collect();
+            for id in gone {
+                let delay = self.rng.gen_range(0..100);
+                let r = self.reps.get_mut(&id).expect("replica");
+                if !r.retired && r.retire_at.is_none() {
+                    r.retire_at = Some(self.now + delay);
+                }
+            }
+            self.ever_member.extend(m.members());
         }
         Ok(())
     }
