@@ -450,3 +450,65 @@ fn every_client_is_told_promptly_below_the_floor() {
         eprint!("{stdout}");
     }
 }
+
+/// Offset commits are small and keep a reserve below the floor: a consumer group commits and
+/// reads its commit back while produce is refused. Below the reserve too, the commit is
+/// refused at once, even for the very first group (whose `__consumer_offsets` does not exist
+/// yet), not left waiting for a coordinator until it times out.
+#[test]
+fn offset_commits_use_the_reserve_below_the_floor_and_are_refused_promptly_below_it() {
+    let dir = temp_data_dir("floor-commits");
+    let mut keel = Keel::start(&dir, &[]);
+    let rt = runtime();
+    let p = producer(&keel.bootstrap());
+    for i in 0..3 {
+        send(&rt, &p, "commits", &format!("r{i}")).expect("room to write");
+    }
+    drop(p);
+    assert!(keel.stop());
+    let consumer = |keel: &Keel| -> BaseConsumer {
+        ClientConfig::new()
+            .set("bootstrap.servers", keel.bootstrap())
+            .set("group.id", "below-floor")
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("consumer")
+    };
+    let commit = |c: &BaseConsumer, offset: i64| {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset("commits", 0, Offset::Offset(offset))
+            .unwrap();
+        c.commit(&tpl, rdkafka::consumer::CommitMode::Sync)
+    };
+
+    // A floor so far above the free space that its reserve is used up too.
+    let free = available(&dir);
+    let mut keel = Keel::start(&dir, &["--min-free-bytes", &(free * 3).to_string()]);
+    let c = consumer(&keel);
+    let started = Instant::now();
+    let refused = commit(&c, 1).expect_err("a commit below the reserve");
+    let took = started.elapsed();
+    assert!(
+        matches!(
+            refused,
+            KafkaError::ConsumerCommit(RDKafkaErrorCode::PolicyViolation)
+        ),
+        "{refused}"
+    );
+    eprintln!("disk_full: rdkafka commit below the reserve: {refused} after {took:?}");
+    drop(c);
+    assert!(keel.stop());
+
+    // A floor half again the free space: below it, within the reserve.
+    let floor = available(&dir) / 2 * 3;
+    let keel = Keel::start(&dir, &["--min-free-bytes", &floor.to_string()]);
+    let c = consumer(&keel);
+    commit(&c, 2).expect("an offset commit within the reserve");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition("commits", 0);
+    let committed = c
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .expect("committed offsets");
+    let offset = committed.find_partition("commits", 0).map(|e| e.offset());
+    assert_eq!(offset, Some(Offset::Offset(2)), "{committed:?}");
+}

@@ -471,9 +471,9 @@ impl Node {
         partitions: i32,
         configs: BTreeMap<String, String>,
     ) -> Result<TopicId, (ErrorCode, String)> {
-        // The offsets topic, which commits need, may use the floor's reserve (disk.rs).
+        // The offsets topic, which every group needs, is not held to the floor (disk.rs).
         let class = if name == crate::group::OFFSETS_TOPIC {
-            WriteClass::Reserved
+            WriteClass::Internal
         } else {
             WriteClass::Data
         };

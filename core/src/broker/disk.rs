@@ -35,11 +35,17 @@ pub enum WriteClass {
     /// Produce, CreateTopics, CreatePartitions: stop at the floor.
     Data,
     /// Small writes that keep clients working, which may use the half of the floor below
-    /// it: offset commits (a consumer that cannot commit re-reads what it processed), the
-    /// offsets topic, and the metadata of an auto-created topic (so a producer to a new
-    /// topic meets Produce's prompt refusal instead of a Metadata error librdkafka ignores
-    /// until its message timeout).
+    /// it: offset commits (a consumer that cannot commit re-reads what it processed) and
+    /// the metadata of an auto-created topic (so a producer to a new topic meets Produce's
+    /// prompt refusal instead of a Metadata error librdkafka ignores until its message
+    /// timeout).
     Reserved,
+    /// The offsets topic's creation: its metadata and empty logs, a few KiB, admitted at
+    /// any free space (a real ENOSPC still undoes it whole). Without the topic no group
+    /// finds its coordinator, and librdkafka waits for one until a commit times out
+    /// (COORDINATOR_NOT_AVAILABLE is retriable), where with it the commit meets the
+    /// reserve's prompt refusal.
+    Internal,
 }
 
 /// A change of the low-space state, for the node to log once.
@@ -153,6 +159,7 @@ impl DiskSpace {
                 Some(free) if self.low => free >= self.floor() / 2,
                 _ => true,
             },
+            WriteClass::Internal => true,
         }
     }
 
@@ -393,6 +400,7 @@ mod tests {
         assert!(disk.admits(WriteClass::Reserved));
         disk.on_written(MIB + 1);
         assert!(!disk.admits(WriteClass::Reserved));
+        assert!(disk.admits(WriteClass::Internal));
     }
 
     #[test]
