@@ -670,6 +670,17 @@ impl<L: RaftLog> RaftNode<L> {
         last_term > lt || (last_term == lt && last_index >= li)
     }
 
+    /// The voters other than this node, in id order.
+    fn other_voters(&self) -> Vec<NodeId> {
+        let me = self.id;
+        self.membership
+            .voters
+            .iter()
+            .copied()
+            .filter(|v| *v != me)
+            .collect()
+    }
+
     fn campaign_pre(&mut self) {
         self.role = Role::PreCandidate;
         self.leader = None;
@@ -678,14 +689,7 @@ impl<L: RaftLog> RaftNode<L> {
         self.emit_role();
         let (li, lt) = self.last_log();
         let term = self.term.next();
-        let peers: Vec<NodeId> = self
-            .membership
-            .voters
-            .iter()
-            .copied()
-            .filter(|v| *v != self.id)
-            .collect();
-        for p in peers {
+        for p in self.other_voters() {
             self.send(
                 p,
                 Message::PreVote {
@@ -711,14 +715,7 @@ impl<L: RaftLog> RaftNode<L> {
         self.emit_role();
         let (li, lt) = self.last_log();
         let term = self.term;
-        let peers: Vec<NodeId> = self
-            .membership
-            .voters
-            .iter()
-            .copied()
-            .filter(|v| *v != self.id)
-            .collect();
-        for p in peers {
+        for p in self.other_voters() {
             let msg = Message::RequestVote {
                 term,
                 last_log_index: li,
@@ -804,7 +801,7 @@ impl<L: RaftLog> RaftNode<L> {
         self.emit_role();
         // Raft §5.4.2 / §8: an entry of the new term lets earlier ones commit.
         self.append_own(EntryData::Noop);
-        self.broadcast_append();
+        self.broadcast_append(false);
     }
 
     fn handle_vote_request(&mut self, from: NodeId, pre: bool, term: Term, li: Index, lt: Term) {
@@ -952,30 +949,14 @@ impl<L: RaftLog> RaftNode<L> {
                     self.stats.stale_msgs += 1;
                 }
             }
-            Message::AppendEntries {
-                prev_log_index,
-                prev_log_term,
-                entries,
-                leader_commit,
-                round,
-                sent_at,
-                ..
-            } => {
+            req @ Message::AppendEntries { .. } => {
                 if self.role == Role::Leader {
                     // Two leaders in one term cannot happen among correct replicas.
                     self.stats.malformed_msgs += 1;
                     return;
                 }
                 self.accept_leader(from);
-                self.handle_append(
-                    from,
-                    prev_log_index,
-                    prev_log_term,
-                    entries,
-                    leader_commit,
-                    round,
-                    sent_at,
-                );
+                self.handle_append(from, req);
             }
             Message::InstallSnapshot { snapshot, .. } => {
                 if self.role == Role::Leader {
@@ -992,17 +973,7 @@ impl<L: RaftLog> RaftNode<L> {
                     self.stats.stale_msgs += 1;
                 }
             }
-            Message::AppendEntriesResp {
-                success,
-                match_index,
-                rejected,
-                hint,
-                round,
-                sent_at,
-                ..
-            } => {
-                self.handle_append_resp(from, success, match_index, rejected, hint, round, sent_at);
-            }
+            resp @ Message::AppendEntriesResp { .. } => self.handle_append_resp(from, resp),
             Message::InstallSnapshotResp { match_index, .. } => {
                 self.handle_snapshot_resp(from, match_index)
             }
@@ -1019,17 +990,19 @@ impl<L: RaftLog> RaftNode<L> {
 
     // ----- replication, follower side (Raft §5.3) -----
 
-    #[allow(clippy::too_many_arguments)]
-    fn handle_append(
-        &mut self,
-        from: NodeId,
-        prev_index: Index,
-        prev_term: Term,
-        mut entries: Vec<Entry>,
-        leader_commit: Index,
-        round: u64,
-        sent_at: Instant,
-    ) {
+    fn handle_append(&mut self, from: NodeId, req: Message) {
+        let Message::AppendEntries {
+            prev_log_index: prev_index,
+            prev_log_term: prev_term,
+            mut entries,
+            leader_commit,
+            round,
+            sent_at,
+            ..
+        } = req
+        else {
+            unreachable!("step_msg routes only AppendEntries here");
+        };
         let contiguous = entries
             .iter()
             .enumerate()
@@ -1254,7 +1227,7 @@ impl<L: RaftLog> RaftNode<L> {
             return Err(ProposeError::TransferInProgress);
         }
         let index = self.append_own(data);
-        self.broadcast_append();
+        self.broadcast_append(false);
         self.maybe_commit();
         Ok(index)
     }
@@ -1275,16 +1248,22 @@ impl<L: RaftLog> RaftNode<L> {
         }
         let next = self.membership.apply(change)?;
         let index = self.append_own(EntryData::Membership(next));
-        self.broadcast_append();
+        self.broadcast_append(false);
         self.maybe_commit();
         Ok(index)
     }
 
-    fn broadcast_append(&mut self) {
-        let peers: Vec<NodeId> = self.progress.keys().copied().collect();
-        for p in peers {
-            self.send_append(p, false);
+    /// `send_append` to every follower; with `empty_ok` (a commit-index update), an empty
+    /// one too.
+    fn broadcast_append(&mut self, empty_ok: bool) {
+        for p in self.followers() {
+            self.send_append(p, empty_ok);
         }
+    }
+
+    /// Every member the leader replicates to, in id order.
+    fn followers(&self) -> Vec<NodeId> {
+        self.progress.keys().copied().collect()
     }
 
     /// Sends the next AppendEntries (or snapshot) to `to` if flow control allows; with
@@ -1364,8 +1343,7 @@ impl<L: RaftLog> RaftNode<L> {
     }
 
     fn broadcast_heartbeat(&mut self) {
-        let peers: Vec<NodeId> = self.progress.keys().copied().collect();
-        for p in peers {
+        for p in self.followers() {
             let Some(pr) = self.progress.get_mut(&p) else {
                 continue;
             };
@@ -1424,17 +1402,19 @@ impl<L: RaftLog> RaftNode<L> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn handle_append_resp(
-        &mut self,
-        from: NodeId,
-        success: bool,
-        match_index: Index,
-        rejected: Index,
-        hint: Option<RejectHint>,
-        round: u64,
-        sent_at: Instant,
-    ) {
+    fn handle_append_resp(&mut self, from: NodeId, resp: Message) {
+        let Message::AppendEntriesResp {
+            success,
+            match_index,
+            rejected,
+            hint,
+            round,
+            sent_at,
+            ..
+        } = resp
+        else {
+            unreachable!("step_msg routes only AppendEntriesResp here");
+        };
         if self.role != Role::Leader {
             self.stats.stale_msgs += 1;
             return;
@@ -1555,7 +1535,7 @@ impl<L: RaftLog> RaftNode<L> {
         if first_in_term {
             self.release_reads_waiting_commit();
         }
-        self.broadcast_commit();
+        self.broadcast_append(true);
         // thesis §4.2.2: a leader that is no longer a voter steps down once the change commits.
         if !self.membership.is_voter(self.id)
             && self
@@ -1564,13 +1544,6 @@ impl<L: RaftLog> RaftNode<L> {
                 .is_none_or(|(i, _)| *i <= self.commit)
         {
             self.become_follower(self.term, None);
-        }
-    }
-
-    fn broadcast_commit(&mut self) {
-        let peers: Vec<NodeId> = self.progress.keys().copied().collect();
-        for p in peers {
-            self.send_append(p, true);
         }
     }
 
@@ -1644,8 +1617,7 @@ impl<L: RaftLog> RaftNode<L> {
             index: self.commit,
             round: self.round,
         });
-        let peers: Vec<NodeId> = self.progress.keys().copied().collect();
-        for p in peers {
+        for p in self.followers() {
             self.send_heartbeat(p);
         }
         self.advance_reads();

@@ -498,60 +498,40 @@ fn s5_3_a_follower_rejects_a_mismatched_prev_and_hints_the_conflicting_term() {
         },
     );
     let _ = net.sent_by(2);
-    let node = net.node_mut(2);
-    node.step(
-        now,
-        n(1),
-        Message::AppendEntries {
-            term: Term(4),
-            prev_log_index: Index(4),
-            prev_log_term: Term(3),
-            entries: vec![],
-            leader_commit: Index(0),
-            round: 1,
-            sent_at: now,
-        },
-    );
-    let sent = net.sent_by(2);
-    let hint = sent.iter().find_map(|(_, m)| match m {
-        Message::AppendEntriesResp {
-            success: false,
-            hint,
-            ..
-        } => *hint,
-        _ => None,
-    });
+    // An empty AppendEntries of term 4 whose prev entry is (`prev`, t3): the refusal's hint.
+    let probe = |net: &mut Net, prev: u64| {
+        let now = net.now;
+        net.node_mut(2).step(
+            now,
+            n(1),
+            Message::AppendEntries {
+                term: Term(4),
+                prev_log_index: Index(prev),
+                prev_log_term: Term(3),
+                entries: vec![],
+                leader_commit: Index(0),
+                round: 1,
+                sent_at: now,
+            },
+        );
+        net.sent_by(2).iter().find_map(|(_, m)| match m {
+            Message::AppendEntriesResp {
+                success: false,
+                hint,
+                ..
+            } => *hint,
+            _ => None,
+        })
+    };
     assert_eq!(
-        hint,
+        probe(&mut net, 4),
         Some(RejectHint::Conflict {
             conflict_term: Term(2),
             first_index: Index(3)
         })
     );
-    let now = net.now;
-    net.node_mut(2).step(
-        now,
-        n(1),
-        Message::AppendEntries {
-            term: Term(4),
-            prev_log_index: Index(9),
-            prev_log_term: Term(3),
-            entries: vec![],
-            leader_commit: Index(0),
-            round: 1,
-            sent_at: now,
-        },
-    );
-    let hint = net.sent_by(2).iter().find_map(|(_, m)| match m {
-        Message::AppendEntriesResp {
-            success: false,
-            hint,
-            ..
-        } => *hint,
-        _ => None,
-    });
     assert_eq!(
-        hint,
+        probe(&mut net, 9),
         Some(RejectHint::LogTooShort {
             last_index: Index(4)
         })

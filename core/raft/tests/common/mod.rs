@@ -348,13 +348,17 @@ impl Sim {
         })
     }
 
-    fn converged(&mut self) -> Result<(), String> {
-        let leaders: Vec<NodeId> = self
-            .reps
+    /// The replicas that are up and believe they lead.
+    fn leaders(&self) -> Vec<NodeId> {
+        self.reps
             .iter()
             .filter(|(_, r)| r.node.as_ref().is_some_and(|n| n.role() == Role::Leader))
             .map(|(id, _)| *id)
-            .collect();
+            .collect()
+    }
+
+    fn converged(&mut self) -> Result<(), String> {
+        let leaders = self.leaders();
         if leaders.len() != 1 {
             return Err(format!("liveness: {} leaders after healing", leaders.len()));
         }
@@ -577,12 +581,7 @@ impl Sim {
 
     /// A replica that believes it leads (a client's cached leader), if any.
     fn leader_like(&mut self) -> Option<NodeId> {
-        let leaders: Vec<NodeId> = self
-            .reps
-            .iter()
-            .filter(|(_, r)| r.node.as_ref().is_some_and(|n| n.role() == Role::Leader))
-            .map(|(id, _)| *id)
-            .collect();
+        let leaders = self.leaders();
         (!leaders.is_empty()).then(|| leaders[self.rng.gen_range(0..leaders.len())])
     }
 
