@@ -13,6 +13,14 @@
 //!   base offset and no error; otherwise firstSeq must be lastSeq + 1, wrapping from
 //!   `i32::MAX` to 0, else OUT_OF_ORDER_SEQUENCE_NUMBER.
 //!
+//! A batch refused for good with nothing written (below the free-space floor) leaves a hole
+//! in the producer's sequences: aiokafka, like Kafka's own clients before KIP-360, does not
+//! reuse a failed batch's sequences, so without more its next batch would be
+//! OUT_OF_ORDER_SEQUENCE_NUMBER for as long as the producer lives. The entry remembers the
+//! hole ([`ProducerStates::refused`]), and a batch starting anywhere in it or just past it is
+//! in sequence: nothing of the hole is in the log, so nothing is lost by skipping it. The
+//! hole is not in snapshots; after a restart such a batch gets 45 as in Kafka.
+//!
 //! A producer the partition does not know is accepted when its firstSeq is 0 (a new
 //! producer, or a new epoch). With any other firstSeq it gets UNKNOWN_PRODUCER_ID (59): its
 //! state was evicted (see below) or lost with a log tail a crash cut, and clients answer 59
@@ -58,6 +66,9 @@ pub struct ProducerEntry {
     pub epoch: i16,
     /// The last [`BATCHES_TO_RETAIN`] batches of `epoch`, oldest first; never empty.
     pub batches: VecDeque<BatchMetadata>,
+    /// Sequences `first ..= last` just past the last batch, of batches refused with nothing
+    /// written (see the module doc); cleared by the next append.
+    pub refused: Option<(i32, i32)>,
 }
 
 impl ProducerEntry {
@@ -66,6 +77,15 @@ impl ProducerEntry {
     }
     pub fn last_offset(&self) -> i64 {
         self.batches.back().map_or(-1, |b| b.last_offset)
+    }
+
+    /// Whether a batch of this epoch starting at `first_seq` follows the last batch, either
+    /// directly or across the hole of refused sequences.
+    fn follows(&self, first_seq: i32) -> bool {
+        in_sequence(self.last_seq(), first_seq)
+            || self.refused.is_some_and(|(first, last)| {
+                (first as i64..=last as i64 + 1).contains(&(first_seq as i64))
+            })
     }
 }
 
@@ -212,7 +232,7 @@ impl ProducerStates {
                 last_offset: dup.last_offset,
             };
         }
-        if !in_sequence(entry.last_seq(), b.first_seq) {
+        if !entry.follows(b.first_seq) {
             return reject(
                 ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER,
                 format!(
@@ -250,6 +270,7 @@ impl ProducerStates {
                 entry.batches.pop_front();
             }
             entry.batches.push_back(meta);
+            entry.refused = None;
             self.by_last_use.insert((last_offset, b.producer_id));
             return;
         }
@@ -269,9 +290,28 @@ impl ProducerStates {
             ProducerEntry {
                 epoch: b.epoch,
                 batches: VecDeque::from([meta]),
+                refused: None,
             },
         );
         self.by_last_use.insert((last_offset, b.producer_id));
+    }
+
+    /// Notes that `b`, which [`Self::check`] let through, was refused with nothing written
+    /// and for good (the client will not resend its sequences): a later batch of the same
+    /// epoch may skip them. Sequences that wrap past `i32::MAX` are not remembered.
+    pub fn refused(&mut self, b: &ProducedBatch) {
+        let Some(entry) = self.producers.get_mut(&b.producer_id) else {
+            return;
+        };
+        let last_seq = b.last_seq();
+        if b.epoch != entry.epoch || last_seq < b.first_seq || !entry.follows(b.first_seq) {
+            return;
+        }
+        let first = entry.refused.map_or(b.first_seq, |(first, _)| first);
+        let last = entry
+            .refused
+            .map_or(last_seq, |(_, last)| last.max(last_seq));
+        entry.refused = Some((first.min(b.first_seq), last));
     }
 
     /// Rebuild helper: records one stored batch as the log holds it.
@@ -396,7 +436,11 @@ impl ProducerStates {
                     last_offset,
                 });
             }
-            let entry = ProducerEntry { epoch, batches };
+            let entry = ProducerEntry {
+                epoch,
+                batches,
+                refused: None,
+            };
             states.by_last_use.insert((entry.last_offset(), pid));
             states.producers.insert(pid, entry);
         }
@@ -552,6 +596,45 @@ mod tests {
         assert!(in_sequence(i32::MAX, 0));
         assert!(!in_sequence(i32::MAX, 1));
         assert!(in_sequence(4, 5));
+    }
+
+    #[test]
+    fn a_batch_may_skip_the_sequences_of_batches_refused_with_nothing_written() {
+        let reject_45 = |v: Verdict| {
+            assert!(
+                matches!(
+                    v,
+                    Verdict::Reject {
+                        error: ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER,
+                        ..
+                    }
+                ),
+                "{v:?}"
+            )
+        };
+        let mut s = ProducerStates::default();
+        s.record(&batch(1, 0, 0, 2), 0, 1);
+        reject_45(s.check(&batch(1, 0, 4, 1)));
+        // Two batches refused in a row (seq 2..=3, then 4..=4), as aiokafka sends them.
+        for refused in [batch(1, 0, 2, 2), batch(1, 0, 4, 1)] {
+            assert_eq!(s.check(&refused), Verdict::Append);
+            s.refused(&refused);
+        }
+        // A batch past the hole, a resend of a refused one, or one inside it: in sequence.
+        for first_seq in [5, 2, 3] {
+            assert_eq!(s.check(&batch(1, 0, first_seq, 1)), Verdict::Append);
+        }
+        // Not beyond it, nor for another epoch's sequences.
+        reject_45(s.check(&batch(1, 0, 6, 1)));
+        let next_epoch = batch(1, 1, 3, 1);
+        s.refused(&next_epoch);
+        reject_45(s.check(&next_epoch));
+        // An append closes the hole.
+        s.record(&batch(1, 0, 5, 1), 2, 2);
+        assert_eq!(s.get(1).unwrap().refused, None);
+        reject_45(s.check(&batch(1, 0, 3, 1)));
+        assert_eq!(s.check(&batch(1, 0, 6, 1)), Verdict::Append);
+        s.check_invariants();
     }
 
     #[test]

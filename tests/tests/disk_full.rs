@@ -512,3 +512,42 @@ fn offset_commits_use_the_reserve_below_the_floor_and_are_refused_promptly_below
     let offset = committed.find_partition("commits", 0).map(|e| e.offset());
     assert_eq!(offset, Some(Offset::Offset(2)), "{committed:?}");
 }
+
+/// The Python clients' idempotent producers write again once space is freed, with no
+/// restart of the producer or the broker (tests/python/disk_resume.py).
+#[test]
+fn python_producers_write_again_once_space_is_freed() {
+    use keel_tests::{missing_python_modules, run_python_script, PYTHON_INSTALL};
+    if !require(
+        "python_producers_write_again_once_space_is_freed",
+        missing_python_modules(&["kafka", "aiokafka"]),
+        PYTHON_INSTALL,
+    ) {
+        return;
+    }
+    let Some((_fs, mnt, keel, metrics)) =
+        broker_on_tmpfs("python_producers_write_again_once_space_is_freed", 64, &[])
+    else {
+        return;
+    };
+    let scrape = http_get(metrics, "/metrics");
+    let floor = gauge(&scrape, "keel_disk_min_free_bytes").expect("the floor is exported") as u64;
+    let rt = runtime();
+    let p = producer(&keel.bootstrap());
+    send(&rt, &p, "resume", "first").expect("room to write");
+    drop(p);
+    let filler = mnt.join("filler");
+    run_python_script(
+        &keel,
+        "disk_resume.py",
+        &[
+            "--topic",
+            "resume",
+            "--filler",
+            filler.to_str().unwrap(),
+            "--leave",
+            &(floor + MIB).to_string(),
+        ],
+        Duration::from_secs(180),
+    );
+}

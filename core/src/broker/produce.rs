@@ -158,9 +158,6 @@ impl Node {
         if let Some(reason) = &p.failed {
             return fail(ErrorCode::KAFKA_STORAGE_ERROR, reason.clone());
         }
-        if let Some(reason) = &p.out_of_space {
-            return fail(super::disk::NO_SPACE, reason.clone());
-        }
         // Kafka refuses an acks=all write before appending it when the partition has fewer
         // in-sync replicas than min.insync.replicas; this node is each partition's only one.
         if acks == -1 && p.limits.min_insync_replicas > IN_SYNC_REPLICAS {
@@ -273,10 +270,18 @@ impl Node {
             }
         }
         let records = recompressed.as_ref().unwrap_or(records);
-        // Below the free-space floor nothing new is written (broker/disk.rs); a duplicate,
-        // answered above, writes nothing and still gets its answer.
-        if !self.disk.admits(WriteClass::Data) {
-            return fail(super::disk::NO_SPACE, self.disk.refusal());
+        // Below the free-space floor, or on a log stopped by ENOSPC, nothing new is written
+        // (broker/disk.rs); a duplicate, answered above, writes nothing and still gets its
+        // answer. The refused sequences may be skipped by the producer's next batch.
+        let no_space = match &p.out_of_space {
+            Some(reason) => Some(reason.clone()),
+            None => (!self.disk.admits(WriteClass::Data)).then(|| self.disk.refusal()),
+        };
+        if let Some(reason) = no_space {
+            if let Some(b) = &producer {
+                p.producers.refused(b);
+            }
+            return fail(super::disk::NO_SPACE, reason);
         }
         match p.log.append(records, now_ms, super::produce::LEADER_EPOCH) {
             Ok(info) => {

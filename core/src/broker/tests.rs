@@ -135,7 +135,7 @@ impl Harness {
     }
 }
 
-fn records(values: &[&str], ts: i64) -> Vec<Record> {
+pub(super) fn records(values: &[&str], ts: i64) -> Vec<Record> {
     values
         .iter()
         .enumerate()

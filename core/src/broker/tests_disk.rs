@@ -217,6 +217,37 @@ fn below_the_floor_a_produce_is_refused_before_anything_is_written() {
     assert!(h.node.disk_report().unwrap().low_space);
 }
 
+/// aiokafka does not resend a refused batch's sequences: once writes resume, its next batch
+/// starts past them, and must not be OUT_OF_ORDER_SEQUENCE_NUMBER for the producer's life.
+#[test]
+fn an_idempotent_producer_may_skip_the_sequences_refused_below_the_floor() {
+    let mut h = harness_with_floor(20 * MIB);
+    h.create("t", 1);
+    let idempotent = |seq, value: &str| {
+        crate::record::builder::build_producer_batch(
+            &super::tests::records(&[value], T0 as i64),
+            7,
+            0,
+            seq,
+        )
+    };
+    let code = |h: &mut Harness, seq, value| {
+        produce_result(&call_flushed(h, produce("t", 0, 1, idempotent(seq, value)))).error_code
+    };
+    assert_eq!(code(&mut h, 0, "a"), ErrorCode::NONE);
+    sample(&mut h, 10 * MIB);
+    assert_eq!(code(&mut h, 1, "refused"), disk::NO_SPACE);
+    assert_eq!(code(&mut h, 2, "refused"), disk::NO_SPACE);
+    sample(&mut h, 30 * MIB);
+    assert_eq!(code(&mut h, 3, "b"), ErrorCode::NONE);
+    assert_eq!(
+        code(&mut h, 5, "c"),
+        ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER,
+        "only the refused sequences may be skipped"
+    );
+    assert_eq!(log_end(&h, "t"), 2);
+}
+
 #[test]
 fn writes_resume_once_a_sample_shows_the_floor_and_a_margin_free() {
     let mut h = harness_with_floor(20 * MIB);
