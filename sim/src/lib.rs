@@ -23,5 +23,6 @@ pub mod history;
 pub mod net;
 pub mod report;
 pub mod scenario;
+pub mod shrink;
 pub mod trace;
 pub mod workload;
