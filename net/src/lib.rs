@@ -10,3 +10,4 @@ pub mod fd_budget;
 pub mod fs_storage;
 pub mod metrics;
 pub mod network;
+pub mod peer;
