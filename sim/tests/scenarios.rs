@@ -56,13 +56,12 @@ fn disk_full() {
     check("disk-full.toml");
 }
 
-/// A known core bug (see disk-full-power-cut.toml's header): on a full disk, recovery's
-/// rewrite of a stale segment index meets ENOSPC and the node cannot start until space is
-/// freed. A power cut leaves such an index about 1 run in 10; a process kill after an append
-/// whose time-index entry met ENOSPC (its offset-index entry stays behind the cut batch)
-/// about 1 in 100 (disk-full's seeds below). Un-ignore when core is fixed.
+/// Issue 15 (see disk-full-power-cut.toml's header): on a full disk, recovery's rewrite of a
+/// stale segment index meets ENOSPC; the node must start anyway (the log opens out of space)
+/// and take writes once space returns. A power cut leaves such an index about 1 run in 10; a
+/// process kill after an append whose time-index entry met ENOSPC (its offset-index entry
+/// stays behind the cut batch) about 1 in 100 (disk-full's seeds below).
 #[test]
-#[ignore = "core bug: recovery's index rewrite meets ENOSPC and the node cannot start"]
 fn disk_full_power_cut() {
     let mut failures = run_seeds("disk-full-power-cut.toml", None);
     failures.extend(run_seeds("disk-full.toml", Some(&[28, 254, 291])));

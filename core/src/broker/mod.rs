@@ -106,6 +106,10 @@ pub struct NodeConfig {
     /// How often a retention pass runs over every log (Kafka's
     /// log.retention.check.interval.ms; broker/retention.rs).
     pub log_retention_check_interval_ms: u64,
+    /// How often every log whose recovery point moved rewrites its checkpoint, so that a
+    /// restart after a crash rescans and re-flushes little (Kafka's
+    /// log.flush.offset.checkpoint.interval.ms). A clean shutdown writes them all too.
+    pub log_checkpoint_interval_ms: u64,
     /// The free-space floor below which new data is refused (broker/disk.rs); `None` for
     /// the default, the smaller of 1 GiB and 5 % of the filesystem.
     pub min_free_bytes: Option<u64>,
@@ -128,6 +132,7 @@ impl Default for NodeConfig {
             group: crate::group::GroupConfig::default(),
             log_cleaner_interval_ms: 15_000,
             log_retention_check_interval_ms: 300_000,
+            log_checkpoint_interval_ms: 60_000,
             min_free_bytes: None,
         }
     }
@@ -288,6 +293,11 @@ pub struct Node {
     next_log_cleaning: Instant,
     /// When the next retention pass runs (broker/retention.rs).
     next_retention_check: Instant,
+    /// When every stale log checkpoint is written next (see `run_log_checkpoints`).
+    next_log_checkpoint: Instant,
+    /// Set by [`Node::flush_all`]: a clean shutdown is under way, so each log writes its
+    /// checkpoint as soon as its last flush lands.
+    closing: bool,
     /// Connections already told, in the log, that Keel has no transactions: one warning a
     /// client, not one a retry (broker/group.rs `refuse_transactions`).
     warned_transactional: BTreeSet<ConnId>,
@@ -348,12 +358,15 @@ impl Node {
             producer_ids: crate::producer::ProducerIdBlock::default(),
             next_log_cleaning: now,
             next_retention_check: now,
+            next_log_checkpoint: now,
+            closing: false,
             warned_transactional: BTreeSet::new(),
             disk: disk::DiskSpace::new(config_min_free_bytes),
             throttle: Default::default(),
         };
         node.next_log_cleaning = node.log_cleaner_deadline();
         node.next_retention_check = node.retention_deadline();
+        node.next_log_checkpoint = node.log_checkpoint_deadline();
         node.remove_orphan_logs()?;
         let topics: Vec<TopicMeta> = node.metadata.topics.values().cloned().collect();
         for topic in &topics {
@@ -384,6 +397,7 @@ impl Node {
         }
         self.run_log_cleaner();
         self.run_retention();
+        self.run_log_checkpoints();
         self.expire_deadlines();
         self.poll_group();
         self.request_flushes();
@@ -407,6 +421,10 @@ impl Node {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        let parked = match (parked, self.log_checkpoint_due()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         match (parked, self.group.next_deadline()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -414,8 +432,11 @@ impl Node {
     }
 
     /// Queues a Flush for every log whose writes are not yet durable and not already being
-    /// flushed, for a clean shutdown.
+    /// flushed, for a clean shutdown; each log's checkpoint is written once its last flush
+    /// has landed (at once for a log with nothing to flush), so that the next open trusts
+    /// the whole log and flushes nothing.
     pub fn flush_all(&mut self) {
+        self.closing = true;
         // Snapshots of producer state at every log end, so that the next open replays none.
         for p in self.partitions.values_mut() {
             p.producer_snapshot =
@@ -423,6 +444,11 @@ impl Node {
         }
         self.dirty.extend(self.partitions.keys().cloned());
         self.request_flushes();
+        for (key, p) in self.partitions.iter_mut() {
+            if p.flush_in_flight.is_none() {
+                checkpoint_log(key, p);
+            }
+        }
     }
 
     /// Why the node must stop, if it must: an fsync failed (see `on_flush_failed`). The
@@ -598,6 +624,9 @@ impl Node {
         }
         let upto = upto.min(p.log.log_end_offset());
         p.log.mark_flushed(upto);
+        if self.closing {
+            checkpoint_log(&key, p);
+        }
         // A Flushed for less than is already known durable is stale: the high watermark
         // never moves backwards.
         let advanced = upto > p.high_watermark;
@@ -713,8 +742,31 @@ impl Node {
     }
 
     /// Opens partition `index` of `topic` from storage and rebuilds its idempotent
-    /// producers: what a start and a reopen after running out of space share.
+    /// producers, for a reopen after running out of space: a log whose recovery still found
+    /// no room is an error here (the reopen is retried at the next disk measurement).
     fn load_partition_log(&self, topic: &TopicMeta, index: i32) -> Result<LoadedLog, OpenError> {
+        let (loaded, out_of_space) = self.recover_partition_log(topic, index)?;
+        match out_of_space {
+            None => Ok(loaded),
+            Some(why) => Err(OpenError::Log {
+                dir: partition_dir(&topic.name, index),
+                source: crate::log::LogError::Storage(std::io::Error::new(
+                    std::io::ErrorKind::StorageFull,
+                    why,
+                )),
+            }),
+        }
+    }
+
+    /// Opens partition `index` of `topic` from storage and rebuilds its idempotent
+    /// producers: what a start and a reopen after running out of space share. With it, why
+    /// recovery ran out of space (`RecoveryReport::out_of_space`), if it did: the log must
+    /// then take no writes until it is reopened with room.
+    fn recover_partition_log(
+        &self,
+        topic: &TopicMeta,
+        index: i32,
+    ) -> Result<(LoadedLog, Option<String>), OpenError> {
         let dir = partition_dir(&topic.name, index);
         let mut log_config = topic_log_config(&self.config.log, topic);
         log_config.skip_recovery_crc = self.planted(PlantedBug::SkipRecoveryChecksum);
@@ -737,19 +789,26 @@ impl Node {
         let (producers, producer_snapshot) =
             idempotence::rebuild_producers(&mut log, self.config.planted_bug)
                 .map_err(open_error)?;
-        Ok(LoadedLog {
+        let loaded = LoadedLog {
             log,
             producers,
             producer_snapshot,
-        })
+        };
+        Ok((loaded, report.out_of_space))
     }
 
     fn open_partition(&mut self, topic: &TopicMeta, index: i32) -> Result<(), OpenError> {
-        let LoadedLog {
-            log,
-            producers,
-            producer_snapshot,
-        } = self.load_partition_log(topic, index)?;
+        // A start on a full disk: a log whose recovery found no room opens as out of space,
+        // serving what it holds, and takes writes once it is reopened with room
+        // (broker/disk.rs `reopen_out_of_space_logs`).
+        let (
+            LoadedLog {
+                log,
+                producers,
+                producer_snapshot,
+            },
+            out_of_space,
+        ) = self.recover_partition_log(topic, index)?;
         let log_id = LogId(self.next_log_id);
         self.next_log_id += 1;
         let key = (topic.name.clone(), index);
@@ -766,7 +825,7 @@ impl Node {
                 high_watermark,
                 flush_in_flight: None,
                 failed: None,
-                out_of_space: None,
+                out_of_space,
                 waiting_acks: VecDeque::new(),
                 producers,
                 producer_snapshot,
@@ -874,6 +933,35 @@ impl Node {
 
     // --- End of log cleaner. ---
 
+    // --- Log checkpoints (log/mod.rs `PartitionLog::checkpoint`): a timer. ---
+
+    fn log_checkpoint_deadline(&self) -> Instant {
+        self.now + std::time::Duration::from_millis(self.config.log_checkpoint_interval_ms.max(1))
+    }
+
+    /// The checkpoint timer, only while some log's checkpoint is behind (so an idle node
+    /// asks for no timer).
+    fn log_checkpoint_due(&self) -> Option<Instant> {
+        self.partitions
+            .values()
+            .any(|p| p.log.checkpoint_stale())
+            .then_some(self.next_log_checkpoint)
+    }
+
+    /// When due, writes the checkpoint of every log whose recovery point or log start moved
+    /// since its last one: one durable replace per such log per round, none per append.
+    fn run_log_checkpoints(&mut self) {
+        if self.now < self.next_log_checkpoint {
+            return;
+        }
+        self.next_log_checkpoint = self.log_checkpoint_deadline();
+        for (key, p) in self.partitions.iter_mut() {
+            checkpoint_log(key, p);
+        }
+    }
+
+    // --- End of log checkpoints. ---
+
     /// Asserts the node's invariants after every input (debug and simulation builds).
     fn check(&self) {
         if !cfg!(debug_assertions) {
@@ -905,6 +993,24 @@ impl Node {
         self.fetch_sessions.check();
         assert!(self.produce_waits.len() <= MAX_PARKED_PRODUCES);
         self.group.check();
+    }
+}
+
+/// Writes `p`'s log checkpoint if it is stale. A failure is only logged: the old checkpoint
+/// stays true, it just makes the next recovery scan and flush more.
+fn checkpoint_log(key: &PartitionKey, p: &mut Partition) {
+    if p.failed.is_some() {
+        return;
+    }
+    match p.log.checkpoint() {
+        Ok(_) => {}
+        // The broker logs running out of space once (broker/disk.rs), not once a log.
+        Err(e) if disk::is_out_of_space(&e) => {
+            tracing::debug!(topic = %key.0, partition = key.1, error = %e, "no room for a log checkpoint");
+        }
+        Err(e) => {
+            tracing::warn!(topic = %key.0, partition = key.1, error = %e, "log checkpoint write failed");
+        }
     }
 }
 

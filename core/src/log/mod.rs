@@ -12,9 +12,12 @@
 //! The core never syncs. Every write is recorded in [`PartitionLog::unflushed_files`] with
 //! the log end offset it belongs to; the driver fsyncs those files and reports back through
 //! [`PartitionLog::mark_flushed`], which advances the *recovery point*: everything below it
-//! is durable. The checkpoint is rewritten only when the recovery point crosses into a new
-//! segment, so a reopen scans (and CRC-checks) at most the segments from the one holding
-//! the recovery point on, and loads the indexes of older segments after a sanity check.
+//! is durable. The checkpoint is rewritten when the recovery point crosses into a new
+//! segment and whenever the owner asks ([`PartitionLog::checkpoint`]: the broker does on a
+//! timer and at clean shutdown, as Kafka writes its recovery-point-offset-checkpoint), so a
+//! reopen scans (and CRC-checks) at most the segments from the one holding the recovery
+//! point on, and loads the indexes of older segments after a sanity check; after a clean
+//! shutdown the recovery point is the log end and the reopen has nothing to flush.
 //!
 //! Contract for the caller: a flush that was requested before [`PartitionLog::truncate_to`]
 //! must not be reported after it, since offsets above the cut are reused by later appends
@@ -28,6 +31,20 @@
 //! their last index interval is walked and CRC-checked, which bounds the work by one index
 //! interval per segment while still catching a segment that does not end where the next one
 //! begins.
+//!
+//! # Recovery on a full disk
+//! Recovery's own writes need room: a rebuilt index is written with `Storage::replace` (a
+//! scratch copy next to the old file), and so is a corrected checkpoint. Out of space, the
+//! log still opens, so that a broker starts on a full disk, and it reports
+//! [`RecoveryReport::out_of_space`]; its owner must keep it from taking writes until it is
+//! reopened with room. A rebuilt index that cannot be written stays in memory and the stale
+//! files (both indexes of the segment) are cut to nothing (two empty indexes are always true,
+//! only slower: lookups walk from the segment start). The log must not take writes meanwhile, since entries appended to a
+//! truncated index would leave it without its prefix, and a time index without its prefix
+//! no longer bounds the batches before its entries. A corrected checkpoint that cannot be
+//! written matters only if the old one claims more than the log holds (a cut below it):
+//! then writes past the cut could later be taken for durable. An old checkpoint that is
+//! merely behind stays (it is true) and the log may take writes.
 //!
 //! # Failure
 //! A storage error while writing leaves the log possibly holding a partial write. Like
@@ -172,6 +189,10 @@ pub struct RecoveryReport {
     /// Segments after recovery.
     pub segments: usize,
     pub log_end_offset: i64,
+    /// Set when recovery could not write what it must for lack of space (ENOSPC or EDQUOT):
+    /// the log is open and everything in it is served, but it must take no writes until it
+    /// is reopened with room (see "Recovery on a full disk" in the module doc).
+    pub out_of_space: Option<String>,
 }
 
 /// Why a log operation failed, sorted by whose fault it is.
@@ -290,6 +311,36 @@ fn decode_checkpoint(b: &[u8]) -> Option<Checkpoint> {
         recovery_point,
         log_start_offset,
     })
+}
+
+/// What [`PartitionLog::scan_segment`] found.
+struct Scanned {
+    segment: Segment,
+    /// What stopped the scan before the file's end (a torn or corrupt batch), if anything.
+    problem: Option<String>,
+    /// Why a rebuilt index could not be written (out of space), if it could not.
+    unwritten_index: Option<String>,
+}
+
+/// ENOSPC or EDQUOT: nothing already written is in doubt.
+fn out_of_space(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+    )
+}
+
+/// Makes index `file` hold `contents`, rebuilt by recovery, unless it already does. Out of
+/// space, returns why instead, and the caller cuts the stale file (see `scan_segment`).
+fn rewrite_index(storage: &dyn Storage, file: &str, contents: &[u8]) -> io::Result<Option<String>> {
+    if read_whole(storage, file)?.as_deref() == Some(contents) {
+        return Ok(None);
+    }
+    match storage.replace(file, contents) {
+        Ok(()) => Ok(None),
+        Err(e) if out_of_space(&e) => Ok(Some(format!("rewriting {file}: {e}"))),
+        Err(e) => Err(e),
+    }
 }
 
 /// Reads a whole (small) file; `None` if it does not exist.
@@ -421,7 +472,24 @@ impl PartitionLog {
             log_start_offset: log.log_start_offset,
         };
         if checkpointed != Some(now) {
-            log.write_checkpoint(now)?;
+            match log.write_checkpoint(now) {
+                Ok(()) => {}
+                Err(e) if out_of_space(&e) => {
+                    // See "Recovery on a full disk" in the module doc.
+                    let claims_more = checkpointed.is_some_and(|c| {
+                        c.recovery_point > now.recovery_point
+                            || c.log_start_offset > now.log_start_offset
+                    });
+                    if claims_more {
+                        log.checkpointed = None;
+                        tracing::warn!(dir = %log.dir, error = %e, "no room to correct a checkpoint that claims more than the log holds: the log takes no writes until it is reopened with room");
+                        report
+                            .out_of_space
+                            .get_or_insert(format!("correcting the log checkpoint: {e}"));
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         report.segments = log.segments.len();
         report.log_end_offset = log_end;
@@ -470,8 +538,15 @@ impl PartitionLog {
             let segment = match loaded {
                 Some(segment) => segment,
                 None => {
-                    let (segment, problem) =
-                        self.scan_segment(base, file_len, next_base.is_some())?;
+                    let Scanned {
+                        segment,
+                        problem,
+                        unwritten_index,
+                    } = self.scan_segment(base, file_len, next_base.is_some())?;
+                    if let Some(why) = unwritten_index {
+                        tracing::warn!(segment = %segment.log_file, %why, "no room for a rebuilt index: kept in memory, the log takes no writes until it is reopened with room");
+                        report.out_of_space.get_or_insert(why);
+                    }
                     if let Some(problem) = problem {
                         report.truncated_bytes += file_len - segment.size;
                         report.reason = Some(format!(
@@ -556,15 +631,10 @@ impl PartitionLog {
     }
 
     /// Scans a whole segment, verifying every batch; cuts the file after the last good one
-    /// and rewrites the indexes if they differ from the rebuilt ones. Returns the problem
-    /// that stopped the scan, if any.
+    /// and rewrites the indexes if they differ from the rebuilt ones (out of space, see
+    /// [`rewrite_index`]). Returns the problem that stopped the scan, if any.
     /// `sealed`: the segment has a successor, so compaction may have left offset gaps in it.
-    fn scan_segment(
-        &self,
-        base: i64,
-        file_len: u64,
-        sealed: bool,
-    ) -> Result<(Segment, Option<String>), LogError> {
+    fn scan_segment(&self, base: i64, file_len: u64, sealed: bool) -> Result<Scanned, LogError> {
         let storage = &*self.storage;
         let mut segment = Segment::empty(&self.dir, base);
         let interval = self.config.index_interval_bytes;
@@ -592,14 +662,28 @@ impl PartitionLog {
             storage.truncate(&log_file, end.pos)?;
         }
         let index = segment.offset_index.encode();
-        if read_whole(storage, &segment.index_file)?.as_deref() != Some(&index[..]) {
-            storage.replace(&segment.index_file, &index)?;
-        }
         let time_index = segment.time_index.encode();
-        if read_whole(storage, &segment.time_index_file)?.as_deref() != Some(&time_index[..]) {
-            storage.replace(&segment.time_index_file, &time_index)?;
+        let mut unwritten = rewrite_index(storage, &segment.index_file, &index)?;
+        if unwritten.is_none() {
+            unwritten = rewrite_index(storage, &segment.time_index_file, &time_index)?;
         }
-        Ok((segment, end.problem))
+        if unwritten.is_some() {
+            // Both go, so that neither stale file is trusted, and the offset index does not
+            // outlive the time index: the time index's last entry bounds the batches before
+            // the last offset index entry, so an offset index without it would let a reopen
+            // understate the segment's max timestamp. Two empty indexes are always true.
+            for file in [&segment.index_file, &segment.time_index_file] {
+                match storage.truncate(file, 0) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e.into()),
+                    _ => {}
+                }
+            }
+        }
+        Ok(Scanned {
+            segment,
+            problem: end.problem,
+            unwritten_index: unwritten,
+        })
     }
 
     /// Appends one batch the caller already validated (`record::validate_produced_batch`):
@@ -1148,6 +1232,36 @@ impl PartitionLog {
             if let Err(e) = self.write_checkpoint(c) {
                 tracing::warn!(dir = %self.dir, error = %e, "log checkpoint write failed");
             }
+        }
+    }
+
+    /// Whether the checkpoint file is behind the log's recovery point or log start offset,
+    /// so that [`Self::checkpoint`] would write. A failed log never is (see there).
+    pub fn checkpoint_stale(&self) -> bool {
+        self.failed.is_none() && self.checkpointed != Some(self.current_checkpoint())
+    }
+
+    /// Persists the recovery point and log start offset if the checkpoint file is behind
+    /// them, like Kafka's recovery-point-offset-checkpoint, which is written periodically and
+    /// at clean shutdown: a reopen then trusts every segment below the one holding the
+    /// recovery point, and when that is the log end it has nothing to flush. The recovery
+    /// point only ever holds what the driver reported durable, so the file never claims more.
+    /// One durable replace, and only for a log whose checkpoint is stale, so a round over
+    /// idle logs writes nothing. Returns whether it wrote. A failed log writes nothing: its
+    /// files may hold a partial write, so its next recovery must scan from the old point. A
+    /// failed write (ENOSPC, say) leaves the old checkpoint, still true, in place.
+    pub fn checkpoint(&mut self) -> Result<bool, LogError> {
+        if !self.checkpoint_stale() {
+            return Ok(false);
+        }
+        self.write_checkpoint(self.current_checkpoint())?;
+        Ok(true)
+    }
+
+    fn current_checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            recovery_point: self.recovery_point,
+            log_start_offset: self.log_start_offset,
         }
     }
 

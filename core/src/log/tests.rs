@@ -143,7 +143,8 @@ fn append_assigns_consecutive_offsets_across_segment_rolls() {
             truncated_bytes: 0,
             reason: None,
             segments: 1,
-            log_end_offset: 0
+            log_end_offset: 0,
+            out_of_space: None,
         }
     );
     let appended = append_all(&mut log, &assorted(60), 3);
@@ -454,6 +455,10 @@ type AppendShape = (String, Vec<(usize, usize)>);
 struct ProbeDisk {
     inner: MemStorage,
     fail_appends: AtomicBool,
+    /// `replace` fails with ENOSPC and writes nothing, as on a full disk.
+    replace_out_of_space: AtomicBool,
+    /// How many `replace` calls succeeded.
+    replaces: AtomicU64,
     bytes_read: AtomicU64,
     reads: AtomicU64,
     /// (file, [(slice ptr, slice len)]) per append.
@@ -496,6 +501,13 @@ impl Storage for ProbeDisk {
         self.inner.list(dir)
     }
     fn replace(&self, file: &str, contents: &[u8]) -> io::Result<()> {
+        if self.replace_out_of_space.load(Ordering::SeqCst) {
+            return Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                "injected ENOSPC",
+            ));
+        }
+        self.replaces.fetch_add(1, Ordering::SeqCst);
         self.inner.replace(file, contents)
     }
     fn sync(&self, file: &str) -> io::Result<()> {
@@ -584,7 +596,8 @@ fn reopen_after_clean_close_gives_the_same_log() {
                 truncated_bytes: 0,
                 reason: None,
                 segments: segments.len(),
-                log_end_offset: end
+                log_end_offset: end,
+                out_of_space: None,
             }
         );
         assert_eq!(log.segment_base_offsets(), segments);
@@ -1320,4 +1333,177 @@ fn a_rotted_header_further_on_does_not_hide_the_good_batches_before_it() {
         log.read(2, 1 << 20, i64::MAX).is_err(),
         "the rotted one is refused"
     );
+}
+
+/// Issue 15: a checkpoint written on demand (the broker's timer and clean shutdown, like
+/// Kafka's recovery-point-offset-checkpoint) records the durable point inside the active
+/// segment, so a reopen after a clean stop has nothing to flush; it never records writes
+/// that were not reported durable, and an unchanged log does not rewrite it.
+#[test]
+fn an_explicit_checkpoint_records_only_what_is_durable_and_is_written_once() {
+    let probe = Arc::new(ProbeDisk::default());
+    let shared: Arc<dyn Storage> = probe.clone();
+    let (mut log, _) = open(&shared, config(1 << 20, 100));
+    let appended = append_all(&mut log, &assorted(20), 1);
+    let durable = appended[9].last + 1;
+    log.mark_flushed(durable);
+    assert!(
+        log.checkpoint_stale(),
+        "the recovery point moved inside the one segment"
+    );
+    let before = probe.replaces.load(Ordering::SeqCst);
+    assert!(log.checkpoint().unwrap());
+    assert!(
+        !log.checkpoint().unwrap(),
+        "nothing moved: no second replace"
+    );
+    assert!(!log.checkpoint_stale());
+    assert_eq!(probe.replaces.load(Ordering::SeqCst), before + 1);
+    let end = log.log_end_offset();
+    drop(log);
+
+    // Reopened with writes past the durable point: they are not vouched for.
+    let (log, _) = open(&shared, config(1 << 20, 100));
+    assert_eq!(log.recovery_point(), durable);
+    assert_eq!(log.log_end_offset(), end);
+    assert!(
+        !log.unflushed_files().is_empty(),
+        "the tail must be flushed first"
+    );
+    let mut log = log;
+    log.mark_flushed(end);
+    log.checkpoint().unwrap();
+    drop(log);
+
+    // After a clean stop (all flushed, checkpointed): nothing to flush, nothing rewritten.
+    let before = probe.replaces.load(Ordering::SeqCst);
+    let (log, report) = open(&shared, config(1 << 20, 100));
+    assert_eq!((log.recovery_point(), report.out_of_space), (end, None));
+    assert!(
+        log.unflushed_files().is_empty(),
+        "{:?}",
+        log.unflushed_files()
+    );
+    assert_eq!(probe.replaces.load(Ordering::SeqCst), before);
+    assert_eq!(read_all(&log).len(), appended.len());
+}
+
+/// Issue 15 (disk-full-power-cut): recovery on a full disk finds a stale index. The rebuilt
+/// index cannot be written (`replace` needs room for a scratch copy), so it is kept in
+/// memory, both stale files are cut to nothing and the log opens out of space: everything
+/// is read as before, and once there is room a reopen writes the indexes and takes writes.
+#[test]
+fn a_stale_index_on_a_full_disk_is_rebuilt_in_memory_and_the_log_opens_out_of_space() {
+    let probe = Arc::new(ProbeDisk::default());
+    let shared: Arc<dyn Storage> = probe.clone();
+    let cfg = config(2_000, 100);
+    let (mut log, _) = open(&shared, cfg);
+    let appended = append_all(&mut log, &assorted(60), 1);
+    let end = log.log_end_offset();
+    let segments = log.segment_base_offsets();
+    assert!(segments.len() > 2, "{segments:?}");
+    let before = read_all(&log);
+    // Nothing was reported durable, so recovery scans every segment, the first one too.
+    let index = segment::index_file_name(DIR, 0);
+    let time_index = segment::time_index_file_name(DIR, 0);
+    let good_index = probe.inner.contents(&index).unwrap();
+    let good_time_index = probe.inner.contents(&time_index).unwrap();
+    assert!(
+        good_index.len() >= 2 * index::OFFSET_ENTRY_LEN,
+        "the test needs index entries"
+    );
+    drop(log);
+    // A power cut tore the segment's unsynced time index: its last entry is half there.
+    probe.inner.set_contents(
+        &time_index,
+        good_time_index[..good_time_index.len() - 3].to_vec(),
+    );
+
+    probe.replace_out_of_space.store(true, Ordering::SeqCst);
+    let (log, report) = open(&shared, cfg);
+    let why = report.out_of_space.clone().expect("reported out of space");
+    assert!(why.contains("injected ENOSPC"), "{why}");
+    assert_eq!(report.truncated_bytes, 0, "no data is cut");
+    assert_eq!(log.log_end_offset(), end);
+    assert_eq!(log.recovery_point(), 0);
+    assert_eq!(
+        probe.inner.contents(&index),
+        Some(vec![]),
+        "never trusted again"
+    );
+    assert_eq!(probe.inner.contents(&time_index), Some(vec![]));
+    assert_eq!(
+        read_all(&log),
+        before,
+        "the rebuilt index serves every read"
+    );
+    for a in &appended {
+        for &(offset, ts) in &a.records {
+            let found = log.offset_for_timestamp(ts, i64::MAX).unwrap().unwrap();
+            assert_eq!(
+                found,
+                oracle(&appended, 0, ts, i64::MAX).unwrap(),
+                "{offset}"
+            );
+        }
+    }
+    log.check();
+    drop(log);
+
+    // Still full: a reopen (the broker's, at the next measurement) finds two empty indexes,
+    // which are true, and still cannot write the rebuilt ones.
+    let (log, report) = open(&shared, cfg);
+    assert!(report.out_of_space.is_some());
+    assert_eq!(read_all(&log), before);
+    drop(log);
+
+    // Space is back: the reopen writes the rebuilt indexes, as they were before the tear.
+    probe.replace_out_of_space.store(false, Ordering::SeqCst);
+    let (mut log, report) = open(&shared, cfg);
+    assert_eq!(report.out_of_space, None);
+    assert_eq!(probe.inner.contents(&index), Some(good_index));
+    assert_eq!(probe.inner.contents(&time_index), Some(good_time_index));
+    assert_eq!(read_all(&log), before);
+    log.append(&batch(&[5_000], 10), 0, 1)
+        .expect("takes writes");
+    log.check();
+}
+
+/// Issue 15: on a full disk a checkpoint that claims more than the recovered log holds
+/// (bytes it vouched for are gone) cannot be corrected, so the log opens out of space: a
+/// write past the cut could otherwise later be taken for durable.
+#[test]
+fn a_checkpoint_that_claims_too_much_and_cannot_be_corrected_opens_the_log_out_of_space() {
+    let probe = Arc::new(ProbeDisk::default());
+    let shared: Arc<dyn Storage> = probe.clone();
+    let cfg = config(1 << 20, 100);
+    let (mut log, _) = open(&shared, cfg);
+    append_all(&mut log, &assorted(10), 1);
+    let end = log.log_end_offset();
+    log.mark_flushed(end);
+    log.checkpoint().unwrap();
+    drop(log);
+    // The durable tail is gone (a lying disk): cut the segment to half.
+    let file = segment::log_file_name(DIR, 0);
+    let data = probe.inner.contents(&file).unwrap();
+    probe
+        .inner
+        .set_contents(&file, data[..data.len() / 2].to_vec());
+
+    probe.replace_out_of_space.store(true, Ordering::SeqCst);
+    let (log, report) = open(&shared, cfg);
+    assert!(report.out_of_space.is_some(), "{report:?}");
+    assert!(log.log_end_offset() < end);
+    assert!(!log.checkpoint_stale() || log.recovery_point() <= log.log_end_offset());
+    log.check();
+    drop(log);
+
+    // A checkpoint merely behind the log is true: on a full disk the log still takes writes.
+    probe.replace_out_of_space.store(false, Ordering::SeqCst);
+    let (mut log, _) = open(&shared, cfg);
+    append_all(&mut log, &assorted(3), 1);
+    drop(log);
+    probe.replace_out_of_space.store(true, Ordering::SeqCst);
+    let (_, report) = open(&shared, cfg);
+    assert_eq!(report.out_of_space, None);
 }
