@@ -45,8 +45,11 @@ pub struct Config {
     pub max_inflight_msgs: usize,
     /// Most entry bytes in flight to one follower in replicate state.
     pub max_inflight_bytes: u64,
-    /// Most entry bytes in one AppendEntries.
+    /// Most entry bytes in one AppendEntries, and most snapshot bytes in one InstallSnapshot
+    /// chunk.
     pub max_msg_bytes: u64,
+    /// Largest snapshot a follower reassembles from chunks; a larger one is refused.
+    pub max_snapshot_bytes: u64,
     /// Most messages held waiting for a flush; beyond it the oldest are dropped (Raft
     /// tolerates lost messages).
     pub max_held_msgs: usize,
@@ -73,6 +76,7 @@ impl Config {
             max_inflight_msgs: 8,
             max_inflight_bytes: 1 << 20,
             max_msg_bytes: 256 << 10,
+            max_snapshot_bytes: 1 << 30,
             max_held_msgs: 4096,
             max_pending_reads: 1024,
             #[cfg(feature = "planted-bugs")]

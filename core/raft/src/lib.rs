@@ -16,8 +16,8 @@
 //! truncation of divergent suffixes, commit only by entries of the leader's term, pipelined
 //! AppendEntries bounded in count and bytes (probe / replicate / snapshot progress);
 //! durability gating of votes and acknowledgements; leadership transfer; ReadIndex and lease
-//! reads; learners and single-server membership changes; snapshots and InstallSnapshot
-//! (whole, not chunked).
+//! reads; learners and single-server membership changes; snapshots and InstallSnapshot in
+//! chunks of at most `max_msg_bytes`, one in flight per follower.
 
 pub mod config;
 pub mod log;

@@ -152,18 +152,33 @@ pub enum Message {
         /// The request's `sent_at`, echoed.
         sent_at: Instant,
     },
-    /// The leader sends its snapshot to a follower whose next entry it has compacted (Raft §7).
+    /// One chunk of the leader's snapshot, for a follower whose next entry it has compacted
+    /// (Raft §7, Figure 13): the chunks of one snapshot go one at a time, each at most
+    /// `Config::max_msg_bytes` of data, each sent once the previous one is acknowledged.
     InstallSnapshot {
         /// The leader's term.
         term: Term,
-        /// The snapshot, whole (no chunking).
-        snapshot: Snapshot,
+        /// What the whole snapshot covers.
+        meta: SnapshotMeta,
+        /// Where `data` starts in the snapshot's bytes.
+        offset: u64,
+        /// The chunk.
+        data: Vec<u8>,
+        /// This is the last chunk.
+        done: bool,
     },
-    /// Answer to an `InstallSnapshot`.
+    /// Answer to an `InstallSnapshot` chunk.
     InstallSnapshotResp {
         /// The responder's term.
         term: Term,
-        /// The last index the responder now holds durably and matching the leader.
+        /// The snapshot the answer is about (its last index).
+        snapshot_index: Index,
+        /// With `done` false: how many of the snapshot's bytes the responder holds, i.e. the
+        /// offset of the next chunk it wants.
+        next_offset: u64,
+        /// The snapshot is installed (or not needed): `match_index` holds.
+        done: bool,
+        /// With `done`: the last index the responder now holds durably and matching the leader.
         match_index: Index,
     },
     /// The leader tells a caught-up follower to campaign at once (leadership transfer,

@@ -13,8 +13,9 @@
 //! The driver makes the hard state and the log durable (the hard state no later than the
 //! log) and calls `persisted(now, seq)`; seqs are acknowledged in order, one acknowledging all
 //! before it. Messages that promise durable state (vote grants, a candidate's vote requests,
-//! AppendEntries successes, InstallSnapshot acknowledgements) wait in a queue keyed by the seq
-//! that covers what they promise. A leader counts itself toward commit only up to its
+//! AppendEntries successes, the acknowledgement of a snapshot's last chunk) wait in a queue
+//! keyed by the seq that covers what they promise; a chunk's answer before the last promises
+//! nothing (the chunks are held in memory until the last arrives). A leader counts itself toward commit only up to its
 //! durable index, a candidate counts its own vote only once durable, and committed entries
 //! are handed to the caller only once they are durable locally.
 //!
@@ -209,6 +210,8 @@ pub struct RaftNode<L: RaftLog> {
     persisted_seq: u64,
     in_flight_persists: VecDeque<(u64, HardState, Index, Term)>,
     held: VecDeque<(u64, NodeId, Message)>,
+    /// A snapshot arriving in chunks: the term it came in, what it covers, the bytes so far.
+    incoming_snapshot: Option<(Term, SnapshotMeta, Vec<u8>)>,
 
     outputs: VecDeque<Output>,
     stats: Stats,
@@ -279,6 +282,7 @@ impl<L: RaftLog> RaftNode<L> {
             persisted_seq: 0,
             in_flight_persists: VecDeque::new(),
             held: VecDeque::new(),
+            incoming_snapshot: None,
             outputs: VecDeque::new(),
             stats: Stats::default(),
         };
@@ -644,6 +648,10 @@ impl<L: RaftLog> RaftNode<L> {
             "log term ahead of the term"
         );
         assert!(self.persisted_seq < self.next_seq);
+        assert!(self
+            .incoming_snapshot
+            .as_ref()
+            .is_none_or(|(_, _, b)| b.len() as u64 <= self.cfg.max_snapshot_bytes));
         if self.role == Role::Leader {
             assert_eq!(self.leader, Some(self.id));
             assert_eq!(self.vote, Some(self.id), "a leader voted for itself");
@@ -958,13 +966,13 @@ impl<L: RaftLog> RaftNode<L> {
                 self.accept_leader(from);
                 self.handle_append(from, req);
             }
-            Message::InstallSnapshot { snapshot, .. } => {
+            req @ Message::InstallSnapshot { .. } => {
                 if self.role == Role::Leader {
                     self.stats.malformed_msgs += 1;
                     return;
                 }
                 self.accept_leader(from);
-                self.handle_snapshot(from, snapshot);
+                self.handle_snapshot_chunk(from, req);
             }
             Message::TimeoutNow { .. } => {
                 if self.role != Role::Leader && self.promotable() {
@@ -974,9 +982,7 @@ impl<L: RaftLog> RaftNode<L> {
                 }
             }
             resp @ Message::AppendEntriesResp { .. } => self.handle_append_resp(from, resp),
-            Message::InstallSnapshotResp { match_index, .. } => {
-                self.handle_snapshot_resp(from, match_index)
-            }
+            resp @ Message::InstallSnapshotResp { .. } => self.handle_snapshot_resp(from, resp),
         }
     }
 
@@ -1174,16 +1180,65 @@ impl<L: RaftLog> RaftNode<L> {
         }
     }
 
-    fn handle_snapshot(&mut self, from: NodeId, snapshot: Snapshot) {
-        let meta = snapshot.meta.clone();
-        if meta.index <= self.commit {
-            let msg = Message::InstallSnapshotResp {
-                term: self.term,
-                match_index: self.commit,
-            };
+    /// One chunk of a snapshot: reassembled in order (a chunk at offset 0 starts over; one at
+    /// any other offset than the bytes held is answered with where we are), installed when
+    /// the last one arrives.
+    fn handle_snapshot_chunk(&mut self, from: NodeId, req: Message) {
+        let Message::InstallSnapshot {
+            meta,
+            offset,
+            data,
+            done,
+            ..
+        } = req
+        else {
+            unreachable!("step_msg routes only InstallSnapshot here");
+        };
+        let (term, index) = (self.term, meta.index);
+        let answer = move |next_offset, done, match_index| Message::InstallSnapshotResp {
+            term,
+            snapshot_index: index,
+            next_offset,
+            done,
+            match_index,
+        };
+        if index <= self.commit {
+            self.incoming_snapshot = None;
+            let msg = answer(0, true, self.commit);
             self.send_durable(from, msg);
             return;
         }
+        let mut buf = match self.incoming_snapshot.take() {
+            Some((t, m, b)) if offset > 0 && t == term && m == meta => b,
+            _ => Vec::new(),
+        };
+        let held = buf.len() as u64;
+        if offset != held {
+            // A lost, duplicated or reordered chunk: say where we are.
+            self.stats.stale_msgs += 1;
+            if held > 0 {
+                self.incoming_snapshot = Some((term, meta, buf));
+            }
+            self.send(from, answer(held, false, Index(0)));
+            return;
+        }
+        if held + data.len() as u64 > self.cfg.max_snapshot_bytes {
+            self.stats.malformed_msgs += 1;
+            return;
+        }
+        buf.extend_from_slice(&data);
+        if !done {
+            let next = buf.len() as u64;
+            self.incoming_snapshot = Some((term, meta, buf));
+            self.send(from, answer(next, false, Index(0)));
+            return;
+        }
+        self.install_snapshot(from, Snapshot { meta, data: buf });
+    }
+
+    fn install_snapshot(&mut self, from: NodeId, snapshot: Snapshot) {
+        let meta = snapshot.meta.clone();
+        let len = snapshot.data.len() as u64;
         self.log.install_snapshot(snapshot);
         self.dirty = true;
         self.durable_index = self.durable_index.min(self.log.last_index());
@@ -1200,6 +1255,9 @@ impl<L: RaftLog> RaftNode<L> {
             .push_back(Output::RestoreSnapshot { meta: meta.clone() });
         let msg = Message::InstallSnapshotResp {
             term: self.term,
+            snapshot_index: meta.index,
+            next_offset: len,
+            done: true,
             match_index: meta.index,
         };
         self.send_durable(from, msg);
@@ -1327,17 +1385,44 @@ impl<L: RaftLog> RaftNode<L> {
         self.send(to, msg);
     }
 
+    /// Starts sending the current snapshot to `to`, from its first chunk.
     fn send_snapshot(&mut self, to: NodeId) {
-        let snapshot = self.log.snapshot();
-        let index = snapshot.meta.index;
+        let index = self.log.snapshot_meta().index;
         if let Some(pr) = self.progress.get_mut(&to) {
             pr.become_snapshot(index, self.now);
         }
+        self.send_snapshot_chunk(to, 0);
+    }
+
+    /// Sends the chunk of the snapshot starting at `offset` (from the start if the leader
+    /// compacted again since the transfer began).
+    fn send_snapshot_chunk(&mut self, to: NodeId, offset: u64) {
+        // The whole snapshot is cloned per chunk: MemLog's snapshot is in memory; a log on
+        // disk would read the range instead.
+        let snapshot = self.log.snapshot();
+        let index = snapshot.meta.index;
+        let now = self.now;
+        let Some(pr) = self.progress.get_mut(&to) else {
+            return;
+        };
+        let mut offset = offset;
+        if pr.state != (ProgressState::Snapshot { pending: index }) {
+            pr.become_snapshot(index, now);
+            offset = 0;
+        }
+        let len = snapshot.data.len() as u64;
+        let offset = offset.min(len);
+        let end = len.min(offset + self.cfg.max_msg_bytes.max(1));
+        pr.snapshot_chunk_sent(end, now);
+        let data = snapshot.data[offset as usize..end as usize].to_vec();
         self.send(
             to,
             Message::InstallSnapshot {
                 term: self.term,
-                snapshot,
+                meta: snapshot.meta,
+                offset,
+                data,
+                done: end == len,
             },
         );
     }
@@ -1489,7 +1574,17 @@ impl<L: RaftLog> RaftNode<L> {
         self.advance_reads();
     }
 
-    fn handle_snapshot_resp(&mut self, from: NodeId, match_index: Index) {
+    fn handle_snapshot_resp(&mut self, from: NodeId, resp: Message) {
+        let Message::InstallSnapshotResp {
+            snapshot_index,
+            next_offset,
+            done,
+            match_index,
+            ..
+        } = resp
+        else {
+            unreachable!("step_msg routes only InstallSnapshotResp here");
+        };
         if self.role != Role::Leader || match_index > self.log.last_index() {
             self.stats.stale_msgs += 1;
             return;
@@ -1499,6 +1594,21 @@ impl<L: RaftLog> RaftNode<L> {
             return;
         };
         pr.recent_active = true;
+        if !done {
+            // The chunk in flight arrived: send the next one. Any other answer (a duplicate,
+            // one about an older transfer) is stale; a lost chunk times the transfer out.
+            if pr.state
+                == (ProgressState::Snapshot {
+                    pending: snapshot_index,
+                })
+                && next_offset == pr.snapshot_offset
+            {
+                self.send_snapshot_chunk(from, next_offset);
+            } else {
+                self.stats.stale_msgs += 1;
+            }
+            return;
+        }
         let grew = pr.ack(match_index);
         pr.become_replicate();
         if grew {

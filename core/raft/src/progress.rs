@@ -43,8 +43,10 @@ pub struct Progress {
     pub acked_round: u64,
     /// The leader's send time of the latest request it answered (the lease start).
     pub acked_sent_at: Instant,
-    /// When a snapshot was sent (state Snapshot), to time it out.
+    /// When the last snapshot chunk was sent (state Snapshot), to time the transfer out.
     pub snapshot_sent_at: Instant,
+    /// State Snapshot: the offset the chunk in flight ends at (the answer it waits for).
+    pub snapshot_offset: u64,
     /// Heartbeat intervals in a row with entries in flight and no progress (replicate
     /// state): lost AppendEntries are resent from `matched` once it reaches two.
     pub stalled_heartbeats: u32,
@@ -65,6 +67,7 @@ impl Progress {
             acked_round: 0,
             acked_sent_at: Instant(0),
             snapshot_sent_at: Instant(0),
+            snapshot_offset: 0,
             stalled_heartbeats: 0,
         }
     }
@@ -85,12 +88,19 @@ impl Progress {
         self.clear_inflight();
     }
 
-    /// A snapshot at `index` is being sent.
+    /// The first chunk of a snapshot at `index` is being sent.
     pub fn become_snapshot(&mut self, index: Index, now: Instant) {
         self.state = ProgressState::Snapshot { pending: index };
         self.paused = false;
         self.snapshot_sent_at = now;
+        self.snapshot_offset = 0;
         self.clear_inflight();
+    }
+
+    /// A chunk of the pending snapshot ending at `end` was sent.
+    pub fn snapshot_chunk_sent(&mut self, end: u64, now: Instant) {
+        self.snapshot_offset = end;
+        self.snapshot_sent_at = now;
     }
 
     /// Whether the leader may send another AppendEntries with entries now.

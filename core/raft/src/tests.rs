@@ -1058,9 +1058,8 @@ fn s4_2_2_a_leader_that_removes_itself_steps_down_once_it_commits() {
 
 // ----- §7 log compaction -----
 
-#[test]
-fn s7_a_follower_behind_the_snapshot_gets_install_snapshot() {
-    let mut net = Net::new(3);
+/// Elects 1, cuts 3 off and commits ten entries without it; returns the last.
+fn leader_1_and_replica_3_cut_off(net: &mut Net) -> Index {
     net.elect(1);
     net.run_for(HB);
     net.partition(&[3]);
@@ -1068,6 +1067,13 @@ fn s7_a_follower_behind_the_snapshot_gets_install_snapshot() {
     for k in 0..10u8 {
         last = net.propose(1, &[k]);
     }
+    last
+}
+
+#[test]
+fn s7_a_follower_behind_the_snapshot_gets_install_snapshot() {
+    let mut net = Net::new(3);
+    let last = leader_1_and_replica_3_cut_off(&mut net);
     let now = net.now;
     assert!(net.node_mut(1).compact(now, last, b"state@last".to_vec()));
     assert!(
@@ -1082,6 +1088,61 @@ fn s7_a_follower_behind_the_snapshot_gets_install_snapshot() {
     let y = net.propose(1, b"y");
     net.run_for(HB * 2);
     assert_eq!(net.node(3).commit_index(), y);
+    assert_eq!(net.applied[&n(3)].last(), Some(&y));
+}
+
+/// Chunks of the snapshot sent to replica 3 in the second phase of the chunk test.
+static CHUNKS_TO_3: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Raft §7 (Figure 13): a snapshot larger than `max_msg_bytes` goes in chunks of at most that
+/// with offset and done, one in flight at a time; a lost chunk times the transfer out and it
+/// starts over from offset 0; the follower restores exactly the leader's bytes.
+#[test]
+fn s7_install_snapshot_goes_in_bounded_chunks_and_survives_a_lost_chunk() {
+    let mut net = Net::with(3, |i| Config {
+        max_msg_bytes: 100,
+        ..cfg(i)
+    });
+    let last = leader_1_and_replica_3_cut_off(&mut net);
+    let image: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
+    let now = net.now;
+    assert!(net.node_mut(1).compact(now, last, image.clone()));
+    // Every chunk at offset 200 is lost for a while.
+    net.drop_if = Some(|_, to, m| {
+        to == NodeId(3) && matches!(m, Message::InstallSnapshot { offset: 200, .. })
+    });
+    net.heal();
+    net.run_for(HB * 3);
+    assert!(
+        net.restored.is_empty(),
+        "the transfer waits for the lost chunk"
+    );
+    assert!(matches!(
+        net.node(1).progress(n(3)).map(|p| p.state),
+        Some(ProgressState::Snapshot { .. })
+    ));
+    net.drop_if = Some(|_, to, m| {
+        if let Message::InstallSnapshot {
+            offset, data, done, ..
+        } = m
+        {
+            assert!(data.len() <= 100, "a chunk is bounded by max_msg_bytes");
+            assert_eq!(*done, *offset + data.len() as u64 == 1000);
+            if to == NodeId(3) {
+                CHUNKS_TO_3.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        false
+    });
+    net.run_for(ETO * 3);
+    assert_eq!(net.restored, vec![(n(3), last)]);
+    assert_eq!(net.node(3).log().snapshot().data, image);
+    assert!(
+        CHUNKS_TO_3.load(std::sync::atomic::Ordering::Relaxed) >= 10,
+        "the transfer started over and sent every chunk"
+    );
+    let y = net.propose(1, b"y");
+    net.run_for(HB * 2);
     assert_eq!(net.applied[&n(3)].last(), Some(&y));
 }
 
@@ -1128,6 +1189,9 @@ fn malformed_and_stale_messages_are_ignored_and_counted() {
         n(77),
         Message::InstallSnapshotResp {
             term: t,
+            snapshot_index: Index(3),
+            next_offset: 0,
+            done: true,
             match_index: Index(3),
         },
     );

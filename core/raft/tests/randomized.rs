@@ -31,14 +31,15 @@ fn randomized_clusters_keep_every_safety_property_and_converge() {
                 t.conf_changes += o.conf_changes;
                 t.transfers += o.transfers;
                 t.leader_removals += o.leader_removals;
+                t.snapshots_installed += o.snapshots_installed;
                 runs += 1;
             }
             Err(e) => failures.push(e),
         }
     }
     eprintln!(
-        "{runs} runs ok: {} entries committed, {} reads served ({} from the lease), {} crashes, {} membership changes committed ({} removing the leader), {} transfers completed",
-        t.committed, t.reads, t.lease_reads, t.crashes, t.conf_changes, t.leader_removals, t.transfers
+        "{runs} runs ok: {} entries committed, {} reads served ({} from the lease), {} crashes, {} membership changes committed ({} removing the leader), {} transfers completed, {} snapshots installed from chunks",
+        t.committed, t.reads, t.lease_reads, t.crashes, t.conf_changes, t.leader_removals, t.transfers, t.snapshots_installed
     );
     let committed = t.committed;
     assert!(

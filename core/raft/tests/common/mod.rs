@@ -170,6 +170,8 @@ pub struct Outcome {
     pub transfers: u64,
     /// Removals of the leader (by itself) that committed.
     pub leader_removals: u64,
+    /// Snapshots installed from InstallSnapshot chunks.
+    pub snapshots_installed: u64,
 }
 
 pub struct Sim {
@@ -197,6 +199,7 @@ pub struct Sim {
     /// Indexes of the leader's own removal, as proposed.
     leader_removals_asked: BTreeSet<Index>,
     leader_removals: u64,
+    snapshots_installed: u64,
     /// (target, the term it was asked at) of transfers asked for.
     transfers_asked: BTreeMap<NodeId, Term>,
     /// index -> state machine digest after applying it.
@@ -215,6 +218,19 @@ pub struct Sim {
     served_reads: u64,
     lease_served: u64,
     transfers: u64,
+}
+
+/// A state machine image: its digest, padded to several chunks of the replicas'
+/// `max_msg_bytes` so that InstallSnapshot goes in chunks; the padding is derived from the
+/// digest so that a chunk put back in the wrong place shows.
+fn snapshot_image(digest: u64) -> Vec<u8> {
+    let mut image = digest.to_le_bytes().to_vec();
+    let mut x = digest;
+    for _ in 0..600 {
+        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        image.push((x >> 56) as u8);
+    }
+    image
 }
 
 fn mix(d: u64, e: &Entry) -> u64 {
@@ -284,6 +300,7 @@ impl Sim {
             transfers_asked: BTreeMap::new(),
             leader_removals_asked: BTreeSet::new(),
             leader_removals: 0,
+            snapshots_installed: 0,
             entries: BTreeMap::new(),
             committed: BTreeMap::new(),
             digests: BTreeMap::new(),
@@ -345,6 +362,7 @@ impl Sim {
             conf_changes: self.conf_seen.len() as u64,
             transfers: self.transfers,
             leader_removals: self.leader_removals,
+            snapshots_installed: self.snapshots_installed,
         })
     }
 
@@ -636,7 +654,7 @@ impl Sim {
             if let Some(node) = r.node.as_mut() {
                 if r.sm_applied > node.log().snapshot_meta().index.plus(5) {
                     let at = r.sm_applied;
-                    node.compact(now, at, r.digest.to_le_bytes().to_vec());
+                    node.compact(now, at, snapshot_image(r.digest));
                     self.drain(id)?;
                 }
             }
@@ -815,6 +833,12 @@ impl Sim {
                             .and_then(|b| b.try_into().ok())
                             .unwrap_or([0; 8]),
                     );
+                    if snap.data != snapshot_image(d) {
+                        return Err(format!(
+                            "{id}: snapshot at {} reassembled wrong from its chunks",
+                            meta.index
+                        ));
+                    }
                     if let Some(&g) = self.digests.get(&meta.index) {
                         if g != d {
                             return Err(format!(
@@ -825,6 +849,7 @@ impl Sim {
                     }
                     r.digest = d;
                     r.sm_applied = meta.index;
+                    self.snapshots_installed += 1;
                 }
                 Output::ReadReady { ctx, index } => {
                     self.served_reads += 1;
