@@ -462,6 +462,9 @@ async fn run_cases(
     Ok(results)
 }
 
+/// The admin connection's request timeout: Kafka's AdminClient default (default.api.timeout.ms).
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(60);
+
 async fn run_case(
     addr: SocketAddr,
     topic: &str,
@@ -477,7 +480,12 @@ async fn run_case(
             .await
             .map_err(|source| BenchError::Connect { addr, source })
     };
-    let mut admin = connect(options.clone()).await?;
+    // Creating thousands of partitions takes longer than a produce may.
+    let mut admin = connect(ClientOptions {
+        request_timeout: ADMIN_TIMEOUT,
+        ..options.clone()
+    })
+    .await?;
     let partitions = ensure_topic(&mut admin, topic, load.partitions, &load.topic_configs).await?;
     let start_offsets = end_offsets(&mut admin, topic, partitions).await?;
     let stored_before = stored_bytes(&mut admin, topic, partitions).await;
@@ -907,7 +915,12 @@ async fn consume_run(
             .map_err(|source| BenchError::Connect { addr, source })
     };
     let topic = args.topic.as_str();
-    let mut admin = connect(options.clone()).await?;
+    // Creating thousands of partitions takes longer than a produce may.
+    let mut admin = connect(ClientOptions {
+        request_timeout: ADMIN_TIMEOUT,
+        ..options.clone()
+    })
+    .await?;
     let partitions = ensure_topic(&mut admin, topic, args.partitions, &args.topic_configs).await?;
     let target = args.count.unwrap_or(DEFAULT_COUNT);
     let held = |bounds: &[(i64, i64)]| bounds.iter().map(|(a, b)| b - a).sum::<i64>();
