@@ -12,6 +12,7 @@ use crate::error::ErrorCode;
 use crate::log::LogError;
 use crate::metadata::Metadata;
 use crate::metadata::{validate_topic_name, TopicMeta};
+use crate::partition::SINGLE_NODE_LEADER_EPOCH;
 use rand::RngCore;
 use std::collections::BTreeMap;
 
@@ -237,10 +238,8 @@ impl Node {
             is_internal: INTERNAL_TOPICS.contains(&name),
             partitions: (0..meta.partitions)
                 .map(|index| {
-                    let healthy = self
-                        .partitions
-                        .get(&(name.to_string(), index))
-                        .is_some_and(|p| p.failed.is_none());
+                    let p = self.partitions.get(&(name.to_string(), index));
+                    let healthy = p.is_some_and(|p| !p.is_failed());
                     MetadataPartition {
                         error_code: if healthy {
                             ErrorCode::NONE
@@ -249,7 +248,7 @@ impl Node {
                         },
                         partition_index: index,
                         leader_id: node,
-                        leader_epoch: super::produce::LEADER_EPOCH,
+                        leader_epoch: p.map_or(SINGLE_NODE_LEADER_EPOCH, |p| p.leader_epoch),
                         replica_nodes: vec![node],
                         isr_nodes: vec![node],
                         offline_replicas: if healthy { vec![] } else { vec![node] },
@@ -283,7 +282,7 @@ impl Node {
                     Some(p) => {
                         if let Some(code) = super::fetch::leader_epoch_error(
                             lp.current_leader_epoch,
-                            super::produce::LEADER_EPOCH,
+                            p.leader_epoch,
                         ) {
                             out.error_code = code;
                         } else {
@@ -299,7 +298,7 @@ impl Node {
                                 Ok(Some((offset, timestamp))) => {
                                     out.offset = offset;
                                     out.timestamp = timestamp;
-                                    out.leader_epoch = super::produce::LEADER_EPOCH;
+                                    out.leader_epoch = p.leader_epoch;
                                 }
                                 // No record at or after the timestamp: offset and timestamp -1.
                                 Ok(None) => {}
@@ -870,8 +869,8 @@ impl Node {
             };
             self.logs.remove(&p.log_id);
             self.dirty.remove(&key);
-            for (_, wait) in &p.waiting_acks {
-                self.release_ack(*wait, &key, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
+            for wait in p.waiting() {
+                self.release_ack(wait, &key, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
             }
             if let Some(waits) = self.fetch_waits_by_partition.get(&key).cloned() {
                 for wait in waits {

@@ -14,10 +14,9 @@
 //! not available"; Kafka has no floor and takes the log directory offline on ENOSPC. Here the
 //! refusal names the floor and what is free (see [`DiskSpace::refusal`]).
 
-use super::{LoadedLog, Node, PartitionKey};
+use super::{Node, PartitionKey};
 use crate::error::ErrorCode;
-use crate::log::LogError;
-use std::io;
+use crate::partition::LoadedLog;
 
 /// The default floor's absolute cap: 1 GiB, as Redpanda's storage_min_free_bytes.
 pub const DEFAULT_FLOOR_CAP: u64 = 1 << 30;
@@ -214,23 +213,6 @@ pub fn human_bytes(bytes: u64) -> String {
 /// each client shows.
 pub(super) const NO_SPACE: ErrorCode = ErrorCode::POLICY_VIOLATION;
 
-/// ENOSPC or EDQUOT: the disk (or the user's quota) is full, and nothing already written is
-/// in doubt, unlike EIO.
-pub(super) fn is_out_of_space(e: &LogError) -> bool {
-    matches!(e, LogError::Storage(io) if matches!(
-        io.kind(),
-        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
-    ))
-}
-
-/// What a produce to a log stopped by ENOSPC is told.
-pub(super) fn out_of_space_reason(e: &LogError) -> String {
-    format!(
-        "the broker's disk is full ({e}): this partition takes writes again by itself once \
-         space is freed"
-    )
-}
-
 /// One line per change of the low-space state, not one per refused request.
 pub(super) fn log_transition(disk: &DiskSpace, transition: Option<Transition>) {
     let Some(report) = disk.report() else {
@@ -276,9 +258,7 @@ impl Node {
         let stopped: Vec<PartitionKey> = self
             .partitions
             .iter()
-            .filter(|(_, p)| {
-                p.out_of_space.is_some() && p.failed.is_none() && p.flush_in_flight.is_none()
-            })
+            .filter(|(_, p)| p.out_of_space().is_some() && p.flush_in_flight.is_none())
             .map(|(key, _)| key.clone())
             .collect();
         for key in stopped {
@@ -317,7 +297,7 @@ impl Node {
                 log.log_end_offset()
             );
             tracing::error!(topic = %key.0, partition = key.1, %reason, "durable data lost; the log takes no more writes");
-            p.failed = Some(reason);
+            p.fail(reason);
             return;
         }
         log.mark_flushed(durable);
@@ -334,7 +314,7 @@ impl Node {
         p.log = log;
         p.producers = producers;
         p.producer_snapshot = producer_snapshot;
-        p.out_of_space = None;
+        p.health = crate::partition::Health::Healthy;
         if end > durable {
             self.dirty.insert(key.clone());
         }

@@ -155,10 +155,9 @@ impl Node {
                         let serve_upto = if planted { p.log.log_end_offset() } else { hw };
                         out.last_stable_offset = hw;
                         out.log_start_offset = p.log.log_start_offset();
-                        if let Some(code) = leader_epoch_error(
-                            fp.current_leader_epoch,
-                            super::produce::LEADER_EPOCH,
-                        ) {
+                        if let Some(code) =
+                            leader_epoch_error(fp.current_leader_epoch, p.leader_epoch)
+                        {
                             out.error_code = code;
                         } else if fp.fetch_offset < p.log.log_start_offset()
                             || fp.fetch_offset > p.log.log_end_offset()

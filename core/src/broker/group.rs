@@ -13,6 +13,7 @@ use crate::error::ErrorCode;
 use crate::group::coordinator::{join_error, set_slot_error, PlannedWrite};
 use crate::group::offsets::{self, DecodedKey, GroupRecord, Mutation};
 use crate::group::{partition_for, OFFSETS_TOPIC};
+use crate::partition::AppendFailure;
 use crate::record::{split_batches, verify_batch};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -278,7 +279,7 @@ impl Node {
                 }
                 Err(reason) => {
                     tracing::error!(partition, %reason, "{OFFSETS_TOPIC} cannot be loaded; its groups are unavailable");
-                    p.failed = Some(format!("committed offsets unreadable: {reason}"));
+                    p.fail(format!("committed offsets unreadable: {reason}"));
                     self.dirty.remove(&key);
                 }
             }
@@ -575,7 +576,7 @@ impl Node {
             .partitions
             .get_mut(&key)
             .ok_or(ErrorCode::NOT_COORDINATOR)?;
-        if p.failed.is_some() || p.out_of_space.is_some() {
+        if !p.takes_writes() {
             return Err(ErrorCode::NOT_COORDINATOR);
         }
         if batch.len() > p.limits.max_message_bytes {
@@ -585,22 +586,20 @@ impl Node {
         if !self.disk.admits(WriteClass::Reserved) {
             return Err(super::disk::NO_SPACE);
         }
-        match p.log.append(&batch, now_ms, super::produce::LEADER_EPOCH) {
+        match p.append(&batch, now_ms) {
             Ok(info) => {
                 self.dirty.insert(key);
                 let transition = self.disk.on_written(batch.len() as u64);
                 super::disk::log_transition(&self.disk, transition);
                 Ok(info.last_offset + 1)
             }
-            Err(e) if super::disk::is_out_of_space(&e) => {
-                tracing::warn!(partition, error = %e, "the disk is full: {OFFSETS_TOPIC} takes no writes until space is freed, then reopens");
-                p.out_of_space = Some(super::disk::out_of_space_reason(&e));
+            Err(AppendFailure::OutOfSpace { error, .. }) => {
+                tracing::warn!(partition, %error, "the disk is full: {OFFSETS_TOPIC} takes no writes until space is freed, then reopens");
                 self.group.on_partition_failed(partition);
                 Err(ErrorCode::NOT_COORDINATOR)
             }
-            Err(e) => {
-                tracing::error!(partition, error = %e, "appending to {OFFSETS_TOPIC} failed; the log takes no more writes");
-                p.failed = Some(format!("append failed: {e}"));
+            Err(AppendFailure::Failed(error)) => {
+                tracing::error!(partition, %error, "appending to {OFFSETS_TOPIC} failed; the log takes no more writes");
                 self.group.on_partition_failed(partition);
                 Err(ErrorCode::NOT_COORDINATOR)
             }

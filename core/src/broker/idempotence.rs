@@ -108,7 +108,7 @@ fn latest_snapshot(log: &mut PartitionLog) -> Option<(i64, ProducerStates)> {
 
 /// Writes a snapshot of `states` as of the log end, unless `last` already is one there;
 /// returns the snapshot offset now on disk. A failure is logged and changes nothing.
-pub(super) fn snapshot_producers(
+pub(crate) fn snapshot_producers(
     log: &mut PartitionLog,
     states: &ProducerStates,
     last: Option<i64>,

@@ -18,11 +18,13 @@ mod produce;
 mod retention;
 
 pub use disk::{human_bytes, DiskReport, WriteClass};
+pub(crate) use idempotence::snapshot_producers;
 
 use crate::api::{ConnId, Request, RequestId, Response};
 use crate::bugs::PlantedBug;
 use crate::log::{LogConfig, PartitionLog};
 use crate::metadata::{Metadata, TopicMeta};
+use crate::partition::{FlushNeed, LoadedLog, Partition, ProduceLimits};
 use crate::storage::Storage;
 use crate::time::Instant;
 use rand::SeedableRng;
@@ -155,46 +157,6 @@ pub enum OpenError {
 /// Identifies a partition: topic name and index.
 pub type PartitionKey = (String, i32);
 
-/// One partition on this node: its log and what is waiting on its durability.
-struct Partition {
-    log_id: LogId,
-    log: PartitionLog,
-    /// Everything below it is durable and may be served. On a single node the high
-    /// watermark is the flushed offset: a consumer never sees a record a crash could take back.
-    high_watermark: i64,
-    /// The `upto` of the Flush in flight, if any; at most one per log, so writes that arrive
-    /// meanwhile are covered together by the next one (group commit).
-    flush_in_flight: Option<i64>,
-    /// Set when a write or fsync failed: the log takes no more writes (fsyncgate).
-    failed: Option<String>,
-    /// Set when an append ran out of space (ENOSPC): the log takes no writes, but what it
-    /// already holds is still flushed and served, and it is reopened from disk once space
-    /// is back (`reopen_out_of_space_logs`). Unlike `failed`, nothing is in doubt.
-    out_of_space: Option<String>,
-    /// acks=-1 produces waiting for `high_watermark >= offset`, in offset order.
-    waiting_acks: VecDeque<(i64, WaitId)>,
-    /// Idempotent producers' epochs and recent batches (broker/idempotence.rs).
-    producers: crate::producer::ProducerStates,
-    /// The offset of the newest producer snapshot on disk, if any.
-    producer_snapshot: Option<i64>,
-    /// The topic's settings that Produce enforces.
-    limits: ProduceLimits,
-}
-
-impl Partition {
-    /// Whether appends may go to this log now: it neither failed nor ran out of space.
-    fn takes_writes(&self) -> bool {
-        self.failed.is_none() && self.out_of_space.is_none()
-    }
-}
-
-/// A partition log as opened from storage, with the producer state rebuilt from it.
-struct LoadedLog {
-    log: PartitionLog,
-    producers: crate::producer::ProducerStates,
-    producer_snapshot: Option<i64>,
-}
-
 /// One partition as a metrics scrape sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionStats<'a> {
@@ -206,40 +168,7 @@ pub struct PartitionStats<'a> {
     pub size_bytes: u64,
 }
 
-/// A topic's settings that Produce enforces, from its own configs over the node's defaults;
-/// taken when a log opens and again whenever the topic's configs change.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct ProduceLimits {
-    max_message_bytes: usize,
-    timestamp_after_max_ms: i64,
-    /// In-sync replicas an acks=-1 write needs; a single node is its partitions' only one.
-    min_insync_replicas: i64,
-    /// compression.type: the codec produced batches are stored in; `None` for `producer`.
-    recompression: Option<crate::compression::Recompression>,
-}
-
-impl ProduceLimits {
-    fn of(config: &NodeConfig, topic: &TopicMeta) -> Self {
-        let configs = &topic.configs;
-        ProduceLimits {
-            max_message_bytes: crate::config::int_config(
-                configs,
-                "max.message.bytes",
-                config.max_message_bytes as i64,
-            )
-            .max(0) as usize,
-            timestamp_after_max_ms: crate::config::int_config(
-                configs,
-                "message.timestamp.after.max.ms",
-                config.timestamp_after_max_ms,
-            ),
-            min_insync_replicas: crate::config::int_config(configs, "min.insync.replicas", 1),
-            recompression: crate::compression::Recompression::of(configs),
-        }
-    }
-}
-
-type WaitId = u64;
+pub(crate) type WaitId = u64;
 
 /// An acks=-1 produce waiting until every partition it wrote is durable.
 struct PendingProduce {
@@ -446,7 +375,7 @@ impl Node {
         self.request_flushes();
         for (key, p) in self.partitions.iter_mut() {
             if p.flush_in_flight.is_none() {
-                checkpoint_log(key, p);
+                p.checkpoint(&key.0, key.1);
             }
         }
     }
@@ -463,7 +392,7 @@ impl Node {
             && self
                 .partitions
                 .values()
-                .all(|p| p.flush_in_flight.is_none() || p.failed.is_some())
+                .all(|p| p.flush_in_flight.is_none() || p.is_failed())
     }
 
     /// The node's configuration.
@@ -618,33 +547,14 @@ impl Node {
         let Some(p) = self.partitions.get_mut(&key) else {
             return;
         };
-        p.flush_in_flight = None;
-        if p.failed.is_some() {
-            return;
-        }
-        let upto = upto.min(p.log.log_end_offset());
-        p.log.mark_flushed(upto);
+        let durable = p.on_flushed(upto);
         if self.closing {
-            checkpoint_log(&key, p);
+            p.checkpoint(&key.0, key.1);
         }
-        // A Flushed for less than is already known durable is stale: the high watermark
-        // never moves backwards.
-        let advanced = upto > p.high_watermark;
-        if advanced {
-            p.high_watermark = upto;
-        }
-        let mut released = Vec::new();
-        while let Some(&(needed, wait)) = p.waiting_acks.front() {
-            if needed > upto {
-                break;
-            }
-            p.waiting_acks.pop_front();
-            released.push(wait);
-        }
-        for wait in released {
+        for wait in durable.released {
             self.release_ack(wait, &key, crate::error::ErrorCode::NONE);
         }
-        if advanced {
+        if durable.advanced {
             self.wake_fetches(&key);
             // Committed offsets waiting for this flush (broker/group.rs).
             if key.0 == crate::group::OFFSETS_TOPIC {
@@ -661,15 +571,13 @@ impl Node {
             return;
         };
         tracing::error!(topic = %key.0, partition = key.1, %error, "fsync failed; the log takes no more writes");
-        p.flush_in_flight = None;
-        p.failed = Some(format!("fsync failed: {error}"));
+        let waiting = p.on_flush_failed(&error);
         // After a failed fsync nothing the page cache holds for this log can be trusted to be
         // on disk (fsyncgate), and writes acknowledged before a restart may sit above a high
         // watermark that can no longer move. As Kafka does when its only log directory
         // fails, the node stops: a restart recovers the log from what is really on disk.
         self.fatal
             .get_or_insert_with(|| format!("fsync of {}-{} failed: {error}", key.0, key.1));
-        let waiting: Vec<WaitId> = p.waiting_acks.drain(..).map(|(_, w)| w).collect();
         for wait in waiting {
             self.release_ack(wait, &key, crate::error::ErrorCode::KAFKA_STORAGE_ERROR);
         }
@@ -686,25 +594,18 @@ impl Node {
             let Some(p) = self.partitions.get_mut(&key) else {
                 continue;
             };
-            if p.failed.is_some() {
-                continue;
-            }
-            if p.flush_in_flight.is_some() {
+            match p.flush_need() {
+                FlushNeed::None => {}
                 // Covered by the flush after the one in flight.
-                self.dirty.insert(key);
-                continue;
+                FlushNeed::AfterInFlight => {
+                    self.dirty.insert(key);
+                }
+                FlushNeed::Now { upto, files } => self.outputs.push_back(Output::Flush {
+                    log: p.log_id,
+                    files,
+                    upto,
+                }),
             }
-            let upto = p.log.log_end_offset();
-            let files = p.log.unflushed_files();
-            if upto <= p.high_watermark && files.is_empty() {
-                continue;
-            }
-            p.flush_in_flight = Some(upto);
-            self.outputs.push_back(Output::Flush {
-                log: p.log_id,
-                files,
-                upto,
-            });
         }
     }
 
@@ -801,37 +702,19 @@ impl Node {
         // A start on a full disk: a log whose recovery found no room opens as out of space,
         // serving what it holds, and takes writes once it is reopened with room
         // (broker/disk.rs `reopen_out_of_space_logs`).
-        let (
-            LoadedLog {
-                log,
-                producers,
-                producer_snapshot,
-            },
-            out_of_space,
-        ) = self.recover_partition_log(topic, index)?;
+        let (loaded, out_of_space) = self.recover_partition_log(topic, index)?;
         let log_id = LogId(self.next_log_id);
         self.next_log_id += 1;
         let key = (topic.name.clone(), index);
-        let start = log.log_start_offset();
-        let end = log.log_end_offset();
-        let high_watermark = log.recovery_point().clamp(start, end);
-        self.logs.insert(log_id, key.clone());
-        self.partitions.insert(
-            key.clone(),
-            Partition {
-                log_id,
-                log,
-                // Data past the recovery point is served only once a flush has made it durable.
-                high_watermark,
-                flush_in_flight: None,
-                failed: None,
-                out_of_space,
-                waiting_acks: VecDeque::new(),
-                producers,
-                producer_snapshot,
-                limits: ProduceLimits::of(&self.config, topic),
-            },
+        let p = Partition::open(
+            log_id,
+            loaded,
+            out_of_space,
+            ProduceLimits::of(&self.config, topic),
         );
+        let (end, high_watermark) = (p.log.log_end_offset(), p.high_watermark);
+        self.logs.insert(log_id, key.clone());
+        self.partitions.insert(key.clone(), p);
         if end > high_watermark {
             self.dirty.insert(key);
         }
@@ -956,7 +839,7 @@ impl Node {
         }
         self.next_log_checkpoint = self.log_checkpoint_deadline();
         for (key, p) in self.partitions.iter_mut() {
-            checkpoint_log(key, p);
+            p.checkpoint(&key.0, key.1);
         }
     }
 
@@ -968,49 +851,18 @@ impl Node {
             return;
         }
         for (key, p) in &self.partitions {
-            assert!(
-                p.log.log_start_offset() <= p.high_watermark
-                    && p.high_watermark <= p.log.log_end_offset(),
-                "{key:?}: log_start {} <= high_watermark {} <= log_end {} violated",
-                p.log.log_start_offset(),
-                p.high_watermark,
-                p.log.log_end_offset()
-            );
+            p.check(&key.0, key.1);
             assert_eq!(
                 self.logs.get(&p.log_id),
                 Some(key),
                 "log id map out of sync"
             );
-            let mut last = i64::MIN;
-            for &(needed, _) in &p.waiting_acks {
-                assert!(needed >= last, "{key:?}: ack queue out of order");
-                last = needed;
-            }
-            p.producers.check_invariants();
         }
         assert_eq!(self.logs.len(), self.partitions.len());
         assert!(self.fetch_waits.len() <= MAX_PARKED_FETCHES);
         self.fetch_sessions.check();
         assert!(self.produce_waits.len() <= MAX_PARKED_PRODUCES);
         self.group.check();
-    }
-}
-
-/// Writes `p`'s log checkpoint if it is stale. A failure is only logged: the old checkpoint
-/// stays true, it just makes the next recovery scan and flush more.
-fn checkpoint_log(key: &PartitionKey, p: &mut Partition) {
-    if p.failed.is_some() {
-        return;
-    }
-    match p.log.checkpoint() {
-        Ok(_) => {}
-        // The broker logs running out of space once (broker/disk.rs), not once a log.
-        Err(e) if disk::is_out_of_space(&e) => {
-            tracing::debug!(topic = %key.0, partition = key.1, error = %e, "no room for a log checkpoint");
-        }
-        Err(e) => {
-            tracing::warn!(topic = %key.0, partition = key.1, error = %e, "log checkpoint write failed");
-        }
     }
 }
 

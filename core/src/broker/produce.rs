@@ -9,14 +9,11 @@ use crate::api::{
 };
 use crate::bugs::PlantedBug;
 use crate::error::ErrorCode;
+use crate::partition::AppendFailure;
 use crate::producer::{ProducedBatch, Verdict};
 use crate::record::{validate_produced_batch, BatchError, BatchHeader};
 use std::collections::BTreeSet;
 use std::time::Duration;
-
-/// Leader epoch stamped into stored batches: a single node is leader of every partition in
-/// epoch 0 until replication brings elections.
-pub(super) const LEADER_EPOCH: i32 = 0;
 
 /// In-sync replicas of every partition: a single node is each partition's only replica.
 const IN_SYNC_REPLICAS: i64 = 1;
@@ -67,11 +64,9 @@ impl Node {
                     {
                         let needed = r.base_offset_end;
                         // A duplicate may name a batch that is already durable (answer now) or
-                        // one still waiting behind later writes (queue it in offset order).
+                        // one still waiting behind later writes.
                         if let Some(p) = self.partitions.get_mut(&key) {
-                            if needed > p.high_watermark {
-                                let at = p.waiting_acks.partition_point(|&(n, _)| n <= needed);
-                                p.waiting_acks.insert(at, (needed, wait));
+                            if p.wait_for_durable(needed, wait) {
                                 outstanding.insert((t, i));
                             }
                         }
@@ -155,8 +150,8 @@ impl Node {
                 ),
             );
         };
-        if let Some(reason) = &p.failed {
-            return fail(ErrorCode::KAFKA_STORAGE_ERROR, reason.clone());
+        if let Some(reason) = p.failure() {
+            return fail(ErrorCode::KAFKA_STORAGE_ERROR, reason.to_string());
         }
         // Kafka refuses an acks=all write before appending it when the partition has fewer
         // in-sync replicas than min.insync.replicas; this node is each partition's only one.
@@ -273,8 +268,8 @@ impl Node {
         // Below the free-space floor, or on a log stopped by ENOSPC, nothing new is written
         // (broker/disk.rs); a duplicate, answered above, writes nothing and still gets its
         // answer. The refused sequences may be skipped by the producer's next batch.
-        let no_space = match &p.out_of_space {
-            Some(reason) => Some(reason.clone()),
+        let no_space = match p.out_of_space() {
+            Some(reason) => Some(reason.to_string()),
             None => (!self.disk.admits(WriteClass::Data)).then(|| self.disk.refusal()),
         };
         if let Some(reason) = no_space {
@@ -283,22 +278,10 @@ impl Node {
             }
             return fail(super::disk::NO_SPACE, reason);
         }
-        match p.log.append(records, now_ms, super::produce::LEADER_EPOCH) {
+        match p.append_produced(records, now_ms, producer.as_ref()) {
             Ok(info) => {
                 let transition = self.disk.on_written(records.len() as u64);
                 super::disk::log_transition(&self.disk, transition);
-                if let Some(b) = &producer {
-                    p.producers.record(b, info.base_offset, info.last_offset);
-                }
-                if info.rolled {
-                    // A roll: snapshot producer state, so that an open after a crash
-                    // replays at most the segments since (Kafka's snapshot on roll).
-                    p.producer_snapshot = super::idempotence::snapshot_producers(
-                        &mut p.log,
-                        &p.producers,
-                        p.producer_snapshot,
-                    );
-                }
                 if crate::bugs::active(
                     self.config.planted_bug,
                     PlantedBug::HighWatermarkPastFlushed,
@@ -321,23 +304,20 @@ impl Node {
                     },
                 }
             }
-            Err(e) if super::disk::is_out_of_space(&e) => {
+            Err(AppendFailure::OutOfSpace { error, reason }) => {
                 if let Some(held_back) =
                     self.throttle.borrow_mut().allow("enospc", &key.0, self.now)
                 {
-                    tracing::warn!(topic = %key.0, partition = key.1, error = %e, held_back, "the disk is full: the log takes no writes until space is freed, then reopens");
+                    tracing::warn!(topic = %key.0, partition = key.1, %error, held_back, "the disk is full: the log takes no writes until space is freed, then reopens");
                 }
-                let reason = super::disk::out_of_space_reason(&e);
-                p.out_of_space = Some(reason.clone());
                 // This batch may be partly on disk (the log cuts it, but a crash before
                 // that cut is durable could bring it back): retriable, not a refusal. The
                 // retry meets the stopped log and is refused without writing anything.
                 fail(ErrorCode::KAFKA_STORAGE_ERROR, reason)
             }
-            Err(e) => {
-                tracing::error!(topic = %key.0, partition = key.1, error = %e, "append failed; the log takes no more writes");
-                p.failed = Some(format!("append failed: {e}"));
-                fail(ErrorCode::KAFKA_STORAGE_ERROR, e.to_string())
+            Err(AppendFailure::Failed(error)) => {
+                tracing::error!(topic = %key.0, partition = key.1, %error, "append failed; the log takes no more writes");
+                fail(ErrorCode::KAFKA_STORAGE_ERROR, error.to_string())
             }
         }
     }

@@ -116,7 +116,7 @@ impl Node {
 /// with segments wholly below its log start offset (which even compacted logs drop).
 fn retention_candidate(p: &Partition) -> bool {
     let log = &p.log;
-    p.failed.is_none()
+    !p.is_failed()
         && log.failure().is_none()
         && (log.segment_count() > 1
             || (log.config().cleanup_delete && log.log_end_offset() > log.log_start_offset()))
@@ -124,7 +124,7 @@ fn retention_candidate(p: &Partition) -> bool {
 
 /// One partition of a DeleteRecords: the new log start offset and whether files went.
 fn delete_records_in(p: &mut Partition, offset: i64) -> Result<(i64, bool), ErrorCode> {
-    if p.failed.is_some() || p.log.failure().is_some() {
+    if p.is_failed() || p.log.failure().is_some() {
         return Err(ErrorCode::KAFKA_STORAGE_ERROR);
     }
     if !p.log.config().cleanup_delete {

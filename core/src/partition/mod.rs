@@ -1,0 +1,359 @@
+//! `partition`: one replica of one partition on this node. It owns the log, the high
+//! watermark, the idempotent producers' state, whether the log still takes writes, and the
+//! writes waiting for it to be durable; the broker's handlers (broker/produce.rs, the
+//! offsets writes of broker/group.rs, broker/fetch.rs) decide *what* to write and answer,
+//! and call it to append, to flush and to learn what a flush released.
+//!
+//! A single node is each partition's leader and only replica, so here "committed" is
+//! "flushed": the high watermark is the durable offset, and the leader epoch is fixed until
+//! replication brings elections (issue 13), when this module gains the partition's Raft
+//! group and the high watermark becomes its commit index.
+
+use crate::broker::NodeConfig;
+use crate::broker::{LogId, WaitId};
+use crate::log::{AppendInfo, LogError, PartitionLog};
+use crate::metadata::TopicMeta;
+use crate::producer::{ProducedBatch, ProducerStates};
+use std::collections::VecDeque;
+use std::io;
+
+/// The leader epoch of every partition on a single node, stamped into stored batches and
+/// answered in Metadata, ListOffsets and fetch validation.
+pub const SINGLE_NODE_LEADER_EPOCH: i32 = 0;
+
+/// Whether the log takes writes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Health {
+    Healthy,
+    /// An append ran out of space (ENOSPC or a quota): no writes, but what the log holds
+    /// is still flushed and served, and it is reopened from disk once space is back
+    /// (broker/disk.rs `reopen_out_of_space_logs`). Nothing is in doubt.
+    OutOfSpace(String),
+    /// A write or fsync failed, or the log could not be read whole: no more writes until a
+    /// restart recovers it from what is really on disk (fsyncgate).
+    Failed(String),
+}
+
+/// A topic's settings that Produce enforces, from its own configs over the node's defaults;
+/// taken when a log opens and again whenever the topic's configs change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProduceLimits {
+    pub max_message_bytes: usize,
+    pub timestamp_after_max_ms: i64,
+    /// In-sync replicas an acks=-1 write needs; a single node is its partitions' only one.
+    pub min_insync_replicas: i64,
+    /// compression.type: the codec produced batches are stored in; `None` for `producer`.
+    pub recompression: Option<crate::compression::Recompression>,
+}
+
+impl ProduceLimits {
+    pub fn of(config: &NodeConfig, topic: &TopicMeta) -> Self {
+        let configs = &topic.configs;
+        ProduceLimits {
+            max_message_bytes: crate::config::int_config(
+                configs,
+                "max.message.bytes",
+                config.max_message_bytes as i64,
+            )
+            .max(0) as usize,
+            timestamp_after_max_ms: crate::config::int_config(
+                configs,
+                "message.timestamp.after.max.ms",
+                config.timestamp_after_max_ms,
+            ),
+            min_insync_replicas: crate::config::int_config(configs, "min.insync.replicas", 1),
+            recompression: crate::compression::Recompression::of(configs),
+        }
+    }
+}
+
+/// A partition log as opened from storage, with the producer state rebuilt from it.
+pub struct LoadedLog {
+    pub log: PartitionLog,
+    pub producers: ProducerStates,
+    pub producer_snapshot: Option<i64>,
+}
+
+/// Why an append failed; the partition's [`Health`] already says what it means for later
+/// writes.
+#[derive(Debug)]
+pub enum AppendFailure {
+    /// Out of space: the batch may be partly on disk until the log's cut is durable, so the
+    /// caller answers it as retriable; later writes are refused until the log reopens.
+    OutOfSpace { error: LogError, reason: String },
+    /// Any other storage error: the log takes no more writes.
+    Failed(LogError),
+}
+
+/// What a `Flushed` did to a partition.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Durable {
+    /// The high watermark moved: parked fetches and offset commits may complete.
+    pub advanced: bool,
+    /// acks=-1 writes now durable, in offset order.
+    pub released: Vec<WaitId>,
+}
+
+/// Whether a partition needs a Flush now.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FlushNeed {
+    /// Nothing unflushed, or the log failed.
+    None,
+    /// A flush is in flight: the writes since are covered by the next one (group commit).
+    AfterInFlight,
+    /// Flush these files up to this offset; the partition now counts it as in flight.
+    Now { upto: i64, files: Vec<String> },
+}
+
+/// One partition on this node. See the module doc.
+pub struct Partition {
+    pub log_id: LogId,
+    pub log: PartitionLog,
+    /// Everything below it is durable and may be served: a consumer never sees a record a
+    /// crash could take back. Never moves backwards.
+    pub high_watermark: i64,
+    /// The leader epoch stamped into appended batches and checked against requests.
+    pub leader_epoch: i32,
+    /// The `upto` of the Flush in flight, if any; at most one per log, so writes that arrive
+    /// meanwhile are covered together by the next one (group commit).
+    pub flush_in_flight: Option<i64>,
+    pub health: Health,
+    /// acks=-1 writes waiting for `high_watermark >= offset`, in offset order.
+    waiting: VecDeque<(i64, WaitId)>,
+    /// Idempotent producers' epochs and recent batches (broker/idempotence.rs).
+    pub producers: ProducerStates,
+    /// The offset of the newest producer snapshot on disk, if any.
+    pub producer_snapshot: Option<i64>,
+    /// The topic's settings that Produce enforces.
+    pub limits: ProduceLimits,
+}
+
+impl Partition {
+    /// A partition over a log just opened: what is past the recovery point is served only
+    /// once a flush has made it durable. `out_of_space` is set when recovery found no room.
+    pub fn open(
+        log_id: LogId,
+        loaded: LoadedLog,
+        out_of_space: Option<String>,
+        limits: ProduceLimits,
+    ) -> Partition {
+        let LoadedLog {
+            log,
+            producers,
+            producer_snapshot,
+        } = loaded;
+        let high_watermark = log
+            .recovery_point()
+            .clamp(log.log_start_offset(), log.log_end_offset());
+        Partition {
+            log_id,
+            log,
+            high_watermark,
+            leader_epoch: SINGLE_NODE_LEADER_EPOCH,
+            flush_in_flight: None,
+            health: out_of_space.map_or(Health::Healthy, Health::OutOfSpace),
+            waiting: VecDeque::new(),
+            producers,
+            producer_snapshot,
+            limits,
+        }
+    }
+
+    /// Whether appends may go to this log now: it neither failed nor ran out of space.
+    pub fn takes_writes(&self) -> bool {
+        self.health == Health::Healthy
+    }
+
+    pub fn is_failed(&self) -> bool {
+        matches!(self.health, Health::Failed(_))
+    }
+
+    /// Why the log takes no writes, if it ran out of space.
+    pub fn out_of_space(&self) -> Option<&str> {
+        match &self.health {
+            Health::OutOfSpace(reason) => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// Why the log takes no more writes until a restart, if it failed.
+    pub fn failure(&self) -> Option<&str> {
+        match &self.health {
+            Health::Failed(reason) => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// Stops the log for good (until a restart); a failure overrides running out of space.
+    pub fn fail(&mut self, reason: String) {
+        self.health = Health::Failed(reason);
+    }
+
+    /// Appends one validated batch in the partition's leader epoch. A failure sets the
+    /// partition's health.
+    pub fn append(
+        &mut self,
+        records: &bytes::Bytes,
+        now_ms: i64,
+    ) -> Result<AppendInfo, AppendFailure> {
+        debug_assert!(self.takes_writes());
+        self.log
+            .append(records, now_ms, self.leader_epoch)
+            .map_err(|error| {
+                if is_out_of_space(&error) {
+                    let reason = out_of_space_reason(&error);
+                    self.health = Health::OutOfSpace(reason.clone());
+                    AppendFailure::OutOfSpace { error, reason }
+                } else {
+                    self.fail(format!("append failed: {error}"));
+                    AppendFailure::Failed(error)
+                }
+            })
+    }
+
+    /// [`Partition::append`] of a produced batch: its producer, if it has one, is recorded
+    /// where the batch landed, and on a roll the producer state is snapshotted, so that an
+    /// open after a crash replays at most the segments since (Kafka's snapshot on roll).
+    pub fn append_produced(
+        &mut self,
+        records: &bytes::Bytes,
+        now_ms: i64,
+        producer: Option<&ProducedBatch>,
+    ) -> Result<AppendInfo, AppendFailure> {
+        let info = self.append(records, now_ms)?;
+        if let Some(b) = producer {
+            self.producers.record(b, info.base_offset, info.last_offset);
+        }
+        if info.rolled {
+            self.producer_snapshot = crate::broker::snapshot_producers(
+                &mut self.log,
+                &self.producers,
+                self.producer_snapshot,
+            );
+        }
+        Ok(info)
+    }
+
+    /// Parks write `wait` until the high watermark reaches `offset` (false: it already
+    /// has, answer now). Kept in offset order: a duplicate may name a batch behind later
+    /// writes.
+    pub fn wait_for_durable(&mut self, offset: i64, wait: WaitId) -> bool {
+        if offset <= self.high_watermark {
+            return false;
+        }
+        let at = self.waiting.partition_point(|&(n, _)| n <= offset);
+        self.waiting.insert(at, (offset, wait));
+        true
+    }
+
+    /// The writes parked on this partition.
+    pub fn waiting(&self) -> impl Iterator<Item = WaitId> + '_ {
+        self.waiting.iter().map(|&(_, w)| w)
+    }
+
+    /// Whether the log needs a Flush; `Now` marks it in flight.
+    pub fn flush_need(&mut self) -> FlushNeed {
+        if self.is_failed() {
+            return FlushNeed::None;
+        }
+        if self.flush_in_flight.is_some() {
+            return FlushNeed::AfterInFlight;
+        }
+        let upto = self.log.log_end_offset();
+        let files = self.log.unflushed_files();
+        if upto <= self.high_watermark && files.is_empty() {
+            return FlushNeed::None;
+        }
+        self.flush_in_flight = Some(upto);
+        FlushNeed::Now { upto, files }
+    }
+
+    /// The driver made the log durable up to `upto`: the high watermark moves (a stale
+    /// `Flushed`, for less than is known durable, moves nothing) and the writes it covers
+    /// are released. Nothing for a failed log.
+    pub fn on_flushed(&mut self, upto: i64) -> Durable {
+        self.flush_in_flight = None;
+        if self.is_failed() {
+            return Durable::default();
+        }
+        let upto = upto.min(self.log.log_end_offset());
+        self.log.mark_flushed(upto);
+        let advanced = upto > self.high_watermark;
+        if advanced {
+            self.high_watermark = upto;
+        }
+        let mut released = Vec::new();
+        while let Some(&(needed, wait)) = self.waiting.front() {
+            if needed > upto {
+                break;
+            }
+            self.waiting.pop_front();
+            released.push(wait);
+        }
+        Durable { advanced, released }
+    }
+
+    /// The driver's Flush failed: the log takes no more writes and every parked write is
+    /// returned, to be answered with an error.
+    pub fn on_flush_failed(&mut self, error: &str) -> Vec<WaitId> {
+        self.flush_in_flight = None;
+        self.fail(format!("fsync failed: {error}"));
+        self.waiting.drain(..).map(|(_, w)| w).collect()
+    }
+
+    /// Writes the log's checkpoint if it is stale. A failure is only logged: the old
+    /// checkpoint stays true, it just makes the next recovery scan and flush more.
+    pub fn checkpoint(&mut self, topic: &str, index: i32) {
+        if self.is_failed() {
+            return;
+        }
+        match self.log.checkpoint() {
+            Ok(_) => {}
+            // The broker logs running out of space once (broker/disk.rs), not once a log.
+            Err(e) if is_out_of_space(&e) => {
+                tracing::debug!(topic, partition = index, error = %e, "no room for a log checkpoint");
+            }
+            Err(e) => {
+                tracing::warn!(topic, partition = index, error = %e, "log checkpoint write failed");
+            }
+        }
+    }
+
+    /// Asserts the partition's invariants (debug and simulation builds).
+    pub fn check(&self, topic: &str, index: i32) {
+        assert!(
+            self.log.log_start_offset() <= self.high_watermark
+                && self.high_watermark <= self.log.log_end_offset(),
+            "{topic}-{index}: log_start {} <= high_watermark {} <= log_end {} violated",
+            self.log.log_start_offset(),
+            self.high_watermark,
+            self.log.log_end_offset()
+        );
+        let mut last = i64::MIN;
+        for &(needed, _) in &self.waiting {
+            assert!(needed >= last, "{topic}-{index}: ack queue out of order");
+            assert!(
+                needed > self.high_watermark,
+                "{topic}-{index}: a write waits for {needed}, already durable"
+            );
+            last = needed;
+        }
+        self.producers.check_invariants();
+    }
+}
+
+/// Whether a storage error means the disk is full (ENOSPC) or a quota is used up (EDQUOT).
+pub fn is_out_of_space(e: &LogError) -> bool {
+    matches!(e, LogError::Storage(io) if matches!(
+        io.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+    ))
+}
+
+/// What a produce to a log stopped by ENOSPC is told.
+pub fn out_of_space_reason(e: &LogError) -> String {
+    format!(
+        "the broker's disk is full ({e}): this partition takes writes again by itself once \
+         space is freed"
+    )
+}
