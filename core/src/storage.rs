@@ -38,7 +38,18 @@ pub trait Storage: Send + Sync {
     fn list(&self, dir: &str) -> io::Result<Vec<String>>;
 
     /// Replaces `file` with `contents` atomically: after a crash either the old or the new
-    /// contents are there, never a mix. Used for small checkpoints; durable on return.
+    /// contents are there, never a mix. Durable on return.
+    ///
+    /// The one deliberate exception to "nothing is durable until `Flushed`": the core calls
+    /// it for small files that must be durable before it may go on, and that are written
+    /// rarely, far from the produce path: the topic metadata (before CreateTopics is
+    /// answered or a new log is used; metadata.rs), a producer-id block (before an id from it
+    /// is handed out; broker/idempotence.rs), a log's recovery-point checkpoint (once per
+    /// checkpoint round and at clean shutdown, never per append; log/mod.rs), an index that
+    /// recovery rebuilt, and a compaction's swap of a cleaned segment (log/compaction.rs).
+    /// Each blocks the core's thread for one fsync; routing them through Flush would park
+    /// every answer that depends on them. The metadata write moves into the metadata Raft
+    /// log, durable through Flush like every log, when the cluster arrives (issue 13).
     fn replace(&self, file: &str, contents: &[u8]) -> io::Result<()>;
 
     /// Makes everything written to `file` so far (and its directory entry) durable.
