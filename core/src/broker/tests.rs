@@ -9,10 +9,13 @@ use bytes::Bytes;
 
 pub(super) const T0: u64 = 1_700_000_000_000;
 
-/// One node over a disk, driven as the driver would; shared by the node's test files.
+/// One node over a disk, driven as the driver would; shared by the node's test files,
+/// which wrap it where they need more (tests_configs.rs, tests_retention.rs).
 pub(super) struct Harness {
     pub(super) node: Node,
     pub(super) disk: MemStorage,
+    pub(super) storage: Arc<dyn Storage>,
+    pub(super) config: NodeConfig,
     pub(super) now: Instant,
     next_id: RequestId,
 }
@@ -34,16 +37,33 @@ impl Harness {
         storage: Arc<dyn Storage>,
         disk: MemStorage,
     ) -> Harness {
-        let now = Instant::from_millis(T0);
-        let node = Node::open(config, storage, now, 7).expect("open");
+        Harness::open_at(config, storage, disk, Instant::from_millis(T0))
+    }
+
+    /// [`Harness::with_storage`] opened at `now`, its start-up flushes done.
+    pub(super) fn open_at(
+        config: NodeConfig,
+        storage: Arc<dyn Storage>,
+        disk: MemStorage,
+        now: Instant,
+    ) -> Harness {
+        let node = Node::open(config.clone(), storage.clone(), now, 7).expect("open");
         let mut h = Harness {
             node,
             disk,
+            storage,
+            config,
             now,
             next_id: 1,
         };
         h.complete_flushes();
         h
+    }
+
+    /// A new node over the same storage and config, as a restart does (after a clean stop
+    /// only if the caller did `node.flush_all()` and completed the flushes first).
+    pub(super) fn restart(self) -> Harness {
+        Harness::open_at(self.config, self.storage, self.disk, self.now)
     }
 
     pub(super) fn send(&mut self, request: Request) -> RequestId {
@@ -638,13 +658,7 @@ fn harness_with_bug(bug: crate::bugs::PlantedBug) -> Harness {
         planted_bug: Some(bug),
         ..NodeConfig::default()
     };
-    let node = Node::open(config, Arc::new(disk.clone()), now, 7).expect("open");
-    Harness {
-        node,
-        disk,
-        now,
-        next_id: 1,
-    }
+    Harness::open_at(config, Arc::new(disk.clone()), disk, now)
 }
 
 /// The switch is honoured only in builds with the feature: a release `keel` configured with
@@ -1278,13 +1292,7 @@ fn the_log_cleaner_runs_on_the_node_clock_and_keeps_the_latest_values() {
         ..NodeConfig::default()
     };
     let disk = MemStorage::new();
-    let node = Node::open(config, Arc::new(disk.clone()), Instant::from_millis(T0), 7).unwrap();
-    let mut h = Harness {
-        node,
-        disk,
-        now: Instant::from_millis(T0),
-        next_id: 1,
-    };
+    let mut h = Harness::with_storage(config, Arc::new(disk.clone()), disk);
     create_with(
         &mut h,
         "c",

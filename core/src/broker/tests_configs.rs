@@ -11,12 +11,20 @@ use bytes::Bytes;
 
 const T0: u64 = 1_700_000_000_000;
 
-struct Harness {
-    node: Node,
-    disk: MemStorage,
-    config: NodeConfig,
-    now: Instant,
-    next_id: RequestId,
+/// The shared node harness, whose requests here complete their flushes before answering.
+struct Harness(super::tests::Harness);
+
+impl std::ops::Deref for Harness {
+    type Target = super::tests::Harness;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Harness {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
 }
 
 impl Harness {
@@ -25,40 +33,21 @@ impl Harness {
     }
 
     fn with(config: NodeConfig, disk: MemStorage) -> Harness {
-        let now = Instant::from_millis(T0);
-        let node = Node::open(config.clone(), Arc::new(disk.clone()), now, 7).expect("open");
-        let mut h = Harness {
-            node,
-            disk,
-            config,
-            now,
-            next_id: 1,
-        };
-        h.complete_flushes();
-        h
+        let storage = Arc::new(disk.clone());
+        Harness(super::tests::Harness::with_storage(config, storage, disk))
     }
 
     /// Stops this node (after making every write durable) and opens a new one over the
     /// same storage, as a restart does.
-    fn reopen(self) -> Harness {
-        let mut h = self;
-        h.node.flush_all();
-        h.complete_flushes();
-        Harness::with(h.config.clone(), h.disk.clone())
+    fn reopen(mut self) -> Harness {
+        self.node.flush_all();
+        self.complete_flushes();
+        Harness(self.0.restart())
     }
 
     /// Sends a request that is answered at once, performing any flushes it asks for.
     fn call(&mut self, request: Request) -> Response {
-        let id = self.next_id;
-        self.next_id += 1;
-        self.node.handle(
-            self.now,
-            Input::Request {
-                conn: 1,
-                id,
-                request,
-            },
-        );
+        let id = self.send(request);
         self.complete_flushes()
             .into_iter()
             .find(|(rid, _)| *rid == id)
@@ -66,30 +55,10 @@ impl Harness {
             .expect("answered at once")
     }
 
-    fn complete_flushes(&mut self) -> Vec<(RequestId, Response)> {
-        let mut released = Vec::new();
-        loop {
-            let outs: Vec<Output> = std::iter::from_fn(|| self.node.poll_output()).collect();
-            if outs.is_empty() {
-                return released;
-            }
-            for out in outs {
-                match out {
-                    Output::Flush { log, files, upto } => {
-                        for f in &files {
-                            self.disk.sync(f).unwrap();
-                        }
-                        self.node.handle(self.now, Input::Flushed { log, upto });
-                    }
-                    Output::Respond { id, response, .. } => released.push((id, response)),
-                }
-            }
-        }
-    }
-
     fn advance(&mut self, ms: u64) {
-        self.now = self.now + std::time::Duration::from_millis(ms);
-        self.node.handle(self.now, Input::Tick);
+        let now = self.now + std::time::Duration::from_millis(ms);
+        self.now = now;
+        self.node.handle(now, Input::Tick);
         self.complete_flushes();
     }
 

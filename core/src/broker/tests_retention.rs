@@ -14,13 +14,25 @@ use std::time::Duration;
 const T0: u64 = 1_700_000_000_000;
 const CHECK_MS: u64 = 1_000;
 
+/// The shared node harness, with flushes that may be held back (see `produce`) and a
+/// check every [`CHECK_MS`].
 struct Harness {
-    node: Node,
-    disk: MemStorage,
-    now: Instant,
-    next_id: RequestId,
+    h: super::tests::Harness,
     /// Flushes asked for and not yet performed (see `produce`).
     held: Vec<(LogId, Vec<String>, i64)>,
+}
+
+impl std::ops::Deref for Harness {
+    type Target = super::tests::Harness;
+    fn deref(&self) -> &Self::Target {
+        &self.h
+    }
+}
+
+impl std::ops::DerefMut for Harness {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.h
+    }
 }
 
 impl Harness {
@@ -33,36 +45,25 @@ impl Harness {
             log_retention_check_interval_ms: CHECK_MS,
             ..NodeConfig::default()
         };
-        let node = Node::open(config, Arc::new(disk.clone()), now, 7).expect("open");
-        let mut h = Harness {
-            node,
-            disk,
-            now,
-            next_id: 1,
+        let storage = Arc::new(disk.clone());
+        Harness {
+            h: super::tests::Harness::open_at(config, storage, disk, now),
             held: Vec::new(),
-        };
-        h.complete_flushes();
-        h
+        }
     }
 
     /// Closes the node and opens a new one over the same disk (a clean restart).
     fn reopen(self) -> Harness {
-        Harness::open(self.disk, self.now)
+        Harness {
+            h: self.h.restart(),
+            held: Vec::new(),
+        }
     }
 
     /// Sends a request that must be answered at once; leaves any Flush undone and returns
     /// the files of those flushes.
     fn call(&mut self, request: Request) -> (Response, Vec<String>) {
-        let id = self.next_id;
-        self.next_id += 1;
-        self.node.handle(
-            self.now,
-            Input::Request {
-                conn: 1,
-                id,
-                request,
-            },
-        );
+        let id = self.send(request);
         let mut response = None;
         let mut files = Vec::new();
         while let Some(out) = self.node.poll_output() {
@@ -80,10 +81,10 @@ impl Harness {
                 } => {
                     // Acted on at once, as a driver would.
                     for file in &f {
-                        sync(&self.disk, file);
+                        sync(&self.h.disk, file);
                     }
                     files.extend(f);
-                    self.node.handle(self.now, Input::Flushed { log, upto });
+                    self.h.node.handle(self.h.now, Input::Flushed { log, upto });
                 }
             }
         }
@@ -105,10 +106,10 @@ impl Harness {
             match out {
                 Output::Flush { log, files, upto } => {
                     for f in &files {
-                        sync(&self.disk, f);
+                        sync(&self.h.disk, f);
                     }
                     flushed.extend(files);
-                    self.node.handle(self.now, Input::Flushed { log, upto });
+                    self.h.node.handle(self.h.now, Input::Flushed { log, upto });
                 }
                 Output::Respond { .. } => panic!("unexpected response"),
             }
@@ -119,7 +120,7 @@ impl Harness {
     /// Moves the clock to `T0 + ms` and ticks; returns the files flushed after the tick.
     fn at(&mut self, ms: u64) -> Vec<String> {
         self.now = Instant::from_millis(T0) + Duration::from_millis(ms);
-        self.node.handle(self.now, Input::Tick);
+        self.h.node.handle(self.h.now, Input::Tick);
         self.complete_flushes()
     }
 
@@ -146,27 +147,18 @@ impl Harness {
 
     /// Produces one two-record batch at `ts` with acks=1; the flush is left undone.
     fn produce(&mut self, topic: &str, ts: i64) -> i64 {
-        let id = self.next_id;
-        self.next_id += 1;
-        self.node.handle(
-            self.now,
-            Input::Request {
-                conn: 1,
-                id,
-                request: Request::Produce(ProduceRequest {
-                    transactional_id: None,
-                    acks: 1,
-                    timeout_ms: 30_000,
-                    topics: vec![ProduceTopic {
-                        name: topic.into(),
-                        partitions: vec![ProducePartition {
-                            partition_index: 0,
-                            records: Some(batch(ts)),
-                        }],
-                    }],
-                }),
-            },
-        );
+        self.send(Request::Produce(ProduceRequest {
+            transactional_id: None,
+            acks: 1,
+            timeout_ms: 30_000,
+            topics: vec![ProduceTopic {
+                name: topic.into(),
+                partitions: vec![ProducePartition {
+                    partition_index: 0,
+                    records: Some(batch(ts)),
+                }],
+            }],
+        }));
         let mut response = None;
         while let Some(out) = self.node.poll_output() {
             match out {
@@ -382,7 +374,8 @@ fn retention_waits_for_durability_and_skips_compacted_topics() {
     let partition = &h.node.partitions[&("t".to_string(), 0)];
     assert_eq!(partition.high_watermark, 0);
     h.now = Instant::from_millis(T0 + CHECK_MS);
-    h.node.handle(h.now, Input::Tick);
+    let now = h.now;
+    h.node.handle(now, Input::Tick);
     assert_eq!(h.segments("t"), vec![0, 2]);
     h.complete_flushes();
     h.at(2 * CHECK_MS);
