@@ -1491,10 +1491,16 @@ fn a_checkpoint_that_claims_too_much_and_cannot_be_corrected_opens_the_log_out_o
         .set_contents(&file, data[..data.len() / 2].to_vec());
 
     probe.replace_out_of_space.store(true, Ordering::SeqCst);
-    let (log, report) = open(&shared, cfg);
+    let (mut log, report) = open(&shared, cfg);
     assert!(report.out_of_space.is_some(), "{report:?}");
     assert!(log.log_end_offset() < end);
-    assert!(!log.checkpoint_stale() || log.recovery_point() <= log.log_end_offset());
+    assert!(
+        log.checkpoint_stale(),
+        "the old claim is not taken for the file's contents"
+    );
+    assert!(
+        matches!(log.checkpoint(), Err(LogError::Storage(e)) if e.kind() == io::ErrorKind::StorageFull)
+    );
     log.check();
     drop(log);
 
