@@ -12,7 +12,7 @@ use crate::error::ErrorCode;
 use crate::log::LogError;
 use crate::metadata::Metadata;
 use crate::metadata::{validate_topic_name, TopicMeta};
-use crate::partition::SINGLE_NODE_LEADER_EPOCH;
+use crate::partition::{Waiter, SINGLE_NODE_LEADER_EPOCH};
 use rand::RngCore;
 use std::collections::BTreeMap;
 
@@ -869,12 +869,12 @@ impl Node {
             };
             self.logs.remove(&p.log_id);
             self.dirty.remove(&key);
-            for wait in p.waiting() {
-                self.release_ack(wait, &key, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
-            }
-            if let Some(waits) = self.fetch_waits_by_partition.get(&key).cloned() {
-                for wait in waits {
-                    self.complete_fetch(wait);
+            for waiter in p.waiters.iter() {
+                match waiter {
+                    Waiter::Produce(wait) => {
+                        self.release_ack(wait, &key, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)
+                    }
+                    Waiter::Fetch(wait) => self.complete_fetch(wait),
                 }
             }
             if let Err(e) = p.log.delete() {

@@ -9,6 +9,7 @@ use crate::api::{
 };
 use crate::error::ErrorCode;
 use crate::log::LogError;
+use crate::partition::Waiter;
 use bytes::Bytes;
 use std::time::Duration;
 
@@ -42,12 +43,17 @@ impl Node {
         }
         let wait = self.next_wait_id();
         let deadline = self.now + Duration::from_millis(wait_ms);
+        // Woken when any of its partitions commits past what this read saw. A partition
+        // that does not exist yet answers at the deadline.
         for topic in &request.topics {
-            for p in &topic.partitions {
-                self.fetch_waits_by_partition
-                    .entry((topic.name.clone(), p.partition_index))
-                    .or_default()
-                    .insert(wait);
+            for fp in &topic.partitions {
+                if let Some(p) = self
+                    .partitions
+                    .get_mut(&(topic.name.clone(), fp.partition_index))
+                {
+                    let seen = fp.fetch_offset.max(p.high_watermark);
+                    p.wait_for(seen.saturating_add(1), Waiter::Fetch(wait));
+                }
             }
         }
         self.timers.insert((deadline, wait));
@@ -63,24 +69,22 @@ impl Node {
         );
     }
 
-    /// New data is durable in `key`: answer the parked fetches that now have enough.
-    pub(super) fn wake_fetches(&mut self, key: &PartitionKey) {
-        let Some(waits) = self.fetch_waits_by_partition.get(key) else {
+    /// Partition `key` committed past what parked fetch `wait` last saw of it: answer the
+    /// fetch if it now has enough, or park it again on this partition.
+    pub(super) fn wake_fetch(&mut self, wait: WaitId, key: &PartitionKey) {
+        let Some(f) = self.fetch_waits.get(&wait) else {
             return;
         };
-        let waits: Vec<WaitId> = waits.iter().copied().collect();
-        for wait in waits {
-            let Some(f) = self.fetch_waits.get(&wait) else {
-                continue;
-            };
-            let min_bytes = f.request.min_bytes.max(0) as usize;
-            let (response, bytes, any_error) = self.read_fetch(&f.request);
-            if bytes >= min_bytes || any_error {
-                if let Some(f) = self.remove_fetch_wait(wait) {
-                    let response = self.fetch_sessions.answer(f.session, response);
-                    self.respond(f.conn, f.id, Response::Fetch(response));
-                }
+        let min_bytes = f.request.min_bytes.max(0) as usize;
+        let (response, bytes, any_error) = self.read_fetch(&f.request);
+        if bytes >= min_bytes || any_error {
+            if let Some(f) = self.remove_fetch_wait(wait) {
+                let response = self.fetch_sessions.answer(f.session, response);
+                self.respond(f.conn, f.id, Response::Fetch(response));
             }
+        } else if let Some(p) = self.partitions.get_mut(key) {
+            let next = p.high_watermark.saturating_add(1);
+            p.wait_for(next, Waiter::Fetch(wait));
         }
     }
 
@@ -98,13 +102,10 @@ impl Node {
         let f = self.fetch_waits.remove(&wait)?;
         self.timers.remove(&(f.deadline, wait));
         for topic in &f.request.topics {
-            for p in &topic.partitions {
-                let key = (topic.name.clone(), p.partition_index);
-                if let Some(set) = self.fetch_waits_by_partition.get_mut(&key) {
-                    set.remove(&wait);
-                    if set.is_empty() {
-                        self.fetch_waits_by_partition.remove(&key);
-                    }
+            for fp in &topic.partitions {
+                let key = (topic.name.clone(), fp.partition_index);
+                if let Some(p) = self.partitions.get_mut(&key) {
+                    p.waiters.remove(Waiter::Fetch(wait));
                 }
             }
         }

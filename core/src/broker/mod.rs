@@ -24,7 +24,7 @@ use crate::api::{ConnId, Request, RequestId, Response};
 use crate::bugs::PlantedBug;
 use crate::log::{LogConfig, PartitionLog};
 use crate::metadata::{Metadata, TopicMeta};
-use crate::partition::{FlushNeed, LoadedLog, Partition, ProduceLimits};
+use crate::partition::{FlushNeed, LoadedLog, Partition, ProduceLimits, Waiter};
 use crate::storage::Storage;
 use crate::time::Instant;
 use rand::SeedableRng;
@@ -209,8 +209,6 @@ pub struct Node {
     fetch_waits: BTreeMap<WaitId, PendingFetch>,
     /// KIP-227 fetch sessions (broker/fetch_session.rs).
     fetch_sessions: fetch_session::FetchSessions,
-    /// Parked fetches by the partitions they read, so a durability advance wakes only those.
-    fetch_waits_by_partition: BTreeMap<PartitionKey, BTreeSet<WaitId>>,
     /// Deadlines of parked requests, earliest first.
     timers: BTreeSet<(Instant, WaitId)>,
     next_wait_id: WaitId,
@@ -280,7 +278,6 @@ impl Node {
             produce_waits: BTreeMap::new(),
             fetch_waits: BTreeMap::new(),
             fetch_sessions,
-            fetch_waits_by_partition: BTreeMap::new(),
             timers: BTreeSet::new(),
             next_wait_id: 1,
             group,
@@ -551,11 +548,20 @@ impl Node {
         if self.closing {
             p.checkpoint(&key.0, key.1);
         }
-        for wait in durable.released {
-            self.release_ack(wait, &key, crate::error::ErrorCode::NONE);
+        let mut fetches = Vec::new();
+        for waiter in durable.released {
+            match waiter {
+                Waiter::Produce(wait) => {
+                    self.release_ack(wait, &key, crate::error::ErrorCode::NONE)
+                }
+                Waiter::Fetch(wait) => fetches.push(wait),
+            }
+        }
+        fetches.sort_unstable();
+        for wait in fetches {
+            self.wake_fetch(wait, &key);
         }
         if durable.advanced {
-            self.wake_fetches(&key);
             // Committed offsets waiting for this flush (broker/group.rs).
             if key.0 == crate::group::OFFSETS_TOPIC {
                 self.offsets_flushed(key.1);
@@ -578,8 +584,14 @@ impl Node {
         // fails, the node stops: a restart recovers the log from what is really on disk.
         self.fatal
             .get_or_insert_with(|| format!("fsync of {}-{} failed: {error}", key.0, key.1));
-        for wait in waiting {
-            self.release_ack(wait, &key, crate::error::ErrorCode::KAFKA_STORAGE_ERROR);
+        for waiter in waiting {
+            match waiter {
+                Waiter::Produce(wait) => {
+                    self.release_ack(wait, &key, crate::error::ErrorCode::KAFKA_STORAGE_ERROR)
+                }
+                // Answered at their deadline with what there is, as before the failure.
+                Waiter::Fetch(_) => {}
+            }
         }
         // Committed offsets waiting on this log (broker/group.rs).
         if key.0 == crate::group::OFFSETS_TOPIC {

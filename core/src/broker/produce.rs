@@ -9,7 +9,7 @@ use crate::api::{
 };
 use crate::bugs::PlantedBug;
 use crate::error::ErrorCode;
-use crate::partition::AppendFailure;
+use crate::partition::{AppendFailure, Waiter};
 use crate::producer::{ProducedBatch, Verdict};
 use crate::record::{validate_produced_batch, BatchError, BatchHeader};
 use std::collections::BTreeSet;
@@ -66,7 +66,7 @@ impl Node {
                         // A duplicate may name a batch that is already durable (answer now) or
                         // one still waiting behind later writes.
                         if let Some(p) = self.partitions.get_mut(&key) {
-                            if p.wait_for_durable(needed, wait) {
+                            if p.wait_for(needed, Waiter::Produce(wait)) {
                                 outstanding.insert((t, i));
                             }
                         }

@@ -14,7 +14,7 @@ use crate::broker::{LogId, WaitId};
 use crate::log::{AppendInfo, LogError, PartitionLog};
 use crate::metadata::TopicMeta;
 use crate::producer::{ProducedBatch, ProducerStates};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 
 /// The leader epoch of every partition on a single node, stamped into stored batches and
@@ -85,13 +85,87 @@ pub enum AppendFailure {
     Failed(LogError),
 }
 
+/// Something parked on a partition until its high watermark reaches an offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Waiter {
+    /// An acks=-1 produce, until its batch is committed.
+    Produce(WaitId),
+    /// A fetch short of min_bytes, until more than it saw is committed.
+    Fetch(WaitId),
+}
+
+/// One partition's waiters, keyed by the high watermark each needs: the one queue that
+/// produce acknowledgements and parked fetches share. (Offset commits wait in the group
+/// coordinator's own queue, which holds what to apply once durable; it joins this one when
+/// the coordinator's writes get ids.) On a single node the high watermark is the flushed
+/// offset; with replication it becomes the commit index, and the waiters stay as they are.
+#[derive(Debug, Default)]
+pub struct Waiters {
+    by_offset: BTreeSet<(i64, Waiter)>,
+    offset_of: BTreeMap<Waiter, i64>,
+}
+
+impl Waiters {
+    /// Parks `waiter` until the high watermark is at least `offset` (again: moved).
+    pub fn add(&mut self, offset: i64, waiter: Waiter) {
+        self.remove(waiter);
+        self.by_offset.insert((offset, waiter));
+        self.offset_of.insert(waiter, offset);
+    }
+
+    pub fn remove(&mut self, waiter: Waiter) -> bool {
+        match self.offset_of.remove(&waiter) {
+            Some(offset) => self.by_offset.remove(&(offset, waiter)),
+            None => false,
+        }
+    }
+
+    /// Removes and returns, in offset order, every waiter the high watermark `hw` satisfies.
+    pub fn release(&mut self, hw: i64) -> Vec<Waiter> {
+        let mut released = Vec::new();
+        while let Some(&(offset, waiter)) = self.by_offset.first() {
+            if offset > hw {
+                break;
+            }
+            self.by_offset.pop_first();
+            self.offset_of.remove(&waiter);
+            released.push(waiter);
+        }
+        released
+    }
+
+    /// Removes and returns every waiter, in offset order.
+    pub fn drain(&mut self) -> Vec<Waiter> {
+        self.offset_of.clear();
+        std::mem::take(&mut self.by_offset)
+            .into_iter()
+            .map(|(_, w)| w)
+            .collect()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Waiter> + '_ {
+        self.by_offset.iter().map(|&(_, w)| w)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let indexed = self
+            .by_offset
+            .iter()
+            .all(|(offset, w)| self.offset_of.get(w) == Some(offset));
+        if self.by_offset.len() != self.offset_of.len() || !indexed {
+            return Err("waiter index out of sync".into());
+        }
+        Ok(())
+    }
+}
+
 /// What a `Flushed` did to a partition.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Durable {
-    /// The high watermark moved: parked fetches and offset commits may complete.
+    /// The high watermark moved: offset commits may complete.
     pub advanced: bool,
-    /// acks=-1 writes now durable, in offset order.
-    pub released: Vec<WaitId>,
+    /// Waiters the new high watermark satisfies, in offset order.
+    pub released: Vec<Waiter>,
 }
 
 /// Whether a partition needs a Flush now.
@@ -118,8 +192,8 @@ pub struct Partition {
     /// meanwhile are covered together by the next one (group commit).
     pub flush_in_flight: Option<i64>,
     pub health: Health,
-    /// acks=-1 writes waiting for `high_watermark >= offset`, in offset order.
-    waiting: VecDeque<(i64, WaitId)>,
+    /// What waits for the high watermark to move.
+    pub waiters: Waiters,
     /// Idempotent producers' epochs and recent batches (broker/idempotence.rs).
     pub producers: ProducerStates,
     /// The offset of the newest producer snapshot on disk, if any.
@@ -152,7 +226,7 @@ impl Partition {
             leader_epoch: SINGLE_NODE_LEADER_EPOCH,
             flush_in_flight: None,
             health: out_of_space.map_or(Health::Healthy, Health::OutOfSpace),
-            waiting: VecDeque::new(),
+            waiters: Waiters::default(),
             producers,
             producer_snapshot,
             limits,
@@ -234,21 +308,14 @@ impl Partition {
         Ok(info)
     }
 
-    /// Parks write `wait` until the high watermark reaches `offset` (false: it already
-    /// has, answer now). Kept in offset order: a duplicate may name a batch behind later
-    /// writes.
-    pub fn wait_for_durable(&mut self, offset: i64, wait: WaitId) -> bool {
+    /// Parks `waiter` until the high watermark reaches `offset` (false: it already has,
+    /// answer now).
+    pub fn wait_for(&mut self, offset: i64, waiter: Waiter) -> bool {
         if offset <= self.high_watermark {
             return false;
         }
-        let at = self.waiting.partition_point(|&(n, _)| n <= offset);
-        self.waiting.insert(at, (offset, wait));
+        self.waiters.add(offset, waiter);
         true
-    }
-
-    /// The writes parked on this partition.
-    pub fn waiting(&self) -> impl Iterator<Item = WaitId> + '_ {
-        self.waiting.iter().map(|&(_, w)| w)
     }
 
     /// Whether the log needs a Flush; `Now` marks it in flight.
@@ -282,23 +349,16 @@ impl Partition {
         if advanced {
             self.high_watermark = upto;
         }
-        let mut released = Vec::new();
-        while let Some(&(needed, wait)) = self.waiting.front() {
-            if needed > upto {
-                break;
-            }
-            self.waiting.pop_front();
-            released.push(wait);
-        }
+        let released = self.waiters.release(self.high_watermark);
         Durable { advanced, released }
     }
 
-    /// The driver's Flush failed: the log takes no more writes and every parked write is
-    /// returned, to be answered with an error.
-    pub fn on_flush_failed(&mut self, error: &str) -> Vec<WaitId> {
+    /// The driver's Flush failed: the log takes no more writes, and every waiter is
+    /// returned: none will be satisfied.
+    pub fn on_flush_failed(&mut self, error: &str) -> Vec<Waiter> {
         self.flush_in_flight = None;
         self.fail(format!("fsync failed: {error}"));
-        self.waiting.drain(..).map(|(_, w)| w).collect()
+        self.waiters.drain()
     }
 
     /// Writes the log's checkpoint if it is stale. A failure is only logged: the old
@@ -329,14 +389,8 @@ impl Partition {
             self.high_watermark,
             self.log.log_end_offset()
         );
-        let mut last = i64::MIN;
-        for &(needed, _) in &self.waiting {
-            assert!(needed >= last, "{topic}-{index}: ack queue out of order");
-            assert!(
-                needed > self.high_watermark,
-                "{topic}-{index}: a write waits for {needed}, already durable"
-            );
-            last = needed;
+        if let Err(e) = self.waiters.check() {
+            panic!("{topic}-{index}: {e}");
         }
         self.producers.check_invariants();
     }
