@@ -411,3 +411,30 @@ pub fn out_of_space_reason(e: &LogError) -> String {
          space is freed"
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waiters_are_released_in_offset_order_once_the_high_watermark_reaches_them() {
+        let mut w = Waiters::default();
+        w.add(5, Waiter::Produce(1));
+        w.add(3, Waiter::Fetch(2));
+        w.add(5, Waiter::Fetch(3));
+        w.add(9, Waiter::Produce(4));
+        assert_eq!(w.release(2), vec![]);
+        assert_eq!(
+            w.release(5),
+            vec![Waiter::Fetch(2), Waiter::Produce(1), Waiter::Fetch(3)]
+        );
+        // Parking again moves a waiter; removing it twice finds it once.
+        w.add(7, Waiter::Fetch(3));
+        w.add(12, Waiter::Fetch(3));
+        assert!(w.remove(Waiter::Fetch(3)));
+        assert!(!w.remove(Waiter::Fetch(3)));
+        assert_eq!(w.check(), Ok(()));
+        assert_eq!(w.drain(), vec![Waiter::Produce(4)]);
+        assert_eq!(w.release(i64::MAX), vec![]);
+    }
+}
