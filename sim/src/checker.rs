@@ -633,6 +633,7 @@ fn check_polls(history: &History, report: &mut CheckReport) {
 
 mod groups;
 pub mod resume;
+pub mod linearizable;
 
 #[cfg(test)]
 mod tests;

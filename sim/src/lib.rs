@@ -26,3 +26,4 @@ pub mod scenario;
 pub mod shrink;
 pub mod trace;
 pub mod workload;
+pub mod raft;

@@ -86,6 +86,9 @@ fn load(path: &Path) -> Result<Scenario, ExitCode> {
 }
 
 fn run(path: &Path, seed: u64, trace: Option<&Path>) -> ExitCode {
+    if keel_sim::raft::is_raft_scenario(path) {
+        return keel_sim::raft::cli_run(path, seed);
+    }
     let scenario = match load(path) {
         Ok(s) => s,
         Err(code) => return code,
@@ -110,6 +113,9 @@ fn run(path: &Path, seed: u64, trace: Option<&Path>) -> ExitCode {
 }
 
 fn sweep(path: &Path, seeds: Range<u64>) -> ExitCode {
+    if keel_sim::raft::is_raft_scenario(path) {
+        return keel_sim::raft::cli_sweep(path, seeds);
+    }
     let scenario = match load(path) {
         Ok(s) => s,
         Err(code) => return code,

@@ -3,5 +3,6 @@
 //! one `RaftNode` over any [`crate::network::Network`] ([`driver`]).
 
 pub mod codec;
+pub mod driver;
 pub mod frame;
 pub mod log;

@@ -1,0 +1,58 @@
+//! The raft-* scenarios over the CI seed range, their regression seeds, determinism, and
+//! planted raft bugs caught (with `--features planted-bugs`).
+
+use keel_sim::raft::{self, RaftScenario};
+use std::path::PathBuf;
+
+/// Seeds per scenario in CI: a few minutes at most on two cores for all of them.
+const CI_SEEDS: u64 = 8;
+
+fn scenario(name: &str) -> RaftScenario {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios")
+        .join(format!("{name}.toml"));
+    RaftScenario::load(&path).expect("scenario loads")
+}
+
+fn sweep(name: &str) {
+    let s = scenario(name);
+    let seeds: Vec<u64> = (0..CI_SEEDS)
+        .chain(s.raft.regression_seeds.iter().copied())
+        .collect();
+    let mut failed = Vec::new();
+    for seed in seeds {
+        let r = raft::run(&s, seed, None);
+        if !r.passed {
+            eprintln!("{}", raft::render(&r, &format!("scenarios/{name}.toml")));
+            failed.push(seed);
+        }
+    }
+    assert!(failed.is_empty(), "{name}: failing seeds {failed:?}");
+}
+
+#[test]
+fn raft_leader_crash() {
+    sweep("raft-leader-crash");
+}
+
+#[test]
+fn a_raft_seed_replays_bit_for_bit() {
+    let s = scenario("raft-leader-crash");
+    let a = raft::run(&s, 3, None);
+    let b = raft::run(&s, 3, None);
+    assert_eq!(a.trace_hash, b.trace_hash);
+    assert_eq!(a.injected, b.injected);
+    assert!(
+        !a.injected.is_empty() && a.ops.0 > 0,
+        "the run did something"
+    );
+}
+
+#[test]
+fn the_injected_faults_replay_as_a_schedule() {
+    let s = scenario("raft-leader-crash");
+    let a = raft::run(&s, 5, None);
+    let replay = raft::run(&s.with_faults(&a.injected), 5, None);
+    assert!(replay.passed, "{}", raft::render(&replay, "replay"));
+    assert_eq!(replay.injected.len(), a.injected.len());
+}
