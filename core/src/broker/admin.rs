@@ -875,6 +875,8 @@ impl Node {
                         self.release_ack(wait, &key, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)
                     }
                     Waiter::Fetch(wait) => self.complete_fetch(wait),
+                    // The coordinator forgets them with the topic, below.
+                    Waiter::OffsetsWrite(_) => {}
                 }
             }
             if let Err(e) = p.log.delete() {

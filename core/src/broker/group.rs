@@ -13,7 +13,7 @@ use crate::error::ErrorCode;
 use crate::group::coordinator::{join_error, set_slot_error, PlannedWrite};
 use crate::group::offsets::{self, DecodedKey, GroupRecord, Mutation};
 use crate::group::{partition_for, OFFSETS_TOPIC};
-use crate::partition::AppendFailure;
+use crate::partition::{AppendFailure, Waiter};
 use crate::record::{split_batches, verify_batch};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -204,12 +204,17 @@ impl Node {
         }
     }
 
-    /// `__consumer_offsets` partition `partition` is durable up to its high watermark.
-    pub(super) fn offsets_flushed(&mut self, partition: i32) {
-        let key = (OFFSETS_TOPIC.to_string(), partition);
-        if let Some(p) = self.partitions.get(&key) {
-            let durable = p.high_watermark;
-            self.group.on_durable(partition, durable);
+    /// Parks the coordinator's write to offsets partition `partition` until the partition
+    /// commits up to `needed` (broker/mod.rs `on_flushed` tells the coordinator then).
+    fn wait_for_offsets_write(&mut self, partition: i32, needed: i64) {
+        let wait = self.next_wait_id();
+        if let Some(p) = self
+            .partitions
+            .get_mut(&(OFFSETS_TOPIC.to_string(), partition))
+        {
+            // Always above the high watermark: appended just now, or loaded past it.
+            let parked = p.wait_for(needed, Waiter::OffsetsWrite(wait));
+            debug_assert!(parked, "an offsets write at {needed} is already committed");
         }
     }
 
@@ -271,6 +276,9 @@ impl Node {
                 Ok(loads) => {
                     let records: usize = loads.iter().map(|(m, g, _)| m.len() + g.len()).sum();
                     for (mutations, groups, needed) in loads {
+                        if let Some(needed) = needed {
+                            self.wait_for_offsets_write(partition, needed);
+                        }
                         self.group.load(partition, mutations, groups, needed);
                     }
                     if records > 0 {
@@ -591,7 +599,9 @@ impl Node {
                 self.dirty.insert(key);
                 let transition = self.disk.on_written(batch.len() as u64);
                 super::disk::log_transition(&self.disk, transition);
-                Ok(info.last_offset + 1)
+                let needed = info.last_offset + 1;
+                self.wait_for_offsets_write(partition, needed);
+                Ok(needed)
             }
             Err(AppendFailure::OutOfSpace { error, .. }) => {
                 tracing::warn!(partition, %error, "the disk is full: {OFFSETS_TOPIC} takes no writes until space is freed, then reopens");

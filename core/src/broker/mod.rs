@@ -544,28 +544,29 @@ impl Node {
         let Some(p) = self.partitions.get_mut(&key) else {
             return;
         };
-        let durable = p.on_flushed(upto);
+        let released = p.on_flushed(upto);
+        let committed = p.high_watermark;
         if self.closing {
             p.checkpoint(&key.0, key.1);
         }
         let mut fetches = Vec::new();
-        for waiter in durable.released {
+        let mut offsets_writes = false;
+        for waiter in released {
             match waiter {
                 Waiter::Produce(wait) => {
                     self.release_ack(wait, &key, crate::error::ErrorCode::NONE)
                 }
                 Waiter::Fetch(wait) => fetches.push(wait),
+                Waiter::OffsetsWrite(_) => offsets_writes = true,
             }
         }
         fetches.sort_unstable();
         for wait in fetches {
             self.wake_fetch(wait, &key);
         }
-        if durable.advanced {
-            // Committed offsets waiting for this flush (broker/group.rs).
-            if key.0 == crate::group::OFFSETS_TOPIC {
-                self.offsets_flushed(key.1);
-            }
+        if offsets_writes {
+            // The coordinator applies and answers what is now committed (broker/group.rs).
+            self.group.on_durable(key.1, committed);
         }
     }
 
@@ -591,6 +592,8 @@ impl Node {
                 }
                 // Answered at their deadline with what there is, as before the failure.
                 Waiter::Fetch(_) => {}
+                // Answered below, with the rest of what waited on the coordinator.
+                Waiter::OffsetsWrite(_) => {}
             }
         }
         // Committed offsets waiting on this log (broker/group.rs).

@@ -92,13 +92,15 @@ pub enum Waiter {
     Produce(WaitId),
     /// A fetch short of min_bytes, until more than it saw is committed.
     Fetch(WaitId),
+    /// A write to `__consumer_offsets` (an offset commit, a group's membership), until it
+    /// is committed; the group coordinator holds what to apply and answer then.
+    OffsetsWrite(WaitId),
 }
 
 /// One partition's waiters, keyed by the high watermark each needs: the one queue that
-/// produce acknowledgements and parked fetches share. (Offset commits wait in the group
-/// coordinator's own queue, which holds what to apply once durable; it joins this one when
-/// the coordinator's writes get ids.) On a single node the high watermark is the flushed
-/// offset; with replication it becomes the commit index, and the waiters stay as they are.
+/// produce acknowledgements, parked fetches and the offsets topic's writes share. On a
+/// single node the high watermark is the flushed offset; with replication it becomes the
+/// commit index, and the waiters stay as they are.
 #[derive(Debug, Default)]
 pub struct Waiters {
     by_offset: BTreeSet<(i64, Waiter)>,
@@ -157,15 +159,6 @@ impl Waiters {
         }
         Ok(())
     }
-}
-
-/// What a `Flushed` did to a partition.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Durable {
-    /// The high watermark moved: offset commits may complete.
-    pub advanced: bool,
-    /// Waiters the new high watermark satisfies, in offset order.
-    pub released: Vec<Waiter>,
 }
 
 /// Whether a partition needs a Flush now.
@@ -337,20 +330,16 @@ impl Partition {
 
     /// The driver made the log durable up to `upto`: the high watermark moves (a stale
     /// `Flushed`, for less than is known durable, moves nothing) and the writes it covers
-    /// are released. Nothing for a failed log.
-    pub fn on_flushed(&mut self, upto: i64) -> Durable {
+    /// are released, in offset order. Nothing for a failed log.
+    pub fn on_flushed(&mut self, upto: i64) -> Vec<Waiter> {
         self.flush_in_flight = None;
         if self.is_failed() {
-            return Durable::default();
+            return Vec::new();
         }
         let upto = upto.min(self.log.log_end_offset());
         self.log.mark_flushed(upto);
-        let advanced = upto > self.high_watermark;
-        if advanced {
-            self.high_watermark = upto;
-        }
-        let released = self.waiters.release(self.high_watermark);
-        Durable { advanced, released }
+        self.high_watermark = self.high_watermark.max(upto);
+        self.waiters.release(self.high_watermark)
     }
 
     /// The driver's Flush failed: the log takes no more writes, and every waiter is
