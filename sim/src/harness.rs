@@ -22,7 +22,7 @@ use crate::checker::{self, Anomaly, CheckReport, Finding};
 use crate::disk::{CrashLoss, DiskEvent, DiskFaults, SimDisk};
 use crate::history::{fmt_ms, History, Millis};
 use crate::net::Turmoil;
-use crate::scenario::{FaultSpec, RotTarget, Scenario};
+use crate::scenario::{Dur, FaultSpec, RotTarget, Scenario};
 use crate::trace::Fnv64;
 use crate::workload::group::GroupMemberCfg;
 use crate::workload::{self, ConsumerCfg, Plan, ProducerCfg, Shared, TopicInfo, BROKER_PORT};
@@ -76,6 +76,303 @@ pub struct RunReport {
     pub tolerated: BTreeMap<Anomaly, usize>,
     /// The simulation itself failed (a panic, a client that never finished).
     pub error: Option<String>,
+    /// Every fault that came due, scheduled or random, in schedule order (the order a
+    /// scenario file lists them in to replay them: see [`InjectedFault::to_spec`]).
+    pub faults: Vec<InjectedFault>,
+}
+
+/// One fault of a run's schedule as it came due: when, what, whom, with which parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InjectedFault {
+    pub at_ms: Millis,
+    pub fault: Fault,
+    /// It did nothing: a crash of a node already down. Kept in the list so that the list
+    /// written back as `[[faults]]` replays the same run (the skip is on its timeline).
+    pub skipped: bool,
+}
+
+/// A fault with every default resolved: what a `[[faults]]` entry or a random draw
+/// becomes in the schedule.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    /// Crash `node`, apply `loss` to its disk, restart it `down_ms` later.
+    Crash {
+        node: u32,
+        loss: CrashLoss,
+        down_ms: Millis,
+    },
+    /// Hold every link of `node` for `for_ms`.
+    Pause { node: u32, for_ms: Millis },
+    /// Cut `node` off from every client for `for_ms`.
+    Partition { node: u32, for_ms: Millis },
+    /// Latency `min_ms..max_ms` on every link of `node` for `for_ms`.
+    SlowLink {
+        node: u32,
+        min_ms: Millis,
+        max_ms: Millis,
+        for_ms: Millis,
+    },
+    /// Messages on every link of `node` fail with `fail_rate` for `for_ms`.
+    FlakyLink {
+        node: u32,
+        fail_rate: f64,
+        for_ms: Millis,
+    },
+    /// Every client drops its connection.
+    Disconnect,
+    /// `count` bit flips at rest in `node`'s segment files chosen by `target`.
+    BitFlip {
+        node: u32,
+        count: u32,
+        target: RotTarget,
+    },
+    /// `node`'s disk faults replaced by `faults`, for `for_ms` or (`None`) to the heal.
+    Disk {
+        node: u32,
+        faults: DiskFaults,
+        for_ms: Option<Millis>,
+    },
+}
+
+impl Fault {
+    /// The kind, as a `[[faults]]` entry names it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Fault::Crash { .. } => "crash",
+            Fault::Pause { .. } => "pause",
+            Fault::Partition { .. } => "partition",
+            Fault::SlowLink { .. } => "slow_link",
+            Fault::FlakyLink { .. } => "flaky_link",
+            Fault::Disconnect => "disconnect",
+            Fault::BitFlip { .. } => "bit_flip",
+            Fault::Disk { .. } => "disk",
+        }
+    }
+
+    /// The node it strikes; `None` for a disconnect (every client).
+    pub fn node(&self) -> Option<u32> {
+        match self {
+            Fault::Crash { node, .. }
+            | Fault::Pause { node, .. }
+            | Fault::Partition { node, .. }
+            | Fault::SlowLink { node, .. }
+            | Fault::FlakyLink { node, .. }
+            | Fault::BitFlip { node, .. }
+            | Fault::Disk { node, .. } => Some(*node),
+            Fault::Disconnect => None,
+        }
+    }
+
+    /// The action that starts it and, for a timed fault, the one that ends it with its delay.
+    fn actions(&self) -> (Action, Option<(Millis, Action)>) {
+        match self.clone() {
+            Fault::Crash {
+                node,
+                loss,
+                down_ms,
+            } => (
+                Action::Crash {
+                    node,
+                    loss,
+                    down_ms,
+                },
+                None,
+            ),
+            Fault::Pause { node, for_ms } => {
+                (Action::Pause(node), Some((for_ms, Action::Unpause(node))))
+            }
+            Fault::Partition { node, for_ms } => (
+                Action::Partition(node),
+                Some((for_ms, Action::Unpartition(node))),
+            ),
+            Fault::SlowLink {
+                node,
+                min_ms,
+                max_ms,
+                for_ms,
+            } => (
+                Action::SlowLink {
+                    node,
+                    min: Duration::from_millis(min_ms),
+                    max: Duration::from_millis(max_ms),
+                },
+                Some((for_ms, Action::RestoreLink(node))),
+            ),
+            Fault::FlakyLink {
+                node,
+                fail_rate,
+                for_ms,
+            } => (
+                Action::FlakyLink { node, fail_rate },
+                Some((for_ms, Action::SteadyLink(node))),
+            ),
+            Fault::Disconnect => (Action::Disconnect, None),
+            Fault::BitFlip {
+                node,
+                count,
+                target,
+            } => (
+                Action::BitFlip {
+                    node,
+                    count,
+                    target,
+                },
+                None,
+            ),
+            Fault::Disk {
+                node,
+                faults,
+                for_ms,
+            } => (
+                Action::DiskFaults { node, faults },
+                for_ms.map(|ms| (ms, Action::DiskRestore(node))),
+            ),
+        }
+    }
+}
+
+impl InjectedFault {
+    /// The `[[faults]]` entry that schedules exactly this fault (every parameter explicit,
+    /// so the scenario's defaults do not matter).
+    pub fn to_spec(&self) -> FaultSpec {
+        let at = Dur::from_ms(self.at_ms);
+        let lasts = |ms: Millis| Some(Dur::from_ms(ms));
+        match self.fault.clone() {
+            Fault::Crash {
+                node,
+                loss,
+                down_ms,
+            } => FaultSpec {
+                at,
+                crash: Some(node),
+                loss: Some(loss),
+                down: lasts(down_ms),
+                ..FaultSpec::default()
+            },
+            Fault::Pause { node, for_ms } => FaultSpec {
+                at,
+                pause: Some(node),
+                lasts: lasts(for_ms),
+                ..FaultSpec::default()
+            },
+            Fault::Partition { node, for_ms } => FaultSpec {
+                at,
+                partition: Some(node),
+                lasts: lasts(for_ms),
+                ..FaultSpec::default()
+            },
+            Fault::SlowLink {
+                node,
+                min_ms,
+                max_ms,
+                for_ms,
+            } => FaultSpec {
+                at,
+                slow_link: Some(node),
+                min_latency: lasts(min_ms),
+                max_latency: lasts(max_ms),
+                lasts: lasts(for_ms),
+                ..FaultSpec::default()
+            },
+            Fault::FlakyLink {
+                node,
+                fail_rate,
+                for_ms,
+            } => FaultSpec {
+                at,
+                flaky_link: Some(node),
+                fail_rate: Some(fail_rate),
+                lasts: lasts(for_ms),
+                ..FaultSpec::default()
+            },
+            Fault::Disconnect => FaultSpec {
+                at,
+                disconnect: Some(true),
+                ..FaultSpec::default()
+            },
+            Fault::BitFlip {
+                node,
+                count,
+                target,
+            } => FaultSpec {
+                at,
+                bit_flip: Some(node),
+                count: Some(count),
+                target: Some(target),
+                ..FaultSpec::default()
+            },
+            Fault::Disk {
+                node,
+                faults,
+                for_ms,
+            } => FaultSpec {
+                at,
+                disk: Some(node),
+                set: Some(faults),
+                lasts: for_ms.map(Dur::from_ms),
+                ..FaultSpec::default()
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for InjectedFault {
+    /// One line: `  1.500s crash keel-1 loss=Mixed down=300ms`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", fmt_ms(self.at_ms), self.fault.kind())?;
+        match &self.fault {
+            Fault::Disconnect => write!(f, " every client")?,
+            other => write!(f, " {}", host(other.node().unwrap_or_default()))?,
+        }
+        match &self.fault {
+            Fault::Crash { loss, down_ms, .. } => write!(f, " loss={loss:?} down={down_ms}ms")?,
+            Fault::Pause { for_ms, .. } | Fault::Partition { for_ms, .. } => {
+                write!(f, " for={for_ms}ms")?
+            }
+            Fault::SlowLink {
+                min_ms,
+                max_ms,
+                for_ms,
+                ..
+            } => write!(f, " latency={min_ms}..{max_ms}ms for={for_ms}ms")?,
+            Fault::FlakyLink {
+                fail_rate, for_ms, ..
+            } => write!(f, " fail_rate={fail_rate} for={for_ms}ms")?,
+            Fault::Disconnect => {}
+            Fault::BitFlip { count, target, .. } => write!(f, " count={count} {target:?}")?,
+            Fault::Disk { faults, for_ms, .. } => {
+                write!(f, " {faults:?}")?;
+                if let Some(ms) = for_ms {
+                    write!(f, " for={ms}ms")?;
+                }
+            }
+        }
+        if self.skipped {
+            write!(f, " (skipped: already down)")?;
+        }
+        Ok(())
+    }
+}
+
+/// The faults of a run in a line: `7 faults: 3 crash, 2 pause, 2 disconnect`.
+pub fn summarize_faults(faults: &[InjectedFault]) -> String {
+    let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
+    for f in faults {
+        *kinds.entry(f.fault.kind()).or_default() += 1;
+    }
+    let parts: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    let skipped = faults.iter().filter(|f| f.skipped).count();
+    format!(
+        "{} faults{}{}{}",
+        faults.len(),
+        if parts.is_empty() { "" } else { ": " },
+        parts.join(", "),
+        if skipped > 0 {
+            format!(" ({skipped} skipped)")
+        } else {
+            String::new()
+        }
+    )
 }
 
 impl RunReport {
@@ -126,26 +423,40 @@ enum Action {
     Heal,
 }
 
-/// Events by (time, insertion order).
+/// Events by (time, insertion order); an action that starts a fault carries it, to be
+/// recorded when it comes due.
 #[derive(Default)]
 struct Schedule {
-    events: BTreeMap<(Millis, u64), Action>,
+    events: BTreeMap<(Millis, u64), (Action, Option<Fault>)>,
     next: u64,
 }
 
 impl Schedule {
     fn push(&mut self, at: Millis, action: Action) {
-        self.events.insert((at, self.next), action);
+        self.insert(at, action, None);
+    }
+
+    /// Schedules `fault` at `at`: its start, then (a timed fault) its end.
+    fn push_fault(&mut self, at: Millis, fault: Fault) {
+        let (start, end) = fault.actions();
+        self.insert(at, start, Some(fault));
+        if let Some((after, end)) = end {
+            self.push(at + after, end);
+        }
+    }
+
+    fn insert(&mut self, at: Millis, action: Action, fault: Option<Fault>) {
+        self.events.insert((at, self.next), (action, fault));
         self.next += 1;
     }
 
-    fn pop_due(&mut self, now: Millis) -> Option<(Millis, Action)> {
+    fn pop_due(&mut self, now: Millis) -> Option<(Millis, Action, Option<Fault>)> {
         let entry = self.events.first_entry()?;
         if entry.key().0 > now {
             return None;
         }
-        let ((at, _), action) = entry.remove_entry();
-        Some((at, action))
+        let ((at, _), (action, fault)) = entry.remove_entry();
+        Some((at, action, fault))
     }
 }
 
@@ -374,10 +685,18 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> RunReport {
         healed: false,
     };
     let mut error = None;
+    let mut faults = Vec::new();
     loop {
         let now = world.sim.elapsed().as_millis() as Millis;
-        while let Some((_, action)) = schedule.pop_due(now) {
-            world.apply(now, action, &mut schedule);
+        while let Some((at, action, fault)) = schedule.pop_due(now) {
+            let applied = world.apply(now, action, &mut schedule);
+            if let Some(fault) = fault {
+                faults.push(InjectedFault {
+                    at_ms: at,
+                    fault,
+                    skipped: !applied,
+                });
+            }
         }
         let step = world.sim.step();
         world.collect_disk_events(now);
@@ -462,6 +781,7 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> RunReport {
         unexpected,
         tolerated,
         error,
+        faults,
     }
 }
 
@@ -572,63 +892,48 @@ fn schedule_fault(
         .lasts
         .map_or(at + 1_000, |d| at + d.ms())
         .min(fault_end_ms);
-    if let Some(node) = f.crash {
-        schedule.push(
-            at,
-            Action::Crash {
-                node,
-                loss: f.loss.unwrap_or(scenario.crash_loss),
-                down_ms: f.down.map_or(300, |d| d.ms()),
-            },
-        );
-    } else if let Some(node) = f.pause {
-        schedule.push(at, Action::Pause(node));
-        schedule.push(until, Action::Unpause(node));
-    } else if let Some(node) = f.partition {
-        schedule.push(at, Action::Partition(node));
-        schedule.push(until, Action::Unpartition(node));
-    } else if let Some(node) = f.slow_link {
-        schedule.push(
-            at,
-            Action::SlowLink {
-                node,
-                min: f.min_latency.map_or(Duration::from_millis(50), |d| d.0),
-                max: f.max_latency.map_or(Duration::from_millis(200), |d| d.0),
-            },
-        );
-        schedule.push(until, Action::RestoreLink(node));
-    } else if let Some(node) = f.flaky_link {
-        schedule.push(
-            at,
-            Action::FlakyLink {
-                node,
-                fail_rate: f.fail_rate.unwrap_or(0.01),
-            },
-        );
-        schedule.push(until, Action::SteadyLink(node));
-    } else if f.disconnect.is_some() {
-        schedule.push(at, Action::Disconnect);
-    } else if let Some(node) = f.bit_flip {
-        schedule.push(
-            at,
-            Action::BitFlip {
-                node,
-                count: f.count.unwrap_or(1),
-                target: f.target.unwrap_or_default(),
-            },
-        );
-    } else if let (Some(node), Some(faults)) = (f.disk, &f.set) {
-        schedule.push(
-            at,
-            Action::DiskFaults {
-                node,
-                faults: faults.clone(),
-            },
-        );
-        if f.lasts.is_some() {
-            schedule.push(until, Action::DiskRestore(node));
+    let for_ms = until.saturating_sub(at);
+    let fault = if let Some(node) = f.crash {
+        Fault::Crash {
+            node,
+            loss: f.loss.unwrap_or(scenario.crash_loss),
+            down_ms: f.down.map_or(300, |d| d.ms()),
         }
-    }
+    } else if let Some(node) = f.pause {
+        Fault::Pause { node, for_ms }
+    } else if let Some(node) = f.partition {
+        Fault::Partition { node, for_ms }
+    } else if let Some(node) = f.slow_link {
+        Fault::SlowLink {
+            node,
+            min_ms: f.min_latency.map_or(50, |d| d.ms()),
+            max_ms: f.max_latency.map_or(200, |d| d.ms()),
+            for_ms,
+        }
+    } else if let Some(node) = f.flaky_link {
+        Fault::FlakyLink {
+            node,
+            fail_rate: f.fail_rate.unwrap_or(0.01),
+            for_ms,
+        }
+    } else if f.disconnect.is_some() {
+        Fault::Disconnect
+    } else if let Some(node) = f.bit_flip {
+        Fault::BitFlip {
+            node,
+            count: f.count.unwrap_or(1),
+            target: f.target.unwrap_or_default(),
+        }
+    } else if let (Some(node), Some(faults)) = (f.disk, &f.set) {
+        Fault::Disk {
+            node,
+            faults: faults.clone(),
+            for_ms: f.lasts.map(|_| for_ms),
+        }
+    } else {
+        return;
+    };
+    schedule.push_fault(at, fault);
 }
 
 /// Draws the random faults: each kind a Poisson process over the fault phase.
@@ -664,65 +969,39 @@ fn schedule_random(
                 break;
             }
             let node = rng.gen_range(1..=scenario.nodes);
-            let until = (at + lasts).min(fault_end_ms);
-            match kind {
-                0 => schedule.push(
-                    at,
-                    Action::Crash {
-                        node,
-                        loss: scenario.crash_loss,
-                        down_ms: r.crash_down.ms(),
-                    },
-                ),
-                1 => {
-                    schedule.push(at, Action::Pause(node));
-                    schedule.push(until, Action::Unpause(node));
-                }
-                2 => {
-                    schedule.push(at, Action::Partition(node));
-                    schedule.push(until, Action::Unpartition(node));
-                }
-                3 => {
-                    schedule.push(
-                        at,
-                        Action::FlakyLink {
-                            node,
-                            fail_rate: 0.02,
-                        },
-                    );
-                    schedule.push(until, Action::SteadyLink(node));
-                }
-                4 => {
-                    schedule.push(
-                        at,
-                        Action::SlowLink {
-                            node,
-                            min: Duration::from_millis(50),
-                            max: Duration::from_millis(300),
-                        },
-                    );
-                    schedule.push(until, Action::RestoreLink(node));
-                }
-                5 => schedule.push(at, Action::Disconnect),
-                6 => schedule.push(
-                    at,
-                    Action::BitFlip {
-                        node,
-                        count: 1,
-                        target: RotTarget::AnySegment,
-                    },
-                ),
-                _ => {
-                    schedule.push(
-                        at,
-                        Action::DiskFaults {
-                            node,
-                            faults: r.burst.clone(),
-                        },
-                    );
-                    schedule.push(until, Action::DiskRestore(node));
-                }
-            }
+            let for_ms = (at + lasts).min(fault_end_ms) - at;
+            let fault = match kind {
+                0 => Fault::Crash {
+                    node,
+                    loss: scenario.crash_loss,
+                    down_ms: r.crash_down.ms(),
+                },
+                1 => Fault::Pause { node, for_ms },
+                2 => Fault::Partition { node, for_ms },
+                3 => Fault::FlakyLink {
+                    node,
+                    fail_rate: 0.02,
+                    for_ms,
+                },
+                4 => Fault::SlowLink {
+                    node,
+                    min_ms: 50,
+                    max_ms: 300,
+                    for_ms,
+                },
+                5 => Fault::Disconnect,
+                6 => Fault::BitFlip {
+                    node,
+                    count: 1,
+                    target: RotTarget::AnySegment,
+                },
+                _ => Fault::Disk {
+                    node,
+                    faults: r.burst.clone(),
+                    for_ms: Some(for_ms),
+                },
+            };
+            schedule.push_fault(at, fault);
         }
     }
 }
@@ -754,10 +1033,12 @@ impl World<'_, '_> {
             .collect()
     }
 
-    fn apply(&mut self, now: Millis, action: Action, schedule: &mut Schedule) {
+    /// Applies `action`; false if it did nothing (a crash of a node already down, anything
+    /// but a restart after the heal).
+    fn apply(&mut self, now: Millis, action: Action, schedule: &mut Schedule) -> bool {
         // After the heal only restarts still matter: every end-of-fault is already done.
         if self.healed && !matches!(action, Action::Restart { .. }) {
-            return;
+            return false;
         }
         match action {
             Action::Crash {
@@ -767,7 +1048,7 @@ impl World<'_, '_> {
             } => {
                 if self.down.contains(&node) {
                     self.note(now, format!("crash {} skipped: already down", host(node)));
-                    return;
+                    return false;
                 }
                 // A machine crash sends nothing: clients notice by their deadlines.
                 self.silently(node, |sim| sim.crash(host(node)));
@@ -791,7 +1072,7 @@ impl World<'_, '_> {
             }
             Action::Restart { node, why } => {
                 if !self.down.remove(&node) {
-                    return;
+                    return false;
                 }
                 // A driver that stopped on its own may have left tasks behind; bouncing drops them.
                 self.silently(node, |sim| sim.bounce(host(node)));
@@ -917,6 +1198,7 @@ impl World<'_, '_> {
                 }
             }
         }
+        true
     }
 
     /// Runs `f` (a crash or a restart, which drop the node's runtime) with the node's links
@@ -1119,7 +1401,7 @@ mod tests {
             schedule_fault(&mut schedule, &scenario, f, 5_000);
         }
         assert!(schedule.pop_due(2_999).is_none());
-        let (at, first) = schedule.pop_due(3_000).unwrap();
+        let (at, first, _) = schedule.pop_due(3_000).unwrap();
         assert_eq!(at, 3_000);
         assert!(
             matches!(
@@ -1132,7 +1414,7 @@ mod tests {
             ),
             "{first:?}"
         );
-        let (_, second) = schedule.pop_due(3_000).unwrap();
+        let (_, second, _) = schedule.pop_due(3_000).unwrap();
         assert!(
             matches!(
                 second,

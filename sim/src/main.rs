@@ -36,6 +36,17 @@ enum Command {
         #[arg(long, value_parser = parse_seeds)]
         seeds: Range<u64>,
     },
+    /// Shrink a failing seed: replay it with subsets of the faults it injected (delta
+    /// debugging) and write the smallest schedule that still fails the same way as a
+    /// scenario file (random faults off, the kept faults listed, the seed recorded).
+    Shrink {
+        scenario: PathBuf,
+        #[arg(long)]
+        seed: u64,
+        /// Where to write it (default: scenarios/shrunk/NAME-seedN.toml).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Simulated seconds per wall second, per scenario (all of scenarios/ by default).
     Bench {
         scenarios: Vec<PathBuf>,
@@ -75,6 +86,11 @@ fn main() -> ExitCode {
         } => run(&scenario, seed, trace.as_deref()),
         Command::Sweep { scenario, seeds } => sweep(&scenario, seeds),
         Command::Bench { scenarios, seeds } => bench(scenarios, seeds),
+        Command::Shrink {
+            scenario,
+            seed,
+            out,
+        } => shrink(&scenario, seed, out),
     }
 }
 
@@ -153,6 +169,72 @@ fn sweep(path: &Path, seeds: Range<u64>) -> ExitCode {
     } else {
         ExitCode::from(1)
     }
+}
+
+fn shrink(path: &Path, seed: u64, out: Option<PathBuf>) -> ExitCode {
+    let scenario = match load(path) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let options = RunOptions { seed, tweak: None };
+    let shrunk = match keel_sim::shrink::shrink_seed(&scenario, &options) {
+        Ok(shrunk) => shrunk,
+        Err(report) => {
+            eprintln!(
+                "keel-sim: seed {seed} of {} passes ({}): nothing to shrink",
+                path.display(),
+                harness::summarize_faults(&report.faults)
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let out = out.unwrap_or_else(|| {
+        PathBuf::from(format!(
+            "scenarios/shrunk/{}-seed{seed}.toml",
+            scenario.name
+        ))
+    });
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let file = match keel_sim::shrink::shrunk_file(
+        &text,
+        &path.display().to_string(),
+        &out.display().to_string(),
+        seed,
+        &shrunk,
+    ) {
+        Ok(file) => file,
+        Err(e) => {
+            eprintln!("keel-sim: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            eprintln!("keel-sim: cannot create {}: {e}", dir.display());
+            return ExitCode::from(2);
+        }
+    }
+    if let Err(e) = std::fs::write(&out, file) {
+        eprintln!("keel-sim: cannot write {}: {e}", out.display());
+        return ExitCode::from(2);
+    }
+    let kinds: Vec<String> = shrunk.kinds.iter().cloned().collect();
+    println!(
+        "seed {seed} fails with {}: {} faults -> {} faults in {} runs",
+        kinds.join(", "),
+        shrunk.original.len(),
+        shrunk.faults.len(),
+        shrunk.runs
+    );
+    for f in &shrunk.faults {
+        println!("  {f}");
+    }
+    println!("written to {}", out.display());
+    println!(
+        "replay: {}",
+        report::replay_command(&out.display().to_string(), seed)
+    );
+    ExitCode::SUCCESS
 }
 
 fn bench(mut paths: Vec<PathBuf>, seeds: u64) -> ExitCode {

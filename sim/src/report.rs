@@ -34,6 +34,11 @@ pub fn render(report: &RunReport, scenario: &Scenario, path: &str) -> String {
         s.final_records,
         fmt_ms(report.sim_ms)
     );
+    let _ = writeln!(
+        out,
+        "{} (--trace lists them; keel-sim shrink minimizes them)",
+        crate::harness::summarize_faults(&report.faults)
+    );
     if s.commits > 0 || s.group_starts > 0 {
         let _ = writeln!(
             out,
@@ -95,6 +100,14 @@ pub fn render_trace(report: &RunReport) -> String {
     let _ = writeln!(out, "# trace hash {:#018x}", report.trace_hash);
     let _ = writeln!(out, "\n## timeline");
     out.push_str(&format_timeline(h));
+    let _ = writeln!(
+        out,
+        "\n## faults ({})",
+        crate::harness::summarize_faults(&report.faults)
+    );
+    for f in &report.faults {
+        let _ = writeln!(out, "{f}");
+    }
     let _ = writeln!(out, "\n## operations (invoked→completed)");
     for op in &h.ops {
         let _ = writeln!(out, "{op}");

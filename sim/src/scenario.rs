@@ -6,7 +6,7 @@
 
 use crate::checker::Anomaly;
 use crate::disk::{CrashLoss, DiskFaults};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -15,6 +15,13 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Deserialize)]
 #[serde(try_from = "String")]
 pub struct Dur(pub Duration);
+
+/// Written back as whole milliseconds (`"1500ms"`), which parse to the same value.
+impl Serialize for Dur {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&format!("{}ms", self.ms()))
+    }
+}
 
 impl TryFrom<String> for Dur {
     type Error = String;
@@ -27,7 +34,7 @@ impl Dur {
     pub fn ms(self) -> u64 {
         self.0.as_millis() as u64
     }
-    fn from_ms(ms: u64) -> Dur {
+    pub fn from_ms(ms: u64) -> Dur {
         Dur(Duration::from_millis(ms))
     }
 }
@@ -314,44 +321,63 @@ fn default_max_bytes() -> i32 {
 }
 
 /// A fault at a fixed time. Exactly one action field is set; `for` bounds the timed ones.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// Serializes back to the entry it was read from (unset fields left out): `keel-sim shrink`
+/// writes every fault a run injected this way (`harness::InjectedFault::to_spec`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultSpec {
     pub at: Dur,
     /// Crash this node, apply `loss` to its disk, restart it after `down`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub crash: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub loss: Option<CrashLoss>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub down: Option<Dur>,
     /// Freeze every link of this node (messages held, then delivered): a process pause as
     /// its clients see it.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub pause: Option<u32>,
     /// Cut this node off from every client (messages dropped; turmoil's TCP does not
     /// retransmit, so open connections die).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub partition: Option<u32>,
     /// Slow every link of this node to `min_latency..max_latency`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub slow_link: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub min_latency: Option<Dur>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_latency: Option<Dur>,
     /// Fail messages on every link of this node with `fail_rate` (a failure breaks the link).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub flaky_link: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub fail_rate: Option<f64>,
     /// Every client drops its connection at once, abandoning its request in flight.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub disconnect: Option<bool>,
     /// Flip `count` bits at rest in this node's segment files (which ones: `target`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub bit_flip: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub count: Option<u32>,
     /// Where a `bit_flip` strikes; any segment file by default.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<RotTarget>,
     /// Replace this node's disk faults by `set` for `for`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub disk: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub set: Option<DiskFaults>,
     /// How long a timed fault lasts.
     #[serde(rename = "for")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub lasts: Option<Dur>,
 }
 
 /// Which segment files a bit flip may strike.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RotTarget {
     /// Durable data of any `.log` segment file.

@@ -1,9 +1,13 @@
 //! Shrinking a failing run: [`ddmin`], Zeller and Hildebrandt's delta debugging
 //! ("Simplifying and Isolating Failure-Inducing Input", TSE 2002), over any list of faults;
-//! and the keel-sim glue, which applies it to the faults one seed of a scenario injected and
+//! and [`shrink_seed`], which applies it to the faults one seed of a scenario injected and
 //! writes the smallest failing schedule back as a scenario file (`keel-sim shrink`).
 
-use std::collections::BTreeMap;
+use crate::harness::{self, InjectedFault, RunOptions, RunReport};
+use crate::report;
+use crate::scenario::{FaultSpec, RandomFaults, Scenario};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
 
 /// Delta debugging: the smallest sublist of `faults` found for which `fails` still holds,
 /// **1-minimal**: removing any single element of the result makes `fails` false.
@@ -80,6 +84,148 @@ fn split(items: &[usize], n: usize) -> Vec<Vec<usize>> {
         start += len;
     }
     chunks
+}
+
+/// A failing seed shrunk: the faults its run injected and the fewest that still fail.
+#[derive(Debug)]
+pub struct Shrunk {
+    /// Every fault the seed's own run injected (scheduled and random).
+    pub original: Vec<InjectedFault>,
+    /// The 1-minimal sublist that still fails with one of [`Shrunk::kinds`].
+    pub faults: Vec<InjectedFault>,
+    /// What the seed's run failed with: its untolerated anomaly kinds (`simulation-error`
+    /// for a simulation that failed outright).
+    pub kinds: BTreeSet<String>,
+    /// Simulated runs made, the seed's own included.
+    pub runs: usize,
+    /// The run of [`Shrunk::scenario`] with the seed: fails, as the written file does.
+    pub report: RunReport,
+    /// The scenario that replays the shrunk schedule: `[random]` off, `faults` listed.
+    pub scenario: Scenario,
+}
+
+/// What a run failed with, for "the same kind of finding": each untolerated anomaly kind,
+/// and `simulation-error` if the simulation itself failed.
+pub fn failure_kinds(report: &RunReport) -> BTreeSet<String> {
+    let mut kinds: BTreeSet<String> = report
+        .unexpected
+        .iter()
+        .map(|f| f.anomaly.to_string())
+        .collect();
+    if report.error.is_some() {
+        kinds.insert("simulation-error".to_string());
+    }
+    kinds
+}
+
+/// `scenario` with its random faults off and exactly `faults` scheduled, in their order.
+/// With the same seed it replays them: the random faults are drawn last from the seed's
+/// stream, so every other seed-drawn stream (turmoil's, each disk's, driver's and client's)
+/// is unchanged.
+pub fn replaying(scenario: &Scenario, faults: &[InjectedFault]) -> Scenario {
+    let mut replay = scenario.clone();
+    replay.random = RandomFaults::default();
+    replay.faults = faults.iter().map(InjectedFault::to_spec).collect();
+    replay
+}
+
+/// Runs `options.seed` of `scenario`; if it fails, shrinks the faults it injected with
+/// [`ddmin`], keeping "fails with one of the original run's failure kinds". `Err` holds
+/// the seed's report when it passed (nothing to shrink).
+pub fn shrink_seed(scenario: &Scenario, options: &RunOptions) -> Result<Shrunk, Box<RunReport>> {
+    let first = harness::run(scenario, options);
+    if first.passed {
+        return Err(Box::new(first));
+    }
+    let kinds = failure_kinds(&first);
+    let original = first.faults.clone();
+    let mut runs = 1;
+    let faults = ddmin(original.clone(), |subset| {
+        runs += 1;
+        let report = harness::run(&replaying(scenario, subset), options);
+        !report.passed && !failure_kinds(&report).is_disjoint(&kinds)
+    });
+    let replay = replaying(scenario, &faults);
+    let report = harness::run(&replay, options);
+    runs += 1;
+    Ok(Shrunk {
+        original,
+        faults,
+        kinds,
+        runs,
+        report,
+        scenario: replay,
+    })
+}
+
+/// The shrunk scenario file: `original_text` (the scenario's file) with `[random]` removed,
+/// `[[faults]]` replaced by `shrunk.faults` (in schedule order: ties at one millisecond
+/// fire in file order), `regression_seeds = [seed]`, and a header saying where it came from,
+/// what it replays and the command that does. Checked to parse back to `shrunk.scenario`.
+pub fn shrunk_file(
+    original_text: &str,
+    original_path: &str,
+    out_path: &str,
+    seed: u64,
+    shrunk: &Shrunk,
+) -> Result<String, String> {
+    let mut table: toml::Table = toml::from_str(original_text).map_err(|e| e.to_string())?;
+    table.remove("random");
+    let specs: Vec<FaultSpec> = shrunk.faults.iter().map(InjectedFault::to_spec).collect();
+    table.insert(
+        "faults".into(),
+        toml::Value::try_from(&specs).map_err(|e| e.to_string())?,
+    );
+    table.insert(
+        "regression_seeds".into(),
+        toml::Value::Array(vec![toml::Value::Integer(seed as i64)]),
+    );
+    let body = toml::to_string(&table).map_err(|e| e.to_string())?;
+    let kinds: Vec<&str> = shrunk.kinds.iter().map(String::as_str).collect();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# Shrunk by `keel-sim shrink {original_path} --seed {seed}`: {} faults -> {} in {} runs.",
+        shrunk.original.len(),
+        shrunk.faults.len(),
+        shrunk.runs
+    );
+    let _ = writeln!(
+        out,
+        "# Fails with {} (the seed failed with one of: {}).",
+        failure_kinds(&shrunk.report)
+            .into_iter()
+            .collect::<Vec<_>>()
+            .join(", "),
+        kinds.join(", ")
+    );
+    let _ = writeln!(out, "# Replay: {}", report::replay_command(out_path, seed));
+    let _ = writeln!(
+        out,
+        "#   (trace hash {:#018x}). The seed is needed: it still draws turmoil's message",
+        shrunk.report.trace_hash
+    );
+    out.push_str(
+        "#   latencies, every client's choices, group members' crashes, and each disk's own\n         #   draws (which files a Mixed crash tears and where, fsync/read errors at the set\n         #   rates, which bit rots). The random faults are off: the [[faults]] below are\n         #   exactly the ones kept. Another seed replays the same faults over other draws.\n",
+    );
+    let header: Vec<&str> = original_text
+        .lines()
+        .take_while(|l| l.trim_start().starts_with('#'))
+        .collect();
+    if !header.is_empty() {
+        out.push_str("#\n# The original scenario's header:\n");
+        for line in header {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out.push('\n');
+    out.push_str(&body);
+    let back = Scenario::parse(&out).map_err(|e| format!("the shrunk file does not parse: {e}"))?;
+    if back.faults != shrunk.scenario.faults || back.random.crash_rate != 0.0 {
+        return Err("the shrunk file does not read back as the shrunk schedule".into());
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
