@@ -206,7 +206,10 @@ pub fn shrunk_file(
         shrunk.report.trace_hash
     );
     out.push_str(
-        "#   latencies, every client's choices, group members' crashes, and each disk's own\n         #   draws (which files a Mixed crash tears and where, fsync/read errors at the set\n         #   rates, which bit rots). The random faults are off: the [[faults]] below are\n         #   exactly the ones kept. Another seed replays the same faults over other draws.\n",
+        "#   latencies, every client's choices, group members' crashes, and each disk's own\n\
+         #   draws (which files a Mixed crash tears and where, fsync/read errors at the set\n\
+         #   rates, which bit rots). The random faults are off: the [[faults]] below are\n\
+         #   exactly the ones kept. Another seed replays the same faults over other draws.\n",
     );
     let header: Vec<&str> = original_text
         .lines()
