@@ -8,7 +8,11 @@
 //! the downtime), pauses (every link of the node held), partitions, slow or flaky links,
 //! client disconnects, bit flips at rest (in any segment file, or only in each partition's
 //! newest one, which the next recovery must CRC-check: see [`RotTarget`]), disk faults on
-//! and off.
+//! and off. Each fault, scheduled or random, is resolved to a [`Fault`] (every default
+//! filled in) and recorded in [`RunReport::faults`] as it comes due; written back as
+//! `[[faults]]` ([`InjectedFault::to_spec`]) with `[random]` off, the list replays the same
+//! run under the same seed, because the random faults are the last draws from its stream
+//! (`keel-sim shrink` relies on it; `tests/shrink.rs` checks it).
 //!
 //! Two phases: faults until `duration`, then everything healed at once (disk faults off,
 //! links repaired, crashed nodes restarted) while consumers catch up and a fresh reader
