@@ -1432,4 +1432,88 @@ mod tests {
         );
         assert!(schedule.pop_due(10_000).is_none());
     }
+
+    #[test]
+    fn every_fault_kind_written_as_a_faults_entry_schedules_the_same_fault() {
+        let faults = vec![
+            Fault::Crash {
+                node: 2,
+                loss: CrashLoss::TearAnywhere,
+                down_ms: 250,
+            },
+            Fault::Pause {
+                node: 1,
+                for_ms: 500,
+            },
+            Fault::Partition { node: 2, for_ms: 1 },
+            Fault::SlowLink {
+                node: 1,
+                min_ms: 50,
+                max_ms: 300,
+                for_ms: 700,
+            },
+            Fault::FlakyLink {
+                node: 2,
+                fail_rate: 0.02,
+                for_ms: 500,
+            },
+            Fault::Disconnect,
+            Fault::BitFlip {
+                node: 1,
+                count: 3,
+                target: RotTarget::NewestSegment,
+            },
+            Fault::Disk {
+                node: 2,
+                faults: DiskFaults {
+                    fsync_error_probability: 0.3,
+                    capacity_bytes: Some(1 << 20),
+                    sync_latency_ms: (1, 9),
+                    ..DiskFaults::default()
+                },
+                for_ms: Some(400),
+            },
+            Fault::Disk {
+                node: 1,
+                faults: DiskFaults::default(),
+                for_ms: None,
+            },
+        ];
+        #[derive(serde::Serialize)]
+        struct File {
+            faults: Vec<FaultSpec>,
+        }
+        let injected: Vec<InjectedFault> = faults
+            .iter()
+            .enumerate()
+            .map(|(i, f)| InjectedFault {
+                at_ms: 1_000 + 17 * i as Millis,
+                fault: f.clone(),
+                skipped: false,
+            })
+            .collect();
+        let file = File {
+            faults: injected.iter().map(InjectedFault::to_spec).collect(),
+        };
+        let text = format!(
+            "name = \"x\"\nduration = \"5s\"\nnodes = 2\ncrash_loss = \"KeepAll\"\n{}",
+            toml::to_string(&file).unwrap()
+        );
+        let scenario = Scenario::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let mut schedule = Schedule::default();
+        for f in &scenario.faults {
+            schedule_fault(&mut schedule, &scenario, f, 5_000);
+        }
+        let mut back = Vec::new();
+        while let Some((at, _, fault)) = schedule.pop_due(10_000) {
+            if let Some(fault) = fault {
+                back.push(InjectedFault {
+                    at_ms: at,
+                    fault,
+                    skipped: false,
+                });
+            }
+        }
+        assert_eq!(back, injected, "{text}");
+    }
 }
