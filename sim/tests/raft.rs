@@ -56,3 +56,51 @@ fn the_injected_faults_replay_as_a_schedule() {
     assert!(replay.passed, "{}", raft::render(&replay, "replay"));
     assert_eq!(replay.injected.len(), a.injected.len());
 }
+
+#[test]
+fn raft_partitions_5() {
+    sweep("raft-partitions-5");
+}
+
+#[test]
+fn raft_oneway() {
+    sweep("raft-oneway");
+}
+
+#[test]
+fn raft_flapping() {
+    sweep("raft-flapping");
+}
+
+#[test]
+fn raft_unflushed_loss() {
+    sweep("raft-unflushed-loss");
+}
+
+#[test]
+fn raft_slow_disk_skew() {
+    sweep("raft-slow-disk-skew");
+}
+
+/// The first seed below `limit` at which `bug` planted in every node fails `name`.
+#[cfg(feature = "planted-bugs")]
+fn first_catch(name: &str, bug: keel_raft::PlantedBug, limit: u64) -> Option<(u64, Vec<String>)> {
+    let s = scenario(name);
+    let tweak: raft::RaftTweak = std::sync::Arc::new(move |c| c.planted_bug = Some(bug));
+    (0..limit).find_map(|seed| {
+        let r = raft::run(&s, seed, Some(tweak.clone()));
+        (!r.passed).then_some((seed, r.anomalies))
+    })
+}
+
+#[cfg(feature = "planted-bugs")]
+#[test]
+fn a_vote_sent_before_its_flush_is_caught_within_200_seeds() {
+    let caught = first_catch(
+        "raft-unflushed-loss",
+        keel_raft::PlantedBug::VoteBeforeFlush,
+        200,
+    );
+    eprintln!("VoteBeforeFlush: {caught:?}");
+    assert!(caught.is_some(), "VoteBeforeFlush not caught in 200 seeds");
+}
