@@ -172,6 +172,9 @@ fn sweep(path: &Path, seeds: Range<u64>) -> ExitCode {
 }
 
 fn shrink(path: &Path, seed: u64, out: Option<PathBuf>) -> ExitCode {
+    if keel_sim::raft::is_raft_scenario(path) {
+        return keel_sim::raft::cli_shrink(path, seed, out.as_deref());
+    }
     let scenario = match load(path) {
         Ok(s) => s,
         Err(code) => return code,

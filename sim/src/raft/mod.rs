@@ -216,6 +216,10 @@ pub struct Injected {
     pub nodes: Vec<u32>,
     /// For how long.
     pub for_ms: u64,
+    /// A crash's loss, a flap's half period, a slow disk's longest sync (as specified).
+    pub loss: CrashLoss,
+    pub period_ms: u64,
+    pub slow_ms: u64,
 }
 
 /// What one run found.
@@ -269,9 +273,9 @@ impl RaftScenario {
                     .collect::<Vec<_>>()
                     .join(","),
                 for_ms: f.for_ms,
-                loss: d_loss(),
-                period_ms: d_period(),
-                slow_ms: d_slow(),
+                loss: f.loss,
+                period_ms: f.period_ms,
+                slow_ms: f.slow_ms,
             })
             .collect();
         s
@@ -685,6 +689,9 @@ fn apply(
                 kind: f.kind,
                 nodes: targets.clone(),
                 for_ms: until - now,
+                loss: f.loss,
+                period_ms: f.period_ms,
+                slow_ms: f.slow_ms,
             });
             match f.kind {
                 FaultKind::Crash => {
@@ -886,4 +893,92 @@ pub fn cli_sweep(path: &Path, seeds: std::ops::Range<u64>) -> std::process::Exit
         println!("  keel-sim run {} --seed {seed}", path.display());
     }
     std::process::ExitCode::from(u8::from(!failing.is_empty()))
+}
+
+/// The anomaly kinds of a report (the words before each `:`), what a shrink must keep.
+#[must_use]
+pub fn anomaly_kinds(r: &RaftReport) -> BTreeSet<String> {
+    r.anomalies
+        .iter()
+        .map(|a| a.split(':').next().unwrap_or(a).to_string())
+        .collect()
+}
+
+/// Shrinks a failing seed: delta-debugs ([`crate::shrink::ddmin`]) the faults it injected,
+/// replayed as a schedule with the same seed, keeping a subset that fails with one of the
+/// same anomaly kinds. Returns the shrunk scenario and its report, or the passing report.
+pub fn shrink_seed(
+    scenario: &RaftScenario,
+    seed: u64,
+    tweak: Option<RaftTweak>,
+) -> Result<(RaftScenario, RaftReport), Box<RaftReport>> {
+    let first = run(scenario, seed, tweak.clone());
+    if first.passed {
+        return Err(Box::new(first));
+    }
+    let kinds = anomaly_kinds(&first);
+    let fails = |subset: &[Injected]| {
+        let r = run(&scenario.with_faults(subset), seed, tweak.clone());
+        !anomaly_kinds(&r).is_disjoint(&kinds)
+    };
+    let kept = if fails(&first.injected) {
+        crate::shrink::ddmin(first.injected.clone(), fails)
+    } else {
+        // The schedule replayed without the random draws fails differently: keep them all.
+        first.injected.clone()
+    };
+    let mut shrunk = scenario.with_faults(&kept);
+    shrunk.raft.regression_seeds = vec![seed];
+    shrunk.name = format!("{}-seed{seed}-shrunk", scenario.name);
+    let report = run(&shrunk, seed, tweak);
+    Ok((shrunk, report))
+}
+
+/// `keel-sim shrink` for a raft scenario: writes the shrunk scenario file.
+#[must_use]
+pub fn cli_shrink(path: &Path, seed: u64, out: Option<&Path>) -> std::process::ExitCode {
+    let s = match RaftScenario::load(path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("keel-sim: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match shrink_seed(&s, seed, None) {
+        Err(r) => {
+            eprintln!(
+                "keel-sim: seed {seed} of {} passes ({} faults): nothing to shrink",
+                path.display(),
+                r.injected.len()
+            );
+            std::process::ExitCode::from(2)
+        }
+        Ok((shrunk, report)) => {
+            let file = out.map_or_else(
+                || Path::new("scenarios/shrunk").join(format!("{}-seed{seed}.toml", s.name)),
+                Path::to_path_buf,
+            );
+            let text = match toml::to_string(&shrunk) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("keel-sim: cannot write the shrunk scenario: {e}");
+                    return std::process::ExitCode::from(2);
+                }
+            };
+            if let Some(dir) = file.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            if let Err(e) = std::fs::write(&file, text) {
+                eprintln!("keel-sim: cannot write {}: {e}", file.display());
+                return std::process::ExitCode::from(2);
+            }
+            print!("{}", render(&report, &file.display().to_string()));
+            println!(
+                "shrunk to {} faults, written to {}",
+                shrunk.raft.faults.len(),
+                file.display()
+            );
+            std::process::ExitCode::from(1)
+        }
+    }
 }
