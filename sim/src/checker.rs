@@ -632,8 +632,8 @@ fn check_polls(history: &History, report: &mut CheckReport) {
 }
 
 mod groups;
-pub mod resume;
 pub mod linearizable;
+pub mod resume;
 
 #[cfg(test)]
 mod tests;
