@@ -23,6 +23,8 @@ fn scenarios() -> Vec<(PathBuf, Scenario)> {
         .expect("scenarios/ exists")
         .map(|e| e.expect("readable entry").path())
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        // The raft-* scenarios have their own runner and determinism test (tests/raft.rs).
+        .filter(|p| !keel_sim::raft::is_raft_scenario(p))
         .collect();
     paths.sort();
     assert!(!paths.is_empty());
