@@ -314,6 +314,22 @@ impl ProducerStates {
         entry.refused = Some((first.min(b.first_seq), last));
     }
 
+    /// After this table was rebuilt from a reopened log, takes over the holes `old` knew of
+    /// for producers whose last batch is still the same: the log's reopen (after ENOSPC)
+    /// must not make a producer's next batch past its refused ones out of order.
+    pub fn keep_refused(&mut self, old: &ProducerStates) {
+        for (pid, was) in &old.producers {
+            let Some(hole) = was.refused else {
+                continue;
+            };
+            if let Some(entry) = self.producers.get_mut(pid) {
+                if entry.epoch == was.epoch && entry.last_seq() == was.last_seq() {
+                    entry.refused = Some(hole);
+                }
+            }
+        }
+    }
+
     /// Rebuild helper: records one stored batch as the log holds it.
     pub fn replay(&mut self, b: &ProducerBatch) {
         if b.producer_id < 0 || b.is_control || b.base_sequence < 0 {
@@ -596,6 +612,23 @@ mod tests {
         assert!(in_sequence(i32::MAX, 0));
         assert!(!in_sequence(i32::MAX, 1));
         assert!(in_sequence(4, 5));
+    }
+
+    #[test]
+    fn a_rebuilt_table_keeps_the_holes_of_producers_whose_last_batch_is_unchanged() {
+        let mut old = ProducerStates::default();
+        old.record(&batch(1, 0, 0, 2), 0, 1);
+        old.record(&batch(2, 0, 0, 1), 2, 2);
+        old.refused(&batch(1, 0, 2, 3));
+        old.refused(&batch(2, 0, 1, 1));
+        // The reopened log lost producer 2's last batch (cut as unsynced): its hole no
+        // longer starts where its sequences end, so it is not kept.
+        let mut rebuilt = ProducerStates::default();
+        rebuilt.record(&batch(1, 0, 0, 2), 0, 1);
+        rebuilt.keep_refused(&old);
+        assert_eq!(rebuilt.check(&batch(1, 0, 5, 1)), Verdict::Append);
+        assert_eq!(rebuilt.get(1).unwrap().refused, Some((2, 4)));
+        assert!(rebuilt.get(2).is_none());
     }
 
     #[test]

@@ -312,6 +312,8 @@ impl Node {
         }
         let end = log.log_end_offset();
         p.log = log;
+        let mut producers = producers;
+        producers.keep_refused(&p.producers);
         p.producers = producers;
         p.producer_snapshot = producer_snapshot;
         p.health = crate::partition::Health::Healthy;
