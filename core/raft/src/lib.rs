@@ -7,7 +7,9 @@
 //!   driver's `now`; outputs are drained with `poll_output`; the next timer is
 //!   `next_deadline`.
 //! - [`RaftLog`] is the log boundary, in index ranges: one entry may span many offsets of the
-//!   caller's log. [`MemLog`] is an in-memory implementation with a crash model.
+//!   caller's log. [`LogTail`] is the in-memory table of a snapshot point and the entries
+//!   after it, shared by every log that keeps its entries in memory; [`MemLog`] is an
+//!   in-memory implementation with a crash model.
 //! - Time is a parameter ([`Instant`], milliseconds), randomness a ChaCha8 stream seeded by
 //!   the caller; no threads, no clock, no hash-order iteration (clippy.toml enforces it).
 //!
@@ -29,7 +31,7 @@ pub mod read_only;
 pub mod types;
 
 pub use config::{Config, PlantedBug};
-pub use log::{MemLog, RaftLog};
+pub use log::{LogTail, MemLog, RaftLog};
 pub use membership::{ConfChange, ConfChangeError, Membership};
 pub use message::{Entry, EntryData, Message, RejectHint, Snapshot, SnapshotMeta};
 pub use node::{InitError, Output, ProposeError, RaftNode, ReadError, Role, Stats, TransferError};

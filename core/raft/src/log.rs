@@ -1,6 +1,7 @@
 //! The log boundary: the `RaftLog` trait through which the node reads and writes its log in
-//! index ranges, and `MemLog`, an in-memory implementation that keeps flushed and unflushed
-//! state apart so tests can crash it.
+//! index ranges; `LogTail`, the in-memory table of a snapshot point and the entries after it
+//! that every in-memory log keeps; and `MemLog`, an in-memory implementation that keeps flushed
+//! and unflushed state apart so tests can crash it.
 //!
 //! Writes through the trait go to the caller's buffers, not to disk: the node asks for
 //! durability with `Output::Persist` and learns it with `RaftNode::persisted`. The trait is
@@ -57,14 +58,180 @@ pub trait RaftLog {
     }
 }
 
-/// An in-memory `RaftLog` with a crash model: `sync` makes the current state durable, `crash`
-/// throws away everything written since the last `sync`.
-#[derive(Clone, Debug, Default)]
-pub struct MemLog {
+/// The in-memory table of a Raft log: the latest snapshot (the compacted prefix) and the
+/// entries after it, contiguous from `snapshot.meta.index + 1` with terms that never go back.
+///
+/// It owns the index arithmetic and the rules of the log's shape (contiguous appends, no
+/// truncation into the snapshot, what a snapshot keeps), so that every `RaftLog` that holds its
+/// entries in memory (`MemLog` here, keel-net's `StorageLog` over keel-core's storage) keeps
+/// only its own durability logic. The mutators say what they changed, which is what a
+/// durable copy needs to know.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LogTail {
     snapshot: Snapshot,
     entries: Vec<Entry>,
-    durable_snapshot: Snapshot,
-    durable_entries: Vec<Entry>,
+}
+
+impl LogTail {
+    /// A table of `snapshot` followed by `entries` (which must continue it).
+    #[must_use]
+    pub fn new(snapshot: Snapshot, entries: Vec<Entry>) -> LogTail {
+        let mut tail = LogTail {
+            snapshot,
+            entries: Vec::new(),
+        };
+        tail.append(&entries);
+        tail
+    }
+
+    /// The latest snapshot, data included.
+    #[must_use]
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
+    /// What the snapshot covers.
+    #[must_use]
+    pub fn snapshot_meta(&self) -> &SnapshotMeta {
+        &self.snapshot.meta
+    }
+
+    /// Every entry after the snapshot.
+    #[must_use]
+    pub fn all_entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// The index of the last entry (the snapshot's index when there is none after it).
+    #[must_use]
+    pub fn last_index(&self) -> Index {
+        self.entries
+            .last()
+            .map_or(self.snapshot.meta.index, |e| e.index)
+    }
+
+    /// The term of the last entry (the snapshot's term when there is none after it).
+    #[must_use]
+    pub fn last_term(&self) -> Term {
+        self.entries
+            .last()
+            .map_or(self.snapshot.meta.term, |e| e.term)
+    }
+
+    /// The term at `index`, for the snapshot index and every held entry; `None` outside.
+    #[must_use]
+    pub fn term_at(&self, index: Index) -> Option<Term> {
+        if index == self.snapshot.meta.index {
+            return Some(self.snapshot.meta.term);
+        }
+        self.position(index).map(|p| self.entries[p].term)
+    }
+
+    /// Entries `from..=to` (clamped to what is held), stopping once `max_bytes` is passed but
+    /// always returning at least one entry when the range is non-empty.
+    #[must_use]
+    pub fn entries(&self, from: Index, to: Index, max_bytes: u64) -> Vec<Entry> {
+        let (Some(a), Some(b)) = (
+            self.position(from.max(self.snapshot.meta.index.next())),
+            self.position(to.min(self.last_index())),
+        ) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let mut bytes = 0u64;
+        for e in self.entries.get(a..=b).unwrap_or_default() {
+            bytes += e.size_bytes();
+            if !out.is_empty() && bytes > max_bytes {
+                break;
+            }
+            out.push(e.clone());
+        }
+        out
+    }
+
+    /// Appends entries contiguous from `last_index() + 1` whose terms never go back.
+    pub fn append(&mut self, entries: &[Entry]) {
+        for e in entries {
+            assert_eq!(
+                e.index,
+                self.last_index().next(),
+                "a log appends contiguously"
+            );
+            assert!(e.term >= self.last_term(), "terms in a log never go back");
+            self.entries.push(e.clone());
+        }
+    }
+
+    /// Removes every entry at `from` and after (`from` is above the snapshot index); returns
+    /// whether any was held.
+    pub fn truncate_suffix(&mut self, from: Index) -> bool {
+        assert!(
+            from > self.snapshot.meta.index,
+            "cannot truncate into the snapshot"
+        );
+        let keep = self.entries.partition_point(|e| e.index < from);
+        let removed = keep < self.entries.len();
+        self.entries.truncate(keep);
+        removed
+    }
+
+    /// Replaces the prefix with a snapshot received from the leader (Raft §7): the entries
+    /// after it stay if the table holds the snapshot's last entry, else all go. Returns
+    /// whether the entries after the snapshot were kept.
+    pub fn install_snapshot(&mut self, snapshot: Snapshot) -> bool {
+        let meta = &snapshot.meta;
+        let kept =
+            self.term_at(meta.index) == Some(meta.term) && meta.index >= self.snapshot.meta.index;
+        if kept {
+            let drop = self.entries.partition_point(|e| e.index <= meta.index);
+            self.entries.drain(..drop);
+        } else {
+            self.entries.clear();
+        }
+        self.snapshot = snapshot;
+        kept
+    }
+
+    /// Replaces the prefix up to `snapshot.meta.index` (≤ the last index, with the term held
+    /// there) with a snapshot of the caller's own state; later entries stay. Returns whether
+    /// the prefix moved (a snapshot at or below the current one is ignored).
+    pub fn compact(&mut self, snapshot: Snapshot) -> bool {
+        assert!(
+            snapshot.meta.index <= self.last_index(),
+            "compaction beyond the log"
+        );
+        if snapshot.meta.index <= self.snapshot.meta.index {
+            return false;
+        }
+        assert_eq!(
+            self.term_at(snapshot.meta.index),
+            Some(snapshot.meta.term),
+            "compaction term"
+        );
+        let drop = self
+            .entries
+            .partition_point(|e| e.index <= snapshot.meta.index);
+        self.entries.drain(..drop);
+        self.snapshot = snapshot;
+        true
+    }
+
+    fn position(&self, index: Index) -> Option<usize> {
+        let first = self.snapshot.meta.index.next();
+        if index < first || index > self.last_index() {
+            return None;
+        }
+        Some((index.0 - first.0) as usize)
+    }
+}
+
+/// An in-memory `RaftLog` with a crash model: `sync` makes the current state durable, `crash`
+/// throws away everything written since the last `sync`. Both states are `LogTail`s; what
+/// this type adds is which part of the current one a `sync` must copy.
+#[derive(Clone, Debug, Default)]
+pub struct MemLog {
+    current: LogTail,
+    durable: LogTail,
     /// The lowest index written or truncated since the last sync.
     dirty_from: Option<Index>,
     snapshot_dirty: bool,
@@ -82,9 +249,10 @@ impl MemLog {
             },
             data: Vec::new(),
         };
+        let current = LogTail::new(snapshot, Vec::new());
         MemLog {
-            durable_snapshot: snapshot.clone(),
-            snapshot,
+            durable: current.clone(),
+            current,
             ..MemLog::default()
         }
     }
@@ -92,14 +260,14 @@ impl MemLog {
     /// Makes everything written so far durable (an fsync).
     pub fn sync(&mut self) {
         if self.snapshot_dirty {
-            self.durable_snapshot = self.snapshot.clone();
-            self.durable_entries = self.entries.clone();
+            self.durable = self.current.clone();
         } else if let Some(from) = self.dirty_from {
-            let keep = self.durable_entries.partition_point(|e| e.index < from);
-            self.durable_entries.truncate(keep);
-            let start = self.entries.partition_point(|e| e.index < from);
-            self.durable_entries
-                .extend_from_slice(&self.entries[start..]);
+            // Below `from` both tables hold the same entries (the snapshot did not move since
+            // the last sync): cut the durable one where the writes began and copy the rest.
+            self.durable.truncate_suffix(from);
+            let held = self.current.all_entries();
+            let start = held.partition_point(|e| e.index < from);
+            self.durable.append(&held[start..]);
         }
         self.snapshot_dirty = false;
         self.dirty_from = None;
@@ -107,8 +275,7 @@ impl MemLog {
 
     /// Loses every write since the last `sync`, as a crash of the process and the page cache.
     pub fn crash(&mut self) {
-        self.snapshot = self.durable_snapshot.clone();
-        self.entries = self.durable_entries.clone();
+        self.current = self.durable.clone();
         self.snapshot_dirty = false;
         self.dirty_from = None;
     }
@@ -117,33 +284,19 @@ impl MemLog {
     /// indexes inside the durable snapshot as held with the snapshot's term.
     #[must_use]
     pub fn durable_term_at(&self, index: Index) -> Option<Term> {
-        let snap = &self.durable_snapshot.meta;
-        if index <= snap.index {
-            return (index == snap.index).then_some(snap.term);
-        }
-        let first = self.durable_entries.first()?.index;
-        let pos = index.0.checked_sub(first.0)? as usize;
-        self.durable_entries.get(pos).map(|e| e.term)
+        self.durable.term_at(index)
     }
 
     /// The index the durable snapshot covers.
     #[must_use]
     pub fn durable_snapshot_index(&self) -> Index {
-        self.durable_snapshot.meta.index
+        self.durable.snapshot.meta.index
     }
 
     /// Every held entry after the snapshot (for test inspection).
     #[must_use]
     pub fn all_entries(&self) -> &[Entry] {
-        &self.entries
-    }
-
-    fn position(&self, index: Index) -> Option<usize> {
-        let first = self.snapshot.meta.index.next();
-        if index < first || index > self.last_index() {
-            return None;
-        }
-        Some((index.0 - first.0) as usize)
+        self.current.all_entries()
     }
 
     fn mark_dirty(&mut self, from: Index) {
@@ -153,111 +306,46 @@ impl MemLog {
 
 impl RaftLog for MemLog {
     fn snapshot_meta(&self) -> &SnapshotMeta {
-        &self.snapshot.meta
+        self.current.snapshot_meta()
     }
 
     fn snapshot(&self) -> Snapshot {
-        self.snapshot.clone()
+        self.current.snapshot().clone()
     }
 
     fn last_index(&self) -> Index {
-        self.entries
-            .last()
-            .map_or(self.snapshot.meta.index, |e| e.index)
+        self.current.last_index()
     }
 
     fn term_at(&self, index: Index) -> Option<Term> {
-        if index == self.snapshot.meta.index {
-            return Some(self.snapshot.meta.term);
-        }
-        self.position(index).map(|p| self.entries[p].term)
+        self.current.term_at(index)
     }
 
     fn entries(&self, from: Index, to: Index, max_bytes: u64) -> Vec<Entry> {
-        let from = from.max(self.first_index());
-        let to = to.min(self.last_index());
-        let mut out = Vec::new();
-        let mut bytes = 0u64;
-        let mut i = from;
-        while i <= to {
-            let Some(p) = self.position(i) else { break };
-            let e = &self.entries[p];
-            bytes += e.size_bytes();
-            if !out.is_empty() && bytes > max_bytes {
-                break;
-            }
-            out.push(e.clone());
-            i = i.next();
-        }
-        out
+        self.current.entries(from, to, max_bytes)
     }
 
     fn append(&mut self, entries: &[Entry]) {
         let Some(first) = entries.first() else { return };
-        assert_eq!(
-            first.index,
-            self.last_index().next(),
-            "MemLog::append must be contiguous"
-        );
-        for w in entries.windows(2) {
-            assert_eq!(
-                w[1].index,
-                w[0].index.next(),
-                "MemLog::append must be contiguous"
-            );
-            assert!(w[1].term >= w[0].term, "terms in a log never go back");
-        }
-        assert!(
-            first.term >= self.last_term(),
-            "terms in a log never go back"
-        );
+        self.current.append(entries);
         self.mark_dirty(first.index);
-        self.entries.extend_from_slice(entries);
     }
 
     fn truncate_suffix(&mut self, from: Index) {
-        assert!(
-            from > self.snapshot.meta.index,
-            "cannot truncate into the snapshot"
-        );
-        let keep = self.entries.partition_point(|e| e.index < from);
-        if keep < self.entries.len() {
-            self.entries.truncate(keep);
+        if self.current.truncate_suffix(from) {
             self.mark_dirty(from);
         }
     }
 
     fn install_snapshot(&mut self, snapshot: Snapshot) {
-        let meta = &snapshot.meta;
-        if self.term_at(meta.index) == Some(meta.term) && meta.index >= self.snapshot.meta.index {
-            let drop = self.entries.partition_point(|e| e.index <= meta.index);
-            self.entries.drain(..drop);
-        } else {
-            self.entries.clear();
-        }
-        self.snapshot = snapshot;
+        self.current.install_snapshot(snapshot);
         self.snapshot_dirty = true;
     }
 
     fn compact(&mut self, snapshot: Snapshot) {
-        assert!(
-            snapshot.meta.index <= self.last_index(),
-            "compaction beyond the log"
-        );
-        if snapshot.meta.index <= self.snapshot.meta.index {
-            return;
+        if self.current.compact(snapshot) {
+            self.snapshot_dirty = true;
         }
-        assert_eq!(
-            self.term_at(snapshot.meta.index),
-            Some(snapshot.meta.term),
-            "compaction term"
-        );
-        let drop = self
-            .entries
-            .partition_point(|e| e.index <= snapshot.meta.index);
-        self.entries.drain(..drop);
-        self.snapshot = snapshot;
-        self.snapshot_dirty = true;
     }
 }
 
@@ -273,6 +361,55 @@ mod tests {
             term: Term(t),
             data: EntryData::Normal(vec![i as u8]),
         }
+    }
+
+    fn snap(i: u64, t: u64) -> Snapshot {
+        Snapshot {
+            meta: SnapshotMeta {
+                index: Index(i),
+                term: Term(t),
+                membership: Membership::default(),
+            },
+            data: vec![i as u8],
+        }
+    }
+
+    /// The table's mutators say what they changed: what `MemLog::sync` and keel-net's
+    /// `StorageLog` file bookkeeping rely on (Raft §5.3 truncation, §7 snapshots).
+    #[test]
+    fn log_tail_mutators_report_what_they_changed() {
+        let mut tail = LogTail::new(snap(2, 1), vec![e(3, 1), e(4, 2), e(5, 2)]);
+        assert_eq!((tail.last_index(), tail.last_term()), (Index(5), Term(2)));
+        assert_eq!(tail.term_at(Index(2)), Some(Term(1)), "the snapshot point");
+        assert_eq!(tail.term_at(Index(1)), None, "inside the snapshot");
+        assert_eq!(tail.term_at(Index(6)), None, "past the end");
+        assert_eq!(
+            tail.entries(Index(0), Index(9), u64::MAX).len(),
+            3,
+            "clamped"
+        );
+        assert!(tail.entries(Index(6), Index(9), u64::MAX).is_empty());
+        assert!(!tail.truncate_suffix(Index(6)), "nothing held at 6");
+        assert!(tail.truncate_suffix(Index(5)));
+        assert_eq!(tail.last_index(), Index(4));
+        assert!(!tail.compact(snap(2, 1)), "not past the current snapshot");
+        assert!(tail.compact(snap(3, 1)));
+        assert_eq!(tail.all_entries(), &[e(4, 2)]);
+        assert!(
+            tail.install_snapshot(snap(4, 2)),
+            "holds the snapshot's last entry"
+        );
+        tail.append(&[e(5, 3)]);
+        assert!(!tail.install_snapshot(snap(5, 4)), "term 4 at 5 conflicts");
+        assert!(tail.all_entries().is_empty());
+        assert_eq!(tail.last_index(), Index(5));
+    }
+
+    #[test]
+    #[should_panic(expected = "a log appends contiguously")]
+    fn log_tail_refuses_a_gap() {
+        let mut tail = LogTail::new(snap(0, 0), vec![e(1, 1)]);
+        tail.append(&[e(3, 1)]);
     }
 
     #[test]

@@ -22,7 +22,7 @@
 
 use super::codec::{self, DecodeError};
 use keel_core::storage::Storage;
-use keel_raft::{Entry, HardState, Index, NodeId, RaftLog, Snapshot, SnapshotMeta, Term};
+use keel_raft::{Entry, HardState, Index, LogTail, NodeId, RaftLog, Snapshot, SnapshotMeta, Term};
 use std::io;
 
 const HARD_STATE_VERSION: u8 = 1;
@@ -91,11 +91,12 @@ impl FlushJob {
     }
 }
 
-/// A Raft log in memory whose durable copy lives in a [`Storage`] directory.
+/// A Raft log in memory (keel-raft's [`LogTail`] owns the entries and their index
+/// arithmetic) whose durable copy lives in a [`Storage`] directory; this type owns only the
+/// file's layout and the writes still to be flushed.
 pub struct StorageLog {
     dir: String,
-    snapshot: Snapshot,
-    entries: Vec<Entry>,
+    tail: LogTail,
     /// The index of the file's first record and each record's offset, as the file will be
     /// once the pending writes are done.
     file_first: Index,
@@ -182,8 +183,7 @@ impl StorageLog {
             .collect();
         let log = StorageLog {
             dir: dir.to_string(),
-            snapshot,
-            entries,
+            tail: LogTail::new(snapshot, entries),
             file_first,
             offsets,
             file_len: valid_len,
@@ -209,7 +209,7 @@ impl StorageLog {
         }
         if self.snapshot_dirty {
             let mut b = vec![0; 4];
-            codec::encode_snapshot(&mut b, &self.snapshot);
+            codec::encode_snapshot(&mut b, self.tail.snapshot());
             let crc = crc32c::crc32c(&b[4..]);
             b[..4].copy_from_slice(&crc.to_le_bytes());
             job.snapshot = Some(b);
@@ -231,87 +231,47 @@ impl StorageLog {
         }
         self.file_len = len;
     }
-
-    fn position(&self, index: Index) -> Option<usize> {
-        let first = self.snapshot.meta.index.next();
-        if index < first || index > self.last_index() {
-            return None;
-        }
-        Some((index.0 - first.0) as usize)
-    }
 }
 
 impl RaftLog for StorageLog {
     fn snapshot_meta(&self) -> &SnapshotMeta {
-        &self.snapshot.meta
+        self.tail.snapshot_meta()
     }
 
     fn snapshot(&self) -> Snapshot {
-        self.snapshot.clone()
+        self.tail.snapshot().clone()
     }
 
     fn last_index(&self) -> Index {
-        self.entries
-            .last()
-            .map_or(self.snapshot.meta.index, |e| e.index)
+        self.tail.last_index()
     }
 
     fn term_at(&self, index: Index) -> Option<Term> {
-        if index == self.snapshot.meta.index {
-            return Some(self.snapshot.meta.term);
-        }
-        self.position(index).map(|p| self.entries[p].term)
+        self.tail.term_at(index)
     }
 
     fn entries(&self, from: Index, to: Index, max_bytes: u64) -> Vec<Entry> {
-        let (Some(a), Some(b)) = (
-            self.position(from.max(self.first_index())),
-            self.position(to.min(self.last_index())),
-        ) else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        let mut bytes = 0u64;
-        for e in &self.entries[a..=b] {
-            bytes += e.size_bytes();
-            if !out.is_empty() && bytes > max_bytes {
-                break;
-            }
-            out.push(e.clone());
-        }
-        out
+        self.tail.entries(from, to, max_bytes)
     }
 
     fn append(&mut self, entries: &[Entry]) {
         let Some(first) = entries.first() else { return };
-        assert_eq!(
-            first.index,
-            self.last_index().next(),
-            "StorageLog::append must be contiguous"
-        );
+        self.tail.append(entries);
         if self.offsets.is_empty() {
             self.file_first = first.index;
         }
         for e in entries {
-            assert!(e.term >= self.last_term(), "terms in a log never go back");
             let before = self.pending.len();
             encode_record(e, &mut self.pending);
             self.offsets.push(self.file_len);
             self.file_len += (self.pending.len() - before) as u64;
-            self.entries.push(e.clone());
         }
     }
 
     fn truncate_suffix(&mut self, from: Index) {
-        assert!(
-            from > self.snapshot.meta.index,
-            "cannot truncate into the snapshot"
-        );
-        let keep = self.entries.partition_point(|e| e.index < from);
-        if keep == self.entries.len() {
+        if !self.tail.truncate_suffix(from) {
             return;
         }
-        self.entries.truncate(keep);
         let in_file = (from.0 - self.file_first.0) as usize;
         if let Some(&offset) = self.offsets.get(in_file) {
             self.offsets.truncate(in_file);
@@ -320,35 +280,20 @@ impl RaftLog for StorageLog {
     }
 
     fn install_snapshot(&mut self, snapshot: Snapshot) {
-        let meta = &snapshot.meta;
-        if self.term_at(meta.index) == Some(meta.term) && meta.index >= self.snapshot.meta.index {
-            let drop = self.entries.partition_point(|e| e.index <= meta.index);
-            self.entries.drain(..drop);
-        } else {
-            self.entries.clear();
+        let next = snapshot.meta.index.next();
+        if !self.tail.install_snapshot(snapshot) {
+            // Nothing in the file continues the new snapshot.
             self.offsets.clear();
-            self.file_first = meta.index.next();
+            self.file_first = next;
             self.cut_file(0);
         }
-        self.snapshot = snapshot;
         self.snapshot_dirty = true;
     }
 
     fn compact(&mut self, snapshot: Snapshot) {
-        if snapshot.meta.index <= self.snapshot.meta.index {
-            return;
+        if self.tail.compact(snapshot) {
+            self.snapshot_dirty = true;
         }
-        assert_eq!(
-            self.term_at(snapshot.meta.index),
-            Some(snapshot.meta.term),
-            "compaction term"
-        );
-        let drop = self
-            .entries
-            .partition_point(|e| e.index <= snapshot.meta.index);
-        self.entries.drain(..drop);
-        self.snapshot = snapshot;
-        self.snapshot_dirty = true;
     }
 }
 
