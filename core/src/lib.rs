@@ -20,3 +20,4 @@ pub mod record;
 pub mod storage;
 pub mod throttle;
 pub mod time;
+pub mod timers;

@@ -56,7 +56,7 @@ impl Node {
                 }
             }
         }
-        self.timers.insert((deadline, wait));
+        self.timers.set(super::NodeTimer::Parked(wait), deadline);
         self.fetch_waits.insert(
             wait,
             PendingFetch {
@@ -64,7 +64,6 @@ impl Node {
                 id,
                 request,
                 session,
-                deadline,
             },
         );
     }
@@ -100,7 +99,7 @@ impl Node {
 
     pub(super) fn remove_fetch_wait(&mut self, wait: WaitId) -> Option<PendingFetch> {
         let f = self.fetch_waits.remove(&wait)?;
-        self.timers.remove(&(f.deadline, wait));
+        self.timers.cancel(&super::NodeTimer::Parked(wait));
         for topic in &f.request.topics {
             for fp in &topic.partitions {
                 let key = (topic.name.clone(), fp.partition_index);

@@ -27,6 +27,7 @@ use crate::metadata::{Metadata, TopicMeta};
 use crate::partition::{FlushNeed, LoadedLog, Partition, ProduceLimits, Waiter};
 use crate::storage::Storage;
 use crate::time::Instant;
+use crate::timers::TimerTable;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -170,6 +171,23 @@ pub struct PartitionStats<'a> {
 
 pub(crate) type WaitId = u64;
 
+/// What one of the node's timers is for. The node keeps every deadline it needs in one
+/// table (`Node::timers`), the group coordinator's earliest folded in as one entry, so that
+/// `next_deadline` is a lookup and timers due at one instant fire in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum NodeTimer {
+    /// A parked produce or fetch times out.
+    Parked(WaitId),
+    /// The group coordinator's earliest deadline (its own table, group/coordinator.rs).
+    Groups,
+    /// The log cleaner's next run (`run_log_cleaner`).
+    LogCleaner,
+    /// The next retention pass (broker/retention.rs).
+    Retention,
+    /// The next round of log checkpoints (`run_log_checkpoints`).
+    Checkpoint,
+}
+
 /// An acks=-1 produce waiting until every partition it wrote is durable.
 struct PendingProduce {
     conn: ConnId,
@@ -177,7 +195,6 @@ struct PendingProduce {
     response: crate::api::ProduceResponse,
     /// (topic index, partition index) into `response` not yet durable.
     outstanding: BTreeSet<(usize, usize)>,
-    deadline: Instant,
 }
 
 /// A fetch parked until enough bytes are durable or its max_wait_ms passes.
@@ -187,7 +204,6 @@ struct PendingFetch {
     /// What to read: for an incremental fetch, every partition of its session.
     request: crate::api::FetchRequest,
     session: fetch_session::SessionContext,
-    deadline: Instant,
 }
 
 /// A broker node. See the module docs for how to drive it.
@@ -209,19 +225,14 @@ pub struct Node {
     fetch_waits: BTreeMap<WaitId, PendingFetch>,
     /// KIP-227 fetch sessions (broker/fetch_session.rs).
     fetch_sessions: fetch_session::FetchSessions,
-    /// Deadlines of parked requests, earliest first.
-    timers: BTreeSet<(Instant, WaitId)>,
+    /// Every deadline of the node: parked requests, the periodic jobs (always armed, as
+    /// a schedule) and the group coordinator's earliest.
+    timers: TimerTable<NodeTimer>,
     next_wait_id: WaitId,
     /// Consumer groups and committed offsets (group/, glued in broker/group.rs).
     group: crate::group::Coordinator,
     /// Producer ids for InitProducerId (broker/idempotence.rs).
     producer_ids: crate::producer::ProducerIdBlock,
-    /// When the log cleaner runs next (see `run_log_cleaner`).
-    next_log_cleaning: Instant,
-    /// When the next retention pass runs (broker/retention.rs).
-    next_retention_check: Instant,
-    /// When every stale log checkpoint is written next (see `run_log_checkpoints`).
-    next_log_checkpoint: Instant,
     /// Set by [`Node::flush_all`]: a clean shutdown is under way, so each log writes its
     /// checkpoint as soon as its last flush lands.
     closing: bool,
@@ -278,21 +289,21 @@ impl Node {
             produce_waits: BTreeMap::new(),
             fetch_waits: BTreeMap::new(),
             fetch_sessions,
-            timers: BTreeSet::new(),
+            timers: TimerTable::new(),
             next_wait_id: 1,
             group,
             producer_ids: crate::producer::ProducerIdBlock::default(),
-            next_log_cleaning: now,
-            next_retention_check: now,
-            next_log_checkpoint: now,
             closing: false,
             warned_transactional: BTreeSet::new(),
             disk: disk::DiskSpace::new(config_min_free_bytes),
             throttle: Default::default(),
         };
-        node.next_log_cleaning = node.log_cleaner_deadline();
-        node.next_retention_check = node.retention_deadline();
-        node.next_log_checkpoint = node.log_checkpoint_deadline();
+        node.timers
+            .set(NodeTimer::LogCleaner, node.log_cleaner_deadline());
+        node.timers
+            .set(NodeTimer::Retention, node.retention_deadline());
+        node.timers
+            .set(NodeTimer::Checkpoint, node.log_checkpoint_deadline());
         node.remove_orphan_logs()?;
         let topics: Vec<TopicMeta> = node.metadata.topics.values().cloned().collect();
         for topic in &topics {
@@ -321,11 +332,10 @@ impl Node {
                 total_bytes,
             } => self.on_disk_sample(free_bytes, total_bytes),
         }
-        self.run_log_cleaner();
-        self.run_retention();
-        self.run_log_checkpoints();
-        self.expire_deadlines();
+        self.fire_timers();
         self.poll_group();
+        self.timers
+            .set_or_cancel(NodeTimer::Groups, self.group.next_deadline());
         self.request_flushes();
         self.check();
     }
@@ -336,24 +346,41 @@ impl Node {
         self.outputs.pop_front()
     }
 
-    /// When the node next needs `Input::Tick`, if ever.
+    /// When the node next needs `Input::Tick`, if ever. A periodic job with nothing to
+    /// do asks for no wake-up (an idle node sleeps), though it still runs at its time if
+    /// some input arrives after it.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let parked = self.timers.first().map(|(at, _)| *at);
-        let parked = match (parked, self.log_cleaner_due()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let parked = match (parked, self.retention_due()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let parked = match (parked, self.log_checkpoint_due()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        match (parked, self.group.next_deadline()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        self.timers.next_where(|timer| match timer {
+            NodeTimer::Parked(_) | NodeTimer::Groups => true,
+            NodeTimer::LogCleaner => self.log_cleaner_wanted(),
+            NodeTimer::Retention => self.retention_wanted(),
+            NodeTimer::Checkpoint => self.log_checkpoint_wanted(),
+        })
+    }
+
+    /// Runs every timer due at `now`, earliest first. A periodic job re-arms itself.
+    fn fire_timers(&mut self) {
+        while let Some((_, timer)) = self.timers.pop_due(self.now) {
+            match timer {
+                NodeTimer::Parked(wait) => self.expire_parked(wait),
+                // poll_group, which runs after every input, expires the group's timers.
+                NodeTimer::Groups => {}
+                NodeTimer::LogCleaner => {
+                    self.timers
+                        .set(NodeTimer::LogCleaner, self.log_cleaner_deadline());
+                    self.run_log_cleaner();
+                }
+                NodeTimer::Retention => {
+                    self.timers
+                        .set(NodeTimer::Retention, self.retention_deadline());
+                    self.run_retention();
+                }
+                NodeTimer::Checkpoint => {
+                    self.timers
+                        .set(NodeTimer::Checkpoint, self.log_checkpoint_deadline());
+                    self.run_log_checkpoints();
+                }
+            }
         }
     }
 
@@ -531,8 +558,8 @@ impl Node {
             .map(|(w, _)| *w)
             .collect();
         for w in produces {
-            if let Some(p) = self.produce_waits.remove(&w) {
-                self.timers.remove(&(p.deadline, w));
+            if self.produce_waits.remove(&w).is_some() {
+                self.timers.cancel(&NodeTimer::Parked(w));
             }
         }
     }
@@ -630,22 +657,18 @@ impl Node {
         w
     }
 
-    fn expire_deadlines(&mut self) {
-        while let Some(&(at, wait)) = self.timers.first() {
-            if at > self.now {
-                break;
+    /// A parked request's deadline passed: a fetch answers with what it has, a produce
+    /// with REQUEST_TIMED_OUT for each partition not yet durable.
+    fn expire_parked(&mut self, wait: WaitId) {
+        if self.fetch_waits.contains_key(&wait) {
+            self.complete_fetch(wait);
+        } else if let Some(mut p) = self.produce_waits.remove(&wait) {
+            for &(t, i) in &p.outstanding {
+                let part = &mut p.response.topics[t].partitions[i];
+                part.error_code = crate::error::ErrorCode::REQUEST_TIMED_OUT;
+                part.error_message = Some("the write was not durable within timeout_ms".into());
             }
-            self.timers.remove(&(at, wait));
-            if self.fetch_waits.contains_key(&wait) {
-                self.complete_fetch(wait);
-            } else if let Some(mut p) = self.produce_waits.remove(&wait) {
-                for &(t, i) in &p.outstanding {
-                    let part = &mut p.response.topics[t].partitions[i];
-                    part.error_code = crate::error::ErrorCode::REQUEST_TIMED_OUT;
-                    part.error_message = Some("the write was not durable within timeout_ms".into());
-                }
-                self.respond(p.conn, p.id, Response::Produce(p.response));
-            }
+            self.respond(p.conn, p.id, Response::Produce(p.response));
         }
     }
 
@@ -777,21 +800,16 @@ impl Node {
         })
     }
 
-    /// The cleaner's deadline, only while some compacted partition has a sealed segment (so
-    /// an idle node with small logs asks for no timer).
-    fn log_cleaner_due(&self) -> Option<Instant> {
+    /// Whether the cleaner's timer needs a wake-up: only while some compacted partition
+    /// has a sealed segment (so an idle node with small logs sleeps).
+    fn log_cleaner_wanted(&self) -> bool {
         self.compacted_partitions()
             .any(|(_, p, _)| p.log.segment_count() > 1 && p.takes_writes())
-            .then_some(self.next_log_cleaning)
     }
 
-    /// When due, cleans one segment of each compacted partition. A failure is logged; a
-    /// storage failure also put the log in its failed state, which produce reports.
+    /// Cleans one segment of each compacted partition. A failure is logged; a storage
+    /// failure also put the log in its failed state, which produce reports.
     fn run_log_cleaner(&mut self) {
-        if self.now < self.next_log_cleaning {
-            return;
-        }
-        self.next_log_cleaning = self.log_cleaner_deadline();
         if self.disk.is_low() {
             // Compaction writes a segment's survivors before it drops the old one: it needs
             // room first. Retention, which only frees, keeps running.
@@ -837,22 +855,15 @@ impl Node {
         self.now + std::time::Duration::from_millis(self.config.log_checkpoint_interval_ms.max(1))
     }
 
-    /// The checkpoint timer, only while some log's checkpoint is behind (so an idle node
-    /// asks for no timer).
-    fn log_checkpoint_due(&self) -> Option<Instant> {
-        self.partitions
-            .values()
-            .any(|p| p.log.checkpoint_stale())
-            .then_some(self.next_log_checkpoint)
+    /// Whether the checkpoint timer needs a wake-up: only while some log's checkpoint is
+    /// behind (so an idle node sleeps).
+    fn log_checkpoint_wanted(&self) -> bool {
+        self.partitions.values().any(|p| p.log.checkpoint_stale())
     }
 
-    /// When due, writes the checkpoint of every log whose recovery point or log start moved
-    /// since its last one: one durable replace per such log per round, none per append.
+    /// Writes the checkpoint of every log whose recovery point or log start moved since
+    /// its last one: one durable replace per such log per round, none per append.
     fn run_log_checkpoints(&mut self) {
-        if self.now < self.next_log_checkpoint {
-            return;
-        }
-        self.next_log_checkpoint = self.log_checkpoint_deadline();
         for (key, p) in self.partitions.iter_mut() {
             p.checkpoint(&key.0, key.1);
         }
@@ -877,6 +888,24 @@ impl Node {
         assert!(self.fetch_waits.len() <= MAX_PARKED_FETCHES);
         self.fetch_sessions.check();
         assert!(self.produce_waits.len() <= MAX_PARKED_PRODUCES);
+        self.timers.check();
+        let parked = self
+            .timers
+            .iter()
+            .filter(|(_, t)| matches!(t, NodeTimer::Parked(_)))
+            .count();
+        assert_eq!(
+            parked,
+            self.fetch_waits.len() + self.produce_waits.len(),
+            "every parked request has its deadline"
+        );
+        for timer in [
+            NodeTimer::LogCleaner,
+            NodeTimer::Retention,
+            NodeTimer::Checkpoint,
+        ] {
+            assert!(self.timers.get(&timer).is_some(), "{timer:?} is not armed");
+        }
         self.group.check();
     }
 }

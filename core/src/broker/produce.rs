@@ -85,7 +85,7 @@ impl Node {
         debug_assert_eq!(wait_id, wait);
         let timeout_ms = request.timeout_ms.max(0) as u64;
         let deadline = self.now + Duration::from_millis(timeout_ms);
-        self.timers.insert((deadline, wait_id));
+        self.timers.set(super::NodeTimer::Parked(wait_id), deadline);
         self.produce_waits.insert(
             wait_id,
             PendingProduce {
@@ -93,7 +93,6 @@ impl Node {
                 id,
                 response,
                 outstanding,
-                deadline,
             },
         );
     }
@@ -123,7 +122,7 @@ impl Node {
         }
         if p.outstanding.is_empty() {
             if let Some(p) = self.produce_waits.remove(&wait) {
-                self.timers.remove(&(p.deadline, wait));
+                self.timers.cancel(&super::NodeTimer::Parked(wait));
                 self.respond(p.conn, p.id, Response::Produce(p.response));
             }
         }

@@ -27,23 +27,16 @@ impl Node {
         self.now + Duration::from_millis(interval)
     }
 
-    /// The retention timer, only while some log could lose a segment (so a node with
-    /// nothing stored asks for no timer).
-    pub(super) fn retention_due(&self) -> Option<Instant> {
-        self.partitions
-            .values()
-            .any(retention_candidate)
-            .then_some(self.next_retention_check)
+    /// Whether the retention timer needs a wake-up: only while some log could lose a
+    /// segment (so a node with nothing stored sleeps).
+    pub(super) fn retention_wanted(&self) -> bool {
+        self.partitions.values().any(retention_candidate)
     }
 
-    /// When due, one retention pass over every partition, bounded by its high watermark.
-    /// Failures are logged; a storage failure also put the log in its failed state, which
-    /// produce reports.
+    /// One retention pass over every partition, bounded by its high watermark. Failures
+    /// are logged; a storage failure also put the log in its failed state, which produce
+    /// reports.
     pub(super) fn run_retention(&mut self) {
-        if self.now < self.next_retention_check {
-            return;
-        }
-        self.next_retention_check = self.retention_deadline();
         let now_ms = self.now.as_millis();
         for (key, p) in self.partitions.iter_mut() {
             if !retention_candidate(p) {

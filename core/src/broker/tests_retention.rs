@@ -442,17 +442,18 @@ fn delete_records_moves_the_log_start_durably_and_refuses_what_kafka_refuses() {
 #[test]
 fn no_retention_timer_without_data() {
     let mut h = Harness::new();
-    assert_eq!(h.node.retention_due(), None);
+    assert!(!h.node.retention_wanted());
     h.create("t", &[]);
     h.create("c", &[("cleanup.policy", "compact")]);
-    assert_eq!(h.node.retention_due(), None);
+    assert!(!h.node.retention_wanted());
     h.produce("c", T0 as i64);
     h.complete_flushes();
-    assert_eq!(h.node.retention_due(), None);
+    assert!(!h.node.retention_wanted());
     h.produce("t", T0 as i64);
     h.complete_flushes();
+    assert!(h.node.retention_wanted());
     assert_eq!(
-        h.node.retention_due(),
+        h.node.next_deadline(),
         Some(Instant::from_millis(T0 + CHECK_MS))
     );
 }
