@@ -316,7 +316,6 @@ impl Node {
         producers.keep_refused(&p.producers);
         p.producers = producers;
         p.producer_snapshot = producer_snapshot;
-        p.health = crate::partition::Health::Healthy;
         if end > durable {
             self.dirty.insert(key.clone());
         }

@@ -740,16 +740,11 @@ impl Node {
         // A start on a full disk: a log whose recovery found no room opens as out of space,
         // serving what it holds, and takes writes once it is reopened with room
         // (broker/disk.rs `reopen_out_of_space_logs`).
-        let (loaded, out_of_space) = self.recover_partition_log(topic, index)?;
+        let (loaded, _) = self.recover_partition_log(topic, index)?;
         let log_id = LogId(self.next_log_id);
         self.next_log_id += 1;
         let key = (topic.name.clone(), index);
-        let p = Partition::open(
-            log_id,
-            loaded,
-            out_of_space,
-            ProduceLimits::of(&self.config, topic),
-        );
+        let p = Partition::open(log_id, loaded, ProduceLimits::of(&self.config, topic));
         let (end, high_watermark) = (p.log.log_end_offset(), p.high_watermark);
         self.logs.insert(log_id, key.clone());
         self.partitions.insert(key.clone(), p);

@@ -268,7 +268,7 @@ impl Node {
         // (broker/disk.rs); a duplicate, answered above, writes nothing and still gets its
         // answer. The refused sequences may be skipped by the producer's next batch.
         let no_space = match p.out_of_space() {
-            Some(reason) => Some(reason.to_string()),
+            Some(reason) => Some(crate::partition::disk_full(&reason)),
             None => (!self.disk.admits(WriteClass::Data)).then(|| self.disk.refusal()),
         };
         if let Some(reason) = no_space {

@@ -163,12 +163,7 @@ impl PartitionLog {
             self.config.gaps_allowed,
             "compact_one on a log that does not allow offset gaps"
         );
-        if let Some(reason) = &self.failed {
-            return Err(LogError::Failed {
-                dir: self.dir.clone(),
-                reason: reason.clone(),
-            });
-        }
+        self.refuse_if_failed()?;
         let active_base = self.active().base_offset;
         let durable = self.recovery_point;
         let cleanable: Vec<i64> = self

@@ -21,18 +21,8 @@ use std::io;
 /// answered in Metadata, ListOffsets and fetch validation.
 pub const SINGLE_NODE_LEADER_EPOCH: i32 = 0;
 
-/// Whether the log takes writes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Health {
-    Healthy,
-    /// An append ran out of space (ENOSPC or a quota): no writes, but what the log holds
-    /// is still flushed and served, and it is reopened from disk once space is back
-    /// (broker/disk.rs `reopen_out_of_space_logs`). Nothing is in doubt.
-    OutOfSpace(String),
-    /// A write or fsync failed, or the log could not be read whole: no more writes until a
-    /// restart recovers it from what is really on disk (fsyncgate).
-    Failed(String),
-}
+/// Whether a partition takes writes is its log's health: held once, in the log.
+pub use crate::log::Health;
 
 /// A topic's settings that Produce enforces, from its own configs over the node's defaults;
 /// taken when a log opens and again whenever the topic's configs change.
@@ -184,7 +174,6 @@ pub struct Partition {
     /// The `upto` of the Flush in flight, if any; at most one per log, so writes that arrive
     /// meanwhile are covered together by the next one (group commit).
     pub flush_in_flight: Option<i64>,
-    pub health: Health,
     /// What waits for the high watermark to move.
     pub waiters: Waiters,
     /// Idempotent producers' epochs and recent batches (broker/idempotence.rs).
@@ -197,13 +186,9 @@ pub struct Partition {
 
 impl Partition {
     /// A partition over a log just opened: what is past the recovery point is served only
-    /// once a flush has made it durable. `out_of_space` is set when recovery found no room.
-    pub fn open(
-        log_id: LogId,
-        loaded: LoadedLog,
-        out_of_space: Option<String>,
-        limits: ProduceLimits,
-    ) -> Partition {
+    /// once a flush has made it durable. A log whose recovery found no room opens out of
+    /// space (its health says so).
+    pub fn open(log_id: LogId, loaded: LoadedLog, limits: ProduceLimits) -> Partition {
         let LoadedLog {
             log,
             producers,
@@ -218,7 +203,6 @@ impl Partition {
             high_watermark,
             leader_epoch: SINGLE_NODE_LEADER_EPOCH,
             flush_in_flight: None,
-            health: out_of_space.map_or(Health::Healthy, Health::OutOfSpace),
             waiters: Waiters::default(),
             producers,
             producer_snapshot,
@@ -228,16 +212,16 @@ impl Partition {
 
     /// Whether appends may go to this log now: it neither failed nor ran out of space.
     pub fn takes_writes(&self) -> bool {
-        self.health == Health::Healthy
+        *self.log.health() == Health::Healthy
     }
 
     pub fn is_failed(&self) -> bool {
-        matches!(self.health, Health::Failed(_))
+        matches!(self.log.health(), Health::Failed(_))
     }
 
     /// Why the log takes no writes, if it ran out of space.
     pub fn out_of_space(&self) -> Option<&str> {
-        match &self.health {
+        match self.log.health() {
             Health::OutOfSpace(reason) => Some(reason),
             _ => None,
         }
@@ -245,7 +229,7 @@ impl Partition {
 
     /// Why the log takes no more writes until a restart, if it failed.
     pub fn failure(&self) -> Option<&str> {
-        match &self.health {
+        match self.log.health() {
             Health::Failed(reason) => Some(reason),
             _ => None,
         }
@@ -253,11 +237,11 @@ impl Partition {
 
     /// Stops the log for good (until a restart); a failure overrides running out of space.
     pub fn fail(&mut self, reason: String) {
-        self.health = Health::Failed(reason);
+        self.log.stop(reason);
     }
 
-    /// Appends one validated batch in the partition's leader epoch. A failure sets the
-    /// partition's health.
+    /// Appends one validated batch in the partition's leader epoch. A failure stops the
+    /// log (its health says why).
     pub fn append(
         &mut self,
         records: &bytes::Bytes,
@@ -268,11 +252,14 @@ impl Partition {
             .append(records, now_ms, self.leader_epoch)
             .map_err(|error| {
                 if is_out_of_space(&error) {
-                    let reason = out_of_space_reason(&error);
-                    self.health = Health::OutOfSpace(reason.clone());
+                    let reason = disk_full(&error);
                     AppendFailure::OutOfSpace { error, reason }
                 } else {
-                    self.fail(format!("append failed: {error}"));
+                    if !self.is_failed() {
+                        // A refusal the log answered from a state the partition did not
+                        // know of: every other failure stopped the log already.
+                        self.fail(format!("append failed: {error}"));
+                    }
                     AppendFailure::Failed(error)
                 }
             })
@@ -393,10 +380,10 @@ pub fn is_out_of_space(e: &LogError) -> bool {
     ))
 }
 
-/// What a produce to a log stopped by ENOSPC is told.
-pub fn out_of_space_reason(e: &LogError) -> String {
+/// What a produce to a log stopped by ENOSPC is told; `why` is the log's reason.
+pub fn disk_full(why: &dyn std::fmt::Display) -> String {
     format!(
-        "the broker's disk is full ({e}): this partition takes writes again by itself once \
+        "the broker's disk is full ({why}): this partition takes writes again by itself once \
          space is freed"
     )
 }
