@@ -575,10 +575,7 @@ fn idempotent(pid: i64, epoch: i16, seq: i32, values: &[&str]) -> Bytes {
 fn produce_code(h: &mut Harness, records: Bytes) -> (ErrorCode, i64) {
     let (r, flushes) = h.call(produce("t", 0, 1, records));
     for (log, files, upto) in flushes {
-        for f in &files {
-            h.disk.sync(f).unwrap();
-        }
-        h.node.handle(h.now, Input::Flushed { log, upto });
+        h.flush(log, &files, upto);
     }
     assert!(h.complete_flushes().is_empty());
     let p = produce_result(&r);
@@ -1158,10 +1155,7 @@ fn the_log_cleaner_runs_on_the_node_clock_and_keeps_the_latest_values() {
         let (r, flushes) = h.call(produce("c", 0, 1, keyed(Some(key), &format!("v{i}"), ts)));
         assert_eq!(produce_result(&r).base_offset, i);
         for (log, files, upto) in flushes {
-            for f in &files {
-                h.disk.sync(f).unwrap();
-            }
-            h.node.handle(h.now, Input::Flushed { log, upto });
+            h.flush(log, &files, upto);
         }
         h.complete_flushes();
     }
