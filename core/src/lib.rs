@@ -18,6 +18,8 @@ pub mod partition;
 pub mod producer;
 pub mod record;
 pub mod storage;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod throttle;
 pub mod time;
 pub mod timers;

@@ -7,153 +7,7 @@ use crate::record::builder::{build_batch, Record};
 use crate::storage::MemStorage;
 use bytes::Bytes;
 
-pub(super) const T0: u64 = 1_700_000_000_000;
-
-/// One node over a disk, driven as the driver would; shared by the node's test files,
-/// which wrap it where they need more (tests_configs.rs, tests_retention.rs).
-pub(super) struct Harness {
-    pub(super) node: Node,
-    pub(super) disk: MemStorage,
-    pub(super) storage: Arc<dyn Storage>,
-    pub(super) config: NodeConfig,
-    pub(super) now: Instant,
-    next_id: RequestId,
-}
-
-impl Harness {
-    pub(super) fn new() -> Harness {
-        Harness::open(MemStorage::new())
-    }
-
-    pub(super) fn open(disk: MemStorage) -> Harness {
-        let storage = Arc::new(disk.clone());
-        Harness::with_storage(NodeConfig::default(), storage, disk)
-    }
-
-    /// A node with `config` over `storage`, which keeps its files in `disk` (a wrapper
-    /// that injects faults, or `disk` itself).
-    pub(super) fn with_storage(
-        config: NodeConfig,
-        storage: Arc<dyn Storage>,
-        disk: MemStorage,
-    ) -> Harness {
-        Harness::open_at(config, storage, disk, Instant::from_millis(T0))
-    }
-
-    /// [`Harness::with_storage`] opened at `now`, its start-up flushes done.
-    pub(super) fn open_at(
-        config: NodeConfig,
-        storage: Arc<dyn Storage>,
-        disk: MemStorage,
-        now: Instant,
-    ) -> Harness {
-        let node = Node::open(config.clone(), storage.clone(), now, 7).expect("open");
-        let mut h = Harness {
-            node,
-            disk,
-            storage,
-            config,
-            now,
-            next_id: 1,
-        };
-        h.complete_flushes();
-        h
-    }
-
-    /// A new node over the same storage and config, as a restart does (after a clean stop
-    /// only if the caller did `node.flush_all()` and completed the flushes first).
-    pub(super) fn restart(self) -> Harness {
-        Harness::open_at(self.config, self.storage, self.disk, self.now)
-    }
-
-    pub(super) fn send(&mut self, request: Request) -> RequestId {
-        let id = self.next_id;
-        self.next_id += 1;
-        self.node.handle(
-            self.now,
-            Input::Request {
-                conn: 1,
-                id,
-                request,
-            },
-        );
-        id
-    }
-
-    pub(super) fn outputs(&mut self) -> Vec<Output> {
-        std::iter::from_fn(|| self.node.poll_output()).collect()
-    }
-
-    /// Sends a request that must be answered at once; returns the answer and leaves any
-    /// Flush outputs undone.
-    pub(super) fn call(&mut self, request: Request) -> (Response, Vec<(LogId, Vec<String>, i64)>) {
-        let id = self.send(request);
-        let mut response = None;
-        let mut flushes = Vec::new();
-        for out in self.outputs() {
-            match out {
-                Output::Respond {
-                    id: rid,
-                    response: r,
-                    ..
-                } if rid == id => response = Some(r),
-                Output::Respond { .. } => panic!("unexpected response"),
-                Output::Flush { log, files, upto } => flushes.push((log, files, upto)),
-            }
-        }
-        (response.expect("answered at once"), flushes)
-    }
-
-    /// Acts as the driver: performs every pending Flush and feeds back Flushed, returning
-    /// the responses that it released.
-    pub(super) fn complete_flushes(&mut self) -> Vec<(RequestId, Response)> {
-        let mut released = Vec::new();
-        loop {
-            let outs = self.outputs();
-            if outs.is_empty() {
-                return released;
-            }
-            for out in outs {
-                match out {
-                    Output::Flush { log, files, upto } => {
-                        for f in &files {
-                            self.disk.sync(f).unwrap();
-                        }
-                        self.node.handle(self.now, Input::Flushed { log, upto });
-                    }
-                    Output::Respond { id, response, .. } => released.push((id, response)),
-                }
-            }
-        }
-    }
-
-    pub(super) fn create(&mut self, name: &str, partitions: i32) {
-        let (r, _) = self.call(Request::CreateTopics(CreateTopicsRequest {
-            topics: vec![CreatableTopic {
-                name: name.into(),
-                num_partitions: partitions,
-                replication_factor: -1,
-                ..Default::default()
-            }],
-            timeout_ms: 1000,
-            validate_only: false,
-        }));
-        let Response::CreateTopics(r) = r else {
-            panic!()
-        };
-        assert_eq!(
-            r.topics[0].error_code,
-            ErrorCode::NONE,
-            "{:?}",
-            r.topics[0].error_message
-        );
-    }
-
-    pub(super) fn advance(&mut self, ms: u64) {
-        self.now = self.now + std::time::Duration::from_millis(ms);
-        self.node.handle(self.now, Input::Tick);
-    }
-}
+pub(super) use crate::testing::{Harness, T0};
 
 pub(super) fn records(values: &[&str], ts: i64) -> Vec<Record> {
     values
@@ -721,10 +575,7 @@ fn idempotent(pid: i64, epoch: i16, seq: i32, values: &[&str]) -> Bytes {
 fn produce_code(h: &mut Harness, records: Bytes) -> (ErrorCode, i64) {
     let (r, flushes) = h.call(produce("t", 0, 1, records));
     for (log, files, upto) in flushes {
-        for f in &files {
-            h.disk.sync(f).unwrap();
-        }
-        h.node.handle(h.now, Input::Flushed { log, upto });
+        h.flush(log, &files, upto);
     }
     assert!(h.complete_flushes().is_empty());
     let p = produce_result(&r);
@@ -1304,10 +1155,7 @@ fn the_log_cleaner_runs_on_the_node_clock_and_keeps_the_latest_values() {
         let (r, flushes) = h.call(produce("c", 0, 1, keyed(Some(key), &format!("v{i}"), ts)));
         assert_eq!(produce_result(&r).base_offset, i);
         for (log, files, upto) in flushes {
-            for f in &files {
-                h.disk.sync(f).unwrap();
-            }
-            h.node.handle(h.now, Input::Flushed { log, upto });
+            h.flush(log, &files, upto);
         }
         h.complete_flushes();
     }

@@ -7,15 +7,14 @@ use crate::api::*;
 use crate::error::ErrorCode;
 use crate::record::builder::{build_batch, Record};
 use crate::storage::MemStorage;
+use crate::testing::T0;
 use bytes::Bytes;
 
-const T0: u64 = 1_700_000_000_000;
-
 /// The shared node harness, whose requests here complete their flushes before answering.
-struct Harness(super::tests::Harness);
+struct Harness(crate::testing::Harness);
 
 impl std::ops::Deref for Harness {
-    type Target = super::tests::Harness;
+    type Target = crate::testing::Harness;
     fn deref(&self) -> &Self::Target {
         &self.0
     }
@@ -34,7 +33,7 @@ impl Harness {
 
     fn with(config: NodeConfig, disk: MemStorage) -> Harness {
         let storage = Arc::new(disk.clone());
-        Harness(super::tests::Harness::with_storage(config, storage, disk))
+        Harness(crate::testing::Harness::with_storage(config, storage, disk))
     }
 
     /// Stops this node (after making every write durable) and opens a new one over the
