@@ -12,6 +12,7 @@ pub mod compression;
 pub mod config;
 pub mod error;
 pub mod group;
+pub mod ids;
 pub mod log;
 pub mod metadata;
 pub mod partition;

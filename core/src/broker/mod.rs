@@ -22,6 +22,7 @@ pub(crate) use idempotence::snapshot_producers;
 
 use crate::api::{ConnId, Request, RequestId, Response};
 use crate::bugs::PlantedBug;
+use crate::ids::{NodeId, Offset, PartitionId};
 use crate::log::{LogConfig, PartitionLog};
 use crate::metadata::{Metadata, TopicMeta};
 use crate::partition::{FlushNeed, LoadedLog, Partition, ProduceLimits, Waiter};
@@ -51,7 +52,7 @@ pub enum Input {
     /// The client connection went away: its parked requests are dropped.
     Disconnected { conn: ConnId },
     /// Every write to the files of a `Flush` for `log` is durable, up to `upto` (exclusive).
-    Flushed { log: LogId, upto: i64 },
+    Flushed { log: LogId, upto: Offset },
     /// The fsync for `log` failed: the data may be lost, so the log stops taking writes.
     FlushFailed { log: LogId, error: String },
     /// A timer the driver armed from `next_deadline` fired.
@@ -73,14 +74,14 @@ pub enum Output {
     Flush {
         log: LogId,
         files: Vec<String>,
-        upto: i64,
+        upto: Offset,
     },
 }
 
 /// A node's static configuration.
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
-    pub node_id: i32,
+    pub node_id: NodeId,
     /// The address clients are told to connect to (Metadata `brokers`).
     pub advertised_host: String,
     pub advertised_port: i32,
@@ -121,7 +122,7 @@ pub struct NodeConfig {
 impl Default for NodeConfig {
     fn default() -> Self {
         NodeConfig {
-            node_id: 1,
+            node_id: NodeId(1),
             advertised_host: "127.0.0.1".to_string(),
             advertised_port: 9092,
             cluster_id: "keel-cluster".to_string(),
@@ -155,13 +156,15 @@ pub enum OpenError {
     Storage(#[from] std::io::Error),
 }
 
-/// Identifies a partition: topic name and index.
+/// A partition as clients name it: topic name and index (the node itself keys partitions
+/// by [`PartitionId`]; fetch sessions, which live as long as a client's view, by this).
 pub type PartitionKey = (String, i32);
 
 /// One partition as a metrics scrape sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionStats<'a> {
-    pub key: &'a PartitionKey,
+    pub topic: &'a str,
+    pub partition: i32,
     pub log_start_offset: i64,
     pub log_end_offset: i64,
     pub high_watermark: i64,
@@ -215,11 +218,13 @@ pub struct Node {
     rng: ChaCha8Rng,
     now: Instant,
     metadata: Metadata,
-    partitions: BTreeMap<PartitionKey, Partition>,
-    logs: BTreeMap<LogId, PartitionKey>,
+    /// Every partition of every topic, by topic id, so that nothing addressed to a deleted
+    /// topic reaches one created again under its name.
+    partitions: BTreeMap<PartitionId, Partition>,
+    logs: BTreeMap<LogId, PartitionId>,
     next_log_id: u64,
     /// Partitions with writes no Flush has been asked for yet.
-    dirty: BTreeSet<PartitionKey>,
+    dirty: BTreeSet<PartitionId>,
     outputs: VecDeque<Output>,
     produce_waits: BTreeMap<WaitId, PendingProduce>,
     fetch_waits: BTreeMap<WaitId, PendingFetch>,
@@ -397,9 +402,9 @@ impl Node {
         }
         self.dirty.extend(self.partitions.keys().cloned());
         self.request_flushes();
-        for (key, p) in self.partitions.iter_mut() {
+        for p in self.partitions.values_mut() {
             if p.flush_in_flight.is_none() {
-                p.checkpoint(&key.0, key.1);
+                p.checkpoint();
             }
         }
     }
@@ -427,13 +432,14 @@ impl Node {
     /// Every partition's offsets and size, in key order: read-only, for the driver's
     /// metrics.
     pub fn partition_offsets(&self) -> impl Iterator<Item = PartitionStats<'_>> {
-        self.partitions.iter().map(|(key, p)| {
+        self.partitions.values().map(|p| {
             let log = &p.log;
             PartitionStats {
-                key,
+                topic: &p.topic,
+                partition: p.id.index,
                 log_start_offset: log.log_start_offset(),
                 log_end_offset: log.log_end_offset(),
-                high_watermark: p.high_watermark,
+                high_watermark: p.high_watermark.0,
                 size_bytes: log.size_bytes(),
             }
         })
@@ -447,6 +453,26 @@ impl Node {
             self.group.committed_offset_count(),
             self.group.committed_offsets(),
         )
+    }
+
+    /// The id of partition `index` of the topic named `topic`, if the topic exists.
+    fn partition_id(&self, topic: &str, index: i32) -> Option<PartitionId> {
+        let topic = self.metadata.topics.get(topic)?.id;
+        Some(PartitionId { topic, index })
+    }
+
+    /// Partition `index` of the topic named `topic`, if both exist.
+    pub(crate) fn partition_named(&self, topic: &str, index: i32) -> Option<&Partition> {
+        self.partitions.get(&self.partition_id(topic, index)?)
+    }
+
+    pub(crate) fn partition_named_mut(
+        &mut self,
+        topic: &str,
+        index: i32,
+    ) -> Option<&mut Partition> {
+        let id = self.partition_id(topic, index)?;
+        self.partitions.get_mut(&id)
     }
 
     /// Whether this node was told to exhibit `bug` (always false without `planted-bugs`).
@@ -564,24 +590,25 @@ impl Node {
         }
     }
 
-    fn on_flushed(&mut self, log: LogId, upto: i64) {
-        let Some(key) = self.logs.get(&log).cloned() else {
+    fn on_flushed(&mut self, log: LogId, upto: Offset) {
+        let Some(&key) = self.logs.get(&log) else {
             return;
         };
         let Some(p) = self.partitions.get_mut(&key) else {
             return;
         };
         let released = p.on_flushed(upto);
-        let committed = p.high_watermark;
+        let committed = p.high_watermark.0;
+        let topic_partition = (p.topic.clone(), key.index);
         if self.closing {
-            p.checkpoint(&key.0, key.1);
+            p.checkpoint();
         }
         let mut fetches = Vec::new();
         let mut offsets_writes = false;
         for waiter in released {
             match waiter {
                 Waiter::Produce(wait) => {
-                    self.release_ack(wait, &key, crate::error::ErrorCode::NONE)
+                    self.release_ack(wait, &topic_partition, crate::error::ErrorCode::NONE)
                 }
                 Waiter::Fetch(wait) => fetches.push(wait),
                 Waiter::OffsetsWrite(_) => offsets_writes = true,
@@ -589,34 +616,37 @@ impl Node {
         }
         fetches.sort_unstable();
         for wait in fetches {
-            self.wake_fetch(wait, &key);
+            self.wake_fetch(wait, key);
         }
         if offsets_writes {
             // The coordinator applies and answers what is now committed (broker/group.rs).
-            self.group.on_durable(key.1, committed);
+            self.group.on_durable(key.index, committed);
         }
     }
 
     fn on_flush_failed(&mut self, log: LogId, error: String) {
-        let Some(key) = self.logs.get(&log).cloned() else {
+        let Some(&key) = self.logs.get(&log) else {
             return;
         };
         let Some(p) = self.partitions.get_mut(&key) else {
             return;
         };
-        tracing::error!(topic = %key.0, partition = key.1, %error, "fsync failed; the log takes no more writes");
+        let topic = p.topic.clone();
+        tracing::error!(%topic, partition = key.index, %error, "fsync failed; the log takes no more writes");
         let waiting = p.on_flush_failed(&error);
         // After a failed fsync nothing the page cache holds for this log can be trusted to be
         // on disk (fsyncgate), and writes acknowledged before a restart may sit above a high
         // watermark that can no longer move. As Kafka does when its only log directory
         // fails, the node stops: a restart recovers the log from what is really on disk.
         self.fatal
-            .get_or_insert_with(|| format!("fsync of {}-{} failed: {error}", key.0, key.1));
+            .get_or_insert_with(|| format!("fsync of {topic}-{} failed: {error}", key.index));
         for waiter in waiting {
             match waiter {
-                Waiter::Produce(wait) => {
-                    self.release_ack(wait, &key, crate::error::ErrorCode::KAFKA_STORAGE_ERROR)
-                }
+                Waiter::Produce(wait) => self.release_ack(
+                    wait,
+                    &(topic.clone(), key.index),
+                    crate::error::ErrorCode::KAFKA_STORAGE_ERROR,
+                ),
                 // Answered at their deadline with what there is, as before the failure.
                 Waiter::Fetch(_) => {}
                 // Answered below, with the rest of what waited on the coordinator.
@@ -624,8 +654,8 @@ impl Node {
             }
         }
         // Committed offsets waiting on this log (broker/group.rs).
-        if key.0 == crate::group::OFFSETS_TOPIC {
-            self.offsets_partition_failed(key.1);
+        if topic == crate::group::OFFSETS_TOPIC {
+            self.offsets_partition_failed(key.index);
         }
     }
 
@@ -743,11 +773,20 @@ impl Node {
         let (loaded, _) = self.recover_partition_log(topic, index)?;
         let log_id = LogId(self.next_log_id);
         self.next_log_id += 1;
-        let key = (topic.name.clone(), index);
-        let p = Partition::open(log_id, loaded, ProduceLimits::of(&self.config, topic));
-        let (end, high_watermark) = (p.log.log_end_offset(), p.high_watermark);
-        self.logs.insert(log_id, key.clone());
-        self.partitions.insert(key.clone(), p);
+        let key = PartitionId {
+            topic: topic.id,
+            index,
+        };
+        let p = Partition::open(
+            key,
+            &topic.name,
+            log_id,
+            loaded,
+            ProduceLimits::of(&self.config, topic),
+        );
+        let (end, high_watermark) = (p.log.log_end_offset(), p.high_watermark.0);
+        self.logs.insert(log_id, key);
+        self.partitions.insert(key, p);
         if end > high_watermark {
             self.dirty.insert(key);
         }
@@ -786,11 +825,9 @@ impl Node {
     }
 
     /// The partitions whose topic has `cleanup.policy=compact`, with their topic configs.
-    fn compacted_partitions(
-        &self,
-    ) -> impl Iterator<Item = (&PartitionKey, &Partition, &TopicMeta)> {
+    fn compacted_partitions(&self) -> impl Iterator<Item = (&PartitionId, &Partition, &TopicMeta)> {
         self.partitions.iter().filter_map(|(key, p)| {
-            let topic = self.metadata.topics.get(&key.0)?;
+            let topic = self.metadata.topics.get(&p.topic)?;
             crate::config::compacts(&topic.configs).then_some((key, p, topic))
         })
     }
@@ -811,13 +848,13 @@ impl Node {
             return;
         }
         let now_ms = self.now.as_millis();
-        let due: Vec<(PartitionKey, i64)> = self
+        let due: Vec<(PartitionId, i64)> = self
             .compacted_partitions()
             .filter(|(_, p, _)| p.log.segment_count() > 1 && p.takes_writes())
             .map(|(key, _, topic)| {
                 let retention =
                     crate::config::int_config(&topic.configs, "delete.retention.ms", 86_400_000);
-                (key.clone(), retention)
+                (*key, retention)
             })
             .collect();
         for (key, delete_retention_ms) in due {
@@ -826,16 +863,16 @@ impl Node {
             };
             match p.log.compact_one(now_ms, delete_retention_ms) {
                 Ok(report) if report.records_removed > 0 => {
-                    tracing::info!(?key, ?report, "compacted a segment");
+                    tracing::info!(topic = %p.topic, partition = key.index, ?report, "compacted a segment");
                 }
                 Ok(_) => {}
                 Err(e) => {
                     if let Some(held_back) =
                         self.throttle
                             .borrow_mut()
-                            .allow("compaction", &key.0, self.now)
+                            .allow("compaction", &p.topic, self.now)
                     {
-                        tracing::warn!(?key, error = %e, held_back, "compaction failed");
+                        tracing::warn!(topic = %p.topic, partition = key.index, error = %e, held_back, "compaction failed");
                     }
                 }
             }
@@ -859,8 +896,8 @@ impl Node {
     /// Writes the checkpoint of every log whose recovery point or log start moved since
     /// its last one: one durable replace per such log per round, none per append.
     fn run_log_checkpoints(&mut self) {
-        for (key, p) in self.partitions.iter_mut() {
-            p.checkpoint(&key.0, key.1);
+        for p in self.partitions.values_mut() {
+            p.checkpoint();
         }
     }
 
@@ -872,7 +909,15 @@ impl Node {
             return;
         }
         for (key, p) in &self.partitions {
-            p.check(&key.0, key.1);
+            p.check();
+            assert_eq!(&p.id, key, "partition keyed by another id");
+            assert_eq!(
+                self.metadata.topics.get(&p.topic).map(|t| t.id),
+                Some(key.topic),
+                "{}-{}: not a partition of the topic of that name",
+                p.topic,
+                key.index
+            );
             assert_eq!(
                 self.logs.get(&p.log_id),
                 Some(key),

@@ -81,7 +81,7 @@ fn acks_1_answers_at_once_but_consumers_see_only_durable_data() {
     let (r, flushes) = h.call(produce("t", 0, 1, batch(&["a", "b"], T0 as i64)));
     assert_eq!(produce_result(&r).base_offset, 0);
     assert_eq!(flushes.len(), 1, "the append asks for a flush");
-    assert_eq!(flushes[0].2, 2);
+    assert_eq!(flushes[0].2, Offset(2));
     // Not durable yet: the high watermark has not moved.
     let (r, _) = h.call(fetch("t", 0, 0, 0));
     assert_eq!(fetch_result(&r).high_watermark, 0);
@@ -109,7 +109,7 @@ fn acks_all_is_answered_only_after_flushed_and_concurrent_writes_share_a_flush()
     let Output::Flush { log, upto, .. } = outs[0] else {
         panic!("{outs:?}")
     };
-    assert_eq!(upto, 1);
+    assert_eq!(upto, Offset(1));
     // Two more produces while that flush is in flight: no new Flush yet.
     let second = h.send(produce("t", 0, -1, batch(&["b"], T0 as i64)));
     let third = h.send(produce("t", 0, -1, batch(&["c"], T0 as i64)));
@@ -129,7 +129,7 @@ fn acks_all_is_answered_only_after_flushed_and_concurrent_writes_share_a_flush()
     let Output::Flush { log, upto, .. } = *flushes[0] else {
         unreachable!()
     };
-    assert_eq!(upto, 3);
+    assert_eq!(upto, Offset(3));
     h.node.handle(h.now, Input::Flushed { log, upto });
     let answered: Vec<RequestId> = h
         .outputs()
@@ -304,9 +304,7 @@ fn bad_batches_get_kafkas_error_codes() {
     let (r, _) = h.call(fetch("t", 0, 5, 0));
     assert_eq!(fetch_result(&r).error_code, ErrorCode::OFFSET_OUT_OF_RANGE);
     assert_eq!(
-        h.node.partitions[&("t".to_string(), 0)]
-            .log
-            .log_end_offset(),
+        h.node.partition_named("t", 0).unwrap().log.log_end_offset(),
         0,
         "nothing was appended"
     );
@@ -583,9 +581,7 @@ fn produce_code(h: &mut Harness, records: Bytes) -> (ErrorCode, i64) {
 }
 
 fn log_end(h: &Harness) -> i64 {
-    h.node.partitions[&("t".to_string(), 0)]
-        .log
-        .log_end_offset()
+    h.node.partition_named("t", 0).unwrap().log.log_end_offset()
 }
 
 fn init_producer_id(h: &mut Harness, r: InitProducerIdRequest) -> InitProducerIdResponse {
@@ -713,7 +709,7 @@ fn sequences_wrap_at_i32_max() {
     );
     // Put the producer near the end of the sequence space without producing 2^31 records:
     // seed its partition state as if offset 0 had carried sequence i32::MAX - 1.
-    let p = h.node.partitions.get_mut(&("t".to_string(), 0)).unwrap();
+    let p = h.node.partition_named_mut("t", 0).unwrap();
     p.producers = crate::producer::ProducerStates::default();
     p.producers.record(
         &crate::producer::ProducedBatch {
@@ -756,11 +752,11 @@ fn producer_state_survives_a_restart() {
     }
     h.send(produce("t", 0, -1, idempotent(10, 0, 0, &["w", "w"])));
     h.complete_flushes();
-    let before = h.node.partitions[&("t".to_string(), 0)].producers.clone();
+    let before = h.node.partition_named("t", 0).unwrap().producers.clone();
     let disk = h.disk.clone();
     drop(h);
     let mut h = Harness::open(disk);
-    let after = &h.node.partitions[&("t".to_string(), 0)].producers;
+    let after = &h.node.partition_named("t", 0).unwrap().producers;
     assert_eq!(after.get(9), before.get(9));
     assert_eq!(after.get(10), before.get(10));
     assert_eq!(after.get(9).unwrap().batches.len(), 5);
@@ -817,7 +813,7 @@ fn two_producers() -> Harness {
 fn a_clean_shutdown_snapshots_producer_state_and_the_open_starts_from_it() {
     use crate::producer::{ProducedBatch, ProducerStates};
     let mut h = two_producers();
-    let before = h.node.partitions[&("t".to_string(), 0)].producers.clone();
+    let before = h.node.partition_named("t", 0).unwrap().producers.clone();
     h.node.flush_all();
     h.complete_flushes();
     assert_eq!(snapshot_offsets(&h.disk), vec![9]);
@@ -836,7 +832,7 @@ fn a_clean_shutdown_snapshots_producer_state_and_the_open_starts_from_it() {
     planted.record(&ghost, 3, 3);
     disk.set_contents(&snapshot_file(9), planted.encode_snapshot(9));
     let mut h = Harness::open(disk);
-    let after = &h.node.partitions[&("t".to_string(), 0)].producers;
+    let after = &h.node.partition_named("t", 0).unwrap().producers;
     assert!(after.get(77).is_some(), "the state came from the snapshot");
     assert_eq!(after.get(9), before.get(9));
     assert_eq!(after.get(10), before.get(10));
@@ -849,9 +845,9 @@ fn a_clean_shutdown_snapshots_producer_state_and_the_open_starts_from_it() {
         produce_code(&mut h, idempotent(9, 2, 7, &["v"])),
         (ErrorCode::NONE, 9)
     );
-    let before = h.node.partitions[&("t".to_string(), 0)].producers.clone();
+    let before = h.node.partition_named("t", 0).unwrap().producers.clone();
     let h = Harness::open(h.disk.clone());
-    let after = &h.node.partitions[&("t".to_string(), 0)].producers;
+    let after = &h.node.partition_named("t", 0).unwrap().producers;
     assert_eq!(after.get(9), before.get(9));
     assert!(after.get(77).is_some());
 }
@@ -863,7 +859,7 @@ fn a_clean_shutdown_snapshots_producer_state_and_the_open_starts_from_it() {
 fn untrustworthy_producer_snapshots_are_removed() {
     use crate::producer::ProducerStates;
     let mut h = two_producers();
-    let truth = h.node.partitions[&("t".to_string(), 0)].producers.clone();
+    let truth = h.node.partition_named("t", 0).unwrap().producers.clone();
     h.node.flush_all();
     h.complete_flushes();
     let disk = h.disk.clone();
@@ -889,7 +885,7 @@ fn untrustworthy_producer_snapshots_are_removed() {
         "the one above the log end is gone; 9 served, so 4 was never read"
     );
     assert_eq!(
-        h.node.partitions[&("t".to_string(), 0)].producers.get(9),
+        h.node.partition_named("t", 0).unwrap().producers.get(9),
         truth.get(9)
     );
     drop(h);
@@ -899,7 +895,7 @@ fn untrustworthy_producer_snapshots_are_removed() {
     disk.set_contents(&snapshot_file(9), rotten);
     let h = Harness::open(disk.clone());
     assert_eq!(snapshot_offsets(&disk), Vec::<i64>::new());
-    let after = &h.node.partitions[&("t".to_string(), 0)].producers;
+    let after = &h.node.partition_named("t", 0).unwrap().producers;
     assert_eq!(after.get(9), truth.get(9));
     assert_eq!(after.get(10), truth.get(10));
 }
@@ -932,11 +928,11 @@ fn a_roll_snapshots_producer_state_and_a_truncation_removes_snapshots_above_it()
     }
     let rolls = snapshot_offsets(&h.disk);
     assert!(!rolls.is_empty() && rolls.len() <= 2, "snapshots {rolls:?}");
-    let before = h.node.partitions[&("t".to_string(), 0)].producers.clone();
+    let before = h.node.partition_named("t", 0).unwrap().producers.clone();
     let disk = h.disk.clone();
     drop(h); // a crash: no shutdown snapshot
     let h = Harness::open(disk.clone());
-    let p = &h.node.partitions[&("t".to_string(), 0)];
+    let p = &h.node.partition_named("t", 0).unwrap();
     assert_eq!(p.producers.get(9), before.get(9));
     assert_eq!(p.producer_snapshot, rolls.last().copied());
     drop(h);

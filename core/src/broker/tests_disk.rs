@@ -44,7 +44,9 @@ fn sample(h: &mut Harness, free_bytes: u64) {
 }
 
 fn log_end(h: &Harness, topic: &str) -> i64 {
-    h.node.partitions[&(topic.to_string(), 0)]
+    h.node
+        .partition_named(topic, 0)
+        .unwrap()
         .log
         .log_end_offset()
 }
@@ -372,7 +374,7 @@ fn a_topic_whose_creation_failed_is_not_there_after_a_restart() {
         created.error_message
     );
     assert!(!h.node.metadata.topics.contains_key("half"));
-    assert!(!h.node.partitions.keys().any(|(t, _)| t == "half"));
+    assert!(!h.node.partitions.values().any(|p| p.topic == "half"));
     // The same once the metadata is what cannot be written.
     disk.heal();
     disk.inject(Fault::every_write(Failure::NoSpace).under(crate::metadata::METADATA_FILE));
@@ -383,7 +385,7 @@ fn a_topic_whose_creation_failed_is_not_there_after_a_restart() {
         "{:?}",
         created.error_message
     );
-    assert!(!h.node.partitions.keys().any(|(t, _)| t == "half"));
+    assert!(!h.node.partitions.values().any(|p| p.topic == "half"));
     disk.heal();
     drop(h);
     let h = Harness::with_storage(

@@ -232,7 +232,9 @@ impl Harness {
     }
 
     fn segments(&self, topic: &str) -> Vec<i64> {
-        self.node.partitions[&(topic.to_string(), 0)]
+        self.node
+            .partition_named(topic, 0)
+            .unwrap()
             .log
             .segment_base_offsets()
     }
@@ -360,8 +362,8 @@ fn retention_waits_for_durability_and_skips_compacted_topics() {
     h.produce("t", T0 as i64);
     h.produce("t", T0 as i64);
     // Nothing flushed: the clock passes retention but the high watermark is 0.
-    let partition = &h.node.partitions[&("t".to_string(), 0)];
-    assert_eq!(partition.high_watermark, 0);
+    let partition = &h.node.partition_named("t", 0).unwrap();
+    assert_eq!(partition.high_watermark, Offset(0));
     h.now = Instant::from_millis(T0 + CHECK_MS);
     let now = h.now;
     h.node.handle(now, Input::Tick);

@@ -12,6 +12,7 @@
 use crate::api::{ConnId, CreatableTopic, CreateTopicsRequest, Request, RequestId, Response};
 use crate::broker::{Input, LogId, Node, NodeConfig, Output};
 use crate::error::ErrorCode;
+use crate::ids::Offset;
 use crate::storage::{MemStorage, Storage};
 use crate::time::Instant;
 use std::collections::BTreeMap;
@@ -25,7 +26,7 @@ pub(crate) const T0: u64 = 1_700_000_000_000;
 pub(crate) const SEED: u64 = 7;
 
 /// A Flush output not performed yet: (log, files, upto).
-pub(crate) type HeldFlush = (LogId, Vec<String>, i64);
+pub(crate) type HeldFlush = (LogId, Vec<String>, Offset);
 
 pub(crate) struct Harness {
     pub(crate) node: Node,
@@ -215,7 +216,7 @@ impl Harness {
     }
 
     /// Makes `files` durable and tells the node, as the driver does with a Flush.
-    pub(crate) fn flush(&mut self, log: LogId, files: &[String], upto: i64) {
+    pub(crate) fn flush(&mut self, log: LogId, files: &[String], upto: Offset) {
         for f in files {
             self.disk.sync(f).unwrap();
         }
