@@ -628,6 +628,12 @@ impl Router {
                     // The flusher lives as long as the router (it ends when this sender drops).
                     let _ = self.flush_tx.send(FlushJob { log, files, upto });
                 }
+                // The single-node driver has no peer listener or connections (issue 13
+                // adds them), and a node with no peers configured sends nothing; dropping
+                // a message is what Raft expects of an unreachable peer.
+                Output::SendPeer { to, .. } => {
+                    tracing::debug!(%to, "no connection to that broker: peer message dropped");
+                }
             }
         }
     }

@@ -60,6 +60,30 @@ pub enum Input {
     /// The driver measured the data directory's filesystem (statvfs): `free_bytes` usable
     /// by the broker of `total_bytes`. Drives the free-space floor (broker/disk.rs).
     DiskSpace { free_bytes: u64, total_bytes: u64 },
+    /// A message from broker `from`, decoded and checked by the driver's peer transport
+    /// (net/src/peer): it arrived intact from a broker of this cluster, nothing more.
+    Peer { from: NodeId, message: PeerMessage },
+}
+
+/// Which Raft group a peer message belongs to on the broker that receives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RaftGroup {
+    /// The metadata quorum: the controller's log.
+    Metadata,
+    /// One partition's replicas.
+    Partition(PartitionId),
+}
+
+/// What brokers say to each other. The driver owns the connections, one per broker pair,
+/// and carries many groups' messages on each; the encoding is the driver's. Raft tolerates
+/// a message lost, repeated or late, so neither side ever waits for one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerMessage {
+    /// Raft traffic of one group (keel-raft's RPCs and replies).
+    Raft {
+        group: RaftGroup,
+        message: keel_raft::Message,
+    },
 }
 
 /// What a node wants done.
@@ -76,6 +100,9 @@ pub enum Output {
         files: Vec<String>,
         upto: Offset,
     },
+    /// Send `message` to broker `to`, best effort: a message the driver cannot deliver
+    /// (no connection, a full queue) is dropped, and Raft's retries cover it.
+    SendPeer { to: NodeId, message: PeerMessage },
 }
 
 /// A node's static configuration.
@@ -213,6 +240,9 @@ struct PendingFetch {
 pub struct Node {
     /// Set when an fsync failed: the node must stop (see [`Node::fatal_error`]).
     fatal: Option<String>,
+    /// Peer messages for a Raft group this node does not host, dropped (see
+    /// `on_peer_message`).
+    dropped_peer_messages: u64,
     config: NodeConfig,
     storage: Arc<dyn Storage>,
     rng: ChaCha8Rng,
@@ -281,6 +311,7 @@ impl Node {
         let config_min_free_bytes = config.min_free_bytes;
         let mut node = Node {
             fatal: None,
+            dropped_peer_messages: 0,
             config,
             storage,
             rng: ChaCha8Rng::seed_from_u64(seed),
@@ -336,6 +367,7 @@ impl Node {
                 free_bytes,
                 total_bytes,
             } => self.on_disk_sample(free_bytes, total_bytes),
+            Input::Peer { from, message } => self.on_peer_message(from, message),
         }
         self.fire_timers();
         self.poll_group();
@@ -473,6 +505,28 @@ impl Node {
     ) -> Option<&mut Partition> {
         let id = self.partition_id(topic, index)?;
         self.partitions.get_mut(&id)
+    }
+
+    /// How many peer messages named a Raft group this node does not host.
+    pub fn dropped_peer_messages(&self) -> u64 {
+        self.dropped_peer_messages
+    }
+
+    /// A message from another broker. A message for a group this node does not host (one
+    /// deleted, moved away, or not yet created here) is dropped and counted, as Raft
+    /// expects of a lost message; its sender retries or learns the group's new home from
+    /// the metadata log. A single node hosts no Raft group: every partition is its own
+    /// quorum of one, so here every peer message is such a one.
+    fn on_peer_message(&mut self, from: NodeId, message: PeerMessage) {
+        let PeerMessage::Raft { group, .. } = &message;
+        self.dropped_peer_messages += 1;
+        if let Some(held_back) =
+            self.throttle
+                .borrow_mut()
+                .allow("peer", &from.to_string(), self.now)
+        {
+            tracing::warn!(%from, ?group, held_back, "dropped a peer message for a Raft group this node does not host");
+        }
     }
 
     /// Whether this node was told to exhibit `bug` (always false without `planted-bugs`).

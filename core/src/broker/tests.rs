@@ -1200,3 +1200,42 @@ fn the_log_cleaner_runs_on_the_node_clock_and_keeps_the_latest_values() {
         .collect();
     assert_eq!(&offsets[..2], &[18, 19]);
 }
+
+/// A peer message for a Raft group this node does not host (every group, on a single node)
+/// is dropped and counted: no output, no panic, and the node goes on serving.
+#[test]
+fn a_peer_message_for_a_group_not_hosted_here_is_dropped_and_counted() {
+    let mut h = Harness::new();
+    h.create("t", 1);
+    let topic = h.node.metadata.topics["t"].id;
+    let raft = keel_raft::Message::PreVote {
+        term: keel_raft::Term(3),
+        last_log_index: keel_raft::Index(9),
+        last_log_term: keel_raft::Term(2),
+    };
+    for group in [
+        RaftGroup::Metadata,
+        RaftGroup::Partition(PartitionId { topic, index: 0 }),
+        RaftGroup::Partition(PartitionId { topic, index: 7 }),
+    ] {
+        h.node.handle(
+            h.now,
+            Input::Peer {
+                from: NodeId(2),
+                message: PeerMessage::Raft {
+                    group,
+                    message: raft.clone(),
+                },
+            },
+        );
+        assert!(
+            h.outputs().is_empty(),
+            "{group:?}: nothing to send or answer"
+        );
+    }
+    assert_eq!(h.node.dropped_peer_messages(), 3);
+    h.send(produce("t", 0, 1, batch(&["a"], T0 as i64)));
+    h.complete_flushes();
+    let (r, _) = h.call(fetch("t", 0, 0, 0));
+    assert_eq!(fetch_result(&r).high_watermark, 1, "the node still serves");
+}

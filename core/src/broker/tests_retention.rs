@@ -75,6 +75,7 @@ impl Harness {
                     files.extend(f);
                     self.0.node.handle(self.0.now, Input::Flushed { log, upto });
                 }
+                Output::SendPeer { .. } => panic!("a single node sends no peer messages"),
             }
         }
         (response.expect("answered at once"), files)
@@ -101,6 +102,7 @@ impl Harness {
                     self.0.node.handle(self.0.now, Input::Flushed { log, upto });
                 }
                 Output::Respond { .. } => panic!("unexpected response"),
+                Output::SendPeer { .. } => panic!("a single node sends no peer messages"),
             }
         }
         flushed

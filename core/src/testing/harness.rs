@@ -155,6 +155,7 @@ impl Harness {
                 } if rid == id => response = Some(r),
                 Output::Respond { .. } => panic!("unexpected response"),
                 Output::Flush { log, files, upto } => flushes.push((log, files, upto)),
+                Output::SendPeer { .. } => panic!("a single node sends no peer messages"),
             }
         }
         (response.expect("answered at once"), flushes)
@@ -173,6 +174,7 @@ impl Harness {
                 match out {
                     Output::Flush { log, files, upto } => self.flush(log, &files, upto),
                     Output::Respond { id, response, .. } => released.push((id, response)),
+                    Output::SendPeer { .. } => panic!("a single node sends no peer messages"),
                 }
             }
         }
@@ -196,6 +198,7 @@ impl Harness {
                         self.held.push((log, files, upto))
                     }
                     Output::Flush { log, files, upto } => self.flush(log, &files, upto),
+                    Output::SendPeer { .. } => panic!("a single node sends no peer messages"),
                 }
             }
         }
