@@ -535,9 +535,7 @@ impl Node {
                 topic: meta.id,
                 index,
             };
-            self.dirty.remove(&key);
             if let Some(p) = self.partitions.remove(&key) {
-                self.logs.remove(&p.log_id);
                 if let Err(e) = p.log.delete() {
                     tracing::warn!(topic = %meta.name, partition = index, error = %e, "could not remove the log of a partition whose creation failed; the next start removes it");
                 }
@@ -877,8 +875,6 @@ impl Node {
             let Some(p) = self.partitions.remove(&key) else {
                 continue;
             };
-            self.logs.remove(&p.log_id);
-            self.dirty.remove(&key);
             for waiter in p.waiters.iter() {
                 match waiter {
                     Waiter::Produce(wait) => self.release_ack(

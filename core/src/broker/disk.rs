@@ -323,7 +323,7 @@ impl Node {
         p.producers = producers;
         p.producer_snapshot = producer_snapshot;
         if end > durable {
-            self.dirty.insert(key);
+            self.partitions.mark_dirty(key);
         }
         self.throttle.borrow_mut().reset("reopen", name);
         tracing::info!(topic = %name, partition = key.index, log_end_offset = end, "a log stopped by a full disk reopened and takes writes again");

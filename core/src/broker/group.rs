@@ -288,7 +288,7 @@ impl Node {
                 Err(reason) => {
                     tracing::error!(partition, %reason, "{OFFSETS_TOPIC} cannot be loaded; its groups are unavailable");
                     p.fail(format!("committed offsets unreadable: {reason}"));
-                    self.dirty.remove(&key);
+                    self.partitions.clear_dirty(&key);
                 }
             }
         }
@@ -597,7 +597,7 @@ impl Node {
         }
         match p.append(&batch, now_ms) {
             Ok(info) => {
-                self.dirty.insert(key);
+                self.partitions.mark_dirty(key);
                 let transition = self.disk.on_written(batch.len() as u64);
                 super::disk::log_transition(&self.disk, transition);
                 let needed = info.last_offset + 1;

@@ -25,7 +25,7 @@ use crate::bugs::PlantedBug;
 use crate::ids::{NodeId, Offset, PartitionId};
 use crate::log::{LogConfig, PartitionLog};
 use crate::metadata::{Metadata, TopicMeta};
-use crate::partition::{FlushNeed, LoadedLog, Partition, ProduceLimits, Waiter};
+use crate::partition::{FlushNeed, LoadedLog, Partition, PartitionTable, ProduceLimits, Waiter};
 use crate::storage::Storage;
 use crate::time::Instant;
 use crate::timers::TimerTable;
@@ -34,10 +34,7 @@ use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
-/// Identifies one open partition log for the lifetime of a node run, so that a `Flushed`
-/// that arrives after its topic was deleted (and maybe re-created) finds nothing to release.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct LogId(pub u64);
+pub use crate::partition::LogId;
 
 /// What happens to a node.
 #[derive(Debug)]
@@ -250,11 +247,7 @@ pub struct Node {
     metadata: Metadata,
     /// Every partition of every topic, by topic id, so that nothing addressed to a deleted
     /// topic reaches one created again under its name.
-    partitions: BTreeMap<PartitionId, Partition>,
-    logs: BTreeMap<LogId, PartitionId>,
-    next_log_id: u64,
-    /// Partitions with writes no Flush has been asked for yet.
-    dirty: BTreeSet<PartitionId>,
+    partitions: PartitionTable,
     outputs: VecDeque<Output>,
     produce_waits: BTreeMap<WaitId, PendingProduce>,
     fetch_waits: BTreeMap<WaitId, PendingFetch>,
@@ -317,10 +310,7 @@ impl Node {
             rng: ChaCha8Rng::seed_from_u64(seed),
             now,
             metadata,
-            partitions: BTreeMap::new(),
-            logs: BTreeMap::new(),
-            next_log_id: 1,
-            dirty: BTreeSet::new(),
+            partitions: PartitionTable::new(),
             outputs: VecDeque::new(),
             produce_waits: BTreeMap::new(),
             fetch_waits: BTreeMap::new(),
@@ -432,7 +422,7 @@ impl Node {
             p.producer_snapshot =
                 idempotence::snapshot_producers(&mut p.log, &p.producers, p.producer_snapshot);
         }
-        self.dirty.extend(self.partitions.keys().cloned());
+        self.partitions.mark_all_dirty();
         self.request_flushes();
         for p in self.partitions.values_mut() {
             if p.flush_in_flight.is_none() {
@@ -449,7 +439,7 @@ impl Node {
 
     /// True when no Flush is outstanding and no write awaits one.
     pub fn is_quiescent(&self) -> bool {
-        self.dirty.is_empty()
+        !self.partitions.has_dirty()
             && self
                 .partitions
                 .values()
@@ -645,7 +635,7 @@ impl Node {
     }
 
     fn on_flushed(&mut self, log: LogId, upto: Offset) {
-        let Some(&key) = self.logs.get(&log) else {
+        let Some(key) = self.partitions.by_log(log) else {
             return;
         };
         let Some(p) = self.partitions.get_mut(&key) else {
@@ -679,7 +669,7 @@ impl Node {
     }
 
     fn on_flush_failed(&mut self, log: LogId, error: String) {
-        let Some(&key) = self.logs.get(&log) else {
+        let Some(key) = self.partitions.by_log(log) else {
             return;
         };
         let Some(p) = self.partitions.get_mut(&key) else {
@@ -715,17 +705,14 @@ impl Node {
 
     /// Asks for one Flush per dirty log that has none in flight.
     fn request_flushes(&mut self) {
-        let dirty = std::mem::take(&mut self.dirty);
-        for key in dirty {
+        for key in self.partitions.take_dirty() {
             let Some(p) = self.partitions.get_mut(&key) else {
                 continue;
             };
             match p.flush_need() {
                 FlushNeed::None => {}
                 // Covered by the flush after the one in flight.
-                FlushNeed::AfterInFlight => {
-                    self.dirty.insert(key);
-                }
+                FlushNeed::AfterInFlight => self.partitions.mark_dirty(key),
                 FlushNeed::Now { upto, files } => self.outputs.push_back(Output::Flush {
                     log: p.log_id,
                     files,
@@ -825,8 +812,7 @@ impl Node {
         // serving what it holds, and takes writes once it is reopened with room
         // (broker/disk.rs `reopen_out_of_space_logs`).
         let (loaded, _) = self.recover_partition_log(topic, index)?;
-        let log_id = LogId(self.next_log_id);
-        self.next_log_id += 1;
+        let log_id = self.partitions.next_log_id();
         let key = PartitionId {
             topic: topic.id,
             index,
@@ -838,12 +824,7 @@ impl Node {
             loaded,
             ProduceLimits::of(&self.config, topic),
         );
-        let (end, high_watermark) = (p.log.log_end_offset(), p.high_watermark.0);
-        self.logs.insert(log_id, key);
-        self.partitions.insert(key, p);
-        if end > high_watermark {
-            self.dirty.insert(key);
-        }
+        self.partitions.insert(p);
         Ok(())
     }
 
@@ -962,23 +943,15 @@ impl Node {
         if !cfg!(debug_assertions) {
             return;
         }
-        for (key, p) in &self.partitions {
-            p.check();
-            assert_eq!(&p.id, key, "partition keyed by another id");
+        self.partitions.check(|p| {
             assert_eq!(
                 self.metadata.topics.get(&p.topic).map(|t| t.id),
-                Some(key.topic),
+                Some(p.id.topic),
                 "{}-{}: not a partition of the topic of that name",
                 p.topic,
-                key.index
+                p.id.index
             );
-            assert_eq!(
-                self.logs.get(&p.log_id),
-                Some(key),
-                "log id map out of sync"
-            );
-        }
-        assert_eq!(self.logs.len(), self.partitions.len());
+        });
         assert!(self.fetch_waits.len() <= MAX_PARKED_FETCHES);
         self.fetch_sessions.check();
         assert!(self.produce_waits.len() <= MAX_PARKED_PRODUCES);

@@ -298,7 +298,7 @@ impl Node {
                     p.high_watermark = Offset(p.log.log_end_offset());
                 }
                 let log_start = p.log.log_start_offset();
-                self.dirty.insert(id);
+                self.partitions.mark_dirty(id);
                 AppendOutcome {
                     error_code: ErrorCode::NONE,
                     base_offset_end: info.last_offset + 1,

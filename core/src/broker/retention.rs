@@ -38,14 +38,17 @@ impl Node {
     /// reports.
     pub(super) fn run_retention(&mut self) {
         let now_ms = self.now.as_millis();
-        for (key, p) in self.partitions.iter_mut() {
+        let mut removed = Vec::new();
+        for p in self.partitions.values_mut() {
             if !retention_candidate(p) {
                 continue;
             }
+            let key = p.id;
             match p.log.apply_retention(now_ms, p.high_watermark.0) {
                 Ok(report) if report.segments_deleted > 0 => {
                     tracing::info!(topic = %p.topic, partition = key.index, ?report, "retention");
-                    self.dirty.insert(*key);
+                    // The directory's entries changed: its next flush makes that durable.
+                    removed.push(key);
                 }
                 Ok(_) => {}
                 Err(e) => {
@@ -58,6 +61,9 @@ impl Node {
                     }
                 }
             }
+        }
+        for key in removed {
+            self.partitions.mark_dirty(key);
         }
     }
 
@@ -88,7 +94,9 @@ impl Node {
                     Ok((start, removed)) => {
                         if removed {
                             // Some: only a known partition answers Ok.
-                            self.dirty.extend(key);
+                            if let Some(key) = key {
+                                self.partitions.mark_dirty(key);
+                            }
                         }
                         (start, ErrorCode::NONE)
                     }

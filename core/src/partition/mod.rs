@@ -10,13 +10,21 @@
 //! group and the high watermark becomes its commit index.
 
 use crate::broker::NodeConfig;
-use crate::broker::{LogId, WaitId};
+use crate::broker::WaitId;
 use crate::ids::{LeaderEpoch, Offset, PartitionId};
 use crate::log::{AppendInfo, LogError, PartitionLog};
 use crate::metadata::TopicMeta;
 use crate::producer::{ProducedBatch, ProducerStates};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
+
+mod table;
+pub use table::{PartitionTable, CHECK_WINDOW};
+
+/// Identifies one open partition log for the lifetime of a node run, so that a `Flushed`
+/// that arrives after its topic was deleted (and maybe re-created) finds nothing to release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LogId(pub u64);
 
 /// The leader epoch of every partition on a single node, stamped into stored batches and
 /// answered in Metadata, ListOffsets and fetch validation.
