@@ -233,7 +233,9 @@ struct PendingFetch {
     session: fetch_session::SessionContext,
 }
 
-/// A broker node. See the module docs for how to drive it.
+/// A broker node: owns the topic table, the partitions it hosts, the parked requests and
+/// their timers, fetch sessions, the group coordinator and the producer-id block, and routes
+/// each input to them. See the module docs for how to drive it.
 pub struct Node {
     /// Set when an fsync failed: the node must stop (see [`Node::fatal_error`]).
     fatal: Option<String>,

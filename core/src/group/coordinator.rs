@@ -121,7 +121,9 @@ impl TimerKey {
     }
 }
 
-/// Consumer groups of one node. See the module docs.
+/// The consumer groups of one node: owns their membership, generations and timers, the
+/// committed offsets as far as they are durable, and the writes and answers waiting on the
+/// offsets topic. See the module docs.
 pub struct Coordinator {
     config: GroupConfig,
     now: Instant,

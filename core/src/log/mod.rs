@@ -252,6 +252,8 @@ pub enum Health {
     Failed(String),
 }
 
+/// One partition's log: owns its segments and their files, the recovery point and log start
+/// offset, what is not yet flushed, and whether it still takes writes ([`Health`]).
 pub struct PartitionLog {
     storage: Arc<dyn Storage>,
     dir: String,

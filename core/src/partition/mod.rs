@@ -171,7 +171,8 @@ pub enum FlushNeed {
     Now { upto: Offset, files: Vec<String> },
 }
 
-/// One partition on this node. See the module doc.
+/// One replica of one partition: owns its log, high watermark, leader epoch, flush in
+/// flight, waiters, producer state and produce limits. See the module doc.
 pub struct Partition {
     /// Which partition this is: the node keys its partitions by it.
     pub id: PartitionId,
