@@ -12,11 +12,15 @@ pub mod compression;
 pub mod config;
 pub mod error;
 pub mod group;
+pub mod ids;
 pub mod log;
 pub mod metadata;
 pub mod partition;
 pub mod producer;
 pub mod record;
 pub mod storage;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod throttle;
 pub mod time;
+pub mod timers;

@@ -56,6 +56,7 @@ impl TopicMeta {
     }
 }
 
+/// The topic table: owns every topic's name, id, partition count and configs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Metadata {
     pub topics: BTreeMap<String, TopicMeta>,

@@ -44,6 +44,7 @@ use crate::network::{Listener, Stream, SyncMode};
 use bytes::{Bytes, BytesMut};
 use keel_core::api::{self, ConnId, RequestId};
 use keel_core::broker::{Input, LogId, Node, NodeConfig, OpenError, Output};
+use keel_core::ids::Offset;
 use keel_core::storage::Storage;
 use keel_core::time::Instant;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -524,8 +525,8 @@ fn node_gauges(node: &Node) -> NodeGauges {
     let partitions = node
         .partition_offsets()
         .map(|p| PartitionGauges {
-            topic: p.key.0.clone(),
-            partition: p.key.1,
+            topic: p.topic.to_string(),
+            partition: p.partition,
             log_start_offset: p.log_start_offset,
             log_end_offset: p.log_end_offset,
             high_watermark: p.high_watermark,
@@ -626,6 +627,12 @@ impl Router {
                 Output::Flush { log, files, upto } => {
                     // The flusher lives as long as the router (it ends when this sender drops).
                     let _ = self.flush_tx.send(FlushJob { log, files, upto });
+                }
+                // The single-node driver has no peer listener or connections (issue 13
+                // adds them), and a node with no peers configured sends nothing; dropping
+                // a message is what Raft expects of an unreachable peer.
+                Output::SendPeer { to, .. } => {
+                    tracing::debug!(%to, "no connection to that broker: peer message dropped");
                 }
             }
         }
@@ -735,7 +742,7 @@ impl Episode {
 struct FlushJob {
     log: LogId,
     files: Vec<String>,
-    upto: i64,
+    upto: Offset,
 }
 
 /// Group commit: takes every job queued, syncs each distinct file once, answers each log.
@@ -802,8 +809,8 @@ async fn sync_files(
 fn group_by_log(
     batch: Vec<FlushJob>,
     failures: &BTreeMap<String, String>,
-) -> BTreeMap<LogId, (i64, Option<String>)> {
-    let mut out: BTreeMap<LogId, (i64, Option<String>)> = BTreeMap::new();
+) -> BTreeMap<LogId, (Offset, Option<String>)> {
+    let mut out: BTreeMap<LogId, (Offset, Option<String>)> = BTreeMap::new();
     for job in batch {
         let entry = out.entry(job.log).or_insert((job.upto, None));
         entry.0 = entry.0.max(job.upto);
@@ -1220,23 +1227,23 @@ mod tests {
             FlushJob {
                 log: LogId(1),
                 files: vec!["a".into()],
-                upto: 5,
+                upto: Offset(5),
             },
             FlushJob {
                 log: LogId(2),
                 files: vec!["b".into(), "a".into()],
-                upto: 3,
+                upto: Offset(3),
             },
             FlushJob {
                 log: LogId(1),
                 files: vec!["a".into()],
-                upto: 9,
+                upto: Offset(9),
             },
         ];
         let failures = BTreeMap::from([("b".to_string(), "EIO".to_string())]);
         let grouped = group_by_log(batch, &failures);
-        assert_eq!(grouped[&LogId(1)], (9, None));
-        assert_eq!(grouped[&LogId(2)].0, 3);
+        assert_eq!(grouped[&LogId(1)], (Offset(9), None));
+        assert_eq!(grouped[&LogId(2)].0, Offset(3));
         assert!(grouped[&LogId(2)]
             .1
             .as_deref()

@@ -139,7 +139,7 @@ pub fn resolve_with_metrics(args: ServeArgs) -> Result<(ServeConfig, Option<Sock
         None => (listen.ip().to_string(), listen.port() as i32),
     };
     let mut node = NodeConfig {
-        node_id: args.node_id.or(file.node_id).unwrap_or(1),
+        node_id: keel_core::ids::NodeId(args.node_id.or(file.node_id).unwrap_or(1)),
         advertised_host,
         advertised_port,
         ..NodeConfig::default()
@@ -304,7 +304,7 @@ mod tests {
             ..Default::default()
         })
         .unwrap();
-        assert_eq!(c.node.node_id, 3);
+        assert_eq!(c.node.node_id, keel_core::ids::NodeId(3));
         assert_eq!(c.listen.port(), 19092);
         assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
         std::fs::write(&file, "no_such_key = 1\n").unwrap();

@@ -810,7 +810,7 @@ fn trace_hash(history: &History, check: &CheckReport) -> u64 {
 /// A node's configuration: Keel's defaults, the scenario's tweaks, then the run's hook.
 fn node_config(scenario: &Scenario, node: u32, tweak: Option<&ConfigTweak>) -> NodeConfig {
     let mut config = NodeConfig {
-        node_id: node as i32,
+        node_id: keel_core::ids::NodeId(node as i32),
         advertised_host: host(node),
         advertised_port: i32::from(BROKER_PORT),
         auto_create_topics: false,

@@ -9,6 +9,7 @@ use super::{partition_dir, Node, OpenError, WriteClass};
 use crate::api::*;
 use crate::config::validate_topic_config;
 use crate::error::ErrorCode;
+use crate::ids::PartitionId;
 use crate::log::LogError;
 use crate::metadata::Metadata;
 use crate::metadata::{validate_topic_name, TopicMeta};
@@ -124,13 +125,13 @@ impl Node {
     pub(super) fn metadata_request(&mut self, request: MetadataRequest) -> MetadataResponse {
         let mut response = MetadataResponse {
             brokers: vec![BrokerInfo {
-                node_id: self.config.node_id,
+                node_id: self.config.node_id.0,
                 host: self.config.advertised_host.clone(),
                 port: self.config.advertised_port,
                 rack: None,
             }],
             cluster_id: Some(self.config.cluster_id.clone()),
-            controller_id: self.config.node_id,
+            controller_id: self.config.node_id.0,
             topics: Vec::new(),
             // Keel has no authorizer: Kafka then grants every operation (KafkaApis
             // handleTopicMetadataRequest, AuthHelper.authorizedOperations).
@@ -230,7 +231,7 @@ impl Node {
                 ..Default::default()
             };
         };
-        let node = self.config.node_id;
+        let node = self.config.node_id.0;
         MetadataTopic {
             error_code: ErrorCode::NONE,
             name: Some(name.to_string()),
@@ -238,7 +239,10 @@ impl Node {
             is_internal: INTERNAL_TOPICS.contains(&name),
             partitions: (0..meta.partitions)
                 .map(|index| {
-                    let p = self.partitions.get(&(name.to_string(), index));
+                    let p = self.partitions.get(&PartitionId {
+                        topic: meta.id,
+                        index,
+                    });
                     let healthy = p.is_some_and(|p| !p.is_failed());
                     MetadataPartition {
                         error_code: if healthy {
@@ -248,7 +252,7 @@ impl Node {
                         },
                         partition_index: index,
                         leader_id: node,
-                        leader_epoch: p.map_or(SINGLE_NODE_LEADER_EPOCH, |p| p.leader_epoch),
+                        leader_epoch: p.map_or(SINGLE_NODE_LEADER_EPOCH, |p| p.leader_epoch).0,
                         replica_nodes: vec![node],
                         isr_nodes: vec![node],
                         offline_replicas: if healthy { vec![] } else { vec![node] },
@@ -274,19 +278,16 @@ impl Node {
                     offset: -1,
                     leader_epoch: -1,
                 };
-                match self
-                    .partitions
-                    .get(&(topic.name.clone(), lp.partition_index))
-                {
+                match self.partition_named(&topic.name, lp.partition_index) {
                     None => out.error_code = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
                     Some(p) => {
                         if let Some(code) = super::fetch::leader_epoch_error(
                             lp.current_leader_epoch,
-                            p.leader_epoch,
+                            p.leader_epoch.0,
                         ) {
                             out.error_code = code;
                         } else {
-                            let hw = p.high_watermark;
+                            let hw = p.high_watermark.0;
                             let found = match lp.timestamp {
                                 EARLIEST_TIMESTAMP => Ok(Some((p.log.log_start_offset(), -1))),
                                 LATEST_TIMESTAMP => Ok(Some((hw, -1))),
@@ -298,7 +299,7 @@ impl Node {
                                 Ok(Some((offset, timestamp))) => {
                                     out.offset = offset;
                                     out.timestamp = timestamp;
-                                    out.leader_epoch = p.leader_epoch;
+                                    out.leader_epoch = p.leader_epoch.0;
                                 }
                                 // No record at or after the timestamp: offset and timestamp -1.
                                 Ok(None) => {}
@@ -406,7 +407,7 @@ impl Node {
             }
             let mut indexes: Vec<i32> = t.assignments.iter().map(|(p, _)| *p).collect();
             indexes.sort_unstable();
-            let node = self.config.node_id;
+            let node = self.config.node_id.0;
             if indexes.iter().enumerate().any(|(i, p)| *p != i as i32)
                 || t.assignments
                     .iter()
@@ -530,10 +531,11 @@ impl Node {
     /// creation that failed. Files a deletion leaves are orphans the next open removes.
     fn discard_new_partitions(&mut self, meta: &TopicMeta, from: i32, to: i32) {
         for index in from..to {
-            let key = (meta.name.clone(), index);
-            self.dirty.remove(&key);
+            let key = PartitionId {
+                topic: meta.id,
+                index,
+            };
             if let Some(p) = self.partitions.remove(&key) {
-                self.logs.remove(&p.log_id);
                 if let Err(e) = p.log.delete() {
                     tracing::warn!(topic = %meta.name, partition = index, error = %e, "could not remove the log of a partition whose creation failed; the next start removes it");
                 }
@@ -671,7 +673,7 @@ impl Node {
                     ),
                 ));
             }
-            let node = self.config.node_id;
+            let node = self.config.node_id.0;
             if let Some(bad) = assignments.iter().find(|a| a.as_slice() != [node]) {
                 return Err((
                     ErrorCode::INVALID_REPLICA_ASSIGNMENT,
@@ -709,7 +711,7 @@ impl Node {
         let mut response = DescribeClusterResponse {
             endpoint_type: request.endpoint_type,
             cluster_id: self.config.cluster_id.clone(),
-            controller_id: self.config.node_id,
+            controller_id: self.config.node_id.0,
             cluster_authorized_operations: if request.include_cluster_authorized_operations {
                 CLUSTER_AUTHORIZED_OPERATIONS
             } else {
@@ -722,7 +724,7 @@ impl Node {
                 // No broker is ever fenced on a single node, so include_fenced_brokers
                 // changes nothing.
                 response.brokers = vec![DescribeClusterBroker {
-                    broker_id: self.config.node_id,
+                    broker_id: self.config.node_id.0,
                     host: self.config.advertised_host.clone(),
                     port: self.config.advertised_port,
                     rack: None,
@@ -766,7 +768,8 @@ impl Node {
             wanted
         });
         let mut topics: Vec<LogDirTopic> = Vec::new();
-        for ((topic, index), p) in &self.partitions {
+        for p in self.partitions.values() {
+            let (topic, index) = (&p.topic, &p.id.index);
             let asked = wanted.as_ref().is_none_or(|w| {
                 w.get(topic.as_str())
                     .is_some_and(|partitions| partitions.contains(index))
@@ -788,6 +791,8 @@ impl Node {
                 }),
             }
         }
+        // Partitions are keyed by topic id; answer in name order, as a reader expects.
+        topics.sort_by(|a, b| a.name.cmp(&b.name));
         let bytes = |b: u64| i64::try_from(b).unwrap_or(i64::MAX);
         let (total_bytes, usable_bytes) = self
             .storage
@@ -863,17 +868,20 @@ impl Node {
             .map_err(|e| format!("could not persist the deletion: {e}"))?;
         self.metadata = next;
         for index in 0..meta.partitions {
-            let key = (meta.name.clone(), index);
+            let key = PartitionId {
+                topic: meta.id,
+                index,
+            };
             let Some(p) = self.partitions.remove(&key) else {
                 continue;
             };
-            self.logs.remove(&p.log_id);
-            self.dirty.remove(&key);
             for waiter in p.waiters.iter() {
                 match waiter {
-                    Waiter::Produce(wait) => {
-                        self.release_ack(wait, &key, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION)
-                    }
+                    Waiter::Produce(wait) => self.release_ack(
+                        wait,
+                        &(meta.name.clone(), index),
+                        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                    ),
                     Waiter::Fetch(wait) => self.complete_fetch(wait),
                     // The coordinator forgets them with the topic, below.
                     Waiter::OffsetsWrite(_) => {}

@@ -378,7 +378,11 @@ impl Node {
         let log_config = super::topic_log_config(&self.config.log, meta);
         let limits = super::ProduceLimits::of(&self.config, meta);
         for index in 0..meta.partitions {
-            let Some(p) = self.partitions.get_mut(&(meta.name.clone(), index)) else {
+            let key = crate::ids::PartitionId {
+                topic: meta.id,
+                index,
+            };
+            let Some(p) = self.partitions.get_mut(&key) else {
                 continue;
             };
             let mut c = log_config;
@@ -397,7 +401,7 @@ impl Node {
         if name.is_empty() {
             return Ok(false);
         }
-        let node = self.config.node_id;
+        let node = self.config.node_id.0;
         match name.parse::<i32>() {
             Ok(id) if id == node => Ok(true),
             Ok(_) => Err(refusal(

@@ -14,8 +14,9 @@
 //! not available"; Kafka has no floor and takes the log directory offline on ENOSPC. Here the
 //! refusal names the floor and what is free (see [`DiskSpace::refusal`]).
 
-use super::{Node, PartitionKey};
+use super::Node;
 use crate::error::ErrorCode;
+use crate::ids::PartitionId;
 use crate::partition::LoadedLog;
 
 /// The default floor's absolute cap: 1 GiB, as Redpanda's storage_min_free_bytes.
@@ -255,33 +256,38 @@ impl Node {
     /// answer is still owed to the old log's waiters): recovery cuts the partial write
     /// the failed append may have left, and the log takes writes again.
     fn reopen_out_of_space_logs(&mut self) {
-        let stopped: Vec<PartitionKey> = self
+        let stopped: Vec<PartitionId> = self
             .partitions
-            .iter()
-            .filter(|(_, p)| p.out_of_space().is_some() && p.flush_in_flight.is_none())
-            .map(|(key, _)| key.clone())
+            .values()
+            .filter(|p| p.out_of_space().is_some() && p.flush_in_flight.is_none())
+            .map(|p| p.id)
             .collect();
         for key in stopped {
-            self.reopen_partition(&key);
+            self.reopen_partition(key);
         }
     }
 
-    fn reopen_partition(&mut self, key: &PartitionKey) {
-        let Some(topic) = self.metadata.topics.get(&key.0).cloned() else {
+    fn reopen_partition(&mut self, key: PartitionId) {
+        let topic = self
+            .partitions
+            .get(&key)
+            .and_then(|p| self.metadata.topics.get(&p.topic))
+            .cloned();
+        let Some(topic) = topic else {
             return;
         };
-        let loaded = match self.load_partition_log(&topic, key.1) {
+        let name = topic.name.as_str();
+        let loaded = match self.load_partition_log(&topic, key.index) {
             Ok(loaded) => loaded,
             Err(e) => {
-                if let Some(held_back) =
-                    self.throttle.borrow_mut().allow("reopen", &key.0, self.now)
+                if let Some(held_back) = self.throttle.borrow_mut().allow("reopen", name, self.now)
                 {
-                    tracing::warn!(topic = %key.0, partition = key.1, error = %e, held_back, "a log stopped by a full disk could not be reopened yet; retrying at the next measurement");
+                    tracing::warn!(topic = %name, partition = key.index, error = %e, held_back, "a log stopped by a full disk could not be reopened yet; retrying at the next measurement");
                 }
                 return;
             }
         };
-        let Some(p) = self.partitions.get_mut(key) else {
+        let Some(p) = self.partitions.get_mut(&key) else {
             return;
         };
         let LoadedLog {
@@ -289,24 +295,24 @@ impl Node {
             producers,
             producer_snapshot,
         } = loaded;
-        let durable = p.high_watermark;
+        let durable = p.high_watermark.0;
         if log.log_end_offset() < durable {
             // Flushed bytes did not come back: the disk lies or fails; never serve less.
             let reason = format!(
                 "reopened after ENOSPC, the log ends at {} below its durable offset {durable}",
                 log.log_end_offset()
             );
-            tracing::error!(topic = %key.0, partition = key.1, %reason, "durable data lost; the log takes no more writes");
+            tracing::error!(topic = %name, partition = key.index, %reason, "durable data lost; the log takes no more writes");
             p.fail(reason);
             return;
         }
         log.mark_flushed(durable);
-        if key.0 == crate::group::OFFSETS_TOPIC && log.log_end_offset() > durable {
+        if name == crate::group::OFFSETS_TOPIC && log.log_end_offset() > durable {
             // The coordinator already answered and forgot the writes above the durable
             // offset (`on_partition_failed`); replaying them later would commit offsets it
             // reported as failed.
             if let Err(e) = log.truncate_to(durable) {
-                tracing::warn!(partition = key.1, error = %e, "could not cut {} after ENOSPC; retrying", crate::group::OFFSETS_TOPIC);
+                tracing::warn!(partition = key.index, error = %e, "could not cut {} after ENOSPC; retrying", crate::group::OFFSETS_TOPIC);
                 return;
             }
         }
@@ -316,12 +322,11 @@ impl Node {
         producers.keep_refused(&p.producers);
         p.producers = producers;
         p.producer_snapshot = producer_snapshot;
-        p.health = crate::partition::Health::Healthy;
         if end > durable {
-            self.dirty.insert(key.clone());
+            self.partitions.mark_dirty(key);
         }
-        self.throttle.borrow_mut().reset("reopen", &key.0);
-        tracing::info!(topic = %key.0, partition = key.1, log_end_offset = end, "a log stopped by a full disk reopened and takes writes again");
+        self.throttle.borrow_mut().reset("reopen", name);
+        tracing::info!(topic = %name, partition = key.index, log_end_offset = end, "a log stopped by a full disk reopened and takes writes again");
     }
 }
 

@@ -2,12 +2,13 @@
 //! that found fewer than min_bytes until more data is durable or max_wait_ms passes. A
 //! fetch's session (fetch_session.rs) decides what is read and what the answer lists.
 
-use super::{Node, PartitionKey, PendingFetch, WaitId, MAX_PARKED_FETCHES};
+use super::{Node, PendingFetch, WaitId, MAX_PARKED_FETCHES};
 use crate::api::{
     ConnId, FetchPartitionResponse, FetchRequest, FetchResponse, FetchTopicResponse, RequestId,
     Response,
 };
 use crate::error::ErrorCode;
+use crate::ids::{Offset, PartitionId};
 use crate::log::LogError;
 use crate::partition::Waiter;
 use bytes::Bytes;
@@ -47,16 +48,13 @@ impl Node {
         // that does not exist yet answers at the deadline.
         for topic in &request.topics {
             for fp in &topic.partitions {
-                if let Some(p) = self
-                    .partitions
-                    .get_mut(&(topic.name.clone(), fp.partition_index))
-                {
-                    let seen = fp.fetch_offset.max(p.high_watermark);
-                    p.wait_for(seen.saturating_add(1), Waiter::Fetch(wait));
+                if let Some(p) = self.partition_named_mut(&topic.name, fp.partition_index) {
+                    let seen = Offset(fp.fetch_offset).max(p.high_watermark);
+                    p.wait_for(seen.next(), Waiter::Fetch(wait));
                 }
             }
         }
-        self.timers.insert((deadline, wait));
+        self.timers.set(super::NodeTimer::Parked(wait), deadline);
         self.fetch_waits.insert(
             wait,
             PendingFetch {
@@ -64,14 +62,13 @@ impl Node {
                 id,
                 request,
                 session,
-                deadline,
             },
         );
     }
 
     /// Partition `key` committed past what parked fetch `wait` last saw of it: answer the
     /// fetch if it now has enough, or park it again on this partition.
-    pub(super) fn wake_fetch(&mut self, wait: WaitId, key: &PartitionKey) {
+    pub(super) fn wake_fetch(&mut self, wait: WaitId, key: PartitionId) {
         let Some(f) = self.fetch_waits.get(&wait) else {
             return;
         };
@@ -82,8 +79,8 @@ impl Node {
                 let response = self.fetch_sessions.answer(f.session, response);
                 self.respond(f.conn, f.id, Response::Fetch(response));
             }
-        } else if let Some(p) = self.partitions.get_mut(key) {
-            let next = p.high_watermark.saturating_add(1);
+        } else if let Some(p) = self.partitions.get_mut(&key) {
+            let next = p.high_watermark.next();
             p.wait_for(next, Waiter::Fetch(wait));
         }
     }
@@ -100,11 +97,10 @@ impl Node {
 
     pub(super) fn remove_fetch_wait(&mut self, wait: WaitId) -> Option<PendingFetch> {
         let f = self.fetch_waits.remove(&wait)?;
-        self.timers.remove(&(f.deadline, wait));
+        self.timers.cancel(&super::NodeTimer::Parked(wait));
         for topic in &f.request.topics {
             for fp in &topic.partitions {
-                let key = (topic.name.clone(), fp.partition_index);
-                if let Some(p) = self.partitions.get_mut(&key) {
+                if let Some(p) = self.partition_named_mut(&topic.name, fp.partition_index) {
                     p.waiters.remove(Waiter::Fetch(wait));
                 }
             }
@@ -141,13 +137,10 @@ impl Node {
                     log_start_offset: -1,
                     records: Bytes::new(),
                 };
-                match self
-                    .partitions
-                    .get(&(topic.name.clone(), fp.partition_index))
-                {
+                match self.partition_named(&topic.name, fp.partition_index) {
                     None => out.error_code = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
                     Some(p) => {
-                        let hw = p.high_watermark;
+                        let hw = p.high_watermark.0;
                         out.high_watermark = hw;
                         let planted = crate::bugs::active(
                             self.config.planted_bug,
@@ -157,7 +150,7 @@ impl Node {
                         out.last_stable_offset = hw;
                         out.log_start_offset = p.log.log_start_offset();
                         if let Some(code) =
-                            leader_epoch_error(fp.current_leader_epoch, p.leader_epoch)
+                            leader_epoch_error(fp.current_leader_epoch, p.leader_epoch.0)
                         {
                             out.error_code = code;
                         } else if fp.fetch_offset < p.log.log_start_offset()

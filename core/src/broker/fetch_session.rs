@@ -129,7 +129,8 @@ pub enum SessionContext {
     Incremental { id: i32 },
 }
 
-/// The node's fetch sessions.
+/// The node's fetch sessions: owns each session's partitions, epochs and cached answers,
+/// and the bound on how many there are.
 #[derive(Debug)]
 pub struct FetchSessions {
     sessions: BTreeMap<i32, Session>,

@@ -13,6 +13,7 @@ use crate::error::ErrorCode;
 use crate::group::coordinator::{join_error, set_slot_error, PlannedWrite};
 use crate::group::offsets::{self, DecodedKey, GroupRecord, Mutation};
 use crate::group::{partition_for, OFFSETS_TOPIC};
+use crate::ids::Offset;
 use crate::partition::{AppendFailure, Waiter};
 use crate::record::{split_batches, verify_batch};
 use std::collections::{BTreeMap, BTreeSet};
@@ -208,12 +209,9 @@ impl Node {
     /// commits up to `needed` (broker/mod.rs `on_flushed` tells the coordinator then).
     fn wait_for_offsets_write(&mut self, partition: i32, needed: i64) {
         let wait = self.next_wait_id();
-        if let Some(p) = self
-            .partitions
-            .get_mut(&(OFFSETS_TOPIC.to_string(), partition))
-        {
+        if let Some(p) = self.partition_named_mut(OFFSETS_TOPIC, partition) {
             // Always above the high watermark: appended just now, or loaded past it.
-            let parked = p.wait_for(needed, Waiter::OffsetsWrite(wait));
+            let parked = p.wait_for(Offset(needed), Waiter::OffsetsWrite(wait));
             debug_assert!(parked, "an offsets write at {needed} is already committed");
         }
     }
@@ -268,11 +266,13 @@ impl Node {
             return Ok(());
         };
         for partition in 0..count {
-            let key = (OFFSETS_TOPIC.to_string(), partition);
+            let Some(key) = self.partition_id(OFFSETS_TOPIC, partition) else {
+                continue;
+            };
             let Some(p) = self.partitions.get_mut(&key) else {
                 continue;
             };
-            match read_offsets_partition(&p.log, p.high_watermark, partition) {
+            match read_offsets_partition(&p.log, p.high_watermark.0, partition) {
                 Ok(loads) => {
                     let records: usize = loads.iter().map(|(m, g, _)| m.len() + g.len()).sum();
                     for (mutations, groups, needed) in loads {
@@ -288,7 +288,7 @@ impl Node {
                 Err(reason) => {
                     tracing::error!(partition, %reason, "{OFFSETS_TOPIC} cannot be loaded; its groups are unavailable");
                     p.fail(format!("committed offsets unreadable: {reason}"));
-                    self.dirty.remove(&key);
+                    self.partitions.clear_dirty(&key);
                 }
             }
         }
@@ -306,9 +306,9 @@ impl Node {
     /// node.
     fn led_offsets_partitions(&self) -> BTreeSet<i32> {
         self.partitions
-            .iter()
-            .filter(|((topic, _), p)| topic == OFFSETS_TOPIC && p.takes_writes())
-            .map(|((_, index), _)| *index)
+            .values()
+            .filter(|p| p.topic == OFFSETS_TOPIC && p.takes_writes())
+            .map(|p| p.id.index)
             .collect()
     }
 
@@ -326,8 +326,7 @@ impl Node {
         let count = self.ensure_offsets_topic()?;
         let partition = partition_for(group_id, count);
         let healthy = self
-            .partitions
-            .get(&(OFFSETS_TOPIC.to_string(), partition))
+            .partition_named(OFFSETS_TOPIC, partition)
             .is_some_and(|p| p.takes_writes());
         if !healthy {
             return Err(ErrorCode::NOT_COORDINATOR);
@@ -387,7 +386,7 @@ impl Node {
                         if self.led_offsets_partitions().contains(&partition) {
                             Coordinator {
                                 key: key.clone(),
-                                node_id: self.config.node_id,
+                                node_id: self.config.node_id.0,
                                 host: self.config.advertised_host.clone(),
                                 port: self.config.advertised_port,
                                 error_code: ErrorCode::NONE,
@@ -578,7 +577,9 @@ impl Node {
         partition: i32,
         batch: bytes::Bytes,
     ) -> Result<i64, ErrorCode> {
-        let key = (OFFSETS_TOPIC.to_string(), partition);
+        let key = self
+            .partition_id(OFFSETS_TOPIC, partition)
+            .ok_or(ErrorCode::NOT_COORDINATOR)?;
         let now_ms = self.now.as_millis();
         let p = self
             .partitions
@@ -596,7 +597,7 @@ impl Node {
         }
         match p.append(&batch, now_ms) {
             Ok(info) => {
-                self.dirty.insert(key);
+                self.partitions.mark_dirty(key);
                 let transition = self.disk.on_written(batch.len() as u64);
                 super::disk::log_transition(&self.disk, transition);
                 let needed = info.last_offset + 1;

@@ -22,20 +22,19 @@ pub(crate) use idempotence::snapshot_producers;
 
 use crate::api::{ConnId, Request, RequestId, Response};
 use crate::bugs::PlantedBug;
+use crate::ids::{NodeId, Offset, PartitionId};
 use crate::log::{LogConfig, PartitionLog};
 use crate::metadata::{Metadata, TopicMeta};
-use crate::partition::{FlushNeed, LoadedLog, Partition, ProduceLimits, Waiter};
+use crate::partition::{FlushNeed, LoadedLog, Partition, PartitionTable, ProduceLimits, Waiter};
 use crate::storage::Storage;
 use crate::time::Instant;
+use crate::timers::TimerTable;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
-/// Identifies one open partition log for the lifetime of a node run, so that a `Flushed`
-/// that arrives after its topic was deleted (and maybe re-created) finds nothing to release.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct LogId(pub u64);
+pub use crate::partition::LogId;
 
 /// What happens to a node.
 #[derive(Debug)]
@@ -50,7 +49,7 @@ pub enum Input {
     /// The client connection went away: its parked requests are dropped.
     Disconnected { conn: ConnId },
     /// Every write to the files of a `Flush` for `log` is durable, up to `upto` (exclusive).
-    Flushed { log: LogId, upto: i64 },
+    Flushed { log: LogId, upto: Offset },
     /// The fsync for `log` failed: the data may be lost, so the log stops taking writes.
     FlushFailed { log: LogId, error: String },
     /// A timer the driver armed from `next_deadline` fired.
@@ -58,6 +57,30 @@ pub enum Input {
     /// The driver measured the data directory's filesystem (statvfs): `free_bytes` usable
     /// by the broker of `total_bytes`. Drives the free-space floor (broker/disk.rs).
     DiskSpace { free_bytes: u64, total_bytes: u64 },
+    /// A message from broker `from`, decoded and checked by the driver's peer transport
+    /// (net/src/peer): it arrived intact from a broker of this cluster, nothing more.
+    Peer { from: NodeId, message: PeerMessage },
+}
+
+/// Which Raft group a peer message belongs to on the broker that receives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RaftGroup {
+    /// The metadata quorum: the controller's log.
+    Metadata,
+    /// One partition's replicas.
+    Partition(PartitionId),
+}
+
+/// What brokers say to each other. The driver owns the connections, one per broker pair,
+/// and carries many groups' messages on each; the encoding is the driver's. Raft tolerates
+/// a message lost, repeated or late, so neither side ever waits for one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerMessage {
+    /// Raft traffic of one group (keel-raft's RPCs and replies).
+    Raft {
+        group: RaftGroup,
+        message: keel_raft::Message,
+    },
 }
 
 /// What a node wants done.
@@ -72,14 +95,17 @@ pub enum Output {
     Flush {
         log: LogId,
         files: Vec<String>,
-        upto: i64,
+        upto: Offset,
     },
+    /// Send `message` to broker `to`, best effort: a message the driver cannot deliver
+    /// (no connection, a full queue) is dropped, and Raft's retries cover it.
+    SendPeer { to: NodeId, message: PeerMessage },
 }
 
 /// A node's static configuration.
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
-    pub node_id: i32,
+    pub node_id: NodeId,
     /// The address clients are told to connect to (Metadata `brokers`).
     pub advertised_host: String,
     pub advertised_port: i32,
@@ -120,7 +146,7 @@ pub struct NodeConfig {
 impl Default for NodeConfig {
     fn default() -> Self {
         NodeConfig {
-            node_id: 1,
+            node_id: NodeId(1),
             advertised_host: "127.0.0.1".to_string(),
             advertised_port: 9092,
             cluster_id: "keel-cluster".to_string(),
@@ -154,13 +180,15 @@ pub enum OpenError {
     Storage(#[from] std::io::Error),
 }
 
-/// Identifies a partition: topic name and index.
+/// A partition as clients name it: topic name and index (the node itself keys partitions
+/// by [`PartitionId`]; fetch sessions, which live as long as a client's view, by this).
 pub type PartitionKey = (String, i32);
 
 /// One partition as a metrics scrape sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionStats<'a> {
-    pub key: &'a PartitionKey,
+    pub topic: &'a str,
+    pub partition: i32,
     pub log_start_offset: i64,
     pub log_end_offset: i64,
     pub high_watermark: i64,
@@ -170,6 +198,23 @@ pub struct PartitionStats<'a> {
 
 pub(crate) type WaitId = u64;
 
+/// What one of the node's timers is for. The node keeps every deadline it needs in one
+/// table (`Node::timers`), the group coordinator's earliest folded in as one entry, so that
+/// `next_deadline` is a lookup and timers due at one instant fire in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum NodeTimer {
+    /// A parked produce or fetch times out.
+    Parked(WaitId),
+    /// The group coordinator's earliest deadline (its own table, group/coordinator.rs).
+    Groups,
+    /// The log cleaner's next run (`run_log_cleaner`).
+    LogCleaner,
+    /// The next retention pass (broker/retention.rs).
+    Retention,
+    /// The next round of log checkpoints (`run_log_checkpoints`).
+    Checkpoint,
+}
+
 /// An acks=-1 produce waiting until every partition it wrote is durable.
 struct PendingProduce {
     conn: ConnId,
@@ -177,7 +222,6 @@ struct PendingProduce {
     response: crate::api::ProduceResponse,
     /// (topic index, partition index) into `response` not yet durable.
     outstanding: BTreeSet<(usize, usize)>,
-    deadline: Instant,
 }
 
 /// A fetch parked until enough bytes are durable or its max_wait_ms passes.
@@ -187,41 +231,38 @@ struct PendingFetch {
     /// What to read: for an incremental fetch, every partition of its session.
     request: crate::api::FetchRequest,
     session: fetch_session::SessionContext,
-    deadline: Instant,
 }
 
-/// A broker node. See the module docs for how to drive it.
+/// A broker node: owns the topic table, the partitions it hosts, the parked requests and
+/// their timers, fetch sessions, the group coordinator and the producer-id block, and routes
+/// each input to them. See the module docs for how to drive it.
 pub struct Node {
     /// Set when an fsync failed: the node must stop (see [`Node::fatal_error`]).
     fatal: Option<String>,
+    /// Peer messages for a Raft group this node does not host, dropped (see
+    /// `on_peer_message`).
+    dropped_peer_messages: u64,
     config: NodeConfig,
     storage: Arc<dyn Storage>,
     rng: ChaCha8Rng,
     now: Instant,
     metadata: Metadata,
-    partitions: BTreeMap<PartitionKey, Partition>,
-    logs: BTreeMap<LogId, PartitionKey>,
-    next_log_id: u64,
-    /// Partitions with writes no Flush has been asked for yet.
-    dirty: BTreeSet<PartitionKey>,
+    /// Every partition of every topic, by topic id, so that nothing addressed to a deleted
+    /// topic reaches one created again under its name.
+    partitions: PartitionTable,
     outputs: VecDeque<Output>,
     produce_waits: BTreeMap<WaitId, PendingProduce>,
     fetch_waits: BTreeMap<WaitId, PendingFetch>,
     /// KIP-227 fetch sessions (broker/fetch_session.rs).
     fetch_sessions: fetch_session::FetchSessions,
-    /// Deadlines of parked requests, earliest first.
-    timers: BTreeSet<(Instant, WaitId)>,
+    /// Every deadline of the node: parked requests, the periodic jobs (always armed, as
+    /// a schedule) and the group coordinator's earliest.
+    timers: TimerTable<NodeTimer>,
     next_wait_id: WaitId,
     /// Consumer groups and committed offsets (group/, glued in broker/group.rs).
     group: crate::group::Coordinator,
     /// Producer ids for InitProducerId (broker/idempotence.rs).
     producer_ids: crate::producer::ProducerIdBlock,
-    /// When the log cleaner runs next (see `run_log_cleaner`).
-    next_log_cleaning: Instant,
-    /// When the next retention pass runs (broker/retention.rs).
-    next_retention_check: Instant,
-    /// When every stale log checkpoint is written next (see `run_log_checkpoints`).
-    next_log_checkpoint: Instant,
     /// Set by [`Node::flush_all`]: a clean shutdown is under way, so each log writes its
     /// checkpoint as soon as its last flush lands.
     closing: bool,
@@ -265,34 +306,32 @@ impl Node {
         let config_min_free_bytes = config.min_free_bytes;
         let mut node = Node {
             fatal: None,
+            dropped_peer_messages: 0,
             config,
             storage,
             rng: ChaCha8Rng::seed_from_u64(seed),
             now,
             metadata,
-            partitions: BTreeMap::new(),
-            logs: BTreeMap::new(),
-            next_log_id: 1,
-            dirty: BTreeSet::new(),
+            partitions: PartitionTable::new(),
             outputs: VecDeque::new(),
             produce_waits: BTreeMap::new(),
             fetch_waits: BTreeMap::new(),
             fetch_sessions,
-            timers: BTreeSet::new(),
+            timers: TimerTable::new(),
             next_wait_id: 1,
             group,
             producer_ids: crate::producer::ProducerIdBlock::default(),
-            next_log_cleaning: now,
-            next_retention_check: now,
-            next_log_checkpoint: now,
             closing: false,
             warned_transactional: BTreeSet::new(),
             disk: disk::DiskSpace::new(config_min_free_bytes),
             throttle: Default::default(),
         };
-        node.next_log_cleaning = node.log_cleaner_deadline();
-        node.next_retention_check = node.retention_deadline();
-        node.next_log_checkpoint = node.log_checkpoint_deadline();
+        node.timers
+            .set(NodeTimer::LogCleaner, node.log_cleaner_deadline());
+        node.timers
+            .set(NodeTimer::Retention, node.retention_deadline());
+        node.timers
+            .set(NodeTimer::Checkpoint, node.log_checkpoint_deadline());
         node.remove_orphan_logs()?;
         let topics: Vec<TopicMeta> = node.metadata.topics.values().cloned().collect();
         for topic in &topics {
@@ -320,12 +359,12 @@ impl Node {
                 free_bytes,
                 total_bytes,
             } => self.on_disk_sample(free_bytes, total_bytes),
+            Input::Peer { from, message } => self.on_peer_message(from, message),
         }
-        self.run_log_cleaner();
-        self.run_retention();
-        self.run_log_checkpoints();
-        self.expire_deadlines();
+        self.fire_timers();
         self.poll_group();
+        self.timers
+            .set_or_cancel(NodeTimer::Groups, self.group.next_deadline());
         self.request_flushes();
         self.check();
     }
@@ -336,24 +375,41 @@ impl Node {
         self.outputs.pop_front()
     }
 
-    /// When the node next needs `Input::Tick`, if ever.
+    /// When the node next needs `Input::Tick`, if ever. A periodic job with nothing to
+    /// do asks for no wake-up (an idle node sleeps), though it still runs at its time if
+    /// some input arrives after it.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let parked = self.timers.first().map(|(at, _)| *at);
-        let parked = match (parked, self.log_cleaner_due()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let parked = match (parked, self.retention_due()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let parked = match (parked, self.log_checkpoint_due()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        match (parked, self.group.next_deadline()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        self.timers.next_where(|timer| match timer {
+            NodeTimer::Parked(_) | NodeTimer::Groups => true,
+            NodeTimer::LogCleaner => self.log_cleaner_wanted(),
+            NodeTimer::Retention => self.retention_wanted(),
+            NodeTimer::Checkpoint => self.log_checkpoint_wanted(),
+        })
+    }
+
+    /// Runs every timer due at `now`, earliest first. A periodic job re-arms itself.
+    fn fire_timers(&mut self) {
+        while let Some((_, timer)) = self.timers.pop_due(self.now) {
+            match timer {
+                NodeTimer::Parked(wait) => self.expire_parked(wait),
+                // poll_group, which runs after every input, expires the group's timers.
+                NodeTimer::Groups => {}
+                NodeTimer::LogCleaner => {
+                    self.timers
+                        .set(NodeTimer::LogCleaner, self.log_cleaner_deadline());
+                    self.run_log_cleaner();
+                }
+                NodeTimer::Retention => {
+                    self.timers
+                        .set(NodeTimer::Retention, self.retention_deadline());
+                    self.run_retention();
+                }
+                NodeTimer::Checkpoint => {
+                    self.timers
+                        .set(NodeTimer::Checkpoint, self.log_checkpoint_deadline());
+                    self.run_log_checkpoints();
+                }
+            }
         }
     }
 
@@ -368,11 +424,11 @@ impl Node {
             p.producer_snapshot =
                 idempotence::snapshot_producers(&mut p.log, &p.producers, p.producer_snapshot);
         }
-        self.dirty.extend(self.partitions.keys().cloned());
+        self.partitions.mark_all_dirty();
         self.request_flushes();
-        for (key, p) in self.partitions.iter_mut() {
+        for p in self.partitions.values_mut() {
             if p.flush_in_flight.is_none() {
-                p.checkpoint(&key.0, key.1);
+                p.checkpoint();
             }
         }
     }
@@ -385,7 +441,7 @@ impl Node {
 
     /// True when no Flush is outstanding and no write awaits one.
     pub fn is_quiescent(&self) -> bool {
-        self.dirty.is_empty()
+        !self.partitions.has_dirty()
             && self
                 .partitions
                 .values()
@@ -400,13 +456,14 @@ impl Node {
     /// Every partition's offsets and size, in key order: read-only, for the driver's
     /// metrics.
     pub fn partition_offsets(&self) -> impl Iterator<Item = PartitionStats<'_>> {
-        self.partitions.iter().map(|(key, p)| {
+        self.partitions.values().map(|p| {
             let log = &p.log;
             PartitionStats {
-                key,
+                topic: &p.topic,
+                partition: p.id.index,
                 log_start_offset: log.log_start_offset(),
                 log_end_offset: log.log_end_offset(),
-                high_watermark: p.high_watermark,
+                high_watermark: p.high_watermark.0,
                 size_bytes: log.size_bytes(),
             }
         })
@@ -420,6 +477,48 @@ impl Node {
             self.group.committed_offset_count(),
             self.group.committed_offsets(),
         )
+    }
+
+    /// The id of partition `index` of the topic named `topic`, if the topic exists.
+    fn partition_id(&self, topic: &str, index: i32) -> Option<PartitionId> {
+        let topic = self.metadata.topics.get(topic)?.id;
+        Some(PartitionId { topic, index })
+    }
+
+    /// Partition `index` of the topic named `topic`, if both exist.
+    pub(crate) fn partition_named(&self, topic: &str, index: i32) -> Option<&Partition> {
+        self.partitions.get(&self.partition_id(topic, index)?)
+    }
+
+    pub(crate) fn partition_named_mut(
+        &mut self,
+        topic: &str,
+        index: i32,
+    ) -> Option<&mut Partition> {
+        let id = self.partition_id(topic, index)?;
+        self.partitions.get_mut(&id)
+    }
+
+    /// How many peer messages named a Raft group this node does not host.
+    pub fn dropped_peer_messages(&self) -> u64 {
+        self.dropped_peer_messages
+    }
+
+    /// A message from another broker. A message for a group this node does not host (one
+    /// deleted, moved away, or not yet created here) is dropped and counted, as Raft
+    /// expects of a lost message; its sender retries or learns the group's new home from
+    /// the metadata log. A single node hosts no Raft group: every partition is its own
+    /// quorum of one, so here every peer message is such a one.
+    fn on_peer_message(&mut self, from: NodeId, message: PeerMessage) {
+        let PeerMessage::Raft { group, .. } = &message;
+        self.dropped_peer_messages += 1;
+        if let Some(held_back) =
+            self.throttle
+                .borrow_mut()
+                .allow("peer", &from.to_string(), self.now)
+        {
+            tracing::warn!(%from, ?group, held_back, "dropped a peer message for a Raft group this node does not host");
+        }
     }
 
     /// Whether this node was told to exhibit `bug` (always false without `planted-bugs`).
@@ -531,30 +630,31 @@ impl Node {
             .map(|(w, _)| *w)
             .collect();
         for w in produces {
-            if let Some(p) = self.produce_waits.remove(&w) {
-                self.timers.remove(&(p.deadline, w));
+            if self.produce_waits.remove(&w).is_some() {
+                self.timers.cancel(&NodeTimer::Parked(w));
             }
         }
     }
 
-    fn on_flushed(&mut self, log: LogId, upto: i64) {
-        let Some(key) = self.logs.get(&log).cloned() else {
+    fn on_flushed(&mut self, log: LogId, upto: Offset) {
+        let Some(key) = self.partitions.by_log(log) else {
             return;
         };
         let Some(p) = self.partitions.get_mut(&key) else {
             return;
         };
         let released = p.on_flushed(upto);
-        let committed = p.high_watermark;
+        let committed = p.high_watermark.0;
+        let topic_partition = (p.topic.clone(), key.index);
         if self.closing {
-            p.checkpoint(&key.0, key.1);
+            p.checkpoint();
         }
         let mut fetches = Vec::new();
         let mut offsets_writes = false;
         for waiter in released {
             match waiter {
                 Waiter::Produce(wait) => {
-                    self.release_ack(wait, &key, crate::error::ErrorCode::NONE)
+                    self.release_ack(wait, &topic_partition, crate::error::ErrorCode::NONE)
                 }
                 Waiter::Fetch(wait) => fetches.push(wait),
                 Waiter::OffsetsWrite(_) => offsets_writes = true,
@@ -562,34 +662,37 @@ impl Node {
         }
         fetches.sort_unstable();
         for wait in fetches {
-            self.wake_fetch(wait, &key);
+            self.wake_fetch(wait, key);
         }
         if offsets_writes {
             // The coordinator applies and answers what is now committed (broker/group.rs).
-            self.group.on_durable(key.1, committed);
+            self.group.on_durable(key.index, committed);
         }
     }
 
     fn on_flush_failed(&mut self, log: LogId, error: String) {
-        let Some(key) = self.logs.get(&log).cloned() else {
+        let Some(key) = self.partitions.by_log(log) else {
             return;
         };
         let Some(p) = self.partitions.get_mut(&key) else {
             return;
         };
-        tracing::error!(topic = %key.0, partition = key.1, %error, "fsync failed; the log takes no more writes");
+        let topic = p.topic.clone();
+        tracing::error!(%topic, partition = key.index, %error, "fsync failed; the log takes no more writes");
         let waiting = p.on_flush_failed(&error);
         // After a failed fsync nothing the page cache holds for this log can be trusted to be
         // on disk (fsyncgate), and writes acknowledged before a restart may sit above a high
         // watermark that can no longer move. As Kafka does when its only log directory
         // fails, the node stops: a restart recovers the log from what is really on disk.
         self.fatal
-            .get_or_insert_with(|| format!("fsync of {}-{} failed: {error}", key.0, key.1));
+            .get_or_insert_with(|| format!("fsync of {topic}-{} failed: {error}", key.index));
         for waiter in waiting {
             match waiter {
-                Waiter::Produce(wait) => {
-                    self.release_ack(wait, &key, crate::error::ErrorCode::KAFKA_STORAGE_ERROR)
-                }
+                Waiter::Produce(wait) => self.release_ack(
+                    wait,
+                    &(topic.clone(), key.index),
+                    crate::error::ErrorCode::KAFKA_STORAGE_ERROR,
+                ),
                 // Answered at their deadline with what there is, as before the failure.
                 Waiter::Fetch(_) => {}
                 // Answered below, with the rest of what waited on the coordinator.
@@ -597,24 +700,21 @@ impl Node {
             }
         }
         // Committed offsets waiting on this log (broker/group.rs).
-        if key.0 == crate::group::OFFSETS_TOPIC {
-            self.offsets_partition_failed(key.1);
+        if topic == crate::group::OFFSETS_TOPIC {
+            self.offsets_partition_failed(key.index);
         }
     }
 
     /// Asks for one Flush per dirty log that has none in flight.
     fn request_flushes(&mut self) {
-        let dirty = std::mem::take(&mut self.dirty);
-        for key in dirty {
+        for key in self.partitions.take_dirty() {
             let Some(p) = self.partitions.get_mut(&key) else {
                 continue;
             };
             match p.flush_need() {
                 FlushNeed::None => {}
                 // Covered by the flush after the one in flight.
-                FlushNeed::AfterInFlight => {
-                    self.dirty.insert(key);
-                }
+                FlushNeed::AfterInFlight => self.partitions.mark_dirty(key),
                 FlushNeed::Now { upto, files } => self.outputs.push_back(Output::Flush {
                     log: p.log_id,
                     files,
@@ -630,22 +730,18 @@ impl Node {
         w
     }
 
-    fn expire_deadlines(&mut self) {
-        while let Some(&(at, wait)) = self.timers.first() {
-            if at > self.now {
-                break;
+    /// A parked request's deadline passed: a fetch answers with what it has, a produce
+    /// with REQUEST_TIMED_OUT for each partition not yet durable.
+    fn expire_parked(&mut self, wait: WaitId) {
+        if self.fetch_waits.contains_key(&wait) {
+            self.complete_fetch(wait);
+        } else if let Some(mut p) = self.produce_waits.remove(&wait) {
+            for &(t, i) in &p.outstanding {
+                let part = &mut p.response.topics[t].partitions[i];
+                part.error_code = crate::error::ErrorCode::REQUEST_TIMED_OUT;
+                part.error_message = Some("the write was not durable within timeout_ms".into());
             }
-            self.timers.remove(&(at, wait));
-            if self.fetch_waits.contains_key(&wait) {
-                self.complete_fetch(wait);
-            } else if let Some(mut p) = self.produce_waits.remove(&wait) {
-                for &(t, i) in &p.outstanding {
-                    let part = &mut p.response.topics[t].partitions[i];
-                    part.error_code = crate::error::ErrorCode::REQUEST_TIMED_OUT;
-                    part.error_message = Some("the write was not durable within timeout_ms".into());
-                }
-                self.respond(p.conn, p.id, Response::Produce(p.response));
-            }
+            self.respond(p.conn, p.id, Response::Produce(p.response));
         }
     }
 
@@ -717,22 +813,20 @@ impl Node {
         // A start on a full disk: a log whose recovery found no room opens as out of space,
         // serving what it holds, and takes writes once it is reopened with room
         // (broker/disk.rs `reopen_out_of_space_logs`).
-        let (loaded, out_of_space) = self.recover_partition_log(topic, index)?;
-        let log_id = LogId(self.next_log_id);
-        self.next_log_id += 1;
-        let key = (topic.name.clone(), index);
+        let (loaded, _) = self.recover_partition_log(topic, index)?;
+        let log_id = self.partitions.next_log_id();
+        let key = PartitionId {
+            topic: topic.id,
+            index,
+        };
         let p = Partition::open(
+            key,
+            &topic.name,
             log_id,
             loaded,
-            out_of_space,
             ProduceLimits::of(&self.config, topic),
         );
-        let (end, high_watermark) = (p.log.log_end_offset(), p.high_watermark);
-        self.logs.insert(log_id, key.clone());
-        self.partitions.insert(key.clone(), p);
-        if end > high_watermark {
-            self.dirty.insert(key);
-        }
+        self.partitions.insert(p);
         Ok(())
     }
 
@@ -768,43 +862,36 @@ impl Node {
     }
 
     /// The partitions whose topic has `cleanup.policy=compact`, with their topic configs.
-    fn compacted_partitions(
-        &self,
-    ) -> impl Iterator<Item = (&PartitionKey, &Partition, &TopicMeta)> {
+    fn compacted_partitions(&self) -> impl Iterator<Item = (&PartitionId, &Partition, &TopicMeta)> {
         self.partitions.iter().filter_map(|(key, p)| {
-            let topic = self.metadata.topics.get(&key.0)?;
+            let topic = self.metadata.topics.get(&p.topic)?;
             crate::config::compacts(&topic.configs).then_some((key, p, topic))
         })
     }
 
-    /// The cleaner's deadline, only while some compacted partition has a sealed segment (so
-    /// an idle node with small logs asks for no timer).
-    fn log_cleaner_due(&self) -> Option<Instant> {
+    /// Whether the cleaner's timer needs a wake-up: only while some compacted partition
+    /// has a sealed segment (so an idle node with small logs sleeps).
+    fn log_cleaner_wanted(&self) -> bool {
         self.compacted_partitions()
             .any(|(_, p, _)| p.log.segment_count() > 1 && p.takes_writes())
-            .then_some(self.next_log_cleaning)
     }
 
-    /// When due, cleans one segment of each compacted partition. A failure is logged; a
-    /// storage failure also put the log in its failed state, which produce reports.
+    /// Cleans one segment of each compacted partition. A failure is logged; a storage
+    /// failure also put the log in its failed state, which produce reports.
     fn run_log_cleaner(&mut self) {
-        if self.now < self.next_log_cleaning {
-            return;
-        }
-        self.next_log_cleaning = self.log_cleaner_deadline();
         if self.disk.is_low() {
             // Compaction writes a segment's survivors before it drops the old one: it needs
             // room first. Retention, which only frees, keeps running.
             return;
         }
         let now_ms = self.now.as_millis();
-        let due: Vec<(PartitionKey, i64)> = self
+        let due: Vec<(PartitionId, i64)> = self
             .compacted_partitions()
             .filter(|(_, p, _)| p.log.segment_count() > 1 && p.takes_writes())
             .map(|(key, _, topic)| {
                 let retention =
                     crate::config::int_config(&topic.configs, "delete.retention.ms", 86_400_000);
-                (key.clone(), retention)
+                (*key, retention)
             })
             .collect();
         for (key, delete_retention_ms) in due {
@@ -813,16 +900,16 @@ impl Node {
             };
             match p.log.compact_one(now_ms, delete_retention_ms) {
                 Ok(report) if report.records_removed > 0 => {
-                    tracing::info!(?key, ?report, "compacted a segment");
+                    tracing::info!(topic = %p.topic, partition = key.index, ?report, "compacted a segment");
                 }
                 Ok(_) => {}
                 Err(e) => {
                     if let Some(held_back) =
                         self.throttle
                             .borrow_mut()
-                            .allow("compaction", &key.0, self.now)
+                            .allow("compaction", &p.topic, self.now)
                     {
-                        tracing::warn!(?key, error = %e, held_back, "compaction failed");
+                        tracing::warn!(topic = %p.topic, partition = key.index, error = %e, held_back, "compaction failed");
                     }
                 }
             }
@@ -837,24 +924,17 @@ impl Node {
         self.now + std::time::Duration::from_millis(self.config.log_checkpoint_interval_ms.max(1))
     }
 
-    /// The checkpoint timer, only while some log's checkpoint is behind (so an idle node
-    /// asks for no timer).
-    fn log_checkpoint_due(&self) -> Option<Instant> {
-        self.partitions
-            .values()
-            .any(|p| p.log.checkpoint_stale())
-            .then_some(self.next_log_checkpoint)
+    /// Whether the checkpoint timer needs a wake-up: only while some log's checkpoint is
+    /// behind (so an idle node sleeps).
+    fn log_checkpoint_wanted(&self) -> bool {
+        self.partitions.values().any(|p| p.log.checkpoint_stale())
     }
 
-    /// When due, writes the checkpoint of every log whose recovery point or log start moved
-    /// since its last one: one durable replace per such log per round, none per append.
+    /// Writes the checkpoint of every log whose recovery point or log start moved since
+    /// its last one: one durable replace per such log per round, none per append.
     fn run_log_checkpoints(&mut self) {
-        if self.now < self.next_log_checkpoint {
-            return;
-        }
-        self.next_log_checkpoint = self.log_checkpoint_deadline();
-        for (key, p) in self.partitions.iter_mut() {
-            p.checkpoint(&key.0, key.1);
+        for p in self.partitions.values_mut() {
+            p.checkpoint();
         }
     }
 
@@ -865,18 +945,36 @@ impl Node {
         if !cfg!(debug_assertions) {
             return;
         }
-        for (key, p) in &self.partitions {
-            p.check(&key.0, key.1);
+        self.partitions.check(|p| {
             assert_eq!(
-                self.logs.get(&p.log_id),
-                Some(key),
-                "log id map out of sync"
+                self.metadata.topics.get(&p.topic).map(|t| t.id),
+                Some(p.id.topic),
+                "{}-{}: not a partition of the topic of that name",
+                p.topic,
+                p.id.index
             );
-        }
-        assert_eq!(self.logs.len(), self.partitions.len());
+        });
         assert!(self.fetch_waits.len() <= MAX_PARKED_FETCHES);
         self.fetch_sessions.check();
         assert!(self.produce_waits.len() <= MAX_PARKED_PRODUCES);
+        self.timers.check();
+        let parked = self
+            .timers
+            .iter()
+            .filter(|(_, t)| matches!(t, NodeTimer::Parked(_)))
+            .count();
+        assert_eq!(
+            parked,
+            self.fetch_waits.len() + self.produce_waits.len(),
+            "every parked request has its deadline"
+        );
+        for timer in [
+            NodeTimer::LogCleaner,
+            NodeTimer::Retention,
+            NodeTimer::Checkpoint,
+        ] {
+            assert!(self.timers.get(&timer).is_some(), "{timer:?} is not armed");
+        }
         self.group.check();
     }
 }

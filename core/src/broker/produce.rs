@@ -9,6 +9,7 @@ use crate::api::{
 };
 use crate::bugs::PlantedBug;
 use crate::error::ErrorCode;
+use crate::ids::Offset;
 use crate::partition::{AppendFailure, Waiter};
 use crate::producer::{ProducedBatch, Verdict};
 use crate::record::{validate_produced_batch, BatchError, BatchHeader};
@@ -65,8 +66,8 @@ impl Node {
                         let needed = r.base_offset_end;
                         // A duplicate may name a batch that is already durable (answer now) or
                         // one still waiting behind later writes.
-                        if let Some(p) = self.partitions.get_mut(&key) {
-                            if p.wait_for(needed, Waiter::Produce(wait)) {
+                        if let Some(p) = self.partition_named_mut(&key.0, key.1) {
+                            if p.wait_for(Offset(needed), Waiter::Produce(wait)) {
                                 outstanding.insert((t, i));
                             }
                         }
@@ -85,7 +86,7 @@ impl Node {
         debug_assert_eq!(wait_id, wait);
         let timeout_ms = request.timeout_ms.max(0) as u64;
         let deadline = self.now + Duration::from_millis(timeout_ms);
-        self.timers.insert((deadline, wait_id));
+        self.timers.set(super::NodeTimer::Parked(wait_id), deadline);
         self.produce_waits.insert(
             wait_id,
             PendingProduce {
@@ -93,7 +94,6 @@ impl Node {
                 id,
                 response,
                 outstanding,
-                deadline,
             },
         );
     }
@@ -123,7 +123,7 @@ impl Node {
         }
         if p.outstanding.is_empty() {
             if let Some(p) = self.produce_waits.remove(&wait) {
-                self.timers.remove(&(p.deadline, wait));
+                self.timers.cancel(&super::NodeTimer::Parked(wait));
                 self.respond(p.conn, p.id, Response::Produce(p.response));
             }
         }
@@ -141,7 +141,16 @@ impl Node {
             base_offset_end: -1,
             response: ProducePartitionResponse::error(index, code, Some(msg)),
         };
-        let Some(p) = self.partitions.get_mut(key) else {
+        let Some(id) = self.partition_id(&key.0, key.1) else {
+            return fail(
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                format!(
+                    "This server does not host this topic-partition: {}-{}",
+                    key.0, key.1
+                ),
+            );
+        };
+        let Some(p) = self.partitions.get_mut(&id) else {
             return fail(
                 ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
                 format!(
@@ -269,7 +278,7 @@ impl Node {
         // (broker/disk.rs); a duplicate, answered above, writes nothing and still gets its
         // answer. The refused sequences may be skipped by the producer's next batch.
         let no_space = match p.out_of_space() {
-            Some(reason) => Some(reason.to_string()),
+            Some(reason) => Some(crate::partition::disk_full(&reason)),
             None => (!self.disk.admits(WriteClass::Data)).then(|| self.disk.refusal()),
         };
         if let Some(reason) = no_space {
@@ -286,10 +295,10 @@ impl Node {
                     self.config.planted_bug,
                     PlantedBug::HighWatermarkPastFlushed,
                 ) {
-                    p.high_watermark = p.log.log_end_offset();
+                    p.high_watermark = Offset(p.log.log_end_offset());
                 }
                 let log_start = p.log.log_start_offset();
-                self.dirty.insert(key.clone());
+                self.partitions.mark_dirty(id);
                 AppendOutcome {
                     error_code: ErrorCode::NONE,
                     base_offset_end: info.last_offset + 1,

@@ -27,44 +27,43 @@ impl Node {
         self.now + Duration::from_millis(interval)
     }
 
-    /// The retention timer, only while some log could lose a segment (so a node with
-    /// nothing stored asks for no timer).
-    pub(super) fn retention_due(&self) -> Option<Instant> {
-        self.partitions
-            .values()
-            .any(retention_candidate)
-            .then_some(self.next_retention_check)
+    /// Whether the retention timer needs a wake-up: only while some log could lose a
+    /// segment (so a node with nothing stored sleeps).
+    pub(super) fn retention_wanted(&self) -> bool {
+        self.partitions.values().any(retention_candidate)
     }
 
-    /// When due, one retention pass over every partition, bounded by its high watermark.
-    /// Failures are logged; a storage failure also put the log in its failed state, which
-    /// produce reports.
+    /// One retention pass over every partition, bounded by its high watermark. Failures
+    /// are logged; a storage failure also put the log in its failed state, which produce
+    /// reports.
     pub(super) fn run_retention(&mut self) {
-        if self.now < self.next_retention_check {
-            return;
-        }
-        self.next_retention_check = self.retention_deadline();
         let now_ms = self.now.as_millis();
-        for (key, p) in self.partitions.iter_mut() {
+        let mut removed = Vec::new();
+        for p in self.partitions.values_mut() {
             if !retention_candidate(p) {
                 continue;
             }
-            match p.log.apply_retention(now_ms, p.high_watermark) {
+            let key = p.id;
+            match p.log.apply_retention(now_ms, p.high_watermark.0) {
                 Ok(report) if report.segments_deleted > 0 => {
-                    tracing::info!(topic = %key.0, partition = key.1, ?report, "retention");
-                    self.dirty.insert(key.clone());
+                    tracing::info!(topic = %p.topic, partition = key.index, ?report, "retention");
+                    // The directory's entries changed: its next flush makes that durable.
+                    removed.push(key);
                 }
                 Ok(_) => {}
                 Err(e) => {
                     if let Some(held_back) =
                         self.throttle
                             .borrow_mut()
-                            .allow("retention", &key.0, self.now)
+                            .allow("retention", &p.topic, self.now)
                     {
-                        tracing::warn!(topic = %key.0, partition = key.1, error = %e, held_back, "retention failed");
+                        tracing::warn!(topic = %p.topic, partition = key.index, error = %e, held_back, "retention failed");
                     }
                 }
             }
+        }
+        for key in removed {
+            self.partitions.mark_dirty(key);
         }
     }
 
@@ -86,15 +85,18 @@ impl Node {
                 partitions: Vec::with_capacity(topic.partitions.len()),
             };
             for dp in topic.partitions {
-                let key = (topic.name.clone(), dp.partition_index);
-                let outcome = match self.partitions.get_mut(&key) {
+                let key = self.partition_id(&topic.name, dp.partition_index);
+                let outcome = match key.and_then(|key| self.partitions.get_mut(&key)) {
                     None => Err(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
                     Some(p) => delete_records_in(p, dp.offset),
                 };
                 let (low_watermark, error_code) = match outcome {
                     Ok((start, removed)) => {
                         if removed {
-                            self.dirty.insert(key);
+                            // Some: only a known partition answers Ok.
+                            if let Some(key) = key {
+                                self.partitions.mark_dirty(key);
+                            }
                         }
                         (start, ErrorCode::NONE)
                     }
@@ -130,9 +132,10 @@ fn delete_records_in(p: &mut Partition, offset: i64) -> Result<(i64, bool), Erro
     if !p.log.config().cleanup_delete {
         return Err(ErrorCode::POLICY_VIOLATION);
     }
+    let hw = p.high_watermark.0;
     let offset = match offset {
-        DELETE_RECORDS_HIGH_WATERMARK => p.high_watermark,
-        o if o < 0 || o > p.high_watermark => return Err(ErrorCode::OFFSET_OUT_OF_RANGE),
+        DELETE_RECORDS_HIGH_WATERMARK => hw,
+        o if o < 0 || o > hw => return Err(ErrorCode::OFFSET_OUT_OF_RANGE),
         o => o,
     };
     match p.log.advance_log_start(offset) {

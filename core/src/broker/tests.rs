@@ -7,153 +7,7 @@ use crate::record::builder::{build_batch, Record};
 use crate::storage::MemStorage;
 use bytes::Bytes;
 
-pub(super) const T0: u64 = 1_700_000_000_000;
-
-/// One node over a disk, driven as the driver would; shared by the node's test files,
-/// which wrap it where they need more (tests_configs.rs, tests_retention.rs).
-pub(super) struct Harness {
-    pub(super) node: Node,
-    pub(super) disk: MemStorage,
-    pub(super) storage: Arc<dyn Storage>,
-    pub(super) config: NodeConfig,
-    pub(super) now: Instant,
-    next_id: RequestId,
-}
-
-impl Harness {
-    pub(super) fn new() -> Harness {
-        Harness::open(MemStorage::new())
-    }
-
-    pub(super) fn open(disk: MemStorage) -> Harness {
-        let storage = Arc::new(disk.clone());
-        Harness::with_storage(NodeConfig::default(), storage, disk)
-    }
-
-    /// A node with `config` over `storage`, which keeps its files in `disk` (a wrapper
-    /// that injects faults, or `disk` itself).
-    pub(super) fn with_storage(
-        config: NodeConfig,
-        storage: Arc<dyn Storage>,
-        disk: MemStorage,
-    ) -> Harness {
-        Harness::open_at(config, storage, disk, Instant::from_millis(T0))
-    }
-
-    /// [`Harness::with_storage`] opened at `now`, its start-up flushes done.
-    pub(super) fn open_at(
-        config: NodeConfig,
-        storage: Arc<dyn Storage>,
-        disk: MemStorage,
-        now: Instant,
-    ) -> Harness {
-        let node = Node::open(config.clone(), storage.clone(), now, 7).expect("open");
-        let mut h = Harness {
-            node,
-            disk,
-            storage,
-            config,
-            now,
-            next_id: 1,
-        };
-        h.complete_flushes();
-        h
-    }
-
-    /// A new node over the same storage and config, as a restart does (after a clean stop
-    /// only if the caller did `node.flush_all()` and completed the flushes first).
-    pub(super) fn restart(self) -> Harness {
-        Harness::open_at(self.config, self.storage, self.disk, self.now)
-    }
-
-    pub(super) fn send(&mut self, request: Request) -> RequestId {
-        let id = self.next_id;
-        self.next_id += 1;
-        self.node.handle(
-            self.now,
-            Input::Request {
-                conn: 1,
-                id,
-                request,
-            },
-        );
-        id
-    }
-
-    pub(super) fn outputs(&mut self) -> Vec<Output> {
-        std::iter::from_fn(|| self.node.poll_output()).collect()
-    }
-
-    /// Sends a request that must be answered at once; returns the answer and leaves any
-    /// Flush outputs undone.
-    pub(super) fn call(&mut self, request: Request) -> (Response, Vec<(LogId, Vec<String>, i64)>) {
-        let id = self.send(request);
-        let mut response = None;
-        let mut flushes = Vec::new();
-        for out in self.outputs() {
-            match out {
-                Output::Respond {
-                    id: rid,
-                    response: r,
-                    ..
-                } if rid == id => response = Some(r),
-                Output::Respond { .. } => panic!("unexpected response"),
-                Output::Flush { log, files, upto } => flushes.push((log, files, upto)),
-            }
-        }
-        (response.expect("answered at once"), flushes)
-    }
-
-    /// Acts as the driver: performs every pending Flush and feeds back Flushed, returning
-    /// the responses that it released.
-    pub(super) fn complete_flushes(&mut self) -> Vec<(RequestId, Response)> {
-        let mut released = Vec::new();
-        loop {
-            let outs = self.outputs();
-            if outs.is_empty() {
-                return released;
-            }
-            for out in outs {
-                match out {
-                    Output::Flush { log, files, upto } => {
-                        for f in &files {
-                            self.disk.sync(f).unwrap();
-                        }
-                        self.node.handle(self.now, Input::Flushed { log, upto });
-                    }
-                    Output::Respond { id, response, .. } => released.push((id, response)),
-                }
-            }
-        }
-    }
-
-    pub(super) fn create(&mut self, name: &str, partitions: i32) {
-        let (r, _) = self.call(Request::CreateTopics(CreateTopicsRequest {
-            topics: vec![CreatableTopic {
-                name: name.into(),
-                num_partitions: partitions,
-                replication_factor: -1,
-                ..Default::default()
-            }],
-            timeout_ms: 1000,
-            validate_only: false,
-        }));
-        let Response::CreateTopics(r) = r else {
-            panic!()
-        };
-        assert_eq!(
-            r.topics[0].error_code,
-            ErrorCode::NONE,
-            "{:?}",
-            r.topics[0].error_message
-        );
-    }
-
-    pub(super) fn advance(&mut self, ms: u64) {
-        self.now = self.now + std::time::Duration::from_millis(ms);
-        self.node.handle(self.now, Input::Tick);
-    }
-}
+pub(super) use crate::testing::{Harness, T0};
 
 pub(super) fn records(values: &[&str], ts: i64) -> Vec<Record> {
     values
@@ -227,7 +81,7 @@ fn acks_1_answers_at_once_but_consumers_see_only_durable_data() {
     let (r, flushes) = h.call(produce("t", 0, 1, batch(&["a", "b"], T0 as i64)));
     assert_eq!(produce_result(&r).base_offset, 0);
     assert_eq!(flushes.len(), 1, "the append asks for a flush");
-    assert_eq!(flushes[0].2, 2);
+    assert_eq!(flushes[0].2, Offset(2));
     // Not durable yet: the high watermark has not moved.
     let (r, _) = h.call(fetch("t", 0, 0, 0));
     assert_eq!(fetch_result(&r).high_watermark, 0);
@@ -255,7 +109,7 @@ fn acks_all_is_answered_only_after_flushed_and_concurrent_writes_share_a_flush()
     let Output::Flush { log, upto, .. } = outs[0] else {
         panic!("{outs:?}")
     };
-    assert_eq!(upto, 1);
+    assert_eq!(upto, Offset(1));
     // Two more produces while that flush is in flight: no new Flush yet.
     let second = h.send(produce("t", 0, -1, batch(&["b"], T0 as i64)));
     let third = h.send(produce("t", 0, -1, batch(&["c"], T0 as i64)));
@@ -275,7 +129,7 @@ fn acks_all_is_answered_only_after_flushed_and_concurrent_writes_share_a_flush()
     let Output::Flush { log, upto, .. } = *flushes[0] else {
         unreachable!()
     };
-    assert_eq!(upto, 3);
+    assert_eq!(upto, Offset(3));
     h.node.handle(h.now, Input::Flushed { log, upto });
     let answered: Vec<RequestId> = h
         .outputs()
@@ -450,9 +304,7 @@ fn bad_batches_get_kafkas_error_codes() {
     let (r, _) = h.call(fetch("t", 0, 5, 0));
     assert_eq!(fetch_result(&r).error_code, ErrorCode::OFFSET_OUT_OF_RANGE);
     assert_eq!(
-        h.node.partitions[&("t".to_string(), 0)]
-            .log
-            .log_end_offset(),
+        h.node.partition_named("t", 0).unwrap().log.log_end_offset(),
         0,
         "nothing was appended"
     );
@@ -721,10 +573,7 @@ fn idempotent(pid: i64, epoch: i16, seq: i32, values: &[&str]) -> Bytes {
 fn produce_code(h: &mut Harness, records: Bytes) -> (ErrorCode, i64) {
     let (r, flushes) = h.call(produce("t", 0, 1, records));
     for (log, files, upto) in flushes {
-        for f in &files {
-            h.disk.sync(f).unwrap();
-        }
-        h.node.handle(h.now, Input::Flushed { log, upto });
+        h.flush(log, &files, upto);
     }
     assert!(h.complete_flushes().is_empty());
     let p = produce_result(&r);
@@ -732,9 +581,7 @@ fn produce_code(h: &mut Harness, records: Bytes) -> (ErrorCode, i64) {
 }
 
 fn log_end(h: &Harness) -> i64 {
-    h.node.partitions[&("t".to_string(), 0)]
-        .log
-        .log_end_offset()
+    h.node.partition_named("t", 0).unwrap().log.log_end_offset()
 }
 
 fn init_producer_id(h: &mut Harness, r: InitProducerIdRequest) -> InitProducerIdResponse {
@@ -862,7 +709,7 @@ fn sequences_wrap_at_i32_max() {
     );
     // Put the producer near the end of the sequence space without producing 2^31 records:
     // seed its partition state as if offset 0 had carried sequence i32::MAX - 1.
-    let p = h.node.partitions.get_mut(&("t".to_string(), 0)).unwrap();
+    let p = h.node.partition_named_mut("t", 0).unwrap();
     p.producers = crate::producer::ProducerStates::default();
     p.producers.record(
         &crate::producer::ProducedBatch {
@@ -905,11 +752,11 @@ fn producer_state_survives_a_restart() {
     }
     h.send(produce("t", 0, -1, idempotent(10, 0, 0, &["w", "w"])));
     h.complete_flushes();
-    let before = h.node.partitions[&("t".to_string(), 0)].producers.clone();
+    let before = h.node.partition_named("t", 0).unwrap().producers.clone();
     let disk = h.disk.clone();
     drop(h);
     let mut h = Harness::open(disk);
-    let after = &h.node.partitions[&("t".to_string(), 0)].producers;
+    let after = &h.node.partition_named("t", 0).unwrap().producers;
     assert_eq!(after.get(9), before.get(9));
     assert_eq!(after.get(10), before.get(10));
     assert_eq!(after.get(9).unwrap().batches.len(), 5);
@@ -966,7 +813,7 @@ fn two_producers() -> Harness {
 fn a_clean_shutdown_snapshots_producer_state_and_the_open_starts_from_it() {
     use crate::producer::{ProducedBatch, ProducerStates};
     let mut h = two_producers();
-    let before = h.node.partitions[&("t".to_string(), 0)].producers.clone();
+    let before = h.node.partition_named("t", 0).unwrap().producers.clone();
     h.node.flush_all();
     h.complete_flushes();
     assert_eq!(snapshot_offsets(&h.disk), vec![9]);
@@ -985,7 +832,7 @@ fn a_clean_shutdown_snapshots_producer_state_and_the_open_starts_from_it() {
     planted.record(&ghost, 3, 3);
     disk.set_contents(&snapshot_file(9), planted.encode_snapshot(9));
     let mut h = Harness::open(disk);
-    let after = &h.node.partitions[&("t".to_string(), 0)].producers;
+    let after = &h.node.partition_named("t", 0).unwrap().producers;
     assert!(after.get(77).is_some(), "the state came from the snapshot");
     assert_eq!(after.get(9), before.get(9));
     assert_eq!(after.get(10), before.get(10));
@@ -998,9 +845,9 @@ fn a_clean_shutdown_snapshots_producer_state_and_the_open_starts_from_it() {
         produce_code(&mut h, idempotent(9, 2, 7, &["v"])),
         (ErrorCode::NONE, 9)
     );
-    let before = h.node.partitions[&("t".to_string(), 0)].producers.clone();
+    let before = h.node.partition_named("t", 0).unwrap().producers.clone();
     let h = Harness::open(h.disk.clone());
-    let after = &h.node.partitions[&("t".to_string(), 0)].producers;
+    let after = &h.node.partition_named("t", 0).unwrap().producers;
     assert_eq!(after.get(9), before.get(9));
     assert!(after.get(77).is_some());
 }
@@ -1012,7 +859,7 @@ fn a_clean_shutdown_snapshots_producer_state_and_the_open_starts_from_it() {
 fn untrustworthy_producer_snapshots_are_removed() {
     use crate::producer::ProducerStates;
     let mut h = two_producers();
-    let truth = h.node.partitions[&("t".to_string(), 0)].producers.clone();
+    let truth = h.node.partition_named("t", 0).unwrap().producers.clone();
     h.node.flush_all();
     h.complete_flushes();
     let disk = h.disk.clone();
@@ -1038,7 +885,7 @@ fn untrustworthy_producer_snapshots_are_removed() {
         "the one above the log end is gone; 9 served, so 4 was never read"
     );
     assert_eq!(
-        h.node.partitions[&("t".to_string(), 0)].producers.get(9),
+        h.node.partition_named("t", 0).unwrap().producers.get(9),
         truth.get(9)
     );
     drop(h);
@@ -1048,7 +895,7 @@ fn untrustworthy_producer_snapshots_are_removed() {
     disk.set_contents(&snapshot_file(9), rotten);
     let h = Harness::open(disk.clone());
     assert_eq!(snapshot_offsets(&disk), Vec::<i64>::new());
-    let after = &h.node.partitions[&("t".to_string(), 0)].producers;
+    let after = &h.node.partition_named("t", 0).unwrap().producers;
     assert_eq!(after.get(9), truth.get(9));
     assert_eq!(after.get(10), truth.get(10));
 }
@@ -1081,11 +928,11 @@ fn a_roll_snapshots_producer_state_and_a_truncation_removes_snapshots_above_it()
     }
     let rolls = snapshot_offsets(&h.disk);
     assert!(!rolls.is_empty() && rolls.len() <= 2, "snapshots {rolls:?}");
-    let before = h.node.partitions[&("t".to_string(), 0)].producers.clone();
+    let before = h.node.partition_named("t", 0).unwrap().producers.clone();
     let disk = h.disk.clone();
     drop(h); // a crash: no shutdown snapshot
     let h = Harness::open(disk.clone());
-    let p = &h.node.partitions[&("t".to_string(), 0)];
+    let p = &h.node.partition_named("t", 0).unwrap();
     assert_eq!(p.producers.get(9), before.get(9));
     assert_eq!(p.producer_snapshot, rolls.last().copied());
     drop(h);
@@ -1304,10 +1151,7 @@ fn the_log_cleaner_runs_on_the_node_clock_and_keeps_the_latest_values() {
         let (r, flushes) = h.call(produce("c", 0, 1, keyed(Some(key), &format!("v{i}"), ts)));
         assert_eq!(produce_result(&r).base_offset, i);
         for (log, files, upto) in flushes {
-            for f in &files {
-                h.disk.sync(f).unwrap();
-            }
-            h.node.handle(h.now, Input::Flushed { log, upto });
+            h.flush(log, &files, upto);
         }
         h.complete_flushes();
     }
@@ -1355,4 +1199,43 @@ fn the_log_cleaner_runs_on_the_node_clock_and_keeps_the_latest_values() {
         .map(|b| crate::record::BatchHeader::new(b).unwrap().base_offset())
         .collect();
     assert_eq!(&offsets[..2], &[18, 19]);
+}
+
+/// A peer message for a Raft group this node does not host (every group, on a single node)
+/// is dropped and counted: no output, no panic, and the node goes on serving.
+#[test]
+fn a_peer_message_for_a_group_not_hosted_here_is_dropped_and_counted() {
+    let mut h = Harness::new();
+    h.create("t", 1);
+    let topic = h.node.metadata.topics["t"].id;
+    let raft = keel_raft::Message::PreVote {
+        term: keel_raft::Term(3),
+        last_log_index: keel_raft::Index(9),
+        last_log_term: keel_raft::Term(2),
+    };
+    for group in [
+        RaftGroup::Metadata,
+        RaftGroup::Partition(PartitionId { topic, index: 0 }),
+        RaftGroup::Partition(PartitionId { topic, index: 7 }),
+    ] {
+        h.node.handle(
+            h.now,
+            Input::Peer {
+                from: NodeId(2),
+                message: PeerMessage::Raft {
+                    group,
+                    message: raft.clone(),
+                },
+            },
+        );
+        assert!(
+            h.outputs().is_empty(),
+            "{group:?}: nothing to send or answer"
+        );
+    }
+    assert_eq!(h.node.dropped_peer_messages(), 3);
+    h.send(produce("t", 0, 1, batch(&["a"], T0 as i64)));
+    h.complete_flushes();
+    let (r, _) = h.call(fetch("t", 0, 0, 0));
+    assert_eq!(fetch_result(&r).high_watermark, 1, "the node still serves");
 }

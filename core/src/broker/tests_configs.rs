@@ -7,15 +7,14 @@ use crate::api::*;
 use crate::error::ErrorCode;
 use crate::record::builder::{build_batch, Record};
 use crate::storage::MemStorage;
+use crate::testing::T0;
 use bytes::Bytes;
 
-const T0: u64 = 1_700_000_000_000;
-
 /// The shared node harness, whose requests here complete their flushes before answering.
-struct Harness(super::tests::Harness);
+struct Harness(crate::testing::Harness);
 
 impl std::ops::Deref for Harness {
-    type Target = super::tests::Harness;
+    type Target = crate::testing::Harness;
     fn deref(&self) -> &Self::Target {
         &self.0
     }
@@ -34,7 +33,7 @@ impl Harness {
 
     fn with(config: NodeConfig, disk: MemStorage) -> Harness {
         let storage = Arc::new(disk.clone());
-        Harness(super::tests::Harness::with_storage(config, storage, disk))
+        Harness(crate::testing::Harness::with_storage(config, storage, disk))
     }
 
     /// Stops this node (after making every write durable) and opens a new one over the
@@ -228,7 +227,10 @@ impl Harness {
     }
 
     fn log_config(&self, topic: &str, partition: i32) -> crate::log::LogConfig {
-        *self.node.partitions[&(topic.to_string(), partition)]
+        *self
+            .node
+            .partition_named(topic, partition)
+            .unwrap()
             .log
             .config()
     }
@@ -374,7 +376,7 @@ fn describe_errors_are_per_resource() {
 #[test]
 fn describe_broker_reports_real_values_read_only_with_sources() {
     let config = NodeConfig {
-        node_id: 3,
+        node_id: crate::ids::NodeId(3),
         default_num_partitions: 4,
         ..NodeConfig::default()
     };
@@ -800,7 +802,9 @@ fn changes_take_effect_on_open_logs() {
     assert_eq!(h.log_config("t", 1).segment_bytes, 1000);
     assert_eq!(h.log_config("t", 1).retention_ms, 60_000);
     assert_eq!(
-        h.node.partitions[&("t".to_string(), 0)]
+        h.node
+            .partition_named("t", 0)
+            .unwrap()
             .limits
             .max_message_bytes,
         200
@@ -834,7 +838,7 @@ fn compacted_topics_can_turn_compaction_off_and_keep_their_gaps() {
         h.advance(1_000);
     }
     let offsets = |h: &Harness| -> Vec<i64> {
-        let p = &h.node.partitions[&("c".to_string(), 0)];
+        let p = &h.node.partition_named("c", 0).unwrap();
         let mut out = Vec::new();
         let mut next = p.log.log_start_offset();
         while next < p.log.log_end_offset() {
@@ -889,9 +893,7 @@ fn compacted_topics_can_turn_compaction_off_and_keep_their_gaps() {
         "no compaction under cleanup.policy=delete"
     );
 
-    let end = h.node.partitions[&("c".to_string(), 0)]
-        .log
-        .log_end_offset();
+    let end = h.node.partition_named("c", 0).unwrap().log.log_end_offset();
     // Make recovery scan every segment, as after a crash: drop the index files.
     for f in h.disk.list("c-0").unwrap() {
         if f.ends_with(".index") || f.ends_with(".timeindex") {
@@ -903,9 +905,7 @@ fn compacted_topics_can_turn_compaction_off_and_keep_their_gaps() {
     assert!(!config.compacted && config.gaps_allowed);
     assert_eq!(config.segment_bytes, 300);
     assert_eq!(
-        h.node.partitions[&("c".to_string(), 0)]
-            .log
-            .log_end_offset(),
+        h.node.partition_named("c", 0).unwrap().log.log_end_offset(),
         end
     );
     assert_eq!(
@@ -968,9 +968,7 @@ fn create_partitions_adds_durable_logs_at_once() {
     let mut h = h.reopen();
     assert_eq!(h.partition_count("t"), 5);
     assert_eq!(
-        h.node.partitions[&("t".to_string(), 4)]
-            .log
-            .log_end_offset(),
+        h.node.partition_named("t", 4).unwrap().log.log_end_offset(),
         1
     );
 }
@@ -1047,7 +1045,7 @@ fn create_partitions_refuses_like_kafka() {
 #[test]
 fn describe_cluster_lists_this_broker() {
     let config = NodeConfig {
-        node_id: 5,
+        node_id: crate::ids::NodeId(5),
         advertised_host: "keel.example".into(),
         advertised_port: 19092,
         cluster_id: "c-1".into(),
@@ -1141,9 +1139,7 @@ fn acks_all_needs_min_insync_replicas() {
     let message = p.error_message.clone().unwrap_or_default();
     assert!(message.contains("min.isr requirement of 2"), "{message}");
     assert_eq!(
-        h.node.partitions[&("t".to_string(), 0)]
-            .log
-            .log_end_offset(),
+        h.node.partition_named("t", 0).unwrap().log.log_end_offset(),
         0
     );
     let p = h.produce_acks("t", 0, 1, keyed("k", "leader only", ts));
@@ -1282,7 +1278,7 @@ fn delete_and_compact_both_apply() {
         ErrorCode::INVALID_RECORD
     );
     let size = |h: &Harness| {
-        let p = &h.node.partitions[&("dc".to_string(), 0)];
+        let p = &h.node.partition_named("dc", 0).unwrap();
         (p.log.log_start_offset(), p.log.size_bytes())
     };
     let (start0, size0) = size(&h);
@@ -1405,9 +1401,7 @@ fn keyless_records_on_a_compacted_topic_are_each_named() {
         )
     );
     assert_eq!(
-        h.node.partitions[&("c".to_string(), 0)]
-            .log
-            .log_end_offset(),
+        h.node.partition_named("c", 0).unwrap().log.log_end_offset(),
         0,
         "nothing of the batch was appended"
     );
@@ -1420,7 +1414,7 @@ fn keyless_records_on_a_compacted_topic_are_each_named() {
 
 /// The stored batches of a partition, as a fetch returns them.
 fn stored_batches(h: &Harness, topic: &str) -> Vec<Bytes> {
-    let p = &h.node.partitions[&(topic.to_string(), 0)];
+    let p = &h.node.partition_named(topic, 0).unwrap();
     let read = p
         .log
         .read(p.log.log_start_offset(), 1 << 24, p.log.log_end_offset())

@@ -6,117 +6,10 @@ use super::*;
 use crate::api::*;
 use crate::error::ErrorCode;
 use crate::storage::MemStorage;
+use crate::testing::{Failure, Fault, FaultyStorage};
 use bytes::Bytes;
-use std::io;
-use std::sync::Mutex;
 
 const MIB: u64 = 1 << 20;
-
-/// A disk of bounded size over a MemStorage: an append that does not fit writes what fits
-/// (a torn tail, as a real filesystem may leave) and fails with ENOSPC; `eio` makes every
-/// append fail with EIO instead. Removals and truncations do not give space back: the test
-/// raises `capacity` to model space freed by someone else.
-#[derive(Clone)]
-struct BoundedDisk {
-    inner: MemStorage,
-    state: Arc<Mutex<Bounds>>,
-}
-
-struct Bounds {
-    used: u64,
-    capacity: u64,
-    eio: bool,
-    /// Files under this prefix cannot be written at all (ENOSPC), whatever the capacity.
-    full_prefix: Option<String>,
-}
-
-impl BoundedDisk {
-    fn new(capacity: u64) -> Self {
-        BoundedDisk {
-            inner: MemStorage::new(),
-            state: Arc::new(Mutex::new(Bounds {
-                used: 0,
-                capacity,
-                eio: false,
-                full_prefix: None,
-            })),
-        }
-    }
-
-    fn set_capacity(&self, capacity: u64) {
-        self.state.lock().unwrap().capacity = capacity;
-    }
-
-    fn set_eio(&self, eio: bool) {
-        self.state.lock().unwrap().eio = eio;
-    }
-
-    fn set_full_prefix(&self, prefix: Option<&str>) {
-        self.state.lock().unwrap().full_prefix = prefix.map(str::to_string);
-    }
-
-    fn used(&self) -> u64 {
-        self.state.lock().unwrap().used
-    }
-
-    /// How much of `len` bytes fits now; reserves it.
-    fn take(&self, file: &str, len: u64) -> io::Result<u64> {
-        let mut s = self.state.lock().unwrap();
-        if s.eio {
-            return Err(io::Error::other("EIO"));
-        }
-        if s.full_prefix
-            .as_deref()
-            .is_some_and(|p| file.starts_with(p))
-        {
-            return Err(enospc());
-        }
-        let room = s.capacity.saturating_sub(s.used);
-        let fits = room.min(len);
-        s.used += fits;
-        Ok(fits)
-    }
-}
-
-fn enospc() -> io::Error {
-    io::Error::from_raw_os_error(28)
-}
-
-impl Storage for BoundedDisk {
-    fn append(&self, file: &str, bufs: &[&[u8]]) -> io::Result<()> {
-        let all: Vec<u8> = bufs.concat();
-        let fits = self.take(file, all.len() as u64)? as usize;
-        self.inner.append(file, &[&all[..fits]])?;
-        if fits < all.len() {
-            return Err(enospc());
-        }
-        Ok(())
-    }
-    fn read_at(&self, file: &str, pos: u64, len: usize) -> io::Result<Bytes> {
-        self.inner.read_at(file, pos, len)
-    }
-    fn len(&self, file: &str) -> io::Result<Option<u64>> {
-        self.inner.len(file)
-    }
-    fn truncate(&self, file: &str, len: u64) -> io::Result<()> {
-        self.inner.truncate(file, len)
-    }
-    fn remove(&self, file: &str) -> io::Result<()> {
-        self.inner.remove(file)
-    }
-    fn list(&self, dir: &str) -> io::Result<Vec<String>> {
-        self.inner.list(dir)
-    }
-    fn replace(&self, file: &str, contents: &[u8]) -> io::Result<()> {
-        if self.take(file, contents.len() as u64)? < contents.len() as u64 {
-            return Err(enospc());
-        }
-        self.inner.replace(file, contents)
-    }
-    fn sync(&self, file: &str) -> io::Result<()> {
-        self.inner.sync(file)
-    }
-}
 
 fn floor_config(min_free_bytes: u64) -> NodeConfig {
     NodeConfig {
@@ -151,7 +44,9 @@ fn sample(h: &mut Harness, free_bytes: u64) {
 }
 
 fn log_end(h: &Harness, topic: &str) -> i64 {
-    h.node.partitions[&(topic.to_string(), 0)]
+    h.node
+        .partition_named(topic, 0)
+        .unwrap()
         .log
         .log_end_offset()
 }
@@ -360,7 +255,7 @@ fn topic_creation_is_refused_below_the_floor_and_auto_create_stays_quiet() {
     assert_eq!(create_topics(&mut h, "new").error_code, ErrorCode::NONE);
 }
 
-/// Fills a BoundedDisk through acks=1 produces until the log refuses; returns the offsets
+/// Fills a bounded disk through acks=1 produces until the log refuses; returns the offsets
 /// acknowledged.
 fn fill(h: &mut Harness, value: &str) -> Vec<i64> {
     let mut acked = Vec::new();
@@ -390,11 +285,15 @@ fn fill(h: &mut Harness, value: &str) -> Vec<i64> {
 
 #[test]
 fn a_log_stopped_by_enospc_reopens_when_space_returns_and_keeps_what_it_acknowledged() {
-    let disk = BoundedDisk::new(u64::MAX);
-    let mut h = Harness::with_storage(floor_config(0), Arc::new(disk.clone()), disk.inner.clone());
+    let disk = FaultyStorage::new();
+    let mut h = Harness::with_storage(
+        floor_config(0),
+        Arc::new(disk.clone()),
+        disk.files().clone(),
+    );
     h.create("t", 1);
     h.complete_flushes();
-    disk.set_capacity(disk.used() + 20_000);
+    disk.set_capacity(Some(disk.written_bytes() + 20_000));
     let value = "v".repeat(700);
     let acked = fill(&mut h, &value);
     assert!(acked.len() > 10);
@@ -404,7 +303,7 @@ fn a_log_stopped_by_enospc_reopens_when_space_returns_and_keeps_what_it_acknowle
     assert!(h.node.fatal_error().is_none());
 
     // Another program frees space; the next measurement reopens the log.
-    disk.set_capacity(u64::MAX);
+    disk.set_capacity(None);
     sample(&mut h, 50 * MIB);
     h.complete_flushes();
     let r = call_flushed(&mut h, produce("t", 0, 1, batch(&["after"], T0 as i64)));
@@ -431,16 +330,21 @@ fn a_log_stopped_by_enospc_reopens_when_space_returns_and_keeps_what_it_acknowle
 
 #[test]
 fn a_log_stopped_by_eio_stays_stopped_when_space_returns() {
-    let disk = BoundedDisk::new(u64::MAX);
-    let mut h = Harness::with_storage(floor_config(0), Arc::new(disk.clone()), disk.inner.clone());
+    let disk = FaultyStorage::new();
+    let mut h = Harness::with_storage(
+        floor_config(0),
+        Arc::new(disk.clone()),
+        disk.files().clone(),
+    );
     h.create("t", 1);
-    disk.set_eio(true);
+    // EIO on every write, as a broken device gives.
+    disk.inject(Fault::every_write(Failure::Eio));
     let (r, _) = h.call(produce("t", 0, 1, batch(&["a"], T0 as i64)));
     assert_eq!(
         produce_result(&r).error_code,
         ErrorCode::KAFKA_STORAGE_ERROR
     );
-    disk.set_eio(false);
+    disk.heal();
     sample(&mut h, 50 * MIB);
     let (r, _) = h.call(produce("t", 0, 1, batch(&["b"], T0 as i64)));
     assert_eq!(
@@ -452,12 +356,16 @@ fn a_log_stopped_by_eio_stays_stopped_when_space_returns() {
 
 #[test]
 fn a_topic_whose_creation_failed_is_not_there_after_a_restart() {
-    let disk = BoundedDisk::new(u64::MAX);
-    let mut h = Harness::with_storage(floor_config(0), Arc::new(disk.clone()), disk.inner.clone());
+    let disk = FaultyStorage::new();
+    let mut h = Harness::with_storage(
+        floor_config(0),
+        Arc::new(disk.clone()),
+        disk.files().clone(),
+    );
     h.create("t", 1);
     h.complete_flushes();
     // The third partition's files cannot be created; the first two and the metadata could.
-    disk.set_full_prefix(Some("half-2/"));
+    disk.inject(Fault::every_write(Failure::NoSpace).under("half-2/"));
     let created = create_topics(&mut h, "half");
     assert_eq!(
         created.error_code,
@@ -466,9 +374,10 @@ fn a_topic_whose_creation_failed_is_not_there_after_a_restart() {
         created.error_message
     );
     assert!(!h.node.metadata.topics.contains_key("half"));
-    assert!(!h.node.partitions.keys().any(|(t, _)| t == "half"));
+    assert!(!h.node.partitions.values().any(|p| p.topic == "half"));
     // The same once the metadata is what cannot be written.
-    disk.set_full_prefix(Some(crate::metadata::METADATA_FILE));
+    disk.heal();
+    disk.inject(Fault::every_write(Failure::NoSpace).under(crate::metadata::METADATA_FILE));
     let created = create_topics(&mut h, "half");
     assert_eq!(
         created.error_code,
@@ -476,8 +385,8 @@ fn a_topic_whose_creation_failed_is_not_there_after_a_restart() {
         "{:?}",
         created.error_message
     );
-    assert!(!h.node.partitions.keys().any(|(t, _)| t == "half"));
-    disk.set_full_prefix(None);
+    assert!(!h.node.partitions.values().any(|p| p.topic == "half"));
+    disk.heal();
     drop(h);
     let h = Harness::with_storage(
         NodeConfig {
@@ -485,7 +394,7 @@ fn a_topic_whose_creation_failed_is_not_there_after_a_restart() {
             ..floor_config(0)
         },
         Arc::new(disk.clone()),
-        disk.inner.clone(),
+        disk.files().clone(),
     );
     assert!(!h.node.metadata.topics.contains_key("half"));
     let left: Vec<String> = disk

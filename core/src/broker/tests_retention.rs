@@ -8,30 +8,25 @@ use crate::api::*;
 use crate::error::ErrorCode;
 use crate::record::builder::{build_batch, Record};
 use crate::storage::MemStorage;
+use crate::testing::T0;
 use bytes::Bytes;
 use std::time::Duration;
-
-const T0: u64 = 1_700_000_000_000;
 const CHECK_MS: u64 = 1_000;
 
-/// The shared node harness, with flushes that may be held back (see `produce`) and a
-/// check every [`CHECK_MS`].
-struct Harness {
-    h: super::tests::Harness,
-    /// Flushes asked for and not yet performed (see `produce`).
-    held: Vec<(LogId, Vec<String>, i64)>,
-}
+/// The shared node harness, with flushes that may be held back in its `held` (see
+/// `produce`) and a check every [`CHECK_MS`].
+struct Harness(crate::testing::Harness);
 
 impl std::ops::Deref for Harness {
-    type Target = super::tests::Harness;
+    type Target = crate::testing::Harness;
     fn deref(&self) -> &Self::Target {
-        &self.h
+        &self.0
     }
 }
 
 impl std::ops::DerefMut for Harness {
     fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.h
+        &mut self.0
     }
 }
 
@@ -46,18 +41,12 @@ impl Harness {
             ..NodeConfig::default()
         };
         let storage = Arc::new(disk.clone());
-        Harness {
-            h: super::tests::Harness::open_at(config, storage, disk, now),
-            held: Vec::new(),
-        }
+        Harness(crate::testing::Harness::open_at(config, storage, disk, now))
     }
 
     /// Closes the node and opens a new one over the same disk (a clean restart).
     fn reopen(self) -> Harness {
-        Harness {
-            h: self.h.restart(),
-            held: Vec::new(),
-        }
+        Harness(self.0.restart())
     }
 
     /// Sends a request that must be answered at once; leaves any Flush undone and returns
@@ -81,11 +70,12 @@ impl Harness {
                 } => {
                     // Acted on at once, as a driver would.
                     for file in &f {
-                        sync(&self.h.disk, file);
+                        sync(&self.0.disk, file);
                     }
                     files.extend(f);
-                    self.h.node.handle(self.h.now, Input::Flushed { log, upto });
+                    self.0.node.handle(self.0.now, Input::Flushed { log, upto });
                 }
+                Output::SendPeer { .. } => panic!("a single node sends no peer messages"),
             }
         }
         (response.expect("answered at once"), files)
@@ -106,12 +96,13 @@ impl Harness {
             match out {
                 Output::Flush { log, files, upto } => {
                     for f in &files {
-                        sync(&self.h.disk, f);
+                        sync(&self.0.disk, f);
                     }
                     flushed.extend(files);
-                    self.h.node.handle(self.h.now, Input::Flushed { log, upto });
+                    self.0.node.handle(self.0.now, Input::Flushed { log, upto });
                 }
                 Output::Respond { .. } => panic!("unexpected response"),
+                Output::SendPeer { .. } => panic!("a single node sends no peer messages"),
             }
         }
         flushed
@@ -120,7 +111,7 @@ impl Harness {
     /// Moves the clock to `T0 + ms` and ticks; returns the files flushed after the tick.
     fn at(&mut self, ms: u64) -> Vec<String> {
         self.now = Instant::from_millis(T0) + Duration::from_millis(ms);
-        self.h.node.handle(self.h.now, Input::Tick);
+        self.0.node.handle(self.0.now, Input::Tick);
         self.complete_flushes()
     }
 
@@ -243,7 +234,9 @@ impl Harness {
     }
 
     fn segments(&self, topic: &str) -> Vec<i64> {
-        self.node.partitions[&(topic.to_string(), 0)]
+        self.node
+            .partition_named(topic, 0)
+            .unwrap()
             .log
             .segment_base_offsets()
     }
@@ -371,8 +364,8 @@ fn retention_waits_for_durability_and_skips_compacted_topics() {
     h.produce("t", T0 as i64);
     h.produce("t", T0 as i64);
     // Nothing flushed: the clock passes retention but the high watermark is 0.
-    let partition = &h.node.partitions[&("t".to_string(), 0)];
-    assert_eq!(partition.high_watermark, 0);
+    let partition = &h.node.partition_named("t", 0).unwrap();
+    assert_eq!(partition.high_watermark, Offset(0));
     h.now = Instant::from_millis(T0 + CHECK_MS);
     let now = h.now;
     h.node.handle(now, Input::Tick);
@@ -442,17 +435,18 @@ fn delete_records_moves_the_log_start_durably_and_refuses_what_kafka_refuses() {
 #[test]
 fn no_retention_timer_without_data() {
     let mut h = Harness::new();
-    assert_eq!(h.node.retention_due(), None);
+    assert!(!h.node.retention_wanted());
     h.create("t", &[]);
     h.create("c", &[("cleanup.policy", "compact")]);
-    assert_eq!(h.node.retention_due(), None);
+    assert!(!h.node.retention_wanted());
     h.produce("c", T0 as i64);
     h.complete_flushes();
-    assert_eq!(h.node.retention_due(), None);
+    assert!(!h.node.retention_wanted());
     h.produce("t", T0 as i64);
     h.complete_flushes();
+    assert!(h.node.retention_wanted());
     assert_eq!(
-        h.node.retention_due(),
+        h.node.next_deadline(),
         Some(Instant::from_millis(T0 + CHECK_MS))
     );
 }

@@ -19,6 +19,7 @@ use super::GroupConfig;
 use crate::api::*;
 use crate::error::ErrorCode;
 use crate::time::Instant;
+use crate::timers::TimerTable;
 use bytes::Bytes;
 use rand::RngCore;
 use rand::SeedableRng;
@@ -120,13 +121,15 @@ impl TimerKey {
     }
 }
 
-/// Consumer groups of one node. See the module docs.
+/// The consumer groups of one node: owns their membership, generations and timers, the
+/// committed offsets as far as they are durable, and the writes and answers waiting on the
+/// offsets topic. See the module docs.
 pub struct Coordinator {
     config: GroupConfig,
     now: Instant,
     groups: BTreeMap<String, Group>,
     offsets: OffsetCache,
-    timers: BTreeSet<(Instant, TimerKey)>,
+    timers: TimerTable<TimerKey>,
     rng: ChaCha8Rng,
     next_join_seq: u64,
     responses: VecDeque<(Parked, Response)>,
@@ -150,7 +153,7 @@ impl Coordinator {
             now,
             groups: BTreeMap::new(),
             offsets: OffsetCache::default(),
-            timers: BTreeSet::new(),
+            timers: TimerTable::new(),
             rng,
             next_join_seq: 0,
             responses: VecDeque::new(),
@@ -211,17 +214,13 @@ impl Coordinator {
 
     /// When [`Coordinator::expire`] next has something to do.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.timers.first().map(|(at, _)| *at)
+        self.timers.next()
     }
 
     /// Fires every deadline up to `now`.
     pub fn expire(&mut self, now: Instant) {
         self.now = self.now.max(now);
-        while let Some((at, key)) = self.timers.first().cloned() {
-            if at > self.now {
-                break;
-            }
-            self.timers.remove(&(at, key.clone()));
+        while let Some((at, key)) = self.timers.pop_due(self.now) {
             match key {
                 TimerKey::Heartbeat { group, member } => {
                     self.on_heartbeat_expired(&group, &member, at)
@@ -249,7 +248,7 @@ impl Coordinator {
         if self.cleanup_deadline.is_none() && !self.groups.is_empty() {
             let at = self.after_ms(self.config.cleanup_interval_ms as i64);
             self.cleanup_deadline = Some(at);
-            self.timers.insert((at, TimerKey::Cleanup));
+            self.timers.set(TimerKey::Cleanup, at);
         }
     }
 
@@ -329,7 +328,7 @@ impl Coordinator {
             let at = self.after_ms(req.session_timeout_ms as i64);
             let group = self.groups.get_mut(gid).expect("checked");
             group.pending_members.insert(new_id.clone(), at);
-            self.retime(TimerKey::pending_member(gid, &new_id), None, Some(at));
+            self.retime(TimerKey::pending_member(gid, &new_id), Some(at));
             self.respond_join_error(parked, &new_id, ErrorCode::MEMBER_ID_REQUIRED);
         } else {
             self.add_member_and_rebalance(gid, new_id, req, parked);
@@ -1452,7 +1451,7 @@ impl Coordinator {
                 deadline,
             },
         );
-        self.timers.insert((deadline, TimerKey::Reply(reply)));
+        self.timers.set(TimerKey::Reply(reply), deadline);
         for w in writes {
             self.push_planned(w, Some(reply));
         }
@@ -1599,7 +1598,7 @@ impl Coordinator {
         r.outstanding -= 1;
         if r.outstanding == 0 {
             let r = self.replies.remove(&reply).expect("present");
-            self.timers.remove(&(r.deadline, TimerKey::Reply(reply)));
+            self.timers.cancel(&TimerKey::Reply(reply));
             self.respond(r.parked, r.response);
         }
     }
@@ -1765,21 +1764,13 @@ impl Coordinator {
     fn remove_group(&mut self, gid: &str) -> Option<Group> {
         let group = self.groups.remove(gid)?;
         for m in group.members.values() {
-            self.retime(
-                TimerKey::heartbeat(gid, &m.member_id),
-                m.heartbeat_deadline,
-                None,
-            );
+            self.retime(TimerKey::heartbeat(gid, &m.member_id), None);
         }
-        for (mid, &at) in &group.pending_members {
-            self.retime(TimerKey::pending_member(gid, mid), Some(at), None);
+        for mid in group.pending_members.keys() {
+            self.retime(TimerKey::pending_member(gid, mid), None);
         }
-        self.retime(
-            TimerKey::join(gid),
-            group.join_timer.map(|(at, _)| at),
-            None,
-        );
-        self.retime(TimerKey::sync(gid), group.sync_deadline, None);
+        self.retime(TimerKey::join(gid), None);
+        self.retime(TimerKey::sync(gid), None);
         Some(group)
     }
 
@@ -1902,16 +1893,11 @@ impl Coordinator {
         );
     }
 
-    /// Moves `key`'s entry in the timer set from `old` to `new` (either may be absent).
-    /// Every deadline is also recorded on its object: callers update that record and pass
-    /// what it held and now holds, so the two never disagree (`check` verifies it).
-    fn retime(&mut self, key: TimerKey, old: Option<Instant>, new: Option<Instant>) {
-        if let Some(at) = old {
-            self.timers.remove(&(at, key.clone()));
-        }
-        if let Some(at) = new {
-            self.timers.insert((at, key));
-        }
+    /// Arms `key` at `at`, or disarms it for `None`. Every deadline is also recorded on
+    /// its object: callers update that record and pass what it now holds, so the two never
+    /// disagree (`check` verifies it).
+    fn retime(&mut self, key: TimerKey, at: Option<Instant>) {
+        self.timers.set_or_cancel(key, at);
     }
 
     fn schedule_heartbeat(&mut self, gid: &str, mid: &str, at: Instant) {
@@ -1920,66 +1906,56 @@ impl Coordinator {
             .get_mut(gid)
             .and_then(|g| g.members.get_mut(mid));
         if let Some(m) = member {
-            let old = m.heartbeat_deadline.replace(at);
-            self.retime(TimerKey::heartbeat(gid, mid), old, Some(at));
+            m.heartbeat_deadline = Some(at);
+            self.retime(TimerKey::heartbeat(gid, mid), Some(at));
         }
     }
 
     fn clear_heartbeat(&mut self, gid: &str, mid: &str) {
-        let old = self
+        if let Some(m) = self
             .groups
             .get_mut(gid)
             .and_then(|g| g.members.get_mut(mid))
-            .and_then(|m| m.heartbeat_deadline.take());
-        self.retime(TimerKey::heartbeat(gid, mid), old, None);
+        {
+            m.heartbeat_deadline = None;
+        }
+        self.retime(TimerKey::heartbeat(gid, mid), None);
     }
 
     /// Removes a pending member's timer; the caller removes the pending member itself.
     fn clear_pending_member_timer(&mut self, gid: &str, mid: &str) {
-        let old = self
-            .groups
-            .get(gid)
-            .and_then(|g| g.pending_members.get(mid))
-            .copied();
-        self.retime(TimerKey::pending_member(gid, mid), old, None);
+        self.retime(TimerKey::pending_member(gid, mid), None);
     }
 
     fn set_join_timer(&mut self, gid: &str, at: Instant, kind: JoinTimer) {
         let group = self.groups.get_mut(gid).expect("known");
-        let old = group.join_timer.replace((at, kind)).map(|(at, _)| at);
-        self.retime(TimerKey::join(gid), old, Some(at));
+        group.join_timer = Some((at, kind));
+        self.retime(TimerKey::join(gid), Some(at));
     }
 
     fn clear_join_timer(&mut self, gid: &str) {
-        let old = self
-            .groups
-            .get_mut(gid)
-            .and_then(|g| g.join_timer.take())
-            .map(|(at, _)| at);
-        self.retime(TimerKey::join(gid), old, None);
+        if let Some(g) = self.groups.get_mut(gid) {
+            g.join_timer = None;
+        }
+        self.retime(TimerKey::join(gid), None);
     }
 
     fn set_sync_timer(&mut self, gid: &str, at: Instant) {
-        let old = self
-            .groups
-            .get_mut(gid)
-            .expect("known")
-            .sync_deadline
-            .replace(at);
-        self.retime(TimerKey::sync(gid), old, Some(at));
+        self.groups.get_mut(gid).expect("known").sync_deadline = Some(at);
+        self.retime(TimerKey::sync(gid), Some(at));
     }
 
     fn clear_sync_timer(&mut self, gid: &str) {
-        let old = self
-            .groups
-            .get_mut(gid)
-            .and_then(|g| g.sync_deadline.take());
-        self.retime(TimerKey::sync(gid), old, None);
+        if let Some(g) = self.groups.get_mut(gid) {
+            g.sync_deadline = None;
+        }
+        self.retime(TimerKey::sync(gid), None);
     }
 
     /// Asserts the coordinator's invariants: each group's own, every deadline recorded on
     /// its object is in the timer set and nothing else is, and every bound holds.
     pub fn check(&self) {
+        self.timers.check();
         let mut expected: BTreeSet<(Instant, TimerKey)> = BTreeSet::new();
         for (gid, g) in &self.groups {
             assert_eq!(gid, &g.group_id);
@@ -2011,7 +1987,12 @@ impl Coordinator {
             expected.insert((at, TimerKey::Cleanup));
         }
         assert!(
-            expected == self.timers,
+            expected
+                == self
+                    .timers
+                    .iter()
+                    .map(|(at, key)| (at, key.clone()))
+                    .collect::<BTreeSet<_>>(),
             "group timers out of sync: expected {expected:?}, have {:?}",
             self.timers
         );

@@ -3,16 +3,16 @@
 
 use super::*;
 use crate::api::*;
-use crate::broker::{Input, LogId, Node, NodeConfig, Output};
+use crate::broker::{Input, NodeConfig};
 use crate::error::ErrorCode;
 use crate::storage::{MemStorage, Storage};
+use crate::testing::harness::SEED;
+use crate::testing::T0;
 use crate::time::Instant;
 use bytes::Bytes;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-const T0: u64 = 1_700_000_000_000;
 const SESSION_MS: i32 = 10_000;
 const REBALANCE_MS: i32 = 30_000;
 /// group.initial.rebalance.delay.ms in most tests: short, but long enough for several
@@ -28,18 +28,21 @@ macro_rules! expect {
     };
 }
 
-struct Harness {
-    node: Node,
-    disk: MemStorage,
-    config: NodeConfig,
-    now: Instant,
-    next_id: RequestId,
-    /// Keep Flush outputs instead of performing them.
-    hold_flushes: bool,
-    held: Vec<(LogId, Vec<String>, i64)>,
-    /// Every answer, by request id; a second answer to one request fails the test.
-    responses: BTreeMap<RequestId, Response>,
-    seed: u64,
+/// The shared node harness, pumped: every request and tick acts on all outputs at once
+/// (answers kept by id, flushes done or held), so that answers are looked up with `take`.
+struct Harness(crate::testing::Harness);
+
+impl std::ops::Deref for Harness {
+    type Target = crate::testing::Harness;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Harness {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
 }
 
 fn config(initial_delay_ms: i32) -> NodeConfig {
@@ -63,96 +66,28 @@ impl Harness {
     }
 
     fn with(config: NodeConfig, disk: MemStorage, now: Instant, hold_flushes: bool) -> Harness {
-        Harness::with_seed(config, disk, now, hold_flushes, 7)
-    }
-
-    fn with_seed(
-        config: NodeConfig,
-        disk: MemStorage,
-        now: Instant,
-        hold_flushes: bool,
-        seed: u64,
-    ) -> Harness {
-        let node = Node::open(config.clone(), Arc::new(disk.clone()), now, seed).expect("open");
-        let mut h = Harness {
-            seed,
-            node,
-            disk,
+        let storage = Arc::new(disk.clone());
+        Harness(crate::testing::Harness::open_seeded(
             config,
+            storage,
+            disk,
             now,
-            next_id: 1,
+            SEED,
             hold_flushes,
-            held: Vec::new(),
-            responses: BTreeMap::new(),
-        };
-        h.pump();
-        h
+        ))
     }
 
-    /// The same disk, a new node: a restart.
-    fn restart(self, hold_flushes: bool) -> Harness {
-        let next = self.now + Duration::from_millis(1);
-        // Every open draws from a new seed, as the drivers do (`Node::open`).
-        Harness::with_seed(
-            self.config.clone(),
-            self.disk.clone(),
-            next,
-            hold_flushes,
-            self.seed + 1,
-        )
-    }
-
-    /// Acts on every output: answers are kept, flushes performed (or held).
-    fn pump(&mut self) {
-        loop {
-            let outs: Vec<Output> = std::iter::from_fn(|| self.node.poll_output()).collect();
-            if outs.is_empty() {
-                return;
-            }
-            for out in outs {
-                match out {
-                    Output::Respond { id, response, .. } => {
-                        let earlier = self.responses.insert(id, response);
-                        assert!(earlier.is_none(), "request {id} answered twice");
-                    }
-                    Output::Flush { log, files, upto } if self.hold_flushes => {
-                        self.held.push((log, files, upto))
-                    }
-                    Output::Flush { log, files, upto } => self.flushed(log, &files, upto),
-                }
-            }
-        }
-    }
-
-    fn flushed(&mut self, log: LogId, files: &[String], upto: i64) {
-        for f in files {
-            self.disk.sync(f).unwrap();
-        }
-        self.node.handle(self.now, Input::Flushed { log, upto });
-    }
-
-    fn release_flushes(&mut self) {
-        for (log, files, upto) in std::mem::take(&mut self.held) {
-            self.flushed(log, &files, upto);
-        }
-        self.pump();
-    }
-
-    fn send_on(&mut self, conn: ConnId, request: Request) -> RequestId {
-        let id = self.next_id;
-        self.next_id += 1;
-        self.node
-            .handle(self.now, Input::Request { conn, id, request });
-        self.pump();
-        id
+    /// The same disk, a new node a millisecond later, from the next seed: a restart.
+    fn restart(mut self, hold_flushes: bool) -> Harness {
+        self.0.now = self.0.now + Duration::from_millis(1);
+        self.0.hold_flushes = hold_flushes;
+        Harness(self.0.restart())
     }
 
     fn send(&mut self, request: Request) -> RequestId {
-        self.send_on(1, request)
-    }
-
-    fn take(&mut self, id: RequestId) -> Option<Response> {
-        self.responses.remove(&id)
+        let id = self.0.send(request);
+        self.pump();
+        id
     }
 
     /// A request that must be answered at once.
@@ -169,8 +104,7 @@ impl Harness {
     }
 
     fn advance(&mut self, ms: u64) {
-        self.now = self.now + Duration::from_millis(ms);
-        self.node.handle(self.now, Input::Tick);
+        self.0.advance(ms);
         self.pump();
     }
 
@@ -1151,8 +1085,9 @@ fn a_failed_flush_fails_the_commit_and_a_slow_one_times_out() {
     h.hold_flushes = true;
     let commit = h.commit("g", "", -1, 1, "");
     let (log, _, _) = h.held.pop().unwrap();
+    let now = h.now;
     h.node.handle(
-        h.now,
+        now,
         Input::FlushFailed {
             log,
             error: "EIO".into(),

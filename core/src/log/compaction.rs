@@ -163,12 +163,7 @@ impl PartitionLog {
             self.config.gaps_allowed,
             "compact_one on a log that does not allow offset gaps"
         );
-        if let Some(reason) = &self.failed {
-            return Err(LogError::Failed {
-                dir: self.dir.clone(),
-                reason: reason.clone(),
-            });
-        }
+        self.refuse_if_failed()?;
         let active_base = self.active().base_offset;
         let durable = self.recovery_point;
         let cleanable: Vec<i64> = self
@@ -377,8 +372,8 @@ mod tests {
     use crate::record::builder::{build_batch, Record};
     use crate::record::split_batches;
     use crate::storage::{MemStorage, Storage};
+    use crate::testing::{Failure, Fault, FaultyStorage, Op};
     use bytes::Bytes;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
     const DIR: &str = "compacted-0";
@@ -640,56 +635,18 @@ mod tests {
         assert_eq!(latest(&before), latest(&after));
     }
 
-    /// Storage that fails every `replace` after the first `allowed`: a crash half-way
-    /// through a segment swap (each replace is atomic and durable, so what it left is
-    /// exactly what a reopen finds).
-    struct StopAfter {
-        inner: MemStorage,
-        allowed: usize,
-        replaces: AtomicUsize,
-    }
-
-    impl Storage for StopAfter {
-        fn append(&self, file: &str, bufs: &[&[u8]]) -> io::Result<()> {
-            self.inner.append(file, bufs)
-        }
-        fn read_at(&self, file: &str, pos: u64, len: usize) -> io::Result<Bytes> {
-            self.inner.read_at(file, pos, len)
-        }
-        fn len(&self, file: &str) -> io::Result<Option<u64>> {
-            self.inner.len(file)
-        }
-        fn truncate(&self, file: &str, len: u64) -> io::Result<()> {
-            self.inner.truncate(file, len)
-        }
-        fn remove(&self, file: &str) -> io::Result<()> {
-            self.inner.remove(file)
-        }
-        fn list(&self, dir: &str) -> io::Result<Vec<String>> {
-            self.inner.list(dir)
-        }
-        fn replace(&self, file: &str, contents: &[u8]) -> io::Result<()> {
-            if self.replaces.fetch_add(1, Ordering::SeqCst) >= self.allowed {
-                return Err(io::Error::other("crashed"));
-            }
-            self.inner.replace(file, contents)
-        }
-        fn sync(&self, file: &str) -> io::Result<()> {
-            self.inner.sync(file)
-        }
-    }
-
     #[test]
     fn a_crash_at_any_step_of_a_swap_reopens_with_every_latest_value() {
         for allowed in 0..=5 {
             let mem = MemStorage::new();
             let plain: Arc<dyn Storage> = Arc::new(mem.clone());
             let before = read_all(&updates(&plain, true));
-            let stopping: Arc<dyn Storage> = Arc::new(StopAfter {
-                inner: mem.clone(),
-                allowed,
-                replaces: AtomicUsize::new(0),
-            });
+            // Every replace after the first `allowed` fails: a crash half-way through a
+            // segment swap (each replace is atomic and durable, so what it left is exactly
+            // what a reopen finds).
+            let stopping = FaultyStorage::over(mem.clone());
+            stopping.inject(Fault::every(Op::Replace, Failure::Eio).after(allowed));
+            let stopping: Arc<dyn Storage> = Arc::new(stopping);
             let (mut log, _) = PartitionLog::open(stopping, DIR, config()).unwrap();
             let result = log.compact_one(0, RETENTION_MS);
             assert_eq!(result.is_err(), allowed < 5, "step {allowed}");

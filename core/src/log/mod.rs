@@ -239,6 +239,21 @@ struct Checkpoint {
 /// The most a timestamp lookup inflates one compressed batch to.
 pub const MAX_DECOMPRESSED_BYTES: usize = 64 * 1024 * 1024;
 
+/// Whether a log takes writes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Health {
+    Healthy,
+    /// An append or recovery ran out of space (ENOSPC or a quota): no writes, but what the
+    /// log holds is still flushed and served, and its owner reopens it from disk once
+    /// space is back (broker/disk.rs `reopen_out_of_space_logs`). Nothing is in doubt.
+    OutOfSpace(String),
+    /// A write or fsync failed, or the log could not be read whole: no more writes until a
+    /// restart recovers it from what is really on disk (fsyncgate).
+    Failed(String),
+}
+
+/// One partition's log: owns its segments and their files, the recovery point and log start
+/// offset, what is not yet flushed, and whether it still takes writes ([`Health`]).
 pub struct PartitionLog {
     storage: Arc<dyn Storage>,
     dir: String,
@@ -252,8 +267,9 @@ pub struct PartitionLog {
     checkpointed: Option<Checkpoint>,
     /// Files with writes not yet reported durable → the log end offset after the last one.
     unflushed: BTreeMap<String, i64>,
-    /// Why the log stopped taking writes.
-    failed: Option<String>,
+    /// Whether the log takes writes, and why not: the one record of it, which the
+    /// partition that owns the log reads.
+    health: Health,
     /// Compaction cleans the first cleanable segment at or above this base offset next.
     cleaner_cursor: i64,
 }
@@ -427,7 +443,7 @@ impl PartitionLog {
             recovery_point: 0,
             checkpointed,
             unflushed: BTreeMap::new(),
-            failed: None,
+            health: Health::Healthy,
             cleaner_cursor: 0,
         };
         let mut report = RecoveryReport::default();
@@ -500,6 +516,9 @@ impl PartitionLog {
         report.segments = log.segments.len();
         report.log_end_offset = log_end;
         log.check();
+        if let Some(why) = &report.out_of_space {
+            log.health = Health::OutOfSpace(why.clone());
+        }
         Ok((log, report))
     }
 
@@ -705,12 +724,7 @@ impl PartitionLog {
         now_ms: i64,
         leader_epoch: i32,
     ) -> Result<AppendInfo, LogError> {
-        if let Some(reason) = &self.failed {
-            return Err(LogError::Failed {
-                dir: self.dir.clone(),
-                reason: reason.clone(),
-            });
-        }
+        self.refuse_if_failed()?;
         let header = BatchHeader::new(batch)?;
         if header.total_len() != batch.len() as i64 {
             return Err(BatchError::BadLength {
@@ -913,16 +927,16 @@ impl PartitionLog {
     /// Puts the log in the failed state after a write error.
     fn fail(&mut self, e: io::Error, doing: &str) -> LogError {
         let reason = format!("{doing}: {e}");
-        if matches!(
-            e.kind(),
-            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
-        ) {
+        if out_of_space(&e) {
             // Not in doubt, and the broker logs running out of space once (broker/disk.rs).
             tracing::debug!(dir = %self.dir, %reason, "log stops taking writes");
+            if self.health == Health::Healthy {
+                self.health = Health::OutOfSpace(reason);
+            }
         } else {
             tracing::error!(dir = %self.dir, %reason, "log stops taking writes");
+            self.health = Health::Failed(reason);
         }
-        self.failed = Some(reason);
         LogError::Storage(e)
     }
 
@@ -1171,9 +1185,34 @@ impl PartitionLog {
         self.recovery_point
     }
 
-    /// Why the log stopped taking writes, if it did.
+    /// Why the log stopped taking writes, if it did, for whatever reason.
     pub fn failure(&self) -> Option<&str> {
-        self.failed.as_deref()
+        match &self.health {
+            Health::Healthy => None,
+            Health::OutOfSpace(reason) | Health::Failed(reason) => Some(reason),
+        }
+    }
+
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+
+    /// `Err(LogError::Failed)` once the log stopped taking writes: every write path asks.
+    fn refuse_if_failed(&self) -> Result<(), LogError> {
+        match self.failure() {
+            Some(reason) => Err(LogError::Failed {
+                dir: self.dir.clone(),
+                reason: reason.to_string(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Stops the log for good (until a restart recovers it): its owner learned that what
+    /// it wrote may not be on disk (a failed fsync, data that did not come back). A
+    /// failure overrides running out of space.
+    pub fn stop(&mut self, reason: String) {
+        self.health = Health::Failed(reason);
     }
 
     pub fn dir(&self) -> &str {
@@ -1222,7 +1261,7 @@ impl PartitionLog {
         let offset = offset.min(self.log_end_offset());
         self.recovery_point = self.recovery_point.max(offset);
         self.unflushed.retain(|_, watermark| *watermark > offset);
-        if self.failed.is_some() {
+        if matches!(self.health, Health::Failed(_)) {
             // The files may hold a partial write; recovery must rescan from the old point.
             return;
         }
@@ -1244,7 +1283,8 @@ impl PartitionLog {
     /// Whether the checkpoint file is behind the log's recovery point or log start offset,
     /// so that [`Self::checkpoint`] would write. A failed log never is (see there).
     pub fn checkpoint_stale(&self) -> bool {
-        self.failed.is_none() && self.checkpointed != Some(self.current_checkpoint())
+        !matches!(self.health, Health::Failed(_))
+            && self.checkpointed != Some(self.current_checkpoint())
     }
 
     /// Persists the recovery point and log start offset if the checkpoint file is behind
@@ -1291,12 +1331,7 @@ impl PartitionLog {
     /// checkpointed) before any byte is cut, so a crash midway never leaves a checkpoint that
     /// vouches for bytes that are gone.
     pub fn truncate_to(&mut self, offset: i64) -> Result<(), LogError> {
-        if let Some(reason) = &self.failed {
-            return Err(LogError::Failed {
-                dir: self.dir.clone(),
-                reason: reason.clone(),
-            });
-        }
+        self.refuse_if_failed()?;
         if offset < 0 {
             return Err(LogError::InvalidOffset(offset));
         }

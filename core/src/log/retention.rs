@@ -220,16 +220,6 @@ impl PartitionLog {
         self.check();
         Ok(report)
     }
-
-    fn refuse_if_failed(&self) -> Result<(), LogError> {
-        match &self.failed {
-            Some(reason) => Err(LogError::Failed {
-                dir: self.dir.clone(),
-                reason: reason.clone(),
-            }),
-            None => Ok(()),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -5,8 +5,7 @@ use super::*;
 use crate::record::builder::{build_batch, Record};
 use crate::record::{split_batches, verify_batch, HEADER_LEN, LEADER_EPOCH_AT};
 use crate::storage::MemStorage;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use crate::testing::{Failure, Fault, FaultyStorage, Op};
 
 const DIR: &str = "orders-0";
 
@@ -447,83 +446,15 @@ fn log_append_time_rewrites_attributes_and_max_timestamp_with_a_valid_crc() {
     assert_eq!(log.offset_for_timestamp(777_001, i64::MAX).unwrap(), None);
 }
 
-/// One append as the probe saw it: file and (address, length) of each slice.
-type AppendShape = (String, Vec<(usize, usize)>);
-
-/// A disk that records the shape of every append and can be told to fail writes.
-#[derive(Default)]
-struct ProbeDisk {
-    inner: MemStorage,
-    fail_appends: AtomicBool,
-    /// `replace` fails with ENOSPC and writes nothing, as on a full disk.
-    replace_out_of_space: AtomicBool,
-    /// How many `replace` calls succeeded.
-    replaces: AtomicU64,
-    bytes_read: AtomicU64,
-    reads: AtomicU64,
-    /// (file, [(slice ptr, slice len)]) per append.
-    appends: Mutex<Vec<AppendShape>>,
-}
-
-impl Storage for ProbeDisk {
-    fn append(&self, file: &str, bufs: &[&[u8]]) -> io::Result<()> {
-        if self.fail_appends.load(Ordering::SeqCst) {
-            // A torn write: half of the first slice lands, then the device errors.
-            if let Some(first) = bufs.first() {
-                self.inner.append(file, &[&first[..first.len() / 2]])?;
-            }
-            return Err(io::Error::other("injected write error"));
-        }
-        let shape = bufs
-            .iter()
-            .map(|b| (b.as_ptr() as usize, b.len()))
-            .collect();
-        self.appends.lock().unwrap().push((file.to_string(), shape));
-        self.inner.append(file, bufs)
-    }
-    fn read_at(&self, file: &str, pos: u64, len: usize) -> io::Result<Bytes> {
-        let out = self.inner.read_at(file, pos, len)?;
-        self.bytes_read
-            .fetch_add(out.len() as u64, Ordering::SeqCst);
-        self.reads.fetch_add(1, Ordering::SeqCst);
-        Ok(out)
-    }
-    fn len(&self, file: &str) -> io::Result<Option<u64>> {
-        self.inner.len(file)
-    }
-    fn truncate(&self, file: &str, len: u64) -> io::Result<()> {
-        self.inner.truncate(file, len)
-    }
-    fn remove(&self, file: &str) -> io::Result<()> {
-        self.inner.remove(file)
-    }
-    fn list(&self, dir: &str) -> io::Result<Vec<String>> {
-        self.inner.list(dir)
-    }
-    fn replace(&self, file: &str, contents: &[u8]) -> io::Result<()> {
-        if self.replace_out_of_space.load(Ordering::SeqCst) {
-            return Err(io::Error::new(
-                io::ErrorKind::StorageFull,
-                "injected ENOSPC",
-            ));
-        }
-        self.replaces.fetch_add(1, Ordering::SeqCst);
-        self.inner.replace(file, contents)
-    }
-    fn sync(&self, file: &str) -> io::Result<()> {
-        self.inner.sync(file)
-    }
-}
-
 #[test]
 fn create_time_append_writes_a_rewritten_prefix_and_the_callers_bytes_uncopied() {
-    let probe = Arc::new(ProbeDisk::default());
-    let shared: Arc<dyn Storage> = probe.clone();
+    let probe = FaultyStorage::new();
+    let shared: Arc<dyn Storage> = Arc::new(probe.clone());
     let (mut log, _) = open(&shared, LogConfig::default());
-    probe.appends.lock().unwrap().clear();
+    probe.clear_calls();
     let b = batch(&[1, 2], 10);
     log.append(&b, 0, 9).unwrap();
-    let appends = probe.appends.lock().unwrap().clone();
+    let appends = probe.calls().appends;
     let (file, shape) = &appends[0];
     assert_eq!(file, &segment::log_file_name(DIR, 0));
     assert_eq!(shape.len(), 2, "one vectored append: prefix + rest");
@@ -537,16 +468,16 @@ fn create_time_append_writes_a_rewritten_prefix_and_the_callers_bytes_uncopied()
 
 #[test]
 fn a_write_error_fails_the_log_but_reads_continue_and_reopen_recovers() {
-    let probe = Arc::new(ProbeDisk::default());
-    let shared: Arc<dyn Storage> = probe.clone();
+    let probe = FaultyStorage::new();
+    let shared: Arc<dyn Storage> = Arc::new(probe.clone());
     let (mut log, _) = open(&shared, config(1 << 20, 100));
     let appended = append_all(&mut log, &assorted(10), 1);
-    probe.fail_appends.store(true, Ordering::SeqCst);
+    probe.inject(Fault::every(Op::Append, Failure::Torn));
     assert!(matches!(
         log.append(&batch(&[1], 10), 0, 1),
         Err(LogError::Storage(_))
     ));
-    probe.fail_appends.store(false, Ordering::SeqCst);
+    probe.heal();
     // fsyncgate: the disk works again, but the log may hold a torn write: no more writes.
     assert!(matches!(
         log.append(&batch(&[1], 10), 0, 1),
@@ -633,14 +564,11 @@ fn the_checkpoint_spares_reopen_from_rescanning_flushed_segments() {
     log.mark_flushed(log.log_end_offset());
     let total: u64 = log.segments.values().map(|s| s.size).sum();
     drop(log);
-    let probe = Arc::new(ProbeDisk {
-        inner: disk.clone(),
-        ..ProbeDisk::default()
-    });
-    let shared: Arc<dyn Storage> = probe.clone();
+    let probe = FaultyStorage::over(disk.clone());
+    let shared: Arc<dyn Storage> = Arc::new(probe.clone());
     let (log, report) = open(&shared, cfg);
     assert_eq!(report.truncated_bytes, 0);
-    let read = probe.bytes_read.load(Ordering::SeqCst);
+    let read = probe.calls().bytes_read;
     // Indexes plus one index interval (+ a batch, + read-ahead) per trusted segment and the
     // last segment: far below the whole log.
     assert!(read < total / 4, "reopen read {read} of {total} bytes");
@@ -651,8 +579,8 @@ fn the_checkpoint_spares_reopen_from_rescanning_flushed_segments() {
 /// answer share one read, which covers at most an index interval and a header beyond them.
 #[test]
 fn a_read_takes_one_storage_read_of_little_more_than_it_serves() {
-    let probe = Arc::new(ProbeDisk::default());
-    let shared: Arc<dyn Storage> = probe.clone();
+    let probe = FaultyStorage::new();
+    let shared: Arc<dyn Storage> = Arc::new(probe.clone());
     let interval = 4096;
     let (mut log, _) = open(&shared, config(8 << 20, interval));
     let appended = append_all(&mut log, &assorted(2_000), 1);
@@ -662,12 +590,11 @@ fn a_read_takes_one_storage_read_of_little_more_than_it_serves() {
         (appended[700].base + 1, 64 << 10),
         (end - 1, 1),
     ] {
-        probe.reads.store(0, Ordering::SeqCst);
-        probe.bytes_read.store(0, Ordering::SeqCst);
+        probe.clear_calls();
         let served = log.read(offset, max_bytes, end).unwrap();
         assert!(!served.is_empty());
-        assert_eq!(probe.reads.load(Ordering::SeqCst), 1, "read at {offset}");
-        let read = probe.bytes_read.load(Ordering::SeqCst);
+        assert_eq!(probe.calls().reads, 1, "read at {offset}");
+        let read = probe.calls().bytes_read;
         assert!(
             read <= max_bytes.max(served.len()) as u64 + interval + HEADER_LEN as u64,
             "read {read} bytes to serve {} at {offset}",
@@ -1342,8 +1269,8 @@ fn a_rotted_header_further_on_does_not_hide_the_good_batches_before_it() {
 /// that were not reported durable, and an unchanged log does not rewrite it.
 #[test]
 fn an_explicit_checkpoint_records_only_what_is_durable_and_is_written_once() {
-    let probe = Arc::new(ProbeDisk::default());
-    let shared: Arc<dyn Storage> = probe.clone();
+    let probe = FaultyStorage::new();
+    let shared: Arc<dyn Storage> = Arc::new(probe.clone());
     let (mut log, _) = open(&shared, config(1 << 20, 100));
     let appended = append_all(&mut log, &assorted(20), 1);
     let durable = appended[9].last + 1;
@@ -1352,14 +1279,14 @@ fn an_explicit_checkpoint_records_only_what_is_durable_and_is_written_once() {
         log.checkpoint_stale(),
         "the recovery point moved inside the one segment"
     );
-    let before = probe.replaces.load(Ordering::SeqCst);
+    let before = probe.calls().replaces;
     assert!(log.checkpoint().unwrap());
     assert!(
         !log.checkpoint().unwrap(),
         "nothing moved: no second replace"
     );
     assert!(!log.checkpoint_stale());
-    assert_eq!(probe.replaces.load(Ordering::SeqCst), before + 1);
+    assert_eq!(probe.calls().replaces, before + 1);
     let end = log.log_end_offset();
     drop(log);
 
@@ -1377,7 +1304,7 @@ fn an_explicit_checkpoint_records_only_what_is_durable_and_is_written_once() {
     drop(log);
 
     // After a clean stop (all flushed, checkpointed): nothing to flush, nothing rewritten.
-    let before = probe.replaces.load(Ordering::SeqCst);
+    let before = probe.calls().replaces;
     let (log, report) = open(&shared, config(1 << 20, 100));
     assert_eq!((log.recovery_point(), report.out_of_space), (end, None));
     assert!(
@@ -1385,7 +1312,7 @@ fn an_explicit_checkpoint_records_only_what_is_durable_and_is_written_once() {
         "{:?}",
         log.unflushed_files()
     );
-    assert_eq!(probe.replaces.load(Ordering::SeqCst), before);
+    assert_eq!(probe.calls().replaces, before);
     assert_eq!(read_all(&log).len(), appended.len());
 }
 
@@ -1395,8 +1322,8 @@ fn an_explicit_checkpoint_records_only_what_is_durable_and_is_written_once() {
 /// is read as before, and once there is room a reopen writes the indexes and takes writes.
 #[test]
 fn a_stale_index_on_a_full_disk_is_rebuilt_in_memory_and_the_log_opens_out_of_space() {
-    let probe = Arc::new(ProbeDisk::default());
-    let shared: Arc<dyn Storage> = probe.clone();
+    let probe = FaultyStorage::new();
+    let shared: Arc<dyn Storage> = Arc::new(probe.clone());
     let cfg = config(2_000, 100);
     let (mut log, _) = open(&shared, cfg);
     let appended = append_all(&mut log, &assorted(60), 1);
@@ -1407,20 +1334,20 @@ fn a_stale_index_on_a_full_disk_is_rebuilt_in_memory_and_the_log_opens_out_of_sp
     // Nothing was reported durable, so recovery scans every segment, the first one too.
     let index = segment::index_file_name(DIR, 0);
     let time_index = segment::time_index_file_name(DIR, 0);
-    let good_index = probe.inner.contents(&index).unwrap();
-    let good_time_index = probe.inner.contents(&time_index).unwrap();
+    let good_index = probe.files().contents(&index).unwrap();
+    let good_time_index = probe.files().contents(&time_index).unwrap();
     assert!(
         good_index.len() >= 2 * index::OFFSET_ENTRY_LEN,
         "the test needs index entries"
     );
     drop(log);
     // A power cut tore the segment's unsynced time index: its last entry is half there.
-    probe.inner.set_contents(
+    probe.files().set_contents(
         &time_index,
         good_time_index[..good_time_index.len() - 3].to_vec(),
     );
 
-    probe.replace_out_of_space.store(true, Ordering::SeqCst);
+    probe.inject(Fault::every(Op::Replace, Failure::NoSpace));
     let (log, report) = open(&shared, cfg);
     let why = report.out_of_space.clone().expect("reported out of space");
     assert!(why.contains("injected ENOSPC"), "{why}");
@@ -1428,11 +1355,11 @@ fn a_stale_index_on_a_full_disk_is_rebuilt_in_memory_and_the_log_opens_out_of_sp
     assert_eq!(log.log_end_offset(), end);
     assert_eq!(log.recovery_point(), 0);
     assert_eq!(
-        probe.inner.contents(&index),
+        probe.files().contents(&index),
         Some(vec![]),
         "never trusted again"
     );
-    assert_eq!(probe.inner.contents(&time_index), Some(vec![]));
+    assert_eq!(probe.files().contents(&time_index), Some(vec![]));
     assert_eq!(
         read_all(&log),
         before,
@@ -1459,11 +1386,11 @@ fn a_stale_index_on_a_full_disk_is_rebuilt_in_memory_and_the_log_opens_out_of_sp
     drop(log);
 
     // Space is back: the reopen writes the rebuilt indexes, as they were before the tear.
-    probe.replace_out_of_space.store(false, Ordering::SeqCst);
+    probe.heal();
     let (mut log, report) = open(&shared, cfg);
     assert_eq!(report.out_of_space, None);
-    assert_eq!(probe.inner.contents(&index), Some(good_index));
-    assert_eq!(probe.inner.contents(&time_index), Some(good_time_index));
+    assert_eq!(probe.files().contents(&index), Some(good_index));
+    assert_eq!(probe.files().contents(&time_index), Some(good_time_index));
     assert_eq!(read_all(&log), before);
     log.append(&batch(&[5_000], 10), 0, 1)
         .expect("takes writes");
@@ -1475,8 +1402,8 @@ fn a_stale_index_on_a_full_disk_is_rebuilt_in_memory_and_the_log_opens_out_of_sp
 /// write past the cut could otherwise later be taken for durable.
 #[test]
 fn a_checkpoint_that_claims_too_much_and_cannot_be_corrected_opens_the_log_out_of_space() {
-    let probe = Arc::new(ProbeDisk::default());
-    let shared: Arc<dyn Storage> = probe.clone();
+    let probe = FaultyStorage::new();
+    let shared: Arc<dyn Storage> = Arc::new(probe.clone());
     let cfg = config(1 << 20, 100);
     let (mut log, _) = open(&shared, cfg);
     append_all(&mut log, &assorted(10), 1);
@@ -1486,12 +1413,12 @@ fn a_checkpoint_that_claims_too_much_and_cannot_be_corrected_opens_the_log_out_o
     drop(log);
     // The durable tail is gone (a lying disk): cut the segment to half.
     let file = segment::log_file_name(DIR, 0);
-    let data = probe.inner.contents(&file).unwrap();
+    let data = probe.files().contents(&file).unwrap();
     probe
-        .inner
+        .files()
         .set_contents(&file, data[..data.len() / 2].to_vec());
 
-    probe.replace_out_of_space.store(true, Ordering::SeqCst);
+    probe.inject(Fault::every(Op::Replace, Failure::NoSpace));
     let (mut log, report) = open(&shared, cfg);
     assert!(report.out_of_space.is_some(), "{report:?}");
     assert!(log.log_end_offset() < end);
@@ -1506,11 +1433,11 @@ fn a_checkpoint_that_claims_too_much_and_cannot_be_corrected_opens_the_log_out_o
     drop(log);
 
     // A checkpoint merely behind the log is true: on a full disk the log still takes writes.
-    probe.replace_out_of_space.store(false, Ordering::SeqCst);
+    probe.heal();
     let (mut log, _) = open(&shared, cfg);
     append_all(&mut log, &assorted(3), 1);
     drop(log);
-    probe.replace_out_of_space.store(true, Ordering::SeqCst);
+    probe.inject(Fault::every(Op::Replace, Failure::NoSpace));
     let (_, report) = open(&shared, cfg);
     assert_eq!(report.out_of_space, None);
 }

@@ -10,29 +10,28 @@
 //! group and the high watermark becomes its commit index.
 
 use crate::broker::NodeConfig;
-use crate::broker::{LogId, WaitId};
+use crate::broker::WaitId;
+use crate::ids::{LeaderEpoch, Offset, PartitionId};
 use crate::log::{AppendInfo, LogError, PartitionLog};
 use crate::metadata::TopicMeta;
 use crate::producer::{ProducedBatch, ProducerStates};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 
+mod table;
+pub use table::{PartitionTable, CHECK_WINDOW};
+
+/// Identifies one open partition log for the lifetime of a node run, so that a `Flushed`
+/// that arrives after its topic was deleted (and maybe re-created) finds nothing to release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LogId(pub u64);
+
 /// The leader epoch of every partition on a single node, stamped into stored batches and
 /// answered in Metadata, ListOffsets and fetch validation.
-pub const SINGLE_NODE_LEADER_EPOCH: i32 = 0;
+pub const SINGLE_NODE_LEADER_EPOCH: LeaderEpoch = LeaderEpoch(0);
 
-/// Whether the log takes writes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Health {
-    Healthy,
-    /// An append ran out of space (ENOSPC or a quota): no writes, but what the log holds
-    /// is still flushed and served, and it is reopened from disk once space is back
-    /// (broker/disk.rs `reopen_out_of_space_logs`). Nothing is in doubt.
-    OutOfSpace(String),
-    /// A write or fsync failed, or the log could not be read whole: no more writes until a
-    /// restart recovers it from what is really on disk (fsyncgate).
-    Failed(String),
-}
+/// Whether a partition takes writes is its log's health: held once, in the log.
+pub use crate::log::Health;
 
 /// A topic's settings that Produce enforces, from its own configs over the node's defaults;
 /// taken when a log opens and again whenever the topic's configs change.
@@ -103,13 +102,13 @@ pub enum Waiter {
 /// commit index, and the waiters stay as they are.
 #[derive(Debug, Default)]
 pub struct Waiters {
-    by_offset: BTreeSet<(i64, Waiter)>,
-    offset_of: BTreeMap<Waiter, i64>,
+    by_offset: BTreeSet<(Offset, Waiter)>,
+    offset_of: BTreeMap<Waiter, Offset>,
 }
 
 impl Waiters {
     /// Parks `waiter` until the high watermark is at least `offset` (again: moved).
-    pub fn add(&mut self, offset: i64, waiter: Waiter) {
+    pub fn add(&mut self, offset: Offset, waiter: Waiter) {
         self.remove(waiter);
         self.by_offset.insert((offset, waiter));
         self.offset_of.insert(waiter, offset);
@@ -123,7 +122,7 @@ impl Waiters {
     }
 
     /// Removes and returns, in offset order, every waiter the high watermark `hw` satisfies.
-    pub fn release(&mut self, hw: i64) -> Vec<Waiter> {
+    pub fn release(&mut self, hw: Offset) -> Vec<Waiter> {
         let mut released = Vec::new();
         while let Some(&(offset, waiter)) = self.by_offset.first() {
             if offset > hw {
@@ -169,22 +168,26 @@ pub enum FlushNeed {
     /// A flush is in flight: the writes since are covered by the next one (group commit).
     AfterInFlight,
     /// Flush these files up to this offset; the partition now counts it as in flight.
-    Now { upto: i64, files: Vec<String> },
+    Now { upto: Offset, files: Vec<String> },
 }
 
-/// One partition on this node. See the module doc.
+/// One replica of one partition: owns its log, high watermark, leader epoch, flush in
+/// flight, waiters, producer state and produce limits. See the module doc.
 pub struct Partition {
+    /// Which partition this is: the node keys its partitions by it.
+    pub id: PartitionId,
+    /// The topic's name, for log lines, the log directory and the wire.
+    pub topic: String,
     pub log_id: LogId,
     pub log: PartitionLog,
     /// Everything below it is durable and may be served: a consumer never sees a record a
     /// crash could take back. Never moves backwards.
-    pub high_watermark: i64,
+    pub high_watermark: Offset,
     /// The leader epoch stamped into appended batches and checked against requests.
-    pub leader_epoch: i32,
+    pub leader_epoch: LeaderEpoch,
     /// The `upto` of the Flush in flight, if any; at most one per log, so writes that arrive
     /// meanwhile are covered together by the next one (group commit).
-    pub flush_in_flight: Option<i64>,
-    pub health: Health,
+    pub flush_in_flight: Option<Offset>,
     /// What waits for the high watermark to move.
     pub waiters: Waiters,
     /// Idempotent producers' epochs and recent batches (broker/idempotence.rs).
@@ -197,11 +200,13 @@ pub struct Partition {
 
 impl Partition {
     /// A partition over a log just opened: what is past the recovery point is served only
-    /// once a flush has made it durable. `out_of_space` is set when recovery found no room.
+    /// once a flush has made it durable. A log whose recovery found no room opens out of
+    /// space (its health says so).
     pub fn open(
+        id: PartitionId,
+        topic: &str,
         log_id: LogId,
         loaded: LoadedLog,
-        out_of_space: Option<String>,
         limits: ProduceLimits,
     ) -> Partition {
         let LoadedLog {
@@ -209,16 +214,18 @@ impl Partition {
             producers,
             producer_snapshot,
         } = loaded;
-        let high_watermark = log
-            .recovery_point()
-            .clamp(log.log_start_offset(), log.log_end_offset());
+        let high_watermark = Offset(
+            log.recovery_point()
+                .clamp(log.log_start_offset(), log.log_end_offset()),
+        );
         Partition {
+            id,
+            topic: topic.to_string(),
             log_id,
             log,
             high_watermark,
             leader_epoch: SINGLE_NODE_LEADER_EPOCH,
             flush_in_flight: None,
-            health: out_of_space.map_or(Health::Healthy, Health::OutOfSpace),
             waiters: Waiters::default(),
             producers,
             producer_snapshot,
@@ -228,16 +235,16 @@ impl Partition {
 
     /// Whether appends may go to this log now: it neither failed nor ran out of space.
     pub fn takes_writes(&self) -> bool {
-        self.health == Health::Healthy
+        *self.log.health() == Health::Healthy
     }
 
     pub fn is_failed(&self) -> bool {
-        matches!(self.health, Health::Failed(_))
+        matches!(self.log.health(), Health::Failed(_))
     }
 
     /// Why the log takes no writes, if it ran out of space.
     pub fn out_of_space(&self) -> Option<&str> {
-        match &self.health {
+        match self.log.health() {
             Health::OutOfSpace(reason) => Some(reason),
             _ => None,
         }
@@ -245,7 +252,7 @@ impl Partition {
 
     /// Why the log takes no more writes until a restart, if it failed.
     pub fn failure(&self) -> Option<&str> {
-        match &self.health {
+        match self.log.health() {
             Health::Failed(reason) => Some(reason),
             _ => None,
         }
@@ -253,11 +260,11 @@ impl Partition {
 
     /// Stops the log for good (until a restart); a failure overrides running out of space.
     pub fn fail(&mut self, reason: String) {
-        self.health = Health::Failed(reason);
+        self.log.stop(reason);
     }
 
-    /// Appends one validated batch in the partition's leader epoch. A failure sets the
-    /// partition's health.
+    /// Appends one validated batch in the partition's leader epoch. A failure stops the
+    /// log (its health says why).
     pub fn append(
         &mut self,
         records: &bytes::Bytes,
@@ -265,14 +272,17 @@ impl Partition {
     ) -> Result<AppendInfo, AppendFailure> {
         debug_assert!(self.takes_writes());
         self.log
-            .append(records, now_ms, self.leader_epoch)
+            .append(records, now_ms, self.leader_epoch.0)
             .map_err(|error| {
                 if is_out_of_space(&error) {
-                    let reason = out_of_space_reason(&error);
-                    self.health = Health::OutOfSpace(reason.clone());
+                    let reason = disk_full(&error);
                     AppendFailure::OutOfSpace { error, reason }
                 } else {
-                    self.fail(format!("append failed: {error}"));
+                    if !self.is_failed() {
+                        // A refusal the log answered from a state the partition did not
+                        // know of: every other failure stopped the log already.
+                        self.fail(format!("append failed: {error}"));
+                    }
                     AppendFailure::Failed(error)
                 }
             })
@@ -303,7 +313,7 @@ impl Partition {
 
     /// Parks `waiter` until the high watermark reaches `offset` (false: it already has,
     /// answer now).
-    pub fn wait_for(&mut self, offset: i64, waiter: Waiter) -> bool {
+    pub fn wait_for(&mut self, offset: Offset, waiter: Waiter) -> bool {
         if offset <= self.high_watermark {
             return false;
         }
@@ -319,7 +329,7 @@ impl Partition {
         if self.flush_in_flight.is_some() {
             return FlushNeed::AfterInFlight;
         }
-        let upto = self.log.log_end_offset();
+        let upto = Offset(self.log.log_end_offset());
         let files = self.log.unflushed_files();
         if upto <= self.high_watermark && files.is_empty() {
             return FlushNeed::None;
@@ -331,13 +341,13 @@ impl Partition {
     /// The driver made the log durable up to `upto`: the high watermark moves (a stale
     /// `Flushed`, for less than is known durable, moves nothing) and the writes it covers
     /// are released, in offset order. Nothing for a failed log.
-    pub fn on_flushed(&mut self, upto: i64) -> Vec<Waiter> {
+    pub fn on_flushed(&mut self, upto: Offset) -> Vec<Waiter> {
         self.flush_in_flight = None;
         if self.is_failed() {
             return Vec::new();
         }
-        let upto = upto.min(self.log.log_end_offset());
-        self.log.mark_flushed(upto);
+        let upto = upto.min(Offset(self.log.log_end_offset()));
+        self.log.mark_flushed(upto.0);
         self.high_watermark = self.high_watermark.max(upto);
         self.waiters.release(self.high_watermark)
     }
@@ -352,7 +362,8 @@ impl Partition {
 
     /// Writes the log's checkpoint if it is stale. A failure is only logged: the old
     /// checkpoint stays true, it just makes the next recovery scan and flush more.
-    pub fn checkpoint(&mut self, topic: &str, index: i32) {
+    pub fn checkpoint(&mut self) {
+        let (topic, index) = (&self.topic, self.id.index);
         if self.is_failed() {
             return;
         }
@@ -369,10 +380,11 @@ impl Partition {
     }
 
     /// Asserts the partition's invariants (debug and simulation builds).
-    pub fn check(&self, topic: &str, index: i32) {
+    pub fn check(&self) {
+        let (topic, index) = (&self.topic, self.id.index);
         assert!(
-            self.log.log_start_offset() <= self.high_watermark
-                && self.high_watermark <= self.log.log_end_offset(),
+            self.log.log_start_offset() <= self.high_watermark.0
+                && self.high_watermark.0 <= self.log.log_end_offset(),
             "{topic}-{index}: log_start {} <= high_watermark {} <= log_end {} violated",
             self.log.log_start_offset(),
             self.high_watermark,
@@ -393,10 +405,10 @@ pub fn is_out_of_space(e: &LogError) -> bool {
     ))
 }
 
-/// What a produce to a log stopped by ENOSPC is told.
-pub fn out_of_space_reason(e: &LogError) -> String {
+/// What a produce to a log stopped by ENOSPC is told; `why` is the log's reason.
+pub fn disk_full(why: &dyn std::fmt::Display) -> String {
     format!(
-        "the broker's disk is full ({e}): this partition takes writes again by itself once \
+        "the broker's disk is full ({why}): this partition takes writes again by itself once \
          space is freed"
     )
 }
@@ -408,22 +420,22 @@ mod tests {
     #[test]
     fn waiters_are_released_in_offset_order_once_the_high_watermark_reaches_them() {
         let mut w = Waiters::default();
-        w.add(5, Waiter::Produce(1));
-        w.add(3, Waiter::Fetch(2));
-        w.add(5, Waiter::Fetch(3));
-        w.add(9, Waiter::Produce(4));
-        assert_eq!(w.release(2), vec![]);
+        w.add(Offset(5), Waiter::Produce(1));
+        w.add(Offset(3), Waiter::Fetch(2));
+        w.add(Offset(5), Waiter::Fetch(3));
+        w.add(Offset(9), Waiter::Produce(4));
+        assert_eq!(w.release(Offset(2)), vec![]);
         assert_eq!(
-            w.release(5),
+            w.release(Offset(5)),
             vec![Waiter::Fetch(2), Waiter::Produce(1), Waiter::Fetch(3)]
         );
         // Parking again moves a waiter; removing it twice finds it once.
-        w.add(7, Waiter::Fetch(3));
-        w.add(12, Waiter::Fetch(3));
+        w.add(Offset(7), Waiter::Fetch(3));
+        w.add(Offset(12), Waiter::Fetch(3));
         assert!(w.remove(Waiter::Fetch(3)));
         assert!(!w.remove(Waiter::Fetch(3)));
         assert_eq!(w.check(), Ok(()));
         assert_eq!(w.drain(), vec![Waiter::Produce(4)]);
-        assert_eq!(w.release(i64::MAX), vec![]);
+        assert_eq!(w.release(Offset(i64::MAX)), vec![]);
     }
 }

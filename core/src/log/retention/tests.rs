@@ -421,7 +421,7 @@ fn compacted_logs_keep_old_segments_but_honour_the_log_start() {
 fn a_failed_log_refuses_retention_and_delete_records() {
     let (_disk, shared) = mem();
     let mut log = log_with(&shared, config(), 2);
-    log.failed = Some("test".into());
+    log.stop("test".into());
     assert!(matches!(
         log.apply_retention(T0, 4),
         Err(LogError::Failed { .. })
