@@ -15,6 +15,7 @@ pub mod group;
 pub mod ids;
 pub mod log;
 pub mod metadata;
+pub mod node;
 pub mod partition;
 pub mod producer;
 pub mod record;

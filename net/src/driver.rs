@@ -43,8 +43,8 @@ use crate::metrics::{
 use crate::network::{Listener, Stream, SyncMode};
 use bytes::{Bytes, BytesMut};
 use keel_core::api::{self, ConnId, RequestId};
-use keel_core::broker::{Input, LogId, Node, NodeConfig, OpenError, Output};
 use keel_core::ids::Offset;
+use keel_core::node::{Input, LogId, Node, NodeConfig, OpenError, Output};
 use keel_core::storage::Storage;
 use keel_core::time::Instant;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};

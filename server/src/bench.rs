@@ -1202,7 +1202,7 @@ fn read_baseline(data_dir: &Path, topic: &str, partitions: i32) -> Result<Option
     use std::io::Read;
     let mut files = Vec::new();
     for p in 0..partitions {
-        let dir = data_dir.join(keel_core::broker::partition_dir(topic, p));
+        let dir = data_dir.join(keel_core::node::partition_dir(topic, p));
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
         };

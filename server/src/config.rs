@@ -2,7 +2,7 @@
 //! override the TOML config file, which overrides the built-in defaults (a working single
 //! node on 127.0.0.1:9092 with data in ./keel-data).
 
-use keel_core::broker::NodeConfig;
+use keel_core::node::NodeConfig;
 use keel_net::driver::ServeConfig;
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};

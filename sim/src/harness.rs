@@ -30,7 +30,7 @@ use crate::scenario::{Dur, FaultSpec, RotTarget, Scenario};
 use crate::trace::Fnv64;
 use crate::workload::group::GroupMemberCfg;
 use crate::workload::{self, ConsumerCfg, Plan, ProducerCfg, Shared, TopicInfo, BROKER_PORT};
-use keel_core::broker::NodeConfig;
+use keel_core::node::NodeConfig;
 use keel_core::storage::Storage;
 use keel_core::time::Instant;
 use keel_net::driver::{self, DriverOptions};

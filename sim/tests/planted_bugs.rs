@@ -21,7 +21,7 @@ fn run(scenario: &Scenario, seed: u64, bug: Option<PlantedBug>) -> RunReport {
     let options = RunOptions {
         seed,
         tweak: bug.map(|bug| {
-            Arc::new(move |c: &mut keel_core::broker::NodeConfig| {
+            Arc::new(move |c: &mut keel_core::node::NodeConfig| {
                 c.planted_bug = Some(bug);
             }) as harness::ConfigTweak
         }),

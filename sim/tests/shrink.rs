@@ -67,7 +67,7 @@ mod planted {
     fn planted(seed: u64) -> RunOptions {
         RunOptions {
             seed,
-            tweak: Some(Arc::new(|c: &mut keel_core::broker::NodeConfig| {
+            tweak: Some(Arc::new(|c: &mut keel_core::node::NodeConfig| {
                 c.planted_bug = Some(PlantedBug::ReuseOffsetAfterTruncation);
             }) as harness::ConfigTweak),
         }

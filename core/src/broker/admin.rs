@@ -5,7 +5,7 @@
 //! logs it implies are opened and before the answer, so a crash in between leaves at most
 //! empty partitions that the next start opens again.
 
-use super::{partition_dir, Node, OpenError, WriteClass};
+use super::WriteClass;
 use crate::api::*;
 use crate::config::validate_topic_config;
 use crate::error::ErrorCode;
@@ -13,6 +13,7 @@ use crate::ids::PartitionId;
 use crate::log::LogError;
 use crate::metadata::Metadata;
 use crate::metadata::{validate_topic_name, TopicMeta};
+use crate::node::{partition_dir, Node, OpenError};
 use crate::partition::{Waiter, SINGLE_NODE_LEADER_EPOCH};
 use rand::RngCore;
 use std::collections::BTreeMap;
@@ -46,7 +47,7 @@ const SECURITY_DISABLED: ErrorCode = ErrorCode(54);
 /// DescribeAcls "No Authorizer is configured on the broker", CreateAcls and DeleteAcls "No
 /// Authorizer is configured." for each creation or filter, all SECURITY_DISABLED. Keel has no
 /// authorizer, so these are its true answers, and admin clients show them as Kafka's.
-pub(super) fn acls_without_an_authorizer(request: &AclRequest) -> AclResponse {
+pub(crate) fn acls_without_an_authorizer(request: &AclRequest) -> AclResponse {
     let disabled = |message: &str| AclResult {
         error_code: SECURITY_DISABLED,
         error_message: Some(message.to_string()),
@@ -80,7 +81,7 @@ const TOKEN_ERROR_TIMESTAMP: i64 = -1;
 /// requester)` fills (timestamps -1), Renew and Expire's expiry -1, and Describe no tokens. An
 /// unauthenticated connection's principal is User:ANONYMOUS, the requester, and the owner
 /// unless CreateDelegationToken v3 names one.
-pub(super) fn delegation_tokens_on_plaintext(
+pub(crate) fn delegation_tokens_on_plaintext(
     request: &DelegationTokenRequest,
 ) -> DelegationTokenResponse {
     let anonymous = || Principal {
@@ -122,7 +123,7 @@ pub(super) fn delegation_tokens_on_plaintext(
 }
 
 impl Node {
-    pub(super) fn metadata_request(&mut self, request: MetadataRequest) -> MetadataResponse {
+    pub(crate) fn metadata_request(&mut self, request: MetadataRequest) -> MetadataResponse {
         let mut response = MetadataResponse {
             brokers: vec![BrokerInfo {
                 node_id: self.config.node_id.0,
@@ -263,7 +264,7 @@ impl Node {
         }
     }
 
-    pub(super) fn list_offsets(&mut self, request: ListOffsetsRequest) -> ListOffsetsResponse {
+    pub(crate) fn list_offsets(&mut self, request: ListOffsetsRequest) -> ListOffsetsResponse {
         let mut response = ListOffsetsResponse::default();
         for topic in request.topics {
             let mut topic_response = ListOffsetsTopicResponse {
@@ -325,7 +326,7 @@ impl Node {
         response
     }
 
-    pub(super) fn create_topics(&mut self, request: CreateTopicsRequest) -> CreateTopicsResponse {
+    pub(crate) fn create_topics(&mut self, request: CreateTopicsRequest) -> CreateTopicsResponse {
         let mut response = CreateTopicsResponse::default();
         let mut seen = std::collections::BTreeSet::new();
         let mut counts = BTreeMap::new();
@@ -465,7 +466,7 @@ impl Node {
     }
 
     /// Records a new topic durably, then opens its partition logs.
-    pub(super) fn create_topic(
+    pub(crate) fn create_topic(
         &mut self,
         name: &str,
         partitions: i32,
@@ -575,7 +576,7 @@ impl Node {
         Ok(())
     }
 
-    pub(super) fn create_partitions(
+    pub(crate) fn create_partitions(
         &mut self,
         request: CreatePartitionsRequest,
     ) -> CreatePartitionsResponse {
@@ -704,7 +705,7 @@ impl Node {
         Ok(())
     }
 
-    pub(super) fn describe_cluster(
+    pub(crate) fn describe_cluster(
         &self,
         request: DescribeClusterRequest,
     ) -> DescribeClusterResponse {
@@ -753,7 +754,7 @@ impl Node {
     /// for (all of them when `topics` is null); partitions the node does not host are left
     /// out, as Kafka leaves them. A single node has no future replicas and no lag. The
     /// volume's total and usable bytes come from the storage, or are -1 (unknown).
-    pub(super) fn describe_log_dirs(
+    pub(crate) fn describe_log_dirs(
         &self,
         request: DescribeLogDirsRequest,
     ) -> DescribeLogDirsResponse {
@@ -824,7 +825,7 @@ impl Node {
         }
     }
 
-    pub(super) fn delete_topics(&mut self, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
+    pub(crate) fn delete_topics(&mut self, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
         let mut response = DeleteTopicsResponse::default();
         for t in request.topics {
             let meta = match (&t.name, t.id) {

@@ -19,12 +19,12 @@
 //! to `delete` (`LogConfig::gaps_allowed`), while the cleaner and the refusal of keyless
 //! records follow the current policy.
 
-use super::Node;
 use crate::api::*;
 use crate::config::{self, validate_topic_config};
 use crate::error::ErrorCode;
 use crate::log::TimestampType;
 use crate::metadata::TopicMeta;
+use crate::node::Node;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Kafka's broker-level synonym of each topic config (Kafka's `ServerTopicConfigSynonyms`).
@@ -85,7 +85,7 @@ fn refusal(code: ErrorCode, message: impl Into<String>) -> Refusal {
 }
 
 impl Node {
-    pub(super) fn describe_configs(
+    pub(crate) fn describe_configs(
         &self,
         request: DescribeConfigsRequest,
     ) -> DescribeConfigsResponse {
@@ -141,7 +141,7 @@ impl Node {
         DescribeConfigsResponse { results }
     }
 
-    pub(super) fn alter_configs(&mut self, request: AlterConfigsRequest) -> AlterConfigsResponse {
+    pub(crate) fn alter_configs(&mut self, request: AlterConfigsRequest) -> AlterConfigsResponse {
         let counts = resource_counts(
             request
                 .resources
@@ -164,7 +164,7 @@ impl Node {
         AlterConfigsResponse { responses }
     }
 
-    pub(super) fn incremental_alter_configs(
+    pub(crate) fn incremental_alter_configs(
         &mut self,
         request: IncrementalAlterConfigsRequest,
     ) -> AlterConfigsResponse {
@@ -204,7 +204,7 @@ impl Node {
 
     /// Every topic config `wanted` with the value a topic with these own `configs` runs
     /// with, and where it comes from (also CreateTopics' answer, v5+).
-    pub(super) fn topic_config_entries(
+    pub(crate) fn topic_config_entries(
         &self,
         configs: &BTreeMap<String, String>,
         wanted: &dyn Fn(&str) -> bool,
@@ -375,8 +375,8 @@ impl Node {
 
     /// Puts a topic's current configs into effect on its open partitions.
     fn apply_topic_configs(&mut self, meta: &TopicMeta) {
-        let log_config = super::topic_log_config(&self.config.log, meta);
-        let limits = super::ProduceLimits::of(&self.config, meta);
+        let log_config = crate::node::topic_log_config(&self.config.log, meta);
+        let limits = crate::partition::ProduceLimits::of(&self.config, meta);
         for index in 0..meta.partitions {
             let key = crate::ids::PartitionId {
                 topic: meta.id,
@@ -458,7 +458,7 @@ impl Node {
     /// This broker's settings under Kafka's names, with the values it runs with.
     fn broker_settings(&self) -> Vec<BrokerSetting> {
         let c = &self.config;
-        let d = super::NodeConfig::default();
+        let d = crate::node::NodeConfig::default();
         let minutes = |ms: i64| if ms < 0 { ms } else { ms / 60_000 }.to_string();
         let timestamp_type = |t: TimestampType| match t {
             TimestampType::CreateTime => "CreateTime".to_string(),

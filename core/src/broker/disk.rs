@@ -14,9 +14,9 @@
 //! not available"; Kafka has no floor and takes the log directory offline on ENOSPC. Here the
 //! refusal names the floor and what is free (see [`DiskSpace::refusal`]).
 
-use super::Node;
 use crate::error::ErrorCode;
 use crate::ids::PartitionId;
+use crate::node::Node;
 use crate::partition::LoadedLog;
 
 /// The default floor's absolute cap: 1 GiB, as Redpanda's storage_min_free_bytes.
@@ -215,7 +215,7 @@ pub fn human_bytes(bytes: u64) -> String {
 pub(super) const NO_SPACE: ErrorCode = ErrorCode::POLICY_VIOLATION;
 
 /// One line per change of the low-space state, not one per refused request.
-pub(super) fn log_transition(disk: &DiskSpace, transition: Option<Transition>) {
+pub(crate) fn log_transition(disk: &DiskSpace, transition: Option<Transition>) {
     let Some(report) = disk.report() else {
         return;
     };
@@ -238,7 +238,7 @@ pub(super) fn log_transition(disk: &DiskSpace, transition: Option<Transition>) {
 impl Node {
     /// A statvfs sample from the driver: the floor's state may change, and logs stopped by
     /// ENOSPC reopen once there is room to recover them.
-    pub(super) fn on_disk_sample(&mut self, free_bytes: u64, total_bytes: u64) {
+    pub(crate) fn on_disk_sample(&mut self, free_bytes: u64, total_bytes: u64) {
         let transition = self.disk.on_sample(free_bytes, total_bytes);
         log_transition(&self.disk, transition);
         if self.disk.admits(WriteClass::Reserved) {

@@ -2,7 +2,7 @@
 //! that found fewer than min_bytes until more data is durable or max_wait_ms passes. A
 //! fetch's session (fetch_session.rs) decides what is read and what the answer lists.
 
-use super::{Node, PendingFetch, WaitId, MAX_PARKED_FETCHES};
+use super::PendingFetch;
 use crate::api::{
     ConnId, FetchPartitionResponse, FetchRequest, FetchResponse, FetchTopicResponse, RequestId,
     Response,
@@ -10,12 +10,13 @@ use crate::api::{
 use crate::error::ErrorCode;
 use crate::ids::{Offset, PartitionId};
 use crate::log::LogError;
+use crate::node::{Node, WaitId, MAX_PARKED_FETCHES};
 use crate::partition::Waiter;
 use bytes::Bytes;
 use std::time::Duration;
 
 impl Node {
-    pub(super) fn fetch(&mut self, conn: ConnId, id: RequestId, request: FetchRequest) {
+    pub(crate) fn fetch(&mut self, conn: ConnId, id: RequestId, request: FetchRequest) {
         let (request, session) = match self
             .fetch_sessions
             .resolve(request, self.now, &mut self.rng)
@@ -54,7 +55,8 @@ impl Node {
                 }
             }
         }
-        self.timers.set(super::NodeTimer::Parked(wait), deadline);
+        self.timers
+            .set(crate::node::NodeTimer::Parked(wait), deadline);
         self.fetch_waits.insert(
             wait,
             PendingFetch {
@@ -68,7 +70,7 @@ impl Node {
 
     /// Partition `key` committed past what parked fetch `wait` last saw of it: answer the
     /// fetch if it now has enough, or park it again on this partition.
-    pub(super) fn wake_fetch(&mut self, wait: WaitId, key: PartitionId) {
+    pub(crate) fn wake_fetch(&mut self, wait: WaitId, key: PartitionId) {
         let Some(f) = self.fetch_waits.get(&wait) else {
             return;
         };
@@ -86,7 +88,7 @@ impl Node {
     }
 
     /// Answers a parked fetch with whatever is there now.
-    pub(super) fn complete_fetch(&mut self, wait: WaitId) {
+    pub(crate) fn complete_fetch(&mut self, wait: WaitId) {
         let Some(f) = self.remove_fetch_wait(wait) else {
             return;
         };
@@ -95,9 +97,9 @@ impl Node {
         self.respond(f.conn, f.id, Response::Fetch(response));
     }
 
-    pub(super) fn remove_fetch_wait(&mut self, wait: WaitId) -> Option<PendingFetch> {
+    pub(crate) fn remove_fetch_wait(&mut self, wait: WaitId) -> Option<PendingFetch> {
         let f = self.fetch_waits.remove(&wait)?;
-        self.timers.cancel(&super::NodeTimer::Parked(wait));
+        self.timers.cancel(&crate::node::NodeTimer::Parked(wait));
         for topic in &f.request.topics {
             for fp in &topic.partitions {
                 if let Some(p) = self.partition_named_mut(&topic.name, fp.partition_index) {
@@ -200,7 +202,7 @@ impl Node {
 /// KIP-320 fencing: a client naming a later epoch than ours knows of a leader we do not
 /// (UNKNOWN_LEADER_EPOCH); an earlier one is stale (FENCED_LEADER_EPOCH); -1 means "don't
 /// check".
-pub(super) fn leader_epoch_error(requested: i32, ours: i32) -> Option<ErrorCode> {
+pub(crate) fn leader_epoch_error(requested: i32, ours: i32) -> Option<ErrorCode> {
     match requested {
         e if e < 0 => None,
         e if e > ours => Some(ErrorCode::UNKNOWN_LEADER_EPOCH),

@@ -7,13 +7,14 @@
 //! partitions and `cleanup.policy=compact` (allowed for this internal topic only), and at
 //! open reads every one of its partitions to rebuild the offsets cache.
 
-use super::{Node, OpenError, WriteClass};
+use super::WriteClass;
 use crate::api::*;
 use crate::error::ErrorCode;
 use crate::group::coordinator::{join_error, set_slot_error, PlannedWrite};
 use crate::group::offsets::{self, DecodedKey, GroupRecord, Mutation};
 use crate::group::{partition_for, OFFSETS_TOPIC};
 use crate::ids::Offset;
+use crate::node::{Node, OpenError};
 use crate::partition::{AppendFailure, Waiter};
 use crate::record::{split_batches, verify_batch};
 use std::collections::{BTreeMap, BTreeSet};
@@ -27,7 +28,7 @@ const LOAD_READ_BYTES: usize = 1 << 20;
 
 impl Node {
     /// Serves one group request (the dispatch arm in `handle_request` sends them all here).
-    pub(super) fn handle_group_request(&mut self, conn: ConnId, id: RequestId, request: Request) {
+    pub(crate) fn handle_group_request(&mut self, conn: ConnId, id: RequestId, request: Request) {
         let now = self.now;
         match request {
             Request::FindCoordinator(r) => {
@@ -157,7 +158,7 @@ impl Node {
     }
 
     /// Expires the coordinator's deadlines and moves its ready answers to the outputs.
-    pub(super) fn poll_group(&mut self) {
+    pub(crate) fn poll_group(&mut self) {
         self.group.expire(self.now);
         while let Some((conn, id, response)) = self.group.poll_response() {
             self.respond(conn, id, response);
@@ -206,7 +207,7 @@ impl Node {
     }
 
     /// Parks the coordinator's write to offsets partition `partition` until the partition
-    /// commits up to `needed` (broker/mod.rs `on_flushed` tells the coordinator then).
+    /// commits up to `needed` (node/mod.rs `on_flushed` tells the coordinator then).
     fn wait_for_offsets_write(&mut self, partition: i32, needed: i64) {
         let wait = self.next_wait_id();
         if let Some(p) = self.partition_named_mut(OFFSETS_TOPIC, partition) {
@@ -217,12 +218,12 @@ impl Node {
     }
 
     /// `__consumer_offsets` partition `partition` stopped taking writes.
-    pub(super) fn offsets_partition_failed(&mut self, partition: i32) {
+    pub(crate) fn offsets_partition_failed(&mut self, partition: i32) {
         self.group.on_partition_failed(partition);
     }
 
     /// Creates `__consumer_offsets` if it does not exist; returns its partition count.
-    pub(super) fn ensure_offsets_topic(&mut self) -> Result<i32, ErrorCode> {
+    pub(crate) fn ensure_offsets_topic(&mut self) -> Result<i32, ErrorCode> {
         if let Some(n) = self.offsets_partition_count() {
             return Ok(n);
         }
@@ -261,7 +262,7 @@ impl Node {
     /// NOT_COORDINATOR rather than offsets that may be older than what was committed, and
     /// the node still starts. (The loader checks each CRC again, so that this holds whatever
     /// the read path checks.)
-    pub(super) fn load_group_offsets(&mut self) -> Result<(), OpenError> {
+    pub(crate) fn load_group_offsets(&mut self) -> Result<(), OpenError> {
         let Some(count) = self.offsets_partition_count() else {
             return Ok(());
         };
@@ -343,7 +344,7 @@ impl Node {
     /// librdkafka shows the application our `error_message` (KAFKA.md §5.2). Anything
     /// retriable (COORDINATOR_NOT_AVAILABLE, as before) keeps `init_transactions` spinning
     /// for its whole timeout. Logged once per connection, not once per retry.
-    pub(super) fn refuse_transactions(&mut self, conn: ConnId, transactional_id: &str, api: &str) {
+    pub(crate) fn refuse_transactions(&mut self, conn: ConnId, transactional_id: &str, api: &str) {
         /// Bounds the warned-connections set; past it, warnings repeat rather than the set grow.
         const MAX_WARNED: usize = 10_000;
         if self.warned_transactional.len() >= MAX_WARNED {

@@ -34,10 +34,10 @@
 //!   every time; bumping keeps the id and fences the previous epoch on every partition.
 //! - exactly one of the two -1: INVALID_REQUEST.
 
-use super::{Node, OpenError};
 use crate::api::{ConnId, InitProducerIdRequest, InitProducerIdResponse};
 use crate::error::ErrorCode;
 use crate::log::{LogError, PartitionLog};
+use crate::node::{Node, OpenError};
 use crate::producer::{
     ProducerIdBlock, ProducerStates, MAX_PRODUCERS_PER_PARTITION, MAX_PRODUCER_EPOCH,
     PRODUCER_ID_FILE,
@@ -45,7 +45,7 @@ use crate::producer::{
 
 /// Rebuilds a partition's producer state from its newest usable snapshot and the stored
 /// batch headers after it; also returns that snapshot's offset.
-pub(super) fn rebuild_producers(
+pub(crate) fn rebuild_producers(
     log: &mut PartitionLog,
     planted: Option<crate::bugs::PlantedBug>,
 ) -> Result<(ProducerStates, Option<i64>), LogError> {
@@ -130,7 +130,7 @@ pub(crate) fn snapshot_producers(
 }
 
 impl Node {
-    pub(super) fn init_producer_id(
+    pub(crate) fn init_producer_id(
         &mut self,
         conn: ConnId,
         r: InitProducerIdRequest,
@@ -195,7 +195,7 @@ impl Node {
 
     /// At open, after the partitions: resumes producer ids past the stored block end and
     /// past every producer id found in the logs.
-    pub(super) fn load_producer_ids(&mut self) -> Result<(), OpenError> {
+    pub(crate) fn load_producer_ids(&mut self) -> Result<(), OpenError> {
         let stored = match self.storage.len(PRODUCER_ID_FILE)? {
             None => 0,
             Some(len) => {

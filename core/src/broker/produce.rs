@@ -2,7 +2,7 @@
 //! topic's compression.type names a codec, append it, and answer at once (acks=0/1) or once
 //! the write is durable (acks=-1). A refused batch says which records were bad (KIP-467).
 
-use super::{Node, PartitionKey, PendingProduce, WaitId, WriteClass, MAX_PARKED_PRODUCES};
+use super::{PartitionKey, PendingProduce, WriteClass};
 use crate::api::{
     ConnId, ProducePartitionResponse, ProduceRequest, ProduceResponse, ProduceTopicResponse,
     RecordError, RequestId, Response,
@@ -10,6 +10,7 @@ use crate::api::{
 use crate::bugs::PlantedBug;
 use crate::error::ErrorCode;
 use crate::ids::Offset;
+use crate::node::{Node, WaitId, MAX_PARKED_PRODUCES};
 use crate::partition::{AppendFailure, Waiter};
 use crate::producer::{ProducedBatch, Verdict};
 use crate::record::{validate_produced_batch, BatchError, BatchHeader};
@@ -20,7 +21,7 @@ use std::time::Duration;
 const IN_SYNC_REPLICAS: i64 = 1;
 
 impl Node {
-    pub(super) fn produce(&mut self, conn: ConnId, id: RequestId, request: ProduceRequest) {
+    pub(crate) fn produce(&mut self, conn: ConnId, id: RequestId, request: ProduceRequest) {
         let acks = request.acks;
         let valid_acks = (-1..=1).contains(&acks);
         let mut response = ProduceResponse::default();
@@ -86,7 +87,8 @@ impl Node {
         debug_assert_eq!(wait_id, wait);
         let timeout_ms = request.timeout_ms.max(0) as u64;
         let deadline = self.now + Duration::from_millis(timeout_ms);
-        self.timers.set(super::NodeTimer::Parked(wait_id), deadline);
+        self.timers
+            .set(crate::node::NodeTimer::Parked(wait_id), deadline);
         self.produce_waits.insert(
             wait_id,
             PendingProduce {
@@ -100,7 +102,7 @@ impl Node {
 
     /// One partition's write became durable (or failed): answer the produce once all of its
     /// partitions are settled.
-    pub(super) fn release_ack(&mut self, wait: WaitId, key: &PartitionKey, error: ErrorCode) {
+    pub(crate) fn release_ack(&mut self, wait: WaitId, key: &PartitionKey, error: ErrorCode) {
         let Some(p) = self.produce_waits.get_mut(&wait) else {
             return;
         };
@@ -123,7 +125,7 @@ impl Node {
         }
         if p.outstanding.is_empty() {
             if let Some(p) = self.produce_waits.remove(&wait) {
-                self.timers.cancel(&super::NodeTimer::Parked(wait));
+                self.timers.cancel(&crate::node::NodeTimer::Parked(wait));
                 self.respond(p.conn, p.id, Response::Produce(p.response));
             }
         }

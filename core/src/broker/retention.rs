@@ -11,32 +11,33 @@
 //! start offset itself is durable before anything is removed or answered (the log's
 //! checkpoint is written with `Storage::replace`).
 
-use super::{Node, Partition};
 use crate::api::{
     DeleteRecordsPartitionResult, DeleteRecordsRequest, DeleteRecordsResponse,
     DeleteRecordsTopicResult, DELETE_RECORDS_HIGH_WATERMARK,
 };
 use crate::error::ErrorCode;
 use crate::log::LogError;
+use crate::node::Node;
+use crate::partition::Partition;
 use crate::time::Instant;
 use std::time::Duration;
 
 impl Node {
-    pub(super) fn retention_deadline(&self) -> Instant {
+    pub(crate) fn retention_deadline(&self) -> Instant {
         let interval = self.config.log_retention_check_interval_ms.max(1);
         self.now + Duration::from_millis(interval)
     }
 
     /// Whether the retention timer needs a wake-up: only while some log could lose a
     /// segment (so a node with nothing stored sleeps).
-    pub(super) fn retention_wanted(&self) -> bool {
+    pub(crate) fn retention_wanted(&self) -> bool {
         self.partitions.values().any(retention_candidate)
     }
 
     /// One retention pass over every partition, bounded by its high watermark. Failures
     /// are logged; a storage failure also put the log in its failed state, which produce
     /// reports.
-    pub(super) fn run_retention(&mut self) {
+    pub(crate) fn run_retention(&mut self) {
         let now_ms = self.now.as_millis();
         let mut removed = Vec::new();
         for p in self.partitions.values_mut() {
@@ -74,7 +75,7 @@ impl Node {
     /// (OFFSET_OUT_OF_RANGE), a failed log (KAFKA_STORAGE_ERROR). The answer's low watermark
     /// is the new log start offset, already durable: with one replica there is nothing to
     /// wait for, so `timeout_ms` is not needed.
-    pub(super) fn delete_records(
+    pub(crate) fn delete_records(
         &mut self,
         request: DeleteRecordsRequest,
     ) -> DeleteRecordsResponse {

@@ -3,13 +3,18 @@
 use super::*;
 use crate::api::*;
 use crate::error::ErrorCode;
+use crate::ids::{NodeId, Offset, PartitionId};
+use crate::node::*;
 use crate::record::builder::{build_batch, Record};
 use crate::storage::MemStorage;
+use crate::storage::Storage;
+use crate::time::Instant;
 use bytes::Bytes;
+use std::sync::Arc;
 
 pub(super) use crate::testing::{Harness, T0};
 
-pub(super) fn records(values: &[&str], ts: i64) -> Vec<Record> {
+pub(crate) fn records(values: &[&str], ts: i64) -> Vec<Record> {
     values
         .iter()
         .enumerate()
@@ -22,11 +27,11 @@ pub(super) fn records(values: &[&str], ts: i64) -> Vec<Record> {
         .collect()
 }
 
-pub(super) fn batch(values: &[&str], ts: i64) -> Bytes {
+pub(crate) fn batch(values: &[&str], ts: i64) -> Bytes {
     build_batch(&records(values, ts))
 }
 
-pub(super) fn produce(topic: &str, partition: i32, acks: i16, records: Bytes) -> Request {
+pub(crate) fn produce(topic: &str, partition: i32, acks: i16, records: Bytes) -> Request {
     Request::Produce(ProduceRequest {
         transactional_id: None,
         acks,
@@ -41,7 +46,7 @@ pub(super) fn produce(topic: &str, partition: i32, acks: i16, records: Bytes) ->
     })
 }
 
-pub(super) fn fetch(topic: &str, partition: i32, offset: i64, max_wait_ms: i32) -> Request {
+pub(crate) fn fetch(topic: &str, partition: i32, offset: i64, max_wait_ms: i32) -> Request {
     Request::Fetch(FetchRequest {
         max_wait_ms,
         min_bytes: 1,
@@ -60,14 +65,14 @@ pub(super) fn fetch(topic: &str, partition: i32, offset: i64, max_wait_ms: i32) 
     })
 }
 
-pub(super) fn produce_result(r: &Response) -> &ProducePartitionResponse {
+pub(crate) fn produce_result(r: &Response) -> &ProducePartitionResponse {
     let Response::Produce(r) = r else {
         panic!("not a produce response: {r:?}")
     };
     &r.topics[0].partitions[0]
 }
 
-pub(super) fn fetch_result(r: &Response) -> &FetchPartitionResponse {
+pub(crate) fn fetch_result(r: &Response) -> &FetchPartitionResponse {
     let Response::Fetch(r) = r else {
         panic!("not a fetch response: {r:?}")
     };

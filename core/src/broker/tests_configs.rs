@@ -2,13 +2,16 @@
 //! DescribeCluster (broker/admin.rs): every error path, validate_only, durability across a
 //! reopen over the same storage, and the live effect of a change on open logs.
 
-use super::*;
 use crate::api::*;
 use crate::error::ErrorCode;
+use crate::node::*;
 use crate::record::builder::{build_batch, Record};
 use crate::storage::MemStorage;
+use crate::storage::Storage;
 use crate::testing::T0;
 use bytes::Bytes;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// The shared node harness, whose requests here complete their flushes before answering.
 struct Harness(crate::testing::Harness);

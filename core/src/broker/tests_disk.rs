@@ -5,9 +5,12 @@ use super::tests::{batch, fetch, fetch_result, produce, produce_result, Harness,
 use super::*;
 use crate::api::*;
 use crate::error::ErrorCode;
+use crate::node::*;
 use crate::storage::MemStorage;
+use crate::storage::Storage;
 use crate::testing::{Failure, Fault, FaultyStorage};
 use bytes::Bytes;
+use std::sync::Arc;
 
 const MIB: u64 = 1 << 20;
 

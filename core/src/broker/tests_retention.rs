@@ -3,13 +3,17 @@
 //! DeleteRecords' answers and errors; fetch and ListOffsets honour the log start offset,
 //! which survives a reopen of the node.
 
-use super::*;
 use crate::api::*;
 use crate::error::ErrorCode;
+use crate::ids::Offset;
+use crate::node::*;
 use crate::record::builder::{build_batch, Record};
 use crate::storage::MemStorage;
+use crate::storage::Storage;
 use crate::testing::T0;
+use crate::time::Instant;
 use bytes::Bytes;
+use std::sync::Arc;
 use std::time::Duration;
 const CHECK_MS: u64 = 1_000;
 

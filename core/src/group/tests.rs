@@ -3,8 +3,8 @@
 
 use super::*;
 use crate::api::*;
-use crate::broker::{Input, NodeConfig};
 use crate::error::ErrorCode;
+use crate::node::{Input, NodeConfig};
 use crate::storage::{MemStorage, Storage};
 use crate::testing::harness::SEED;
 use crate::testing::T0;
@@ -1023,7 +1023,7 @@ fn a_commit_is_answered_only_after_its_record_is_flushed() {
     let commit = h.commit("my-group", "", -1, 42, "meta");
     assert!(h.take(commit).is_none(), "not durable yet");
     assert_eq!(h.held.len(), 1, "one Flush, for the offsets partition");
-    let dir = crate::broker::partition_dir(OFFSETS_TOPIC, partition_for("my-group", 50));
+    let dir = crate::node::partition_dir(OFFSETS_TOPIC, partition_for("my-group", 50));
     assert!(
         h.held[0].1.iter().all(|f| f.starts_with(&dir)),
         "{:?}",
@@ -1723,7 +1723,7 @@ fn a_rotten_offsets_batch_takes_its_partition_out_of_service() {
     }
     let c = h.commit("other", "", -1, 9, "");
     assert_eq!(h.commit_error(c), ErrorCode::NONE);
-    let dir = crate::broker::partition_dir(OFFSETS_TOPIC, partition_for("g", 50));
+    let dir = crate::node::partition_dir(OFFSETS_TOPIC, partition_for("g", 50));
     let logs: Vec<String> = h
         .disk
         .list(&dir)
@@ -1765,7 +1765,7 @@ fn a_rotten_offsets_batch_takes_its_partition_out_of_service() {
 
 /// Total bytes of the `.log` files of the offsets partition that `group` hashes to.
 fn offsets_log_bytes(h: &Harness, group: &str) -> usize {
-    let dir = crate::broker::partition_dir(OFFSETS_TOPIC, partition_for(group, 50));
+    let dir = crate::node::partition_dir(OFFSETS_TOPIC, partition_for(group, 50));
     h.disk
         .list(&dir)
         .unwrap()

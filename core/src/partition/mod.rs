@@ -9,11 +9,11 @@
 //! replication brings elections (issue 13), when this module gains the partition's Raft
 //! group and the high watermark becomes its commit index.
 
-use crate::broker::NodeConfig;
-use crate::broker::WaitId;
 use crate::ids::{LeaderEpoch, Offset, PartitionId};
 use crate::log::{AppendInfo, LogError, PartitionLog};
 use crate::metadata::TopicMeta;
+use crate::node::NodeConfig;
+use crate::node::WaitId;
 use crate::producer::{ProducedBatch, ProducerStates};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;

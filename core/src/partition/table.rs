@@ -167,9 +167,9 @@ impl PartitionTable {
 mod tests {
     use super::*;
     use crate::api::TopicId;
-    use crate::broker::NodeConfig;
     use crate::log::{LogConfig, PartitionLog};
     use crate::metadata::TopicMeta;
+    use crate::node::NodeConfig;
     use crate::partition::{LoadedLog, ProduceLimits};
     use crate::storage::MemStorage;
     use std::sync::Arc;

@@ -10,9 +10,9 @@
 //! group/tests.rs).
 
 use crate::api::{ConnId, CreatableTopic, CreateTopicsRequest, Request, RequestId, Response};
-use crate::broker::{Input, LogId, Node, NodeConfig, Output};
 use crate::error::ErrorCode;
 use crate::ids::Offset;
+use crate::node::{Input, LogId, Node, NodeConfig, Output};
 use crate::storage::{MemStorage, Storage};
 use crate::time::Instant;
 use std::collections::BTreeMap;

@@ -771,8 +771,8 @@ mod tests {
         use crate::client::ClientOptions;
         use crate::driver::{self, DriverOptions};
         use crate::network::{SyncMode, Tokio};
-        use keel_core::broker::NodeConfig;
         use keel_core::group::GroupConfig;
+        use keel_core::node::NodeConfig;
         use keel_core::storage::{MemStorage, Storage};
         use std::sync::Arc;
 

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use keel_core::broker::NodeConfig;
+use keel_core::node::NodeConfig;
 use keel_core::storage::Storage;
 use keel_net::client::{Client, ClientOptions};
 use keel_net::driver::{self, DriverOptions, ServeConfig, ServeError};
