@@ -13,21 +13,10 @@ use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// The shared node harness, whose requests here complete their flushes before answering.
-struct Harness(crate::testing::Harness);
-
-impl std::ops::Deref for Harness {
-    type Target = crate::testing::Harness;
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Harness {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.0
-    }
-}
+crate::testing::wrap_harness!(
+    /// The shared node harness, whose requests here complete their flushes before answering.
+    Harness
+);
 
 impl Harness {
     fn new() -> Harness {

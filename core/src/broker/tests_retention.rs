@@ -17,22 +17,11 @@ use std::sync::Arc;
 use std::time::Duration;
 const CHECK_MS: u64 = 1_000;
 
-/// The shared node harness, with flushes that may be held back in its `held` (see
-/// `produce`) and a check every [`CHECK_MS`].
-struct Harness(crate::testing::Harness);
-
-impl std::ops::Deref for Harness {
-    type Target = crate::testing::Harness;
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Harness {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.0
-    }
-}
+crate::testing::wrap_harness!(
+    /// The shared node harness, with flushes that may be held back in its `held` (see
+    /// `produce`) and a check every [`CHECK_MS`].
+    Harness
+);
 
 impl Harness {
     fn new() -> Harness {

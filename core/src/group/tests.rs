@@ -28,22 +28,11 @@ macro_rules! expect {
     };
 }
 
-/// The shared node harness, pumped: every request and tick acts on all outputs at once
-/// (answers kept by id, flushes done or held), so that answers are looked up with `take`.
-struct Harness(crate::testing::Harness);
-
-impl std::ops::Deref for Harness {
-    type Target = crate::testing::Harness;
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Harness {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.0
-    }
-}
+crate::testing::wrap_harness!(
+    /// The shared node harness, pumped: every request and tick acts on all outputs at once
+    /// (answers kept by id, flushes done or held), so that answers are looked up with `take`.
+    Harness
+);
 
 fn config(initial_delay_ms: i32) -> NodeConfig {
     NodeConfig {
@@ -109,16 +98,7 @@ impl Harness {
     }
 
     fn create(&mut self, name: &str, partitions: i32) {
-        let r = self.call(Request::CreateTopics(CreateTopicsRequest {
-            topics: vec![CreatableTopic {
-                name: name.into(),
-                num_partitions: partitions,
-                replication_factor: -1,
-                ..Default::default()
-            }],
-            timeout_ms: 1000,
-            validate_only: false,
-        }));
+        let r = self.call(crate::testing::harness::create_topic(name, partitions));
         assert_eq!(
             expect!(r, CreateTopics).topics[0].error_code,
             ErrorCode::NONE

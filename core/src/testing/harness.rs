@@ -229,16 +229,7 @@ impl Harness {
     /// Creates `name` with `partitions` partitions, which must succeed; its Flushes are
     /// left undone.
     pub(crate) fn create(&mut self, name: &str, partitions: i32) {
-        let (r, _) = self.call(Request::CreateTopics(CreateTopicsRequest {
-            topics: vec![CreatableTopic {
-                name: name.into(),
-                num_partitions: partitions,
-                replication_factor: -1,
-                ..Default::default()
-            }],
-            timeout_ms: 1000,
-            validate_only: false,
-        }));
+        let (r, _) = self.call(create_topic(name, partitions));
         let Response::CreateTopics(r) = r else {
             panic!()
         };
@@ -249,4 +240,18 @@ impl Harness {
             r.topics[0].error_message
         );
     }
+}
+
+/// A CreateTopics request for one topic of `partitions` partitions with default configs.
+pub(crate) fn create_topic(name: &str, partitions: i32) -> Request {
+    Request::CreateTopics(CreateTopicsRequest {
+        topics: vec![CreatableTopic {
+            name: name.into(),
+            num_partitions: partitions,
+            replication_factor: -1,
+            ..Default::default()
+        }],
+        timeout_ms: 1000,
+        validate_only: false,
+    })
 }
