@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::task::JoinSet;
 
 /// A byte stream to a peer.
 pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
@@ -42,6 +43,16 @@ pub trait Network: Clone + Send + Sync + 'static {
 
     /// Opens a stream to `addr`.
     fn connect(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Stream>> + Send;
+
+    /// Starts one of a driver's tasks in `tasks`. Where it runs is the network's call because
+    /// it decides what a crash does: tokio runs it on the runtime's workers; a simulator runs
+    /// it on its host's `LocalSet`, which drops its tasks in the order they were spawned when
+    /// the host crashes. (A runtime drops its tasks by shard of their process-wide task id, a
+    /// counter every runtime in the process advances, so the order of the closing streams'
+    /// FINs, and with it the rest of a simulated run, would depend on other threads' runs.)
+    fn spawn<F>(&self, tasks: &mut JoinSet<()>, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static;
 }
 
 /// How the driver's flusher runs fsyncs, which block.
@@ -148,5 +159,12 @@ impl Network for Tokio {
         let stream = tokio::net::TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
         Ok(stream)
+    }
+
+    fn spawn<F>(&self, tasks: &mut JoinSet<()>, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        tasks.spawn(task);
     }
 }

@@ -6,8 +6,10 @@
 //! turmoil's DNS (valid only inside a running simulation).
 
 use keel_net::network::{Listener, Network};
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use tokio::task::JoinSet;
 
 /// turmoil's simulated network.
 #[derive(Debug, Clone, Copy, Default)]
@@ -40,6 +42,16 @@ impl Network for Turmoil {
 
     async fn connect(&self, addr: SocketAddr) -> io::Result<turmoil::net::TcpStream> {
         turmoil::net::TcpStream::connect(addr).await
+    }
+
+    /// On the host's `LocalSet` (turmoil runs each host's software inside one), whose crash
+    /// drops the tasks in spawn order; `tokio::spawn` would put them on the host's runtime,
+    /// which drops them by process-wide task id (see [`Network::spawn`]).
+    fn spawn<F>(&self, tasks: &mut JoinSet<()>, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        tasks.spawn_local(task);
     }
 }
 

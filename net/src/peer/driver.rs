@@ -202,15 +202,21 @@ pub async fn run<N: Network, A: RaftApp>(
     if node.log().snapshot_meta().index > Index(0) {
         app.restore(&node.log().snapshot().data);
     }
+    // Every task the driver starts goes through `net.spawn` (see `Network::spawn`: what a
+    // simulated crash drops, and in which order, must not depend on the process).
     let mut tasks = JoinSet::new();
     let listener = net.bind(opts.listen).await.map_err(DriverError::Listen)?;
     let (in_tx, mut inbound) = mpsc::channel::<(NodeId, Message)>(INBOUND_QUEUE);
-    tasks.spawn(accept_loop(
-        listener,
-        in_tx,
-        opts.cluster,
-        opts.idle_timeout,
-    ));
+    net.spawn(
+        &mut tasks,
+        accept_loop(
+            net.clone(),
+            listener,
+            in_tx,
+            opts.cluster,
+            opts.idle_timeout,
+        ),
+    );
     let mut outbound = BTreeMap::new();
     for (&peer, &addr) in &opts.peers {
         let (tx, rx) = mpsc::channel(PEER_QUEUE);
@@ -219,13 +225,16 @@ pub async fn run<N: Network, A: RaftApp>(
             cluster: opts.cluster,
             from: id,
         };
-        tasks.spawn(writer(net.clone(), addr, hello, rx, opts.clone()));
+        net.spawn(
+            &mut tasks,
+            writer(net.clone(), addr, hello, rx, opts.clone()),
+        );
     }
     let (job_tx, mut job_rx) = mpsc::unbounded_channel::<(u64, FlushJob)>();
     let (done_tx, mut done) = mpsc::unbounded_channel::<Result<u64, std::io::Error>>();
     let sync = opts.sync.clone();
     let flush_storage = storage.clone();
-    tasks.spawn(async move {
+    net.spawn(&mut tasks, async move {
         while let Some((seq, job)) = job_rx.recv().await {
             let s = flush_storage.clone();
             let r = sync.run(move || job.run(&*s)).await.map(|()| seq);
@@ -384,8 +393,9 @@ pub async fn run<N: Network, A: RaftApp>(
     }
 }
 
-async fn accept_loop<L: Listener>(
-    mut listener: L,
+async fn accept_loop<N: Network>(
+    net: N,
+    mut listener: N::Listener,
     inbound: mpsc::Sender<(NodeId, Message)>,
     cluster: u64,
     idle: Duration,
@@ -397,7 +407,7 @@ async fn accept_loop<L: Listener>(
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
-        readers.spawn(reader(stream, inbound.clone(), cluster, idle));
+        net.spawn(&mut readers, reader(stream, inbound.clone(), cluster, idle));
     }
 }
 

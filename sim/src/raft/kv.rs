@@ -129,7 +129,8 @@ pub async fn serve(requests: mpsc::Sender<Request>) {
             continue;
         };
         let requests = requests.clone();
-        tokio::spawn(async move {
+        // On the host's LocalSet, like the driver's tasks (`Network::spawn` says why).
+        tokio::task::spawn_local(async move {
             let (mut rd, mut wr) = tokio::io::split(stream);
             let decoder = FrameDecoder::new(1024);
             let mut buf = BytesMut::new();

@@ -410,7 +410,8 @@ pub fn run(scenario: &RaftScenario, seed: u64, tweak: Option<RaftTweak>) -> Raft
             };
             async move {
                 let (tx, rx) = tokio::sync::mpsc::channel(256);
-                tokio::spawn(kv::serve(tx));
+                // On the host's LocalSet, like the driver's tasks (`Network::spawn` says why).
+                tokio::task::spawn_local(kv::serve(tx));
                 let storage: Arc<dyn Storage> = Arc::new(disk);
                 // A stopped driver (a failed flush) ends the host; the supervisor restarts it.
                 let _ = driver::run(Turmoil, storage, opts, kv::Kv::default(), rx).await;
