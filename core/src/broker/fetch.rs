@@ -130,6 +130,8 @@ impl Node {
                 name: topic.name.clone(),
                 partitions: Vec::new(),
             };
+            // The topic's id once per topic, not once per partition.
+            let topic_id = self.metadata.topics.get(&topic.name).map(|t| t.id);
             for fp in &topic.partitions {
                 let mut out = FetchPartitionResponse {
                     partition_index: fp.partition_index,
@@ -139,7 +141,11 @@ impl Node {
                     log_start_offset: -1,
                     records: Bytes::new(),
                 };
-                match self.partition_named(&topic.name, fp.partition_index) {
+                let id = topic_id.map(|topic| PartitionId {
+                    topic,
+                    index: fp.partition_index,
+                });
+                match id.and_then(|id| self.partitions.get(&id)) {
                     None => out.error_code = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
                     Some(p) => {
                         let hw = p.high_watermark.0;

@@ -9,7 +9,7 @@ use crate::api::{
 };
 use crate::bugs::PlantedBug;
 use crate::error::ErrorCode;
-use crate::ids::Offset;
+use crate::ids::{Offset, PartitionId};
 use crate::node::{Node, WaitId, MAX_PARKED_PRODUCES};
 use crate::partition::{AppendFailure, Waiter};
 use crate::producer::{ProducedBatch, Verdict};
@@ -59,7 +59,9 @@ impl Node {
                     )
                 } else {
                     let key = (topic.name.clone(), index);
-                    let r = self.append_partition(&key, acks, partition.records.as_ref());
+                    // Resolved once: the append and the wait for durability use it.
+                    let id = self.partition_id(&key.0, key.1);
+                    let r = self.append_partition(&key, id, acks, partition.records.as_ref());
                     if r.error_code.is_ok()
                         && acks == -1
                         && !self.planted(PlantedBug::AckBeforeFlush)
@@ -67,7 +69,7 @@ impl Node {
                         let needed = r.base_offset_end;
                         // A duplicate may name a batch that is already durable (answer now) or
                         // one still waiting behind later writes.
-                        if let Some(p) = self.partition_named_mut(&key.0, key.1) {
+                        if let Some(p) = id.and_then(|id| self.partitions.get_mut(&id)) {
                             if p.wait_for(Offset(needed), Waiter::Produce(wait)) {
                                 outstanding.insert((t, i));
                             }
@@ -134,6 +136,7 @@ impl Node {
     fn append_partition(
         &mut self,
         key: &PartitionKey,
+        id: Option<PartitionId>,
         acks: i16,
         records: Option<&bytes::Bytes>,
     ) -> AppendOutcome {
@@ -143,16 +146,8 @@ impl Node {
             base_offset_end: -1,
             response: ProducePartitionResponse::error(index, code, Some(msg)),
         };
-        let Some(id) = self.partition_id(&key.0, key.1) else {
-            return fail(
-                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
-                format!(
-                    "This server does not host this topic-partition: {}-{}",
-                    key.0, key.1
-                ),
-            );
-        };
-        let Some(p) = self.partitions.get_mut(&id) else {
+        let found = id.and_then(|id| Some((id, self.partitions.get_mut(&id)?)));
+        let Some((id, p)) = found else {
             return fail(
                 ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
                 format!(

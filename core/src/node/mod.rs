@@ -522,7 +522,11 @@ impl Node {
         };
         let released = p.on_flushed(upto);
         let committed = p.high_watermark.0;
-        let topic_partition = (p.topic.clone(), key.index);
+        // Acks match their response by name; the name is copied only when one is released.
+        let topic_partition = released
+            .iter()
+            .any(|w| matches!(w, Waiter::Produce(_)))
+            .then(|| (p.topic.clone(), key.index));
         if self.closing {
             p.checkpoint();
         }
@@ -531,7 +535,9 @@ impl Node {
         for waiter in released {
             match waiter {
                 Waiter::Produce(wait) => {
-                    self.release_ack(wait, &topic_partition, crate::error::ErrorCode::NONE)
+                    if let Some(tp) = &topic_partition {
+                        self.release_ack(wait, tp, crate::error::ErrorCode::NONE)
+                    }
                 }
                 Waiter::Fetch(wait) => fetches.push(wait),
                 Waiter::OffsetsWrite(_) => offsets_writes = true,
