@@ -10,6 +10,7 @@ pub mod broker;
 pub mod bugs;
 pub mod compression;
 pub mod config;
+pub mod controller;
 pub mod error;
 pub mod group;
 pub mod ids;
@@ -18,6 +19,7 @@ pub mod metadata;
 pub mod node;
 pub mod partition;
 pub mod producer;
+pub mod raft_log;
 pub mod record;
 pub mod storage;
 #[cfg(test)]

@@ -40,10 +40,12 @@ use crate::fs_storage::FsStorage;
 use crate::metrics::{
     self, GroupOffsetGauges, Metrics, NodeGauges, NodeState, PartitionGauges, ProbeRequest,
 };
-use crate::network::{Listener, Stream, SyncMode};
+use crate::network::{Listener, Network, Stream, SyncMode, Tokio};
+use crate::peer::codec::{self as peer_codec, PeerMsg};
+use crate::peer::transport::{self, ConnOptions};
 use bytes::{Bytes, BytesMut};
 use keel_core::api::{self, ConnId, RequestId};
-use keel_core::ids::Offset;
+use keel_core::ids::{NodeId, Offset};
 use keel_core::node::{Input, LogId, Node, NodeConfig, OpenError, Output};
 use keel_core::storage::Storage;
 use keel_core::time::Instant;
@@ -101,7 +103,37 @@ pub struct ServeConfig {
     pub max_inflight_per_connection: usize,
     /// Seeds the node's randomness.
     pub seed: u64,
+    /// In a cluster: where to listen for other brokers and where each of them listens.
+    pub peers: Option<PeerConfig>,
 }
+
+/// A cluster broker's peer endpoints.
+#[derive(Debug, Clone)]
+pub struct PeerConfig {
+    /// Where this broker listens for the others (`--peer-listen`).
+    pub listen: SocketAddr,
+    /// Every other broker's peer address, by id (from `--voters`).
+    pub addrs: BTreeMap<NodeId, SocketAddr>,
+}
+
+/// A cluster broker's peer transport as the driver runs it, over any network: the bound
+/// peer listener, the other brokers' addresses and how connections behave.
+pub struct Peers<N: Network> {
+    pub net: N,
+    pub listener: N::Listener,
+    pub addrs: BTreeMap<NodeId, SocketAddr>,
+    pub options: ConnOptions,
+}
+
+/// How long a peer connection may stay silent before it is presumed lost (a peer sends at
+/// least a heartbeat every 100 ms while it leads, and a `Pong` back within 100 ms).
+pub const PEER_IDLE_TIMEOUT: Duration = Duration::from_millis(1_000);
+
+/// Wait between attempts to reach a peer that is down.
+pub const PEER_RECONNECT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Messages to one peer that may queue before more are dropped.
+const PEER_QUEUE: usize = 4096;
 
 /// Why the driver could not run.
 #[derive(Debug, thiserror::Error)]
@@ -175,6 +207,14 @@ pub async fn serve_with_metrics(
             })
     };
     let listener = bind("Kafka", config.listen).await?;
+    let peers = match &config.peers {
+        Some(p) => Some(peers_over_tcp(
+            bind("peer", p.listen).await?,
+            p,
+            &config.node,
+        )),
+        None => None,
+    };
     let metrics = Metrics::new();
     // Bound before the node opens, so /health answers "starting" during recovery.
     let _http = match metrics_listen {
@@ -188,7 +228,25 @@ pub async fn serve_with_metrics(
         None => None,
     };
     start.log();
-    serve_on(config, listener, storage, budget, metrics, shutdown).await
+    serve_on(config, listener, peers, storage, budget, metrics, shutdown).await
+}
+
+/// The peer transport of `keel serve` over TCP.
+fn peers_over_tcp(
+    listener: tokio::net::TcpListener,
+    config: &PeerConfig,
+    node: &NodeConfig,
+) -> Peers<Tokio> {
+    Peers {
+        net: Tokio,
+        listener,
+        addrs: config.addrs.clone(),
+        options: ConnOptions {
+            cluster: peer_codec::cluster_hash(&node.cluster_id),
+            idle_timeout: PEER_IDLE_TIMEOUT,
+            reconnect_backoff: PEER_RECONNECT_BACKOFF,
+        },
+    }
 }
 
 /// [`serve`] on an already-bound listener (`config.listen` is ignored): tests bind port 0.
@@ -212,7 +270,20 @@ pub async fn serve_with_listener_and_metrics(
     let budget = start.budget;
     let storage = FsStorage::with_max_open_files(&config.data_dir, budget.max_open_files)?;
     start.log();
-    serve_on(config, listener, storage, budget, metrics, shutdown).await
+    let peers = match &config.peers {
+        Some(p) => {
+            let bound = tokio::net::TcpListener::bind(p.listen)
+                .await
+                .map_err(|source| ServeError::Bind {
+                    listener: "peer",
+                    addr: p.listen,
+                    source,
+                })?;
+            Some(peers_over_tcp(bound, p, &config.node))
+        }
+        None => None,
+    };
+    serve_on(config, listener, peers, storage, budget, metrics, shutdown).await
 }
 
 /// Runs the broker over an opened (and so locked) data directory, within `budget`'s
@@ -220,6 +291,7 @@ pub async fn serve_with_listener_and_metrics(
 async fn serve_on(
     mut config: ServeConfig,
     listener: tokio::net::TcpListener,
+    peers: Option<Peers<Tokio>>,
     storage: FsStorage,
     budget: FdBudget,
     metrics: Arc<Metrics>,
@@ -247,6 +319,7 @@ async fn serve_on(
     let limit = Some(budget.max_connections);
     run_budgeted(
         listener,
+        peers,
         config.node,
         storage,
         options,
@@ -317,6 +390,31 @@ pub async fn run_with_metrics<L: Listener>(
 ) -> Result<(), ServeError> {
     run_budgeted(
         listener,
+        None::<Peers<Tokio>>,
+        node_config,
+        storage,
+        options,
+        metrics,
+        None,
+        shutdown,
+    )
+    .await
+}
+
+/// [`run_with_metrics`] for one broker of a cluster, with its peer transport over `peers`'
+/// network (the simulator's, or TCP).
+pub async fn run_cluster_member<L: Listener, N: Network>(
+    listener: L,
+    peers: Peers<N>,
+    node_config: NodeConfig,
+    storage: Arc<dyn Storage>,
+    options: DriverOptions,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
+    run_budgeted(
+        listener,
+        Some(peers),
         node_config,
         storage,
         options,
@@ -329,8 +427,10 @@ pub async fn run_with_metrics<L: Listener>(
 
 /// [`run_with_metrics`] serving at most `max_connections` clients at once (`None`: no
 /// limit, as in the simulator); one more is accepted and closed at once.
-async fn run_budgeted<L: Listener>(
+#[allow(clippy::too_many_arguments)]
+async fn run_budgeted<L: Listener, N: Network>(
     listener: L,
+    peers: Option<Peers<N>>,
     node_config: NodeConfig,
     storage: Arc<dyn Storage>,
     options: DriverOptions,
@@ -340,7 +440,16 @@ async fn run_budgeted<L: Listener>(
 ) -> Result<(), ServeError> {
     metrics.set_state(NodeState::Starting);
     let limits = (&metrics, max_connections);
-    let result = drive(listener, node_config, storage, options, limits, shutdown).await;
+    let result = drive(
+        listener,
+        peers,
+        node_config,
+        storage,
+        options,
+        limits,
+        shutdown,
+    )
+    .await;
     // Whatever ended the run, scrapes must not wait on a node task that is gone.
     metrics.attach_probe(None);
     metrics.set_state(match result {
@@ -350,8 +459,9 @@ async fn run_budgeted<L: Listener>(
     result
 }
 
-async fn drive<L: Listener>(
+async fn drive<L: Listener, N: Network>(
     listener: L,
+    peers: Option<Peers<N>>,
     node_config: NodeConfig,
     storage: Arc<dyn Storage>,
     options: DriverOptions,
@@ -379,6 +489,7 @@ async fn drive<L: Listener>(
     let mut router = Router {
         conns: BTreeMap::new(),
         flush_tx,
+        peers: BTreeMap::new(),
     };
     // Recovered data past a log's recovery point is served only once it is durable: finish
     // that flush before accepting clients, so the first answers already count every
@@ -394,6 +505,28 @@ async fn drive<L: Listener>(
         match flushed_rx.recv().await {
             Some(input) => node.handle(clock.now(), input),
             None => return Err(ServeError::FlusherStopped),
+        }
+    }
+    // The peer transport: its listener and one connection per other broker, each a task
+    // in `peer_tasks` (dropped, so stopped, with this function).
+    let (peer_tx, mut peer_rx) = mpsc::channel::<(keel_raft::NodeId, PeerMsg)>(EVENT_QUEUE);
+    let mut peer_tasks = JoinSet::new();
+    if let Some(p) = peers {
+        let me = keel_raft::NodeId(u64::from(node.config().node_id.0.max(0) as u32));
+        p.net.spawn(
+            &mut peer_tasks,
+            transport::accept_peers(p.net.clone(), p.listener, peer_tx.clone(), p.options),
+        );
+        for (&id, &addr) in &p.addrs {
+            if id == node.config().node_id {
+                continue;
+            }
+            let (tx, rx) = mpsc::channel(PEER_QUEUE);
+            router.peers.insert(id, tx);
+            p.net.spawn(
+                &mut peer_tasks,
+                transport::connect_peer(p.net.clone(), addr, me, rx, p.options),
+            );
         }
     }
     let accept = AbortOnDrop(tokio::spawn(accept_loop(
@@ -435,6 +568,13 @@ async fn drive<L: Listener>(
                 // Nothing can become durable any more: stop rather than serve without it.
                 None => return Err(ServeError::FlusherStopped),
             },
+            // Before timers and clients: a heartbeat that waits behind them may cost an
+            // election.
+            Some((from, msg)) = peer_rx.recv() => {
+                if let (PeerMsg::Broker(message), Ok(from)) = (msg, i32::try_from(from.0)) {
+                    node.handle(clock.now(), Input::Peer { from: NodeId(from), message });
+                }
+            }
             () = sleep_until(deadline), if deadline.is_some() => node.handle(clock.now(), Input::Tick),
             _ = disk_timer.tick() => sample_disk(&mut node, space.as_ref(), &clock, metrics),
             // Before client events, so a busy broker still answers a scrape.
@@ -611,6 +751,8 @@ struct Router {
     /// Each live connection's writer.
     conns: BTreeMap<ConnId, mpsc::UnboundedSender<ToWriter>>,
     flush_tx: mpsc::UnboundedSender<FlushJob>,
+    /// Each other broker's outbound peer connection (none on a single node).
+    peers: BTreeMap<NodeId, mpsc::Sender<PeerMsg>>,
 }
 
 impl Router {
@@ -628,12 +770,16 @@ impl Router {
                     // The flusher lives as long as the router (it ends when this sender drops).
                     let _ = self.flush_tx.send(FlushJob { log, files, upto });
                 }
-                // The single-node driver has no peer listener or connections (issue 13
-                // adds them), and a node with no peers configured sends nothing; dropping
-                // a message is what Raft expects of an unreachable peer.
-                Output::SendPeer { to, .. } => {
-                    tracing::debug!(%to, "no connection to that broker: peer message dropped");
-                }
+                // A full queue, or a broker with no connection, drops the message, as Raft
+                // expects of an unreachable peer.
+                Output::SendPeer { to, message } => match self.peers.get(&to) {
+                    Some(tx) => {
+                        let _ = tx.try_send(PeerMsg::Broker(message));
+                    }
+                    None => {
+                        tracing::debug!(%to, "no connection to that broker: peer message dropped")
+                    }
+                },
             }
         }
     }

@@ -3,7 +3,7 @@
 //! node on 127.0.0.1:9092 with data in ./keel-data).
 
 use keel_core::node::NodeConfig;
-use keel_net::driver::ServeConfig;
+use keel_net::driver::{PeerConfig, ServeConfig};
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -65,6 +65,22 @@ pub struct ServeArgs {
     /// directory's filesystem].
     #[arg(long, env = "KEEL_MIN_FREE_BYTES")]
     pub min_free_bytes: Option<u64>,
+    /// Run as one broker of a cluster whose metadata quorum is these brokers:
+    /// ID@HOST:PORT,... with each broker's peer address, this one's among them
+    /// [default: none, a single node].
+    #[arg(long, env = "KEEL_VOTERS")]
+    pub voters: Option<String>,
+    /// Address to accept other brokers' peer connections on [default: this broker's
+    /// address in --voters].
+    #[arg(long, env = "KEEL_PEER_LISTEN")]
+    pub peer_listen: Option<String>,
+    /// This broker's rack (Kafka's broker.rack), for replica placement [default: none].
+    #[arg(long, env = "KEEL_RACK")]
+    pub rack: Option<String>,
+    /// The metadata quorum's minimum election timeout in ms; each election waits a random
+    /// time in [t, 2t) [default: 1000].
+    #[arg(long, env = "KEEL_ELECTION_TIMEOUT_MS")]
+    pub election_timeout_ms: Option<u64>,
 }
 
 /// The config file: the same settings, all optional.
@@ -86,6 +102,10 @@ struct FileConfig {
     log_cleaner_backoff_ms: Option<u64>,
     log_retention_check_interval_ms: Option<u64>,
     min_free_bytes: Option<u64>,
+    voters: Option<String>,
+    peer_listen: Option<String>,
+    rack: Option<String>,
+    election_timeout_ms: Option<u64>,
 }
 
 /// Merges flags/env (already merged by clap), the config file and defaults (the tests' entry;
@@ -192,6 +212,13 @@ pub fn resolve_with_metrics(args: ServeArgs) -> Result<(ServeConfig, Option<Sock
         node.log_retention_check_interval_ms = v;
     }
     node.min_free_bytes = args.min_free_bytes.or(file.min_free_bytes);
+    let peers = cluster_settings(
+        &mut node,
+        args.voters.or(file.voters),
+        args.peer_listen.or(file.peer_listen),
+        args.rack.or(file.rack),
+        args.election_timeout_ms.or(file.election_timeout_ms),
+    )?;
     let config = ServeConfig {
         listen,
         data_dir: args
@@ -205,8 +232,82 @@ pub fn resolve_with_metrics(args: ServeArgs) -> Result<(ServeConfig, Option<Sock
             .unwrap_or(100 * 1024 * 1024),
         max_inflight_per_connection: 100,
         seed: entropy_seed(),
+        peers,
     };
     Ok((config, metrics_listen))
+}
+
+/// The cluster settings: with `voters`, the node becomes a cluster broker and the peer
+/// endpoints are returned; without, the cluster-only settings must be absent.
+fn cluster_settings(
+    node: &mut NodeConfig,
+    voters: Option<String>,
+    peer_listen: Option<String>,
+    rack: Option<String>,
+    election_timeout_ms: Option<u64>,
+) -> Result<Option<PeerConfig>, String> {
+    let Some(voters_text) = voters else {
+        for (set, flag) in [
+            (peer_listen.is_some(), "--peer-listen"),
+            (rack.is_some(), "--rack"),
+            (election_timeout_ms.is_some(), "--election-timeout-ms"),
+        ] {
+            if set {
+                return Err(format!(
+                    "{flag} is a cluster setting: it needs --voters ID@HOST:PORT,... naming                      every broker of the metadata quorum"
+                ));
+            }
+        }
+        return Ok(None);
+    };
+    let voters = parse_voters(&voters_text)?;
+    let me = node.node_id;
+    let Some(&own) = voters.get(&me) else {
+        return Err(format!(
+            "--voters {voters_text}: this broker (--node-id {me}) is not among them"
+        ));
+    };
+    let listen = match peer_listen {
+        Some(text) => parse_listen("--peer-listen", &text)?,
+        None => own,
+    };
+    let mut cluster = keel_core::node::ClusterConfig::new(voters.keys().copied().collect());
+    cluster.rack = rack;
+    if let Some(ms) = election_timeout_ms {
+        if !(100..=60_000).contains(&ms) {
+            return Err(format!(
+                "election_timeout_ms must be between 100 and 60000, not {ms}"
+            ));
+        }
+        cluster.election_timeout_ms = ms;
+        cluster.heartbeat_interval_ms = (ms / 10).max(10);
+    }
+    node.cluster = Some(cluster);
+    let addrs = voters.into_iter().filter(|(id, _)| *id != me).collect();
+    Ok(Some(PeerConfig { listen, addrs }))
+}
+
+/// `ID@HOST:PORT,...`: each voter's id and peer address; ids unique and not negative.
+fn parse_voters(
+    text: &str,
+) -> Result<std::collections::BTreeMap<keel_core::ids::NodeId, SocketAddr>, String> {
+    let mut voters = std::collections::BTreeMap::new();
+    for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let bad = || format!("--voters {text}: {item} is not ID@HOST:PORT (e.g. 1@127.0.0.1:9093)");
+        let (id, addr) = item.split_once('@').ok_or_else(bad)?;
+        let id: i32 = id.parse().map_err(|_| bad())?;
+        if id < 0 {
+            return Err(format!("--voters {text}: broker id {id} is negative"));
+        }
+        let addr = parse_listen("--voters", addr)?;
+        if voters.insert(keel_core::ids::NodeId(id), addr).is_some() {
+            return Err(format!("--voters {text}: broker {id} is named twice"));
+        }
+    }
+    if voters.is_empty() {
+        return Err(format!("--voters {text}: names no broker"));
+    }
+    Ok(voters)
 }
 
 /// A listen address `HOST:PORT` (a name is resolved; its first address is used), with an
@@ -409,6 +510,10 @@ mod tests {
             log_cleaner_backoff_ms,
             log_retention_check_interval_ms,
             min_free_bytes,
+            voters,
+            peer_listen,
+            rack,
+            election_timeout_ms,
         } = file;
         let present = [
             node_id.is_some(),
@@ -426,6 +531,10 @@ mod tests {
             log_cleaner_backoff_ms.is_some(),
             log_retention_check_interval_ms.is_some(),
             min_free_bytes.is_some(),
+            voters.is_some(),
+            peer_listen.is_some(),
+            rack.is_some(),
+            election_timeout_ms.is_some(),
         ];
         assert!(present.iter().all(|p| *p), "{present:?}");
     }
@@ -500,5 +609,55 @@ mod tests {
         })
         .unwrap();
         assert_eq!(c.node.advertised_port, 9094);
+    }
+
+    #[test]
+    fn voters_make_a_cluster_broker_and_are_checked() {
+        let c = resolve(ServeArgs {
+            node_id: Some(2),
+            listen: Some("127.0.0.1:9192".into()),
+            voters: Some("1@127.0.0.1:9093, 2@127.0.0.1:9193,3@127.0.0.1:9293".into()),
+            rack: Some("r1".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        let cluster = c.node.cluster.as_ref().unwrap();
+        let ids: Vec<i32> = cluster.voters.iter().map(|v| v.0).collect();
+        assert_eq!(ids, [1, 2, 3]);
+        assert_eq!(cluster.rack.as_deref(), Some("r1"));
+        let peers = c.peers.unwrap();
+        assert_eq!(peers.listen, "127.0.0.1:9193".parse().unwrap());
+        let others: Vec<i32> = peers.addrs.keys().map(|v| v.0).collect();
+        assert_eq!(others, [1, 3]);
+        for (args, says) in [
+            (("1@127.0.0.1:9093", Some(5)), "not among them"),
+            (
+                ("1@127.0.0.1:9093,1@127.0.0.1:9094", Some(1)),
+                "named twice",
+            ),
+            (("one@127.0.0.1:9093", Some(1)), "not ID@HOST:PORT"),
+            (("1@nohost", Some(1)), "expected HOST:PORT"),
+            (("", Some(1)), "names no broker"),
+        ] {
+            let e = resolve(ServeArgs {
+                node_id: args.1,
+                voters: Some(args.0.to_string()),
+                ..Default::default()
+            })
+            .unwrap_err();
+            assert!(e.contains(says), "{e}");
+        }
+        let e = resolve(ServeArgs {
+            peer_listen: Some("127.0.0.1:9093".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(e.contains("needs --voters"), "{e}");
+        // Without voters, a single node, as before.
+        assert!(resolve(ServeArgs::default())
+            .unwrap()
+            .node
+            .cluster
+            .is_none());
     }
 }

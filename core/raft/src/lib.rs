@@ -21,6 +21,7 @@
 //! reads; learners and single-server membership changes; snapshots and InstallSnapshot in
 //! chunks of at most `max_msg_bytes`, one in flight per follower.
 
+pub mod codec;
 pub mod config;
 pub mod log;
 pub mod membership;

@@ -125,14 +125,9 @@ pub(crate) fn delegation_tokens_on_plaintext(
 impl Node {
     pub(crate) fn metadata_request(&mut self, request: MetadataRequest) -> MetadataResponse {
         let mut response = MetadataResponse {
-            brokers: vec![BrokerInfo {
-                node_id: self.config.node_id.0,
-                host: self.config.advertised_host.clone(),
-                port: self.config.advertised_port,
-                rack: None,
-            }],
+            brokers: self.live_brokers(),
             cluster_id: Some(self.config.cluster_id.clone()),
-            controller_id: self.config.node_id.0,
+            controller_id: self.controller_id().map_or(-1, |c| c.0),
             topics: Vec::new(),
             // Keel has no authorizer: Kafka then grants every operation (KafkaApis
             // handleTopicMetadataRequest, AuthHelper.authorizedOperations).
@@ -712,7 +707,7 @@ impl Node {
         let mut response = DescribeClusterResponse {
             endpoint_type: request.endpoint_type,
             cluster_id: self.config.cluster_id.clone(),
-            controller_id: self.config.node_id.0,
+            controller_id: self.controller_id().map_or(-1, |c| c.0),
             cluster_authorized_operations: if request.include_cluster_authorized_operations {
                 CLUSTER_AUTHORIZED_OPERATIONS
             } else {
@@ -722,15 +717,19 @@ impl Node {
         };
         match request.endpoint_type {
             ENDPOINT_TYPE_BROKERS => {
-                // No broker is ever fenced on a single node, so include_fenced_brokers
-                // changes nothing.
-                response.brokers = vec![DescribeClusterBroker {
-                    broker_id: self.config.node_id.0,
-                    host: self.config.advertised_host.clone(),
-                    port: self.config.advertised_port,
-                    rack: None,
-                    is_fenced: false,
-                }];
+                // No broker is fenced yet (a single node never is), so
+                // include_fenced_brokers changes nothing.
+                response.brokers = self
+                    .live_brokers()
+                    .into_iter()
+                    .map(|b| DescribeClusterBroker {
+                        broker_id: b.node_id,
+                        host: b.host,
+                        port: b.port,
+                        rack: b.rack,
+                        is_fenced: false,
+                    })
+                    .collect();
             }
             ENDPOINT_TYPE_CONTROLLERS => {
                 response.error_code = MISMATCHED_ENDPOINT_TYPE;

@@ -109,6 +109,9 @@ impl Node {
     /// crash leaves behind (the metadata change is durable before any file is removed).
     pub(crate) fn remove_orphan_logs(&mut self) -> Result<(), OpenError> {
         for entry in self.storage.list("")? {
+            if entry == crate::controller::METADATA_LOG_DIR {
+                continue;
+            }
             let Some((topic, index)) = entry.rsplit_once('-') else {
                 continue;
             };

@@ -10,7 +10,10 @@
 //! must be acted on in the order they come: a `Flush` names files whose writes are already in
 //! storage; its `Flushed` must be fed back only once they are durable.
 
+mod cluster;
 mod logs;
+#[cfg(test)]
+mod tests_cluster;
 
 pub use logs::partition_dir;
 pub(crate) use logs::topic_log_config;
@@ -80,6 +83,18 @@ pub enum PeerMessage {
         group: RaftGroup,
         message: keel_raft::Message,
     },
+    /// To the active controller: append `records` (the controller's encoding) to the
+    /// metadata log and answer with a `ForwardReply` of the same `id` once they are
+    /// committed and applied, or refused. A broker forwards what only the controller can
+    /// decide: its own registration, and admin requests that landed on it.
+    Forward { id: u64, records: Vec<u8> },
+    /// The controller's answer to `Forward { id }`: a Kafka error code (0 when the records
+    /// are committed and applied) and a message for the client.
+    ForwardReply {
+        id: u64,
+        error_code: i16,
+        message: String,
+    },
 }
 
 /// What a node wants done.
@@ -140,6 +155,38 @@ pub struct NodeConfig {
     /// The free-space floor below which new data is refused (broker/disk.rs); `None` for
     /// the default, the smaller of 1 GiB and 5 % of the filesystem.
     pub min_free_bytes: Option<u64>,
+    /// Set when the node is one broker of a cluster (`keel serve --voters`); `None` for a
+    /// single node, which hosts no Raft group and keeps its metadata in one file.
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// A broker's place in a cluster. Every voter of the metadata quorum is a broker (Kafka's
+/// combined mode); the driver knows their peer addresses, the core only their ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// The metadata quorum's voters (this node among them).
+    pub voters: BTreeSet<NodeId>,
+    /// This broker's rack (Kafka's broker.rack), for replica placement.
+    pub rack: Option<String>,
+    /// The metadata quorum's minimum election timeout; each is drawn from [t, 2t).
+    pub election_timeout_ms: u64,
+    /// How often the active controller heartbeats its followers.
+    pub heartbeat_interval_ms: u64,
+    /// Applied metadata entries between two snapshots of the cluster image.
+    pub snapshot_every: u64,
+}
+
+impl ClusterConfig {
+    /// A cluster of `voters` with the default timings.
+    pub fn new(voters: BTreeSet<NodeId>) -> ClusterConfig {
+        ClusterConfig {
+            voters,
+            rack: None,
+            election_timeout_ms: 1_000,
+            heartbeat_interval_ms: 100,
+            snapshot_every: 1_000,
+        }
+    }
 }
 
 impl Default for NodeConfig {
@@ -161,6 +208,7 @@ impl Default for NodeConfig {
             log_retention_check_interval_ms: 300_000,
             log_checkpoint_interval_ms: 60_000,
             min_free_bytes: None,
+            cluster: None,
         }
     }
 }
@@ -208,6 +256,10 @@ pub(crate) enum NodeTimer {
     Retention,
     /// The next round of log checkpoints (`run_log_checkpoints`).
     Checkpoint,
+    /// The metadata quorum's Raft timers (election, heartbeat), folded into one.
+    Quorum,
+    /// The next attempt to register this broker with the controller (node/cluster.rs).
+    Register,
 }
 
 /// A broker node: owns the topic table, the partitions it hosts, the parked requests and
@@ -251,6 +303,12 @@ pub struct Node {
     /// Warnings a client's retries would repeat, one line a minute (throttle.rs). In a
     /// cell because reads (`&self`, e.g. a fetch) log failures too.
     pub(crate) throttle: std::cell::RefCell<crate::throttle::LogThrottle>,
+    /// The metadata quorum's replica on this broker, in a cluster (node/cluster.rs).
+    pub(crate) quorum: Option<crate::controller::quorum::MetadataQuorum>,
+    /// This process's start time, in nanoseconds: its registrations' incarnation.
+    pub(crate) incarnation: u64,
+    /// Ids of this broker's `Forward`s to the controller.
+    pub(crate) next_forward_id: u64,
 }
 
 /// Bounds on what clients can make a node hold: beyond them, requests are refused rather
@@ -302,7 +360,11 @@ impl Node {
             warned_transactional: BTreeSet::new(),
             disk: disk::DiskSpace::new(config_min_free_bytes),
             throttle: Default::default(),
+            quorum: None,
+            incarnation: now.as_nanos(),
+            next_forward_id: 1,
         };
+        node.open_quorum(seed)?;
         node.timers
             .set(NodeTimer::LogCleaner, node.log_cleaner_deadline());
         node.timers
@@ -339,6 +401,7 @@ impl Node {
             Input::Peer { from, message } => self.on_peer_message(from, message),
         }
         self.fire_timers();
+        self.poll_quorum();
         self.poll_group();
         self.timers
             .set_or_cancel(NodeTimer::Groups, self.group.next_deadline());
@@ -361,6 +424,7 @@ impl Node {
             NodeTimer::LogCleaner => self.log_cleaner_wanted(),
             NodeTimer::Retention => self.retention_wanted(),
             NodeTimer::Checkpoint => self.log_checkpoint_wanted(),
+            NodeTimer::Quorum | NodeTimer::Register => true,
         })
     }
 
@@ -386,6 +450,8 @@ impl Node {
                         .set(NodeTimer::Checkpoint, self.log_checkpoint_deadline());
                     self.run_log_checkpoints();
                 }
+                NodeTimer::Quorum => self.tick_quorum(),
+                NodeTimer::Register => self.register(),
             }
         }
     }
@@ -461,23 +527,6 @@ impl Node {
         self.dropped_peer_messages
     }
 
-    /// A message from another broker. A message for a group this node does not host (one
-    /// deleted, moved away, or not yet created here) is dropped and counted, as Raft
-    /// expects of a lost message; its sender retries or learns the group's new home from
-    /// the metadata log. A single node hosts no Raft group: every partition is its own
-    /// quorum of one, so here every peer message is such a one.
-    pub(crate) fn on_peer_message(&mut self, from: NodeId, message: PeerMessage) {
-        let PeerMessage::Raft { group, .. } = &message;
-        self.dropped_peer_messages += 1;
-        if let Some(held_back) =
-            self.throttle
-                .borrow_mut()
-                .allow("peer", &from.to_string(), self.now)
-        {
-            tracing::warn!(%from, ?group, held_back, "dropped a peer message for a Raft group this node does not host");
-        }
-    }
-
     /// Whether this node was told to exhibit `bug` (always false without `planted-bugs`).
     pub(crate) fn planted(&self, bug: PlantedBug) -> bool {
         crate::bugs::active(self.config.planted_bug, bug)
@@ -514,6 +563,9 @@ impl Node {
     }
 
     pub(crate) fn on_flushed(&mut self, log: LogId, upto: Offset) {
+        if log == crate::controller::quorum::METADATA_LOG {
+            return self.on_quorum_flushed(upto);
+        }
         let Some(key) = self.partitions.by_log(log) else {
             return;
         };
@@ -554,6 +606,12 @@ impl Node {
     }
 
     pub(crate) fn on_flush_failed(&mut self, log: LogId, error: String) {
+        if log == crate::controller::quorum::METADATA_LOG {
+            tracing::error!(%error, "fsync of the metadata log failed");
+            self.fatal
+                .get_or_insert_with(|| format!("fsync of the metadata log failed: {error}"));
+            return;
+        }
         let Some(key) = self.partitions.by_log(log) else {
             return;
         };
@@ -664,5 +722,8 @@ impl Node {
             assert!(self.timers.get(&timer).is_some(), "{timer:?} is not armed");
         }
         self.group.check();
+        if let Some(q) = &self.quorum {
+            q.check();
+        }
     }
 }

@@ -1,6 +1,8 @@
-//! Test support shared by the core's test suites: one node harness ([`harness`]) and one
-//! fault-injecting storage ([`faulty_storage`]). Compiled only for tests.
+//! Test support shared by the core's test suites: one node harness ([`harness`]), a
+//! cluster of nodes under one clock ([`cluster`]) and one fault-injecting storage
+//! ([`faulty_storage`]). Compiled only for tests.
 
+pub(crate) mod cluster;
 pub(crate) mod faulty_storage;
 pub(crate) mod harness;
 

@@ -1,17 +1,15 @@
-//! The peer payload codec: [`PeerMsg`] (a connection's hello, keep-alive and Raft messages) to
-//! bytes and back, by hand, with LEB128 varints for integers.
-//!
-//! Why by hand and not serde: a serde binary format (bincode, postcard) would be a new
-//! dependency, and its decoder would allocate a `Vec` of whatever length the bytes announce
-//! before finding out the bytes are not there. Here every length is checked against the
-//! bytes that remain before anything is allocated, trailing bytes are refused, and the
-//! layout is written down in one place: a tag byte per variant, fields in declaration order.
+//! The peer payload codec: [`PeerMsg`] (a connection's hello, keep-alive and the messages
+//! it carries) to bytes and back. Raft's own values are laid out by [`keel_raft::codec`];
+//! this adds the connection's framing messages and keel-core's [`PeerMessage`] envelope
+//! (which Raft group, or which controller call), a tag byte per variant, fields in
+//! declaration order, every length checked against the bytes that remain.
 
-use keel_raft::{
-    Entry, EntryData, Index, Instant, Membership, Message, NodeId, RejectHint, Snapshot,
-    SnapshotMeta, Term,
-};
-use std::collections::BTreeSet;
+use keel_core::api::TopicId;
+use keel_core::ids::PartitionId;
+use keel_core::node::{PeerMessage, RaftGroup};
+pub use keel_raft::codec::DecodeError;
+use keel_raft::codec::{self as raft_codec, put, put_bytes, Reader};
+use keel_raft::{Message, NodeId};
 
 /// What travels on a peer connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,33 +25,10 @@ pub enum PeerMsg {
     /// tell a live stream from one lost in a partition (turmoil's and a real network's TCP
     /// may both go silent).
     Pong,
-    /// A Raft message.
+    /// A Raft message of the one group a standalone Raft driver runs ([`super::driver`]).
     Raft(Message),
-}
-
-/// Why a payload could not be decoded: always the sender's fault.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DecodeError {
-    /// The payload ended inside a field.
-    #[error("peer message truncated")]
-    Truncated,
-    /// An unknown variant tag.
-    #[error("unknown {what} tag {tag}")]
-    Tag {
-        /// Which enum.
-        what: &'static str,
-        /// The tag read.
-        tag: u8,
-    },
-    /// A varint longer than 64 bits.
-    #[error("varint overflow")]
-    Varint,
-    /// A boolean other than 0 or 1.
-    #[error("bad boolean")]
-    Bool,
-    /// Bytes left after the message.
-    #[error("{0} trailing bytes after the peer message")]
-    Trailing(usize),
+    /// A broker's message to another broker (keel-core's vocabulary).
+    Broker(PeerMessage),
 }
 
 /// Encodes `msg`.
@@ -69,7 +44,11 @@ pub fn encode(msg: &PeerMsg) -> Vec<u8> {
         PeerMsg::Pong => w.push(1),
         PeerMsg::Raft(m) => {
             w.push(2);
-            put_message(&mut w, m);
+            raft_codec::encode_message(&mut w, m);
+        }
+        PeerMsg::Broker(m) => {
+            w.push(3);
+            put_broker(&mut w, m);
         }
     }
     w
@@ -77,7 +56,7 @@ pub fn encode(msg: &PeerMsg) -> Vec<u8> {
 
 /// Decodes one whole payload; trailing bytes are an error.
 pub fn decode(bytes: &[u8]) -> Result<PeerMsg, DecodeError> {
-    let mut r = Reader(bytes);
+    let mut r = Reader::new(bytes);
     let msg = match r.u8()? {
         0 => PeerMsg::Hello {
             cluster: r.var()?,
@@ -85,466 +64,104 @@ pub fn decode(bytes: &[u8]) -> Result<PeerMsg, DecodeError> {
         },
         1 => PeerMsg::Pong,
         2 => PeerMsg::Raft(r.message()?),
+        3 => PeerMsg::Broker(broker(&mut r)?),
         tag => return Err(DecodeError::Tag { what: "peer", tag }),
     };
     r.finish()?;
     Ok(msg)
 }
 
-/// Encodes one entry's payload (used by the durable log too).
-pub fn encode_entry_data(w: &mut Vec<u8>, data: &EntryData) {
-    match data {
-        EntryData::Noop => w.push(0),
-        EntryData::Normal(b) => {
-            w.push(1);
-            put_bytes(w, b);
-        }
-        EntryData::Membership(m) => {
-            w.push(2);
-            put_membership(w, m);
-        }
-    }
+/// A cluster id (keel-core's string, Kafka's cluster.id) as the 64-bit value a `Hello`
+/// carries: FNV-1a, stable across builds and platforms.
+#[must_use]
+pub fn cluster_hash(cluster_id: &str) -> u64 {
+    cluster_id.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
-/// Decodes one entry's payload; the whole of `bytes` must be used.
-pub fn decode_entry_data(bytes: &[u8]) -> Result<EntryData, DecodeError> {
-    let mut r = Reader(bytes);
-    let d = r.entry_data()?;
-    r.finish()?;
-    Ok(d)
-}
-
-/// Encodes a snapshot (used by the durable log too).
-pub fn encode_snapshot(w: &mut Vec<u8>, s: &Snapshot) {
-    put_snapshot(w, s);
-}
-
-/// Decodes a snapshot; the whole of `bytes` must be used.
-pub fn decode_snapshot(bytes: &[u8]) -> Result<Snapshot, DecodeError> {
-    let mut r = Reader(bytes);
-    let s = r.snapshot()?;
-    r.finish()?;
-    Ok(s)
-}
-
-fn put(w: &mut Vec<u8>, mut v: u64) {
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            w.push(byte);
-            return;
-        }
-        w.push(byte | 0x80);
-    }
-}
-
-fn put_bool(w: &mut Vec<u8>, b: bool) {
-    w.push(u8::from(b));
-}
-
-fn put_bytes(w: &mut Vec<u8>, b: &[u8]) {
-    put(w, b.len() as u64);
-    w.extend_from_slice(b);
-}
-
-fn put_ids(w: &mut Vec<u8>, ids: &BTreeSet<NodeId>) {
-    put(w, ids.len() as u64);
-    for id in ids {
-        put(w, id.0);
-    }
-}
-
-fn put_membership(w: &mut Vec<u8>, m: &Membership) {
-    put_ids(w, &m.voters);
-    put_ids(w, &m.learners);
-}
-
-fn put_meta(w: &mut Vec<u8>, m: &SnapshotMeta) {
-    put(w, m.index.0);
-    put(w, m.term.0);
-    put_membership(w, &m.membership);
-}
-
-fn put_snapshot(w: &mut Vec<u8>, s: &Snapshot) {
-    put_meta(w, &s.meta);
-    put_bytes(w, &s.data);
-}
-
-fn put_entry(w: &mut Vec<u8>, e: &Entry) {
-    put(w, e.index.0);
-    put(w, e.term.0);
-    encode_entry_data(w, &e.data);
-}
-
-fn put_message(w: &mut Vec<u8>, m: &Message) {
+fn put_broker(w: &mut Vec<u8>, m: &PeerMessage) {
     match m {
-        Message::PreVote {
-            term,
-            last_log_index,
-            last_log_term,
-        } => {
+        PeerMessage::Raft { group, message } => {
             w.push(0);
-            put(w, term.0);
-            put(w, last_log_index.0);
-            put(w, last_log_term.0);
+            match group {
+                RaftGroup::Metadata => w.push(0),
+                RaftGroup::Partition(p) => {
+                    w.push(1);
+                    w.extend_from_slice(&p.topic.0);
+                    put(w, u64::from(p.index as u32));
+                }
+            }
+            raft_codec::encode_message(w, message);
         }
-        Message::PreVoteResp { term, granted } => {
+        PeerMessage::Forward { id, records } => {
             w.push(1);
-            put(w, term.0);
-            put_bool(w, *granted);
+            put(w, *id);
+            put_bytes(w, records);
         }
-        Message::RequestVote {
-            term,
-            last_log_index,
-            last_log_term,
-            transfer,
+        PeerMessage::ForwardReply {
+            id,
+            error_code,
+            message,
         } => {
             w.push(2);
-            put(w, term.0);
-            put(w, last_log_index.0);
-            put(w, last_log_term.0);
-            put_bool(w, *transfer);
-        }
-        Message::RequestVoteResp { term, granted } => {
-            w.push(3);
-            put(w, term.0);
-            put_bool(w, *granted);
-        }
-        Message::AppendEntries {
-            term,
-            prev_log_index,
-            prev_log_term,
-            entries,
-            leader_commit,
-            round,
-            sent_at,
-        } => {
-            w.push(4);
-            put(w, term.0);
-            put(w, prev_log_index.0);
-            put(w, prev_log_term.0);
-            put(w, entries.len() as u64);
-            for e in entries {
-                put_entry(w, e);
-            }
-            put(w, leader_commit.0);
-            put(w, *round);
-            put(w, sent_at.0);
-        }
-        Message::AppendEntriesResp {
-            term,
-            success,
-            match_index,
-            rejected,
-            hint,
-            round,
-            sent_at,
-        } => {
-            w.push(5);
-            put(w, term.0);
-            put_bool(w, *success);
-            put(w, match_index.0);
-            put(w, rejected.0);
-            match hint {
-                None => w.push(0),
-                Some(RejectHint::LogTooShort { last_index }) => {
-                    w.push(1);
-                    put(w, last_index.0);
-                }
-                Some(RejectHint::Conflict {
-                    conflict_term,
-                    first_index,
-                }) => {
-                    w.push(2);
-                    put(w, conflict_term.0);
-                    put(w, first_index.0);
-                }
-            }
-            put(w, *round);
-            put(w, sent_at.0);
-        }
-        Message::InstallSnapshot {
-            term,
-            meta,
-            offset,
-            data,
-            done,
-        } => {
-            w.push(6);
-            put(w, term.0);
-            put_meta(w, meta);
-            put(w, *offset);
-            put_bytes(w, data);
-            put_bool(w, *done);
-        }
-        Message::InstallSnapshotResp {
-            term,
-            snapshot_index,
-            next_offset,
-            done,
-            match_index,
-        } => {
-            w.push(7);
-            put(w, term.0);
-            put(w, snapshot_index.0);
-            put(w, *next_offset);
-            put_bool(w, *done);
-            put(w, match_index.0);
-        }
-        Message::TimeoutNow { term } => {
-            w.push(8);
-            put(w, term.0);
+            put(w, *id);
+            put(w, u64::from(*error_code as u16));
+            put_bytes(w, message.as_bytes());
         }
     }
 }
 
-struct Reader<'a>(&'a [u8]);
-
-impl Reader<'_> {
-    fn finish(&self) -> Result<(), DecodeError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(DecodeError::Trailing(self.0.len()))
-        }
-    }
-
-    fn u8(&mut self) -> Result<u8, DecodeError> {
-        let (&b, rest) = self.0.split_first().ok_or(DecodeError::Truncated)?;
-        self.0 = rest;
-        Ok(b)
-    }
-
-    fn var(&mut self) -> Result<u64, DecodeError> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = self.u8()?;
-            let bits = u64::from(b & 0x7f);
-            if shift == 63 && bits > 1 {
-                return Err(DecodeError::Varint);
-            }
-            v |= bits << shift;
-            if b & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err(DecodeError::Varint)
-    }
-
-    fn bool(&mut self) -> Result<bool, DecodeError> {
-        match self.u8()? {
-            0 => Ok(false),
-            1 => Ok(true),
-            _ => Err(DecodeError::Bool),
-        }
-    }
-
-    /// A count of items each at least `min_bytes` long: refused if the bytes left cannot hold
-    /// them, so no allocation exceeds the payload.
-    fn count(&mut self, min_bytes: usize) -> Result<usize, DecodeError> {
-        let n = self.var()?;
-        if n > (self.0.len() / min_bytes.max(1)) as u64 {
-            return Err(DecodeError::Truncated);
-        }
-        Ok(n as usize)
-    }
-
-    fn bytes(&mut self) -> Result<Vec<u8>, DecodeError> {
-        let n = self.count(1)?;
-        let (b, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Ok(b.to_vec())
-    }
-
-    fn ids(&mut self) -> Result<BTreeSet<NodeId>, DecodeError> {
-        let n = self.count(1)?;
-        (0..n).map(|_| Ok(NodeId(self.var()?))).collect()
-    }
-
-    fn membership(&mut self) -> Result<Membership, DecodeError> {
-        Ok(Membership {
-            voters: self.ids()?,
-            learners: self.ids()?,
-        })
-    }
-
-    fn meta(&mut self) -> Result<SnapshotMeta, DecodeError> {
-        Ok(SnapshotMeta {
-            index: Index(self.var()?),
-            term: Term(self.var()?),
-            membership: self.membership()?,
-        })
-    }
-
-    fn snapshot(&mut self) -> Result<Snapshot, DecodeError> {
-        Ok(Snapshot {
-            meta: self.meta()?,
-            data: self.bytes()?,
-        })
-    }
-
-    fn entry_data(&mut self) -> Result<EntryData, DecodeError> {
-        Ok(match self.u8()? {
-            0 => EntryData::Noop,
-            1 => EntryData::Normal(self.bytes()?),
-            2 => EntryData::Membership(self.membership()?),
-            tag => return Err(DecodeError::Tag { what: "entry", tag }),
-        })
-    }
-
-    fn message(&mut self) -> Result<Message, DecodeError> {
-        let term = |r: &mut Self| Ok::<_, DecodeError>(Term(r.var()?));
-        let index = |r: &mut Self| Ok::<_, DecodeError>(Index(r.var()?));
-        Ok(match self.u8()? {
-            0 => Message::PreVote {
-                term: term(self)?,
-                last_log_index: index(self)?,
-                last_log_term: term(self)?,
-            },
-            1 => Message::PreVoteResp {
-                term: term(self)?,
-                granted: self.bool()?,
-            },
-            2 => Message::RequestVote {
-                term: term(self)?,
-                last_log_index: index(self)?,
-                last_log_term: term(self)?,
-                transfer: self.bool()?,
-            },
-            3 => Message::RequestVoteResp {
-                term: term(self)?,
-                granted: self.bool()?,
-            },
-            4 => {
-                let t = term(self)?;
-                let prev_log_index = index(self)?;
-                let prev_log_term = term(self)?;
-                // An entry is at least index, term and a data tag: three bytes.
-                let n = self.count(3)?;
-                let mut entries = Vec::with_capacity(n);
-                for _ in 0..n {
-                    entries.push(Entry {
-                        index: index(self)?,
-                        term: term(self)?,
-                        data: self.entry_data()?,
-                    });
+fn broker(r: &mut Reader<'_>) -> Result<PeerMessage, DecodeError> {
+    Ok(match r.u8()? {
+        0 => {
+            let group = match r.u8()? {
+                0 => RaftGroup::Metadata,
+                1 => {
+                    let mut topic = [0u8; 16];
+                    for b in &mut topic {
+                        *b = r.u8()?;
+                    }
+                    let index = u32::try_from(r.var()?).map_err(|_| DecodeError::Varint)?;
+                    RaftGroup::Partition(PartitionId {
+                        topic: TopicId(topic),
+                        index: index as i32,
+                    })
                 }
-                Message::AppendEntries {
-                    term: t,
-                    prev_log_index,
-                    prev_log_term,
-                    entries,
-                    leader_commit: index(self)?,
-                    round: self.var()?,
-                    sent_at: Instant(self.var()?),
-                }
+                tag => return Err(DecodeError::Tag { what: "group", tag }),
+            };
+            PeerMessage::Raft {
+                group,
+                message: r.message()?,
             }
-            5 => {
-                let t = term(self)?;
-                let success = self.bool()?;
-                let match_index = index(self)?;
-                let rejected = index(self)?;
-                let hint = match self.u8()? {
-                    0 => None,
-                    1 => Some(RejectHint::LogTooShort {
-                        last_index: index(self)?,
-                    }),
-                    2 => Some(RejectHint::Conflict {
-                        conflict_term: term(self)?,
-                        first_index: index(self)?,
-                    }),
-                    tag => return Err(DecodeError::Tag { what: "hint", tag }),
-                };
-                Message::AppendEntriesResp {
-                    term: t,
-                    success,
-                    match_index,
-                    rejected,
-                    hint,
-                    round: self.var()?,
-                    sent_at: Instant(self.var()?),
-                }
-            }
-            6 => Message::InstallSnapshot {
-                term: term(self)?,
-                meta: self.meta()?,
-                offset: self.var()?,
-                data: self.bytes()?,
-                done: self.bool()?,
-            },
-            7 => Message::InstallSnapshotResp {
-                term: term(self)?,
-                snapshot_index: index(self)?,
-                next_offset: self.var()?,
-                done: self.bool()?,
-                match_index: index(self)?,
-            },
-            8 => Message::TimeoutNow { term: term(self)? },
-            tag => {
-                return Err(DecodeError::Tag {
-                    what: "message",
-                    tag,
-                })
-            }
-        })
-    }
+        }
+        1 => PeerMessage::Forward {
+            id: r.var()?,
+            records: r.bytes()?,
+        },
+        2 => PeerMessage::ForwardReply {
+            id: r.var()?,
+            error_code: u16::try_from(r.var()?).map_err(|_| DecodeError::Varint)? as i16,
+            message: String::from_utf8(r.bytes()?).map_err(|_| DecodeError::Truncated)?,
+        },
+        tag => {
+            return Err(DecodeError::Tag {
+                what: "broker",
+                tag,
+            })
+        }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use keel_raft::{Index, Term};
     use proptest::prelude::*;
-
-    fn ids() -> impl Strategy<Value = BTreeSet<NodeId>> {
-        proptest::collection::btree_set(any::<u64>().prop_map(NodeId), 0..4)
-    }
-
-    fn membership() -> impl Strategy<Value = Membership> {
-        (ids(), ids()).prop_map(|(voters, learners)| Membership { voters, learners })
-    }
-
-    fn entry_data() -> impl Strategy<Value = EntryData> {
-        prop_oneof![
-            Just(EntryData::Noop),
-            proptest::collection::vec(any::<u8>(), 0..40).prop_map(EntryData::Normal),
-            membership().prop_map(EntryData::Membership),
-        ]
-    }
-
-    fn entry() -> impl Strategy<Value = Entry> {
-        (any::<u64>(), any::<u64>(), entry_data()).prop_map(|(i, t, data)| Entry {
-            index: Index(i),
-            term: Term(t),
-            data,
-        })
-    }
 
     fn message() -> impl Strategy<Value = Message> {
         let t = || any::<u64>().prop_map(Term);
         let i = || any::<u64>().prop_map(Index);
-        let hint = prop_oneof![
-            Just(None),
-            i().prop_map(|last_index| Some(RejectHint::LogTooShort { last_index })),
-            (t(), i()).prop_map(|(conflict_term, first_index)| Some(RejectHint::Conflict {
-                conflict_term,
-                first_index
-            })),
-        ];
-        let snapshot = (
-            i(),
-            t(),
-            membership(),
-            proptest::collection::vec(any::<u8>(), 0..40),
-        )
-            .prop_map(|(index, term, membership, data)| Snapshot {
-                meta: SnapshotMeta {
-                    index,
-                    term,
-                    membership,
-                },
-                data,
-            });
         prop_oneof![
             (t(), i(), t()).prop_map(|(term, last_log_index, last_log_term)| Message::PreVote {
                 term,
@@ -552,79 +169,34 @@ mod tests {
                 last_log_term
             }),
             (t(), any::<bool>()).prop_map(|(term, granted)| Message::PreVoteResp { term, granted }),
-            (t(), i(), t(), any::<bool>()).prop_map(
-                |(term, last_log_index, last_log_term, transfer)| Message::RequestVote {
-                    term,
-                    last_log_index,
-                    last_log_term,
-                    transfer
+            t().prop_map(|term| Message::TimeoutNow { term }),
+        ]
+    }
+
+    fn group() -> impl Strategy<Value = RaftGroup> {
+        prop_oneof![
+            Just(RaftGroup::Metadata),
+            (any::<[u8; 16]>(), 0..i32::MAX).prop_map(|(t, index)| RaftGroup::Partition(
+                PartitionId {
+                    topic: TopicId(t),
+                    index
                 }
-            ),
-            (t(), any::<bool>())
-                .prop_map(|(term, granted)| Message::RequestVoteResp { term, granted }),
-            (
-                t(),
-                i(),
-                t(),
-                proptest::collection::vec(entry(), 0..5),
-                i(),
-                any::<u64>(),
-                any::<u64>()
-            )
-                .prop_map(
-                    |(term, prev_log_index, prev_log_term, entries, leader_commit, round, s)| {
-                        Message::AppendEntries {
-                            term,
-                            prev_log_index,
-                            prev_log_term,
-                            entries,
-                            leader_commit,
-                            round,
-                            sent_at: Instant(s),
-                        }
-                    }
-                ),
-            (
-                t(),
-                any::<bool>(),
-                i(),
-                i(),
-                hint,
-                any::<u64>(),
-                any::<u64>()
-            )
-                .prop_map(|(term, success, match_index, rejected, hint, round, s)| {
-                    Message::AppendEntriesResp {
-                        term,
-                        success,
-                        match_index,
-                        rejected,
-                        hint,
-                        round,
-                        sent_at: Instant(s),
-                    }
-                }),
-            (t(), snapshot, any::<u64>(), any::<bool>()).prop_map(|(term, s, offset, done)| {
-                Message::InstallSnapshot {
-                    term,
-                    meta: s.meta,
-                    offset,
-                    data: s.data,
-                    done,
+            )),
+        ]
+    }
+
+    fn broker_msg() -> impl Strategy<Value = PeerMessage> {
+        prop_oneof![
+            (group(), message()).prop_map(|(group, message)| PeerMessage::Raft { group, message }),
+            (any::<u64>(), proptest::collection::vec(any::<u8>(), 0..40))
+                .prop_map(|(id, records)| PeerMessage::Forward { id, records }),
+            (any::<u64>(), any::<i16>(), ".{0,20}").prop_map(|(id, error_code, message)| {
+                PeerMessage::ForwardReply {
+                    id,
+                    error_code,
+                    message,
                 }
             }),
-            (t(), i(), any::<u64>(), any::<bool>(), i()).prop_map(
-                |(term, snapshot_index, next_offset, done, match_index)| {
-                    Message::InstallSnapshotResp {
-                        term,
-                        snapshot_index,
-                        next_offset,
-                        done,
-                        match_index,
-                    }
-                }
-            ),
-            t().prop_map(|term| Message::TimeoutNow { term }),
         ]
     }
 
@@ -636,6 +208,7 @@ mod tests {
             }),
             Just(PeerMsg::Pong),
             message().prop_map(PeerMsg::Raft),
+            broker_msg().prop_map(PeerMsg::Broker),
         ]
     }
 
@@ -644,7 +217,6 @@ mod tests {
         fn every_message_round_trips(msg in peer_msg()) {
             let bytes = encode(&msg);
             prop_assert_eq!(decode(&bytes), Ok(msg.clone()));
-            // Re-encoding the decoded value gives the same bytes.
             prop_assert_eq!(encode(&decode(&bytes).unwrap()), bytes.clone());
             let mut longer = bytes.clone();
             longer.push(0);
@@ -657,19 +229,12 @@ mod tests {
         #[test]
         fn garbage_is_refused_without_panicking(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = decode(&bytes);
-            let _ = decode_snapshot(&bytes);
-            let _ = decode_entry_data(&bytes);
         }
     }
 
     #[test]
-    fn a_huge_announced_count_is_refused_before_allocating() {
-        // AppendEntries claiming u64::MAX entries in a 20-byte payload.
-        let mut w = vec![2, 4, 1, 0, 0];
-        put(&mut w, u64::MAX);
-        assert_eq!(decode(&w), Err(DecodeError::Truncated));
-        let mut w = vec![0];
-        w.extend_from_slice(&[0xff; 11]);
-        assert_eq!(decode(&w), Err(DecodeError::Varint));
+    fn cluster_ids_hash_apart() {
+        assert_ne!(cluster_hash("keel-cluster"), cluster_hash("keel-cluster2"));
+        assert_eq!(cluster_hash("a"), cluster_hash("a"));
     }
 }

@@ -10,30 +10,26 @@
 //! flush stops the driver with an error: what it wrote is not durable and the node must
 //! restart from what is (the supervisor's job).
 //!
-//! Connections: one outbound connection per peer, reconnecting with a backoff, which sends a
-//! `Hello` and then Raft messages and expects a `Pong` back at least every `idle_timeout`
-//! (otherwise the stream is presumed lost in a partition and reopened); every inbound
-//! connection is read by its own task, closed on a bad frame or after `idle_timeout` of
-//! silence. Messages that do not fit a bounded queue are dropped: Raft tolerates loss.
+//! Connections are [`super::transport`]'s, shared with the broker driver: one outbound
+//! connection per peer, every inbound one read by its own task. Messages that do not fit a
+//! bounded queue are dropped: Raft tolerates loss.
 //!
 //! Clock: the node's `now` is milliseconds since the driver started, scaled by
 //! `clock_permille` (1000 = true rate), so the simulator can skew each node's timers.
 
-use super::codec::{self, PeerMsg};
-use super::frame::{encode_frame, FrameDecoder};
-use super::log::{FlushJob, OpenError, StorageLog};
-use crate::network::{Listener, Network, SyncMode};
-use bytes::BytesMut;
+use super::codec::PeerMsg;
+use super::transport::{self, ConnOptions};
+use crate::network::{Network, SyncMode};
+use keel_core::raft_log::{FlushJob, OpenError, StorageLog};
 use keel_core::storage::Storage;
 use keel_raft::{
-    Config, EntryData, Index, InitError, Instant, Message, NodeId, Output, ProposeError, RaftLog,
-    RaftNode, ReadError, Role, SnapshotMeta, Term,
+    Config, EntryData, Index, InitError, Instant, NodeId, Output, ProposeError, RaftLog, RaftNode,
+    ReadError, Role, SnapshotMeta, Term,
 };
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
@@ -153,7 +149,6 @@ pub enum DriverError {
 
 const PEER_QUEUE: usize = 1024;
 const INBOUND_QUEUE: usize = 4096;
-const PONG_EVERY: Duration = Duration::from_millis(100);
 
 struct Clock {
     anchor: tokio::time::Instant,
@@ -206,28 +201,23 @@ pub async fn run<N: Network, A: RaftApp>(
     // simulated crash drops, and in which order, must not depend on the process).
     let mut tasks = JoinSet::new();
     let listener = net.bind(opts.listen).await.map_err(DriverError::Listen)?;
-    let (in_tx, mut inbound) = mpsc::channel::<(NodeId, Message)>(INBOUND_QUEUE);
+    let (in_tx, mut inbound) = mpsc::channel::<(NodeId, PeerMsg)>(INBOUND_QUEUE);
+    let conn = ConnOptions {
+        cluster: opts.cluster,
+        idle_timeout: opts.idle_timeout,
+        reconnect_backoff: opts.reconnect_backoff,
+    };
     net.spawn(
         &mut tasks,
-        accept_loop(
-            net.clone(),
-            listener,
-            in_tx,
-            opts.cluster,
-            opts.idle_timeout,
-        ),
+        transport::accept_peers(net.clone(), listener, in_tx, conn),
     );
     let mut outbound = BTreeMap::new();
     for (&peer, &addr) in &opts.peers {
         let (tx, rx) = mpsc::channel(PEER_QUEUE);
         outbound.insert(peer, tx);
-        let hello = PeerMsg::Hello {
-            cluster: opts.cluster,
-            from: id,
-        };
         net.spawn(
             &mut tasks,
-            writer(net.clone(), addr, hello, rx, opts.clone()),
+            transport::connect_peer(net.clone(), addr, id, rx, conn),
         );
     }
     let (job_tx, mut job_rx) = mpsc::unbounded_channel::<(u64, FlushJob)>();
@@ -267,7 +257,11 @@ pub async fn run<N: Network, A: RaftApp>(
                 Some(Err(e)) => return Err(DriverError::Flush(e)),
                 None => return Err(DriverError::Flush(std::io::Error::other("flusher stopped"))),
             },
-            Some((from, msg)) = inbound.recv() => node.step(clock.now(), from, msg),
+            Some((from, msg)) = inbound.recv() => {
+                if let PeerMsg::Raft(msg) = msg {
+                    node.step(clock.now(), from, msg);
+                }
+            }
             Some(req) = requests.recv() => {
                 let pending = writes.len() + reads.len();
                 match req {
@@ -315,7 +309,7 @@ pub async fn run<N: Network, A: RaftApp>(
                 Output::Send { to, msg } => {
                     if let Some(tx) = outbound.get(&to) {
                         // A full queue drops the message: Raft tolerates loss.
-                        let _ = tx.try_send(msg);
+                        let _ = tx.try_send(PeerMsg::Raft(msg));
                     }
                 }
                 Output::Persist {
@@ -388,159 +382,6 @@ pub async fn run<N: Network, A: RaftApp>(
                         ready_reads.clear();
                     }
                 }
-            }
-        }
-    }
-}
-
-async fn accept_loop<N: Network>(
-    net: N,
-    mut listener: N::Listener,
-    inbound: mpsc::Sender<(NodeId, Message)>,
-    cluster: u64,
-    idle: Duration,
-) {
-    let mut readers = JoinSet::new();
-    loop {
-        while readers.try_join_next().is_some() {}
-        let Ok((stream, _)) = listener.accept().await else {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            continue;
-        };
-        net.spawn(&mut readers, reader(stream, inbound.clone(), cluster, idle));
-    }
-}
-
-/// Reads frames until `want` yields a message or the stream fails; `None` on any failure.
-async fn next_msg<R: tokio::io::AsyncRead + Unpin>(
-    rd: &mut R,
-    buf: &mut BytesMut,
-    decoder: &FrameDecoder,
-) -> Option<PeerMsg> {
-    loop {
-        match decoder.decode(buf) {
-            Ok(Some(payload)) => return codec::decode(&payload).ok(),
-            Ok(None) => {}
-            Err(_) => return None,
-        }
-        match rd.read_buf(buf).await {
-            Ok(0) | Err(_) => return None,
-            Ok(_) => {}
-        }
-    }
-}
-
-async fn reader<S: crate::network::Stream>(
-    stream: S,
-    inbound: mpsc::Sender<(NodeId, Message)>,
-    cluster: u64,
-    idle: Duration,
-) {
-    let (mut rd, mut wr) = tokio::io::split(stream);
-    let decoder = FrameDecoder::default();
-    let mut buf = BytesMut::with_capacity(4096);
-    let from = match tokio::time::timeout(idle, next_msg(&mut rd, &mut buf, &decoder)).await {
-        Ok(Some(PeerMsg::Hello { cluster: c, from })) if c == cluster => from,
-        _ => return,
-    };
-    let mut last_pong: Option<tokio::time::Instant> = None;
-    loop {
-        let msg = match tokio::time::timeout(idle, next_msg(&mut rd, &mut buf, &decoder)).await {
-            Ok(Some(PeerMsg::Raft(m))) => m,
-            _ => return,
-        };
-        let _ = inbound.try_send((from, msg));
-        if last_pong.is_none_or(|t| t.elapsed() >= PONG_EVERY) {
-            last_pong = Some(tokio::time::Instant::now());
-            let mut out = BytesMut::new();
-            encode_frame(&codec::encode(&PeerMsg::Pong), &mut out);
-            match tokio::time::timeout(idle, wr.write_all(&out)).await {
-                Ok(Ok(())) => {}
-                _ => return,
-            }
-        }
-    }
-}
-
-async fn writer<N: Network>(
-    net: N,
-    addr: SocketAddr,
-    hello: PeerMsg,
-    mut rx: mpsc::Receiver<Message>,
-    opts: PeerOptions,
-) {
-    let idle = opts.idle_timeout;
-    loop {
-        let stream = match tokio::time::timeout(idle, net.connect(addr)).await {
-            Ok(Ok(s)) => s,
-            _ => {
-                tokio::time::sleep(opts.reconnect_backoff).await;
-                // Messages queued while the peer was unreachable are stale: drop them.
-                while rx.try_recv().is_ok() {}
-                continue;
-            }
-        };
-        let (mut rd, mut wr) = tokio::io::split(stream);
-        let mut out = BytesMut::new();
-        encode_frame(&codec::encode(&hello), &mut out);
-        if !matches!(
-            tokio::time::timeout(idle, wr.write_all(&out)).await,
-            Ok(Ok(()))
-        ) {
-            continue;
-        }
-        let decoder = FrameDecoder::default();
-        let mut buf = BytesMut::with_capacity(256);
-        let mut last_heard = tokio::time::Instant::now();
-        let mut sent_since_heard = false;
-        loop {
-            tokio::select! {
-                biased;
-                r = rd.read_buf(&mut buf) => {
-                    match r {
-                        Ok(0) | Err(_) => break,
-                        Ok(_) => {}
-                    }
-                    let mut damaged = false;
-                    loop {
-                        match decoder.decode(&mut buf) {
-                            Ok(Some(_)) => {
-                                last_heard = tokio::time::Instant::now();
-                                sent_since_heard = false;
-                            }
-                            Ok(None) => break,
-                            Err(_) => {
-                                damaged = true;
-                                break;
-                            }
-                        }
-                    }
-                    if damaged {
-                        break;
-                    }
-                }
-                m = rx.recv() => {
-                    let Some(m) = m else { return };
-                    let mut out = BytesMut::new();
-                    encode_frame(&codec::encode(&PeerMsg::Raft(m)), &mut out);
-                    while let Ok(m) = rx.try_recv() {
-                        encode_frame(&codec::encode(&PeerMsg::Raft(m)), &mut out);
-                        if out.len() > 1 << 20 {
-                            break;
-                        }
-                    }
-                    if !matches!(tokio::time::timeout(idle, wr.write_all(&out)).await, Ok(Ok(()))) {
-                        break;
-                    }
-                    if !sent_since_heard {
-                        sent_since_heard = true;
-                        last_heard = tokio::time::Instant::now();
-                    }
-                }
-                () = tokio::time::sleep(idle / 2) => {}
-            }
-            if sent_since_heard && last_heard.elapsed() > idle {
-                break;
             }
         }
     }

@@ -69,8 +69,10 @@ impl FrameDecoder {
 
     /// Takes the next whole frame's payload off the front of `buf`, `Ok(None)` if more bytes
     /// are needed. On an error the stream is unusable: close it.
+    /// A bad length or version is refused as soon as its bytes are in, not once the whole
+    /// header is.
     pub fn decode(&self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
-        if buf.len() < HEADER_BYTES {
+        if buf.len() < 4 {
             return Ok(None);
         }
         let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
@@ -80,7 +82,9 @@ impl FrameDecoder {
                 max: self.max_frame_bytes,
             });
         }
-        let version = buf[4];
+        let Some(&version) = buf.get(4) else {
+            return Ok(None);
+        };
         if version != PEER_VERSION {
             return Err(FrameError::Version(version));
         }

@@ -56,6 +56,7 @@ impl TestServer {
             max_request_bytes: 1024 * 1024,
             max_inflight_per_connection: 8,
             seed: 7,
+            peers: None,
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(driver::serve_with_listener(config, listener, async move {

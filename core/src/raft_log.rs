@@ -1,4 +1,4 @@
-//! [`StorageLog`]: a [`RaftLog`] kept in memory and made durable in keel-core's [`Storage`],
+//! `raft_log`: [`StorageLog`], a [`RaftLog`] kept in memory and made durable in keel-core's [`Storage`],
 //! three files in one directory, written only by [`FlushJob`]s (never by the trait's
 //! methods, which cannot fail):
 //!
@@ -20,8 +20,8 @@
 //! Compaction keeps the file as it is (entries below the snapshot are skipped on recovery);
 //! rewriting it is left for when a partition's log is its Raft log.
 
-use super::codec::{self, DecodeError};
-use keel_core::storage::Storage;
+use crate::storage::Storage;
+use keel_raft::codec::{self, DecodeError};
 use keel_raft::{Entry, HardState, Index, LogTail, NodeId, RaftLog, Snapshot, SnapshotMeta, Term};
 use std::io;
 
@@ -60,6 +60,18 @@ pub struct FlushJob {
 impl FlushJob {
     /// Writes and syncs: the hard state first, then the snapshot, then the log.
     pub fn run(&self, storage: &dyn Storage) -> io::Result<()> {
+        self.write(storage)?;
+        for file in self.files_to_sync() {
+            storage.sync(&file)?;
+        }
+        Ok(())
+    }
+
+    /// Writes without syncing the log: the hard state and snapshot by `replace` (durable on
+    /// return), then the log's truncation and appends into the page cache. A broker node
+    /// does this itself and asks its driver to sync [`FlushJob::files_to_sync`] (the
+    /// core's `Output::Flush`); the job is durable once they are synced.
+    pub fn write(&self, storage: &dyn Storage) -> io::Result<()> {
         if let Some(hs) = &self.hard_state {
             storage.replace(&format!("{}/hard_state", self.dir), hs)?;
         }
@@ -75,10 +87,17 @@ impl FlushJob {
         if !self.append.is_empty() {
             storage.append(&log, &[&self.append])?;
         }
-        if self.truncate_to.is_some() || !self.append.is_empty() {
-            storage.sync(&log)?;
-        }
         Ok(())
+    }
+
+    /// The files [`FlushJob::write`] leaves to be synced.
+    #[must_use]
+    pub fn files_to_sync(&self) -> Vec<String> {
+        if self.truncate_to.is_some() || !self.append.is_empty() {
+            vec![format!("{}/log", self.dir)]
+        } else {
+            Vec::new()
+        }
     }
 
     /// Whether the job writes nothing.
@@ -208,17 +227,34 @@ impl StorageLog {
             self.written_hs = Some(hard_state);
         }
         if self.snapshot_dirty {
-            let mut b = vec![0; 4];
-            codec::encode_snapshot(&mut b, self.tail.snapshot());
-            let crc = crc32c::crc32c(&b[4..]);
-            b[..4].copy_from_slice(&crc.to_le_bytes());
-            job.snapshot = Some(b);
+            job.snapshot = Some(self.encoded_snapshot());
             self.snapshot_dirty = false;
         }
         job.truncate_to = self.truncate_to.take();
         job.append = std::mem::take(&mut self.pending);
         self.pending_at = self.file_len;
         job
+    }
+
+    /// Writes the snapshot now if it changed (by `replace`, durable on return), leaving
+    /// the entries' writes to the next flush. For a snapshot the caller took of its own
+    /// state (`compact`), which covers only applied, so already durable, entries: a
+    /// restart then starts from it rather than from the entries before it.
+    pub fn write_snapshot(&mut self, storage: &dyn Storage) -> io::Result<()> {
+        if !self.snapshot_dirty {
+            return Ok(());
+        }
+        storage.replace(&format!("{}/snapshot", self.dir), &self.encoded_snapshot())?;
+        self.snapshot_dirty = false;
+        Ok(())
+    }
+
+    fn encoded_snapshot(&self) -> Vec<u8> {
+        let mut b = vec![0; 4];
+        codec::encode_snapshot(&mut b, self.tail.snapshot());
+        let crc = crc32c::crc32c(&b[4..]);
+        b[..4].copy_from_slice(&crc.to_le_bytes());
+        b
     }
 
     fn cut_file(&mut self, len: u64) {
@@ -373,7 +409,7 @@ fn decode_hard_state(b: &[u8]) -> Option<HardState> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use keel_core::storage::MemStorage;
+    use crate::storage::MemStorage;
     use keel_raft::{EntryData, Membership};
 
     fn e(i: u64, t: u64) -> Entry {

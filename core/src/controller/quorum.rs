@@ -1,0 +1,360 @@
+//! `controller::quorum`: one broker's replica of the metadata quorum: a keel-raft replica
+//! over a [`StorageLog`] in [`METADATA_LOG_DIR`], and the [`ClusterImage`] it applies.
+//!
+//! It speaks the node's vocabulary: Raft messages leave as `Output::SendPeer` in the
+//! `Metadata` group; a Raft `Persist` is written here (the hard state by `replace`, durable
+//! on return, then the entries into the page cache) and synced by the driver as
+//! `Output::Flush { log: METADATA_LOG }`, whose `Flushed` comes back as
+//! [`MetadataQuorum::persisted`]. Votes and acknowledgements wait for it (keel-raft holds
+//! them), so nothing counts as durable before the driver says so.
+//!
+//! Proposals are answered when their entry applies: with the batch's verdict if the entry
+//! at that index is the one proposed (same term), NOT_CONTROLLER otherwise, and
+//! NOT_CONTROLLER for every proposal still open when leadership is lost (it may yet
+//! commit; the proposers' retries are idempotent). The image is snapshotted every
+//! `snapshot_every` applied entries, which compacts the log.
+
+use super::{decode_records, ClusterImage, Refusal, METADATA_LOG_DIR, NOT_CONTROLLER};
+use crate::error::ErrorCode;
+use crate::ids::{NodeId, Offset};
+use crate::node::{Output, PeerMessage, RaftGroup};
+use crate::partition::LogId;
+use crate::raft_log::{OpenError, StorageLog};
+use crate::storage::Storage;
+use crate::time::Instant;
+use keel_raft::{
+    Config, EntryData, Index, Membership, Output as RaftOutput, ProposeError, RaftLog, RaftNode,
+    Role, SnapshotMeta, Term,
+};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// The log id the metadata quorum's flushes carry (partition logs count up from 1).
+pub const METADATA_LOG: LogId = LogId(u64::MAX);
+
+/// How the quorum runs.
+#[derive(Debug, Clone)]
+pub struct QuorumConfig {
+    /// The voters of a new metadata log (a log that exists keeps its own membership).
+    pub voters: BTreeSet<NodeId>,
+    pub election_timeout_ms: u64,
+    pub heartbeat_interval_ms: u64,
+    /// Applied entries between two snapshots of the image.
+    pub snapshot_every: u64,
+}
+
+/// Who asked for a proposal, to be told its verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proposer {
+    /// This broker, under its own request id.
+    Local(u64),
+    /// Another broker's `Forward { id }`.
+    Remote { from: NodeId, id: u64 },
+}
+
+/// One broker's replica of the metadata quorum. See the module docs.
+pub struct MetadataQuorum {
+    raft: RaftNode<StorageLog>,
+    image: ClusterImage,
+    /// Open proposals by index, with the term they were proposed in.
+    proposals: BTreeMap<Index, (Term, Proposer)>,
+    answers: Vec<(Proposer, Result<(), Refusal>)>,
+    snapshot_every: u64,
+    applied_since_snapshot: u64,
+    /// Set when writing the log failed: the node must stop, as after a failed fsync.
+    failed: Option<String>,
+}
+
+fn raft_id(id: NodeId) -> keel_raft::NodeId {
+    keel_raft::NodeId(u64::from(id.0.max(0) as u32))
+}
+
+fn node_id(id: keel_raft::NodeId) -> NodeId {
+    NodeId(i32::try_from(id.0).unwrap_or(i32::MAX))
+}
+
+fn raft_now(now: Instant) -> keel_raft::Instant {
+    keel_raft::Instant(now.as_nanos() / 1_000_000)
+}
+
+fn core_instant(at: keel_raft::Instant) -> Instant {
+    Instant::from_millis(at.0)
+}
+
+impl MetadataQuorum {
+    /// Opens (or creates) broker `me`'s replica from `storage`.
+    pub fn open(
+        storage: &dyn Storage,
+        me: NodeId,
+        config: &QuorumConfig,
+        seed: u64,
+        now: Instant,
+    ) -> Result<MetadataQuorum, OpenError> {
+        let initial = SnapshotMeta {
+            index: Index(0),
+            term: Term(0),
+            membership: Membership::voters(config.voters.iter().map(|&v| raft_id(v))),
+        };
+        let (log, hard_state) = StorageLog::open(storage, METADATA_LOG_DIR, initial.clone())?;
+        let image = ClusterImage::decode(&log.snapshot().data).map_err(OpenError::Snapshot)?;
+        if log.snapshot_meta().index > Index(0) || log.last_index() > Index(0) {
+            // A log that exists keeps its membership; membership changes are not supported yet.
+            let held: BTreeSet<NodeId> = log
+                .snapshot_meta()
+                .membership
+                .voters
+                .iter()
+                .map(|&v| node_id(v))
+                .collect();
+            if held != config.voters {
+                tracing::warn!(configured = ?config.voters, held = ?held, "the metadata log was started with other voters; keeping the log's");
+            }
+        }
+        let mut raft_config = Config::new(raft_id(me));
+        raft_config.election_timeout_ms = config.election_timeout_ms;
+        raft_config.heartbeat_interval_ms = config.heartbeat_interval_ms;
+        let applied = log.snapshot_meta().index;
+        let raft = RaftNode::new(raft_config, log, hard_state, applied, seed, raft_now(now))
+            .map_err(|e| {
+                OpenError::Io(std::io::Error::other(format!(
+                    "the metadata log refuses its durable state: {e:?}"
+                )))
+            })?;
+        Ok(MetadataQuorum {
+            raft,
+            image,
+            proposals: BTreeMap::new(),
+            answers: Vec::new(),
+            snapshot_every: config.snapshot_every.max(1),
+            applied_since_snapshot: 0,
+            failed: None,
+        })
+    }
+
+    /// The metadata as applied here.
+    pub fn image(&self) -> &ClusterImage {
+        &self.image
+    }
+
+    /// The active controller, as far as this replica knows.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.raft.leader().map(node_id)
+    }
+
+    /// Whether this broker is the active controller.
+    pub fn is_leader(&self) -> bool {
+        self.raft.role() == Role::Leader
+    }
+
+    /// The quorum's current term (Kafka's controller epoch).
+    pub fn term(&self) -> u64 {
+        self.raft.term().0
+    }
+
+    /// The index of the last applied entry.
+    pub fn applied_index(&self) -> u64 {
+        self.raft.applied_index().0
+    }
+
+    /// Why the quorum cannot go on (writing its log failed), if it cannot.
+    pub fn failure(&self) -> Option<&str> {
+        self.failed.as_deref()
+    }
+
+    /// When the replica next needs [`MetadataQuorum::tick`].
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.raft.next_deadline().map(core_instant)
+    }
+
+    pub fn tick(&mut self, now: Instant, storage: &dyn Storage, out: &mut VecDeque<Output>) {
+        self.raft.tick(raft_now(now));
+        self.drain(now, storage, out);
+    }
+
+    /// A Raft message of the metadata group from broker `from`.
+    pub fn step(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        message: keel_raft::Message,
+        storage: &dyn Storage,
+        out: &mut VecDeque<Output>,
+    ) {
+        if from.0 < 0 {
+            return;
+        }
+        self.raft.step(raft_now(now), raft_id(from), message);
+        self.drain(now, storage, out);
+    }
+
+    /// The driver synced everything up to the `Flush` with `upto = seq`.
+    pub fn persisted(
+        &mut self,
+        now: Instant,
+        seq: Offset,
+        storage: &dyn Storage,
+        out: &mut VecDeque<Output>,
+    ) {
+        let Ok(seq) = u64::try_from(seq.0) else {
+            return;
+        };
+        self.raft.persisted(raft_now(now), seq);
+        self.drain(now, storage, out);
+    }
+
+    /// Proposes one batch of records (already checked to decode); `proposer` is told the
+    /// verdict once it applies. Refused at once with NOT_CONTROLLER on a follower.
+    pub fn propose(
+        &mut self,
+        now: Instant,
+        records: Vec<u8>,
+        proposer: Proposer,
+        storage: &dyn Storage,
+        out: &mut VecDeque<Output>,
+    ) -> Result<(), Refusal> {
+        let result = match self.raft.propose(raft_now(now), records) {
+            Ok(index) => {
+                self.proposals.insert(index, (self.raft.term(), proposer));
+                Ok(())
+            }
+            Err(ProposeError::NotLeader { leader_hint }) => Err((
+                NOT_CONTROLLER,
+                match leader_hint {
+                    Some(l) => format!("broker {} is the active controller", node_id(l)),
+                    None => "no controller is elected yet".to_string(),
+                },
+            )),
+            Err(ProposeError::TransferInProgress) => Err((
+                NOT_CONTROLLER,
+                "the controller is handing over leadership".to_string(),
+            )),
+        };
+        self.drain(now, storage, out);
+        result
+    }
+
+    /// Verdicts of proposals, in the order they were reached.
+    pub fn take_answers(&mut self) -> Vec<(Proposer, Result<(), Refusal>)> {
+        std::mem::take(&mut self.answers)
+    }
+
+    fn drain(&mut self, now: Instant, storage: &dyn Storage, out: &mut VecDeque<Output>) {
+        loop {
+            let mut synced = None;
+            while let Some(output) = self.raft.poll_output() {
+                match output {
+                    RaftOutput::Send { to, msg } => out.push_back(Output::SendPeer {
+                        to: node_id(to),
+                        message: PeerMessage::Raft {
+                            group: RaftGroup::Metadata,
+                            message: msg,
+                        },
+                    }),
+                    RaftOutput::Persist {
+                        seq, hard_state, ..
+                    } => {
+                        let job = self.raft.log_mut().take_flush(hard_state);
+                        if let Err(e) = job.write(storage) {
+                            tracing::error!(error = %e, "writing the metadata log failed");
+                            self.failed.get_or_insert_with(|| {
+                                format!("writing the metadata log failed: {e}")
+                            });
+                            continue;
+                        }
+                        let files = job.files_to_sync();
+                        if files.is_empty() {
+                            // Only the hard state changed, and `replace` made it durable.
+                            synced = Some(seq);
+                        } else {
+                            out.push_back(Output::Flush {
+                                log: METADATA_LOG,
+                                files,
+                                upto: Offset(i64::try_from(seq).unwrap_or(i64::MAX)),
+                            });
+                        }
+                    }
+                    RaftOutput::Apply { from, to } => self.apply(now, from, to, storage),
+                    RaftOutput::RestoreSnapshot { .. } => {
+                        match ClusterImage::decode(&self.raft.log().snapshot().data) {
+                            Ok(image) => self.image = image,
+                            Err(e) => {
+                                self.failed.get_or_insert_with(|| {
+                                    format!("the controller's snapshot does not decode: {e}")
+                                });
+                            }
+                        }
+                        self.applied_since_snapshot = 0;
+                    }
+                    RaftOutput::RoleChanged { role, term, leader } => {
+                        tracing::info!(?role, term = term.0, leader = ?leader.map(node_id), "metadata quorum");
+                        if role != Role::Leader {
+                            for (_, (_, proposer)) in std::mem::take(&mut self.proposals) {
+                                self.answers.push((
+                                    proposer,
+                                    Err((
+                                        NOT_CONTROLLER,
+                                        "the controller lost its leadership; retry".to_string(),
+                                    )),
+                                ));
+                            }
+                        }
+                    }
+                    RaftOutput::ReadReady { .. } | RaftOutput::ReadFailed { .. } => {}
+                }
+            }
+            // Acknowledged outside the loop above, which borrows the node's outputs.
+            match synced {
+                Some(seq) => self.raft.persisted(raft_now(now), seq),
+                None => return,
+            }
+        }
+    }
+
+    fn apply(&mut self, now: Instant, from: Index, to: Index, storage: &dyn Storage) {
+        let entries = self.raft.log().entries(from, to, u64::MAX);
+        for e in entries {
+            let verdict = match &e.data {
+                EntryData::Normal(bytes) => Some(match decode_records(bytes) {
+                    Ok(records) => self.image.apply(&records),
+                    // Checked before it was proposed: a damaged entry changes nothing, on
+                    // every broker alike.
+                    Err(err) => Err((
+                        ErrorCode::INVALID_REQUEST,
+                        format!("metadata entry {} does not decode: {err}", e.index.0),
+                    )),
+                }),
+                EntryData::Noop | EntryData::Membership(_) => None,
+            };
+            if let Some((term, proposer)) = self.proposals.remove(&e.index) {
+                let answer = match verdict {
+                    Some(v) if term == e.term => v,
+                    _ => Err((
+                        NOT_CONTROLLER,
+                        "another controller's entry took its place; retry".to_string(),
+                    )),
+                };
+                self.answers.push((proposer, answer));
+            }
+            self.applied_since_snapshot += 1;
+        }
+        if self.applied_since_snapshot >= self.snapshot_every {
+            let at = self.raft.applied_index();
+            if self.raft.compact(raft_now(now), at, self.image.encode()) {
+                self.applied_since_snapshot = 0;
+                if let Err(e) = self.raft.log_mut().write_snapshot(storage) {
+                    // Not fatal: the entries it covers are still in the log file.
+                    tracing::warn!(error = %e, "writing the metadata snapshot failed");
+                }
+            }
+        }
+    }
+
+    /// Asserts the replica's invariants (debug and simulation builds).
+    pub fn check(&self) {
+        if let Some((&first, _)) = self.proposals.first_key_value() {
+            assert!(
+                first > self.raft.applied_index(),
+                "an applied proposal is still open"
+            );
+        }
+    }
+}
