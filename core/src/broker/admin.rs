@@ -227,7 +227,6 @@ impl Node {
                 ..Default::default()
             };
         };
-        let node = self.config.node_id.0;
         MetadataTopic {
             error_code: ErrorCode::NONE,
             name: Some(name.to_string()),
@@ -239,7 +238,14 @@ impl Node {
                         topic: meta.id,
                         index,
                     });
-                    let healthy = p.is_some_and(|p| !p.is_failed());
+                    // The leader is the first replica; a partition this broker hosts is
+                    // healthy when its log is, one elsewhere as far as this broker knows.
+                    let replicas = self.partition_replicas(meta.id, index);
+                    let leader = replicas.first().copied().unwrap_or(-1);
+                    let healthy = match p {
+                        Some(p) => !p.is_failed(),
+                        None => leader != self.config.node_id.0 && leader >= 0,
+                    };
                     MetadataPartition {
                         error_code: if healthy {
                             ErrorCode::NONE
@@ -247,11 +253,11 @@ impl Node {
                             ErrorCode::KAFKA_STORAGE_ERROR
                         },
                         partition_index: index,
-                        leader_id: node,
+                        leader_id: leader,
                         leader_epoch: p.map_or(SINGLE_NODE_LEADER_EPOCH, |p| p.leader_epoch).0,
-                        replica_nodes: vec![node],
-                        isr_nodes: vec![node],
-                        offline_replicas: if healthy { vec![] } else { vec![node] },
+                        offline_replicas: if healthy { vec![] } else { vec![leader] },
+                        isr_nodes: replicas.clone(),
+                        replica_nodes: replicas,
                     }
                 })
                 .collect(),
@@ -275,7 +281,10 @@ impl Node {
                     leader_epoch: -1,
                 };
                 match self.partition_named(&topic.name, lp.partition_index) {
-                    None => out.error_code = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                    None => {
+                        out.error_code =
+                            self.missing_partition_error(&topic.name, lp.partition_index)
+                    }
                     Some(p) => {
                         if let Some(code) = super::fetch::leader_epoch_error(
                             lp.current_leader_epoch,
@@ -382,7 +391,7 @@ impl Node {
     }
 
     /// Checks a CreateTopics entry as Kafka does, returning the partition count and configs.
-    fn check_creatable(
+    pub(crate) fn check_creatable(
         &self,
         t: &CreatableTopic,
     ) -> Result<(i32, BTreeMap<String, String>), (ErrorCode, String)> {
@@ -404,8 +413,16 @@ impl Node {
             let mut indexes: Vec<i32> = t.assignments.iter().map(|(p, _)| *p).collect();
             indexes.sort_unstable();
             let node = self.config.node_id.0;
-            if indexes.iter().enumerate().any(|(i, p)| *p != i as i32)
-                || t.assignments
+            if indexes.iter().enumerate().any(|(i, p)| *p != i as i32) {
+                return Err((
+                    ErrorCode::INVALID_REPLICA_ASSIGNMENT,
+                    "partitions must be assigned as 0..n, each once".to_string(),
+                ));
+            }
+            // In a cluster the brokers named are checked against the registered ones
+            // (broker/cluster_admin.rs).
+            if self.quorum.is_none()
+                && t.assignments
                     .iter()
                     .any(|(_, brokers)| brokers.as_slice() != [node])
             {
@@ -429,7 +446,7 @@ impl Node {
                     "Number of partitions must be larger than 0.".into(),
                 ));
             }
-            if t.replication_factor != -1 && t.replication_factor != 1 {
+            if self.quorum.is_none() && t.replication_factor != -1 && t.replication_factor != 1 {
                 if t.replication_factor <= 0 {
                     return Err((
                         ErrorCode::INVALID_REPLICATION_FACTOR,
@@ -486,6 +503,9 @@ impl Node {
     ) -> Result<TopicId, (ErrorCode, String)> {
         if !self.disk.admits(class) {
             return Err((super::disk::NO_SPACE, self.disk.refusal()));
+        }
+        if self.quorum.is_some() {
+            return Err(self.cluster_auto_create(name, partitions, configs));
         }
         let id = self.new_topic_id();
         let meta = TopicMeta::new(name, id, partitions, configs);
@@ -811,7 +831,7 @@ impl Node {
     }
 
     /// A random version-4 UUID from the node's seeded RNG, never the all-zero id.
-    fn new_topic_id(&mut self) -> TopicId {
+    pub(crate) fn new_topic_id(&mut self) -> TopicId {
         loop {
             let mut b = [0u8; 16];
             self.rng.fill_bytes(&mut b);
@@ -867,6 +887,14 @@ impl Node {
         next.save(self.storage.as_ref())
             .map_err(|e| format!("could not persist the deletion: {e}"))?;
         self.metadata = next;
+        self.drop_topic_partitions(meta);
+        tracing::info!(topic = %meta.name, "deleted topic");
+        Ok(())
+    }
+
+    /// Closes and removes every hosted partition of a topic no longer in the metadata,
+    /// answering what waits on them.
+    pub(crate) fn drop_topic_partitions(&mut self, meta: &TopicMeta) {
         for index in 0..meta.partitions {
             let key = PartitionId {
                 topic: meta.id,
@@ -895,7 +923,5 @@ impl Node {
         if meta.name == crate::group::OFFSETS_TOPIC {
             self.group.on_offsets_topic_deleted();
         }
-        tracing::info!(topic = %meta.name, "deleted topic");
-        Ok(())
     }
 }

@@ -146,7 +146,10 @@ impl Node {
                     index: fp.partition_index,
                 });
                 match id.and_then(|id| self.partitions.get(&id)) {
-                    None => out.error_code = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                    None => {
+                        out.error_code =
+                            self.missing_partition_error(&topic.name, fp.partition_index)
+                    }
                     Some(p) => {
                         let hw = p.high_watermark.0;
                         out.high_watermark = hw;

@@ -393,6 +393,16 @@ impl Node {
                                 error_code: ErrorCode::NONE,
                                 error_message: None,
                             }
+                        } else if let Some(b) = self.offsets_partition_leader(partition) {
+                            // In a cluster: the broker that leads the group's partition.
+                            Coordinator {
+                                key: key.clone(),
+                                node_id: b.id.0,
+                                host: b.host.clone(),
+                                port: b.port,
+                                error_code: ErrorCode::NONE,
+                                error_message: None,
+                            }
                         } else {
                             error(
                                 ErrorCode::COORDINATOR_NOT_AVAILABLE,

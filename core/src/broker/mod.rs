@@ -4,6 +4,7 @@
 //! broker would send. The node (node/) owns the state; a handler owns one API's rules.
 
 mod admin;
+pub(crate) mod cluster_admin;
 mod configs;
 pub(crate) mod disk;
 mod fetch;
@@ -77,6 +78,13 @@ impl Node {
                 let response = self.list_offsets(r);
                 self.respond(conn, id, Response::ListOffsets(response));
             }
+            // In a cluster the controller decides: broker/cluster_admin.rs.
+            Request::CreateTopics(r) if self.quorum.is_some() => {
+                self.cluster_create_topics(conn, id, r)
+            }
+            Request::DeleteTopics(r) if self.quorum.is_some() => {
+                self.cluster_delete_topics(conn, id, r)
+            }
             Request::CreateTopics(r) => {
                 let response = self.create_topics(r);
                 self.respond(conn, id, Response::CreateTopics(response));
@@ -89,6 +97,28 @@ impl Node {
             Request::DeleteRecords(r) => {
                 let response = self.delete_records(r);
                 self.respond(conn, id, Response::DeleteRecords(response));
+            }
+            // Not yet records of the metadata log: refused in a cluster rather than changed
+            // on one broker only (broker/cluster_admin.rs).
+            Request::CreatePartitions(r) if self.quorum.is_some() => {
+                let response = cluster_admin::refuse_create_partitions(r);
+                self.respond(conn, id, Response::CreatePartitions(response));
+            }
+            Request::AlterConfigs(r) if self.quorum.is_some() => {
+                let response = cluster_admin::refuse_alter_configs(
+                    r.resources
+                        .iter()
+                        .map(|c| (c.resource_type, c.resource_name.clone())),
+                );
+                self.respond(conn, id, Response::AlterConfigs(response));
+            }
+            Request::IncrementalAlterConfigs(r) if self.quorum.is_some() => {
+                let response = cluster_admin::refuse_alter_configs(
+                    r.resources
+                        .iter()
+                        .map(|c| (c.resource_type, c.resource_name.clone())),
+                );
+                self.respond(conn, id, Response::IncrementalAlterConfigs(response));
             }
             Request::CreatePartitions(r) => {
                 let response = self.create_partitions(r);
@@ -147,7 +177,7 @@ impl Node {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 #[cfg(test)]
 mod tests_configs;
 #[cfg(test)]

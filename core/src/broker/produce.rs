@@ -149,7 +149,7 @@ impl Node {
         let found = id.and_then(|id| Some((id, self.partitions.get_mut(&id)?)));
         let Some((id, p)) = found else {
             return fail(
-                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                self.missing_partition_error(&key.0, key.1),
                 format!(
                     "This server does not host this topic-partition: {}-{}",
                     key.0, key.1

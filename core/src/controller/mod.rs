@@ -1,6 +1,7 @@
 //! `controller`: the cluster's metadata as a state machine fed by the metadata Raft log
 //! (Kafka's KRaft `__cluster_metadata`): which brokers are registered, with the address
-//! clients reach them at and their rack. Every broker of the cluster is a voter of the
+//! clients reach them at and their rack; which topics exist, with their ids, partition
+//! counts and configs; and on which brokers each partition's replicas live. Every broker of the cluster is a voter of the
 //! metadata quorum ([`quorum`]) and applies the same committed records in the same order,
 //! so every broker holds the same [`ClusterImage`]; the quorum's leader is the active
 //! controller, the only one that appends.
@@ -15,8 +16,10 @@
 
 pub mod quorum;
 
+use crate::api::TopicId;
 use crate::error::ErrorCode;
 use crate::ids::NodeId;
+use crate::metadata::TopicMeta;
 use keel_raft::codec::{put, put_bytes, DecodeError, Reader};
 use std::collections::BTreeMap;
 
@@ -39,6 +42,14 @@ pub enum MetadataRecord {
     /// `incarnation`), so a late retry of an old process's registration cannot undo a
     /// restart's.
     RegisterBroker(BrokerRegistration),
+    /// A topic is created with `replicas[p]` the brokers of partition `p`, the first of
+    /// them its preferred leader.
+    CreateTopic {
+        topic: TopicMeta,
+        replicas: Vec<Vec<NodeId>>,
+    },
+    /// A topic is deleted, with every partition.
+    DeleteTopic { id: TopicId },
 }
 
 /// What the metadata log knows of one broker.
@@ -59,6 +70,10 @@ pub struct BrokerRegistration {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClusterImage {
     pub brokers: BTreeMap<NodeId, BrokerRegistration>,
+    /// Every topic by name, as the single node's metadata file holds them.
+    pub topics: BTreeMap<String, TopicMeta>,
+    /// Each topic's replica lists, by partition.
+    pub replicas: BTreeMap<TopicId, Vec<Vec<NodeId>>>,
 }
 
 /// Why a batch of records was refused: a Kafka error code and a message for the client.
@@ -98,7 +113,67 @@ impl ClusterImage {
                 self.brokers.insert(r.id, r.clone());
                 Ok(())
             }
+            MetadataRecord::CreateTopic { topic, replicas } => {
+                if self.topics.contains_key(&topic.name) {
+                    return Err((
+                        ErrorCode::TOPIC_ALREADY_EXISTS,
+                        format!("Topic '{}' already exists.", topic.name),
+                    ));
+                }
+                if topic.id.is_zero() || self.replicas.contains_key(&topic.id) {
+                    return Err((
+                        ErrorCode::INVALID_REQUEST,
+                        format!("topic id of '{}' is zero or taken", topic.name),
+                    ));
+                }
+                if topic.partitions <= 0 || replicas.len() != topic.partitions as usize {
+                    return Err((
+                        ErrorCode::INVALID_PARTITIONS,
+                        format!(
+                            "{} partitions with {} replica lists",
+                            topic.partitions,
+                            replicas.len()
+                        ),
+                    ));
+                }
+                for (p, brokers) in replicas.iter().enumerate() {
+                    let mut seen = std::collections::BTreeSet::new();
+                    if brokers.is_empty()
+                        || !brokers
+                            .iter()
+                            .all(|b| self.brokers.contains_key(b) && seen.insert(*b))
+                    {
+                        return Err((
+                            ErrorCode::INVALID_REPLICA_ASSIGNMENT,
+                            format!(
+                                "partition {p} of '{}' is assigned to {brokers:?}: not distinct \
+                                 registered brokers",
+                                topic.name
+                            ),
+                        ));
+                    }
+                }
+                self.topics.insert(topic.name.clone(), topic.clone());
+                self.replicas.insert(topic.id, replicas.clone());
+                Ok(())
+            }
+            MetadataRecord::DeleteTopic { id } => {
+                if self.replicas.remove(id).is_none() {
+                    return Err((
+                        ErrorCode::UNKNOWN_TOPIC_ID,
+                        "This server does not host this topic ID.".to_string(),
+                    ));
+                }
+                self.topics.retain(|_, t| t.id != *id);
+                Ok(())
+            }
         }
+    }
+
+    /// The replicas of partition `index` of topic `id`.
+    pub fn replicas_of(&self, id: TopicId, index: i32) -> Option<&[NodeId]> {
+        let lists = self.replicas.get(&id)?;
+        lists.get(usize::try_from(index).ok()?).map(Vec::as_slice)
     }
 
     /// The image as snapshot bytes.
@@ -108,6 +183,14 @@ impl ClusterImage {
         put(&mut w, self.brokers.len() as u64);
         for b in self.brokers.values() {
             put_registration(&mut w, b);
+        }
+        put(&mut w, self.topics.len() as u64);
+        for t in self.topics.values() {
+            put_topic(
+                &mut w,
+                t,
+                self.replicas.get(&t.id).map_or(&[][..], Vec::as_slice),
+            );
         }
         w
     }
@@ -132,12 +215,19 @@ impl ClusterImage {
             let b = registration(&mut r)?;
             image.brokers.insert(b.id, b);
         }
+        for _ in 0..r.count(MIN_TOPIC_BYTES)? {
+            let (t, replicas) = topic(&mut r)?;
+            image.replicas.insert(t.id, replicas);
+            image.topics.insert(t.name.clone(), t);
+        }
         r.finish()?;
         Ok(image)
     }
 }
 
 const IMAGE_VERSION: u8 = 1;
+/// name length, id, partitions, config count, compacted flag, replica list count.
+const MIN_TOPIC_BYTES: usize = 21;
 /// id, incarnation, host length, port, rack flag.
 const MIN_REGISTRATION_BYTES: usize = 5;
 
@@ -152,6 +242,14 @@ pub fn encode_records(records: &[MetadataRecord]) -> Vec<u8> {
                 w.push(0);
                 put_registration(&mut w, b);
             }
+            MetadataRecord::CreateTopic { topic, replicas } => {
+                w.push(1);
+                put_topic(&mut w, topic, replicas);
+            }
+            MetadataRecord::DeleteTopic { id } => {
+                w.push(2);
+                w.extend_from_slice(&id.0);
+            }
         }
     }
     w
@@ -160,11 +258,19 @@ pub fn encode_records(records: &[MetadataRecord]) -> Vec<u8> {
 /// Decodes one batch; trailing bytes are an error.
 pub fn decode_records(bytes: &[u8]) -> Result<Vec<MetadataRecord>, DecodeError> {
     let mut r = Reader::new(bytes);
+    // The smallest record: a tag and the smallest registration.
     let n = r.count(1 + MIN_REGISTRATION_BYTES)?;
     let mut records = Vec::with_capacity(n);
     for _ in 0..n {
         records.push(match r.u8()? {
             0 => MetadataRecord::RegisterBroker(registration(&mut r)?),
+            1 => {
+                let (topic, replicas) = topic(&mut r)?;
+                MetadataRecord::CreateTopic { topic, replicas }
+            }
+            2 => MetadataRecord::DeleteTopic {
+                id: topic_id(&mut r)?,
+            },
             tag => {
                 return Err(DecodeError::Tag {
                     what: "metadata record",
@@ -208,6 +314,96 @@ fn put_registration(w: &mut Vec<u8>, b: &BrokerRegistration) {
     }
 }
 
+fn put_topic(w: &mut Vec<u8>, t: &TopicMeta, replicas: &[Vec<NodeId>]) {
+    put_bytes(w, t.name.as_bytes());
+    w.extend_from_slice(&t.id.0);
+    put_i32(w, t.partitions);
+    put(w, t.configs.len() as u64);
+    for (k, v) in &t.configs {
+        put_bytes(w, k.as_bytes());
+        put_bytes(w, v.as_bytes());
+    }
+    w.push(u8::from(t.compacted_once));
+    put(w, replicas.len() as u64);
+    for list in replicas {
+        put(w, list.len() as u64);
+        for b in list {
+            put_i32(w, b.0);
+        }
+    }
+}
+
+fn topic_id(r: &mut Reader<'_>) -> Result<TopicId, DecodeError> {
+    let mut id = [0u8; 16];
+    for b in &mut id {
+        *b = r.u8()?;
+    }
+    Ok(TopicId(id))
+}
+
+fn topic(r: &mut Reader<'_>) -> Result<(TopicMeta, Vec<Vec<NodeId>>), DecodeError> {
+    let name = string(r)?;
+    let id = topic_id(r)?;
+    let partitions = i32_of(r)?;
+    let mut configs = BTreeMap::new();
+    for _ in 0..r.count(2)? {
+        let k = string(r)?;
+        configs.insert(k, string(r)?);
+    }
+    let compacted_once = r.bool()?;
+    let mut replicas = Vec::new();
+    for _ in 0..r.count(1)? {
+        let mut list = Vec::new();
+        for _ in 0..r.count(1)? {
+            list.push(NodeId(i32_of(r)?));
+        }
+        replicas.push(list);
+    }
+    let topic = TopicMeta {
+        name,
+        id,
+        partitions,
+        configs,
+        compacted_once,
+    };
+    Ok((topic, replicas))
+}
+
+/// Replica lists for a new topic of `partitions` partitions with `factor` replicas each
+/// over `brokers` (sorted, distinct, at least `factor` of them): partition `p`'s
+/// replicas are the `factor` brokers from position `start + p` on, round the ring, so
+/// leaders and replicas spread evenly, and brokers on racks alternate racks first
+/// (Kafka's rack-aware assignment: brokers are ordered rack by rack, interleaved).
+pub fn place_replicas(
+    brokers: &[(NodeId, Option<String>)],
+    partitions: i32,
+    factor: usize,
+    start: usize,
+) -> Vec<Vec<NodeId>> {
+    // Interleave racks: a, b, c, a, b, c, ... so that consecutive brokers differ in rack.
+    let mut by_rack: BTreeMap<Option<&str>, Vec<NodeId>> = BTreeMap::new();
+    for (id, rack) in brokers {
+        by_rack.entry(rack.as_deref()).or_default().push(*id);
+    }
+    let mut ring = Vec::with_capacity(brokers.len());
+    let deepest = by_rack.values().map(Vec::len).max().unwrap_or(0);
+    for depth in 0..deepest {
+        for ids in by_rack.values() {
+            if let Some(&id) = ids.get(depth) {
+                ring.push(id);
+            }
+        }
+    }
+    let n = ring.len().max(1);
+    (0..partitions.max(0) as usize)
+        .map(|p| {
+            (0..factor.min(ring.len()))
+                .map(|k| ring[(start + p + k) % n])
+                .collect()
+        })
+        .collect()
+}
+
 fn registration(r: &mut Reader<'_>) -> Result<BrokerRegistration, DecodeError> {
     Ok(BrokerRegistration {
         id: NodeId(i32_of(r)?),
@@ -230,9 +426,9 @@ mod tests {
     fn registration() -> impl Strategy<Value = BrokerRegistration> {
         (
             0..100i32,
-            any::<u64>(),
+            prop_oneof![0..10u64, any::<u64>()],
             "[a-z.]{0,12}",
-            any::<i32>(),
+            prop_oneof![0..10i32, any::<i32>()],
             proptest::option::of("[a-z0-9]{1,6}"),
         )
             .prop_map(|(id, incarnation, host, port, rack)| BrokerRegistration {
@@ -244,7 +440,43 @@ mod tests {
             })
     }
 
+    fn topic() -> impl Strategy<Value = MetadataRecord> {
+        (
+            "[a-z]{1,8}",
+            any::<[u8; 16]>(),
+            1..4i32,
+            proptest::collection::btree_map("[a-z.]{1,8}", "[a-z0-9]{0,4}", 0..3),
+            any::<bool>(),
+        )
+            .prop_map(|(name, id, partitions, configs, compacted_once)| {
+                MetadataRecord::CreateTopic {
+                    topic: TopicMeta {
+                        name,
+                        id: TopicId(id),
+                        partitions,
+                        configs,
+                        compacted_once,
+                    },
+                    replicas: (0..partitions)
+                        .map(|p| vec![NodeId(p), NodeId(p + 1)])
+                        .collect(),
+                }
+            })
+    }
+
     proptest! {
+        #[test]
+        fn topic_records_round_trip(records in proptest::collection::vec(prop_oneof![
+            topic(),
+            any::<[u8; 16]>().prop_map(|id| MetadataRecord::DeleteTopic { id: TopicId(id) }),
+        ], 0..5)) {
+            let bytes = encode_records(&records);
+            prop_assert_eq!(decode_records(&bytes), Ok(records.clone()));
+            for cut in 0..bytes.len() {
+                prop_assert!(decode_records(&bytes[..cut]).is_err());
+            }
+        }
+
         #[test]
         fn records_and_images_round_trip(regs in proptest::collection::vec(registration(), 0..6)) {
             let records: Vec<_> = regs.iter().cloned().map(MetadataRecord::RegisterBroker).collect();
@@ -265,6 +497,85 @@ mod tests {
         fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..100)) {
             let _ = decode_records(&bytes);
             let _ = ClusterImage::decode(&bytes);
+        }
+    }
+
+    #[test]
+    fn topics_need_registered_brokers_and_free_names_and_images_keep_them() {
+        let mut image = ClusterImage::default();
+        for id in 1..=3 {
+            image
+                .apply(&[MetadataRecord::RegisterBroker(BrokerRegistration {
+                    id: NodeId(id),
+                    incarnation: 1,
+                    host: "h".into(),
+                    port: 9092,
+                    rack: None,
+                })])
+                .unwrap();
+        }
+        let create = |name: &str, id: u8, replicas: Vec<Vec<NodeId>>| MetadataRecord::CreateTopic {
+            topic: TopicMeta::new(
+                name,
+                TopicId([id; 16]),
+                replicas.len() as i32,
+                BTreeMap::new(),
+            ),
+            replicas,
+        };
+        let ok = create("t", 1, vec![vec![NodeId(1)], vec![NodeId(2)]]);
+        image.apply(&[ok]).unwrap();
+        let again = create("t", 2, vec![vec![NodeId(3)]]);
+        assert_eq!(
+            image.apply(&[again]).unwrap_err().0,
+            ErrorCode::TOPIC_ALREADY_EXISTS
+        );
+        let stranger = create("u", 3, vec![vec![NodeId(9)]]);
+        assert_eq!(
+            image.apply(&[stranger]).unwrap_err().0,
+            ErrorCode::INVALID_REPLICA_ASSIGNMENT
+        );
+        let twice = create("u", 3, vec![vec![NodeId(1), NodeId(1)]]);
+        assert_eq!(
+            image.apply(&[twice]).unwrap_err().0,
+            ErrorCode::INVALID_REPLICA_ASSIGNMENT
+        );
+        assert_eq!(
+            image.replicas_of(TopicId([1; 16]), 1),
+            Some(&[NodeId(2)][..])
+        );
+        assert_eq!(ClusterImage::decode(&image.encode()), Ok(image.clone()));
+        image
+            .apply(&[MetadataRecord::DeleteTopic {
+                id: TopicId([1; 16]),
+            }])
+            .unwrap();
+        assert!(image.topics.is_empty() && image.replicas.is_empty());
+        let gone = image.apply(&[MetadataRecord::DeleteTopic {
+            id: TopicId([1; 16]),
+        }]);
+        assert_eq!(gone.unwrap_err().0, ErrorCode::UNKNOWN_TOPIC_ID);
+    }
+
+    #[test]
+    fn placement_spreads_leaders_and_replicas_and_alternates_racks() {
+        let brokers: Vec<(NodeId, Option<String>)> = (1..=3).map(|i| (NodeId(i), None)).collect();
+        let lists = place_replicas(&brokers, 6, 3, 0);
+        for (p, list) in lists.iter().enumerate() {
+            assert_eq!(list.len(), 3);
+            assert_eq!(list[0], NodeId(p as i32 % 3 + 1), "leaders rotate");
+        }
+        let racked: Vec<(NodeId, Option<String>)> = [(1, "a"), (2, "a"), (3, "b"), (4, "b")]
+            .iter()
+            .map(|&(i, r)| (NodeId(i), Some(r.to_string())))
+            .collect();
+        for list in place_replicas(&racked, 8, 2, 1) {
+            let rack = |id: NodeId| racked.iter().find(|b| b.0 == id).unwrap().1.clone();
+            assert_ne!(
+                rack(list[0]),
+                rack(list[1]),
+                "two replicas on one rack: {list:?}"
+            );
         }
     }
 

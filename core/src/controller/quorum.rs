@@ -60,6 +60,8 @@ pub struct MetadataQuorum {
     answers: Vec<(Proposer, Result<(), Refusal>)>,
     snapshot_every: u64,
     applied_since_snapshot: u64,
+    /// Counts the changes to the image, so the node reconciles only after one.
+    version: u64,
     /// Set when writing the log failed: the node must stop, as after a failed fsync.
     failed: Option<String>,
 }
@@ -126,6 +128,7 @@ impl MetadataQuorum {
             answers: Vec::new(),
             snapshot_every: config.snapshot_every.max(1),
             applied_since_snapshot: 0,
+            version: 0,
             failed: None,
         })
     }
@@ -133,6 +136,11 @@ impl MetadataQuorum {
     /// The metadata as applied here.
     pub fn image(&self) -> &ClusterImage {
         &self.image
+    }
+
+    /// Grows with every change to [`MetadataQuorum::image`].
+    pub fn version(&self) -> u64 {
+        self.version
     }
 
     /// The active controller, as far as this replica knows.
@@ -275,7 +283,10 @@ impl MetadataQuorum {
                     RaftOutput::Apply { from, to } => self.apply(now, from, to, storage),
                     RaftOutput::RestoreSnapshot { .. } => {
                         match ClusterImage::decode(&self.raft.log().snapshot().data) {
-                            Ok(image) => self.image = image,
+                            Ok(image) => {
+                                self.image = image;
+                                self.version += 1;
+                            }
                             Err(e) => {
                                 self.failed.get_or_insert_with(|| {
                                     format!("the controller's snapshot does not decode: {e}")
@@ -314,7 +325,10 @@ impl MetadataQuorum {
         for e in entries {
             let verdict = match &e.data {
                 EntryData::Normal(bytes) => Some(match decode_records(bytes) {
-                    Ok(records) => self.image.apply(&records),
+                    Ok(records) => {
+                        self.version += 1;
+                        self.image.apply(&records)
+                    }
                     // Checked before it was proposed: a damaged entry changes nothing, on
                     // every broker alike.
                     Err(err) => Err((

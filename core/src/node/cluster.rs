@@ -5,12 +5,24 @@
 //! config) hosts no Raft group and drops every peer message.
 
 use super::{Node, NodeTimer, OpenError, PeerMessage, RaftGroup};
+use crate::api::{CreatableTopic, TopicId};
 use crate::controller::quorum::{MetadataQuorum, Proposer, QuorumConfig};
-use crate::controller::{self, BrokerRegistration, MetadataRecord, NOT_CONTROLLER};
+use crate::controller::{self, BrokerRegistration, MetadataRecord, Refusal};
 use crate::error::ErrorCode;
 use crate::ids::{NodeId, Offset};
+use crate::metadata::TopicMeta;
 use crate::node::Output;
+use std::collections::BTreeMap;
 use std::time::Duration;
+
+/// The file in a partition's directory naming the topic id it belongs to.
+const PARTITION_METADATA: &str = "partition.metadata";
+
+/// The contents of a partition's `partition.metadata` (Kafka's layout, id in hex).
+fn partition_metadata(id: TopicId) -> String {
+    let hex: String = id.0.iter().map(|b| format!("{b:02x}")).collect();
+    format!("version: 0\ntopic_id: {hex}\n")
+}
 
 impl Node {
     /// Opens the metadata quorum's replica of a cluster broker and schedules its first
@@ -62,7 +74,16 @@ impl Node {
         let Some(q) = self.quorum.as_mut() else {
             return;
         };
-        for (proposer, verdict) in q.take_answers() {
+        let answers = q.take_answers();
+        let changed = q.version() != self.image_version;
+        self.image_version = q.version();
+        if let Some(reason) = q.failure() {
+            self.fatal.get_or_insert_with(|| reason.to_string());
+        }
+        if changed {
+            self.reconcile_topics();
+        }
+        for (proposer, verdict) in answers {
             match proposer {
                 Proposer::Remote { from, id } => {
                     let (error_code, message) = match verdict {
@@ -78,15 +99,168 @@ impl Node {
                         },
                     });
                 }
-                // This broker's registration: `register` reads the outcome from the image.
-                Proposer::Local(_) => {}
+                // A registration (which `register` reads from the image) or an admin
+                // request's entry.
+                Proposer::Local(id) => self.on_controller_verdict(id, verdict),
             }
         }
-        if let Some(reason) = q.failure() {
-            self.fatal.get_or_insert_with(|| reason.to_string());
-        }
-        let deadline = q.next_deadline();
+        let deadline = self.quorum.as_ref().and_then(MetadataQuorum::next_deadline);
         self.timers.set_or_cancel(NodeTimer::Quorum, deadline);
+    }
+
+    /// Brings the topic table and the hosted partitions in line with the metadata image:
+    /// topics the image no longer has (or has under a new id) lose their partitions and
+    /// files here; new ones are recorded, and the partitions assigned to this broker
+    /// opened (over what their directories hold, unless it belongs to an older topic of
+    /// the same name).
+    pub(crate) fn reconcile_topics(&mut self) {
+        let Some(q) = &self.quorum else { return };
+        let image = q.image();
+        let gone: Vec<TopicMeta> = self
+            .metadata
+            .topics
+            .values()
+            .filter(|t| image.topics.get(&t.name).map(|n| n.id) != Some(t.id))
+            .cloned()
+            .collect();
+        let me = self.config.node_id;
+        let mut new = Vec::new();
+        for t in image.topics.values() {
+            match self.metadata.topics.get(&t.name) {
+                Some(held) if held.id == t.id => {}
+                _ => {
+                    let hosted: Vec<i32> = (0..t.partitions)
+                        .filter(|&p| image.replicas_of(t.id, p).is_some_and(|r| r.contains(&me)))
+                        .collect();
+                    new.push((t.clone(), hosted));
+                }
+            }
+        }
+        for t in gone {
+            self.metadata.topics.remove(&t.name);
+            self.drop_topic_partitions(&t);
+            tracing::info!(topic = %t.name, "deleted topic");
+        }
+        for (t, hosted) in new {
+            self.metadata.topics.insert(t.name.clone(), t.clone());
+            self.creating.remove(&t.name);
+            for index in hosted {
+                if let Err(e) = self.open_assigned_partition(&t, index) {
+                    tracing::error!(topic = %t.name, partition = index, error = %e, "could not open an assigned partition");
+                }
+            }
+            if t.name == crate::group::OFFSETS_TOPIC {
+                if let Err(e) = self.load_group_offsets() {
+                    tracing::error!(error = %e, "could not load committed offsets");
+                }
+            }
+            tracing::info!(topic = %t.name, partitions = t.partitions, "topic recorded");
+        }
+    }
+
+    /// Opens partition `index` of `topic` on this broker. Its directory names it by name
+    /// only, so a file in it records the topic id (Kafka's `partition.metadata`): files of
+    /// an older topic of the same name, deleted while this broker was away, are removed
+    /// first instead of being served as the new topic's.
+    fn open_assigned_partition(&mut self, topic: &TopicMeta, index: i32) -> Result<(), OpenError> {
+        let dir = super::partition_dir(&topic.name, index);
+        let file = format!("{dir}/{PARTITION_METADATA}");
+        let stamp = partition_metadata(topic.id);
+        let held = match self.storage.len(&file)? {
+            Some(len) => Some(self.storage.read_at(&file, 0, len as usize)?),
+            None => None,
+        };
+        if held.as_deref() != Some(stamp.as_bytes()) {
+            let stale = self.storage.list(&dir)?;
+            if !stale.is_empty() {
+                tracing::warn!(%dir, "removing the files of an older topic of the same name");
+            }
+            for f in stale {
+                self.storage.remove(&format!("{dir}/{f}"))?;
+            }
+            self.storage.replace(&file, stamp.as_bytes())?;
+        }
+        self.open_partition(topic, index)
+    }
+
+    /// The error for a partition of `topic` this broker does not host: in a cluster, a
+    /// partition the metadata knows lives elsewhere (NOT_LEADER_OR_FOLLOWER, so clients
+    /// refresh their metadata); else it does not exist.
+    pub(crate) fn missing_partition_error(&self, topic: &str, index: i32) -> ErrorCode {
+        let known = self.quorum.is_some()
+            && self
+                .metadata
+                .topics
+                .get(topic)
+                .is_some_and(|t| (0..t.partitions).contains(&index));
+        if known {
+            ErrorCode::NOT_LEADER_OR_FOLLOWER
+        } else {
+            ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+        }
+    }
+
+    /// The registered broker leading partition `index` of the offsets topic, if it is
+    /// another broker of the cluster (its group coordinator).
+    pub(crate) fn offsets_partition_leader(&self, index: i32) -> Option<&BrokerRegistration> {
+        let q = self.quorum.as_ref()?;
+        let topic = self.metadata.topics.get(crate::group::OFFSETS_TOPIC)?;
+        let leader = *q.image().replicas_of(topic.id, index)?.first()?;
+        (leader != self.config.node_id)
+            .then(|| q.image().brokers.get(&leader))
+            .flatten()
+    }
+
+    /// The replicas of a partition as Metadata reports them: in a cluster the image's
+    /// (the first is the leader); a single node is every partition's only replica.
+    pub(crate) fn partition_replicas(&self, topic: TopicId, index: i32) -> Vec<i32> {
+        match &self.quorum {
+            Some(q) => q
+                .image()
+                .replicas_of(topic, index)
+                .map(|r| r.iter().map(|b| b.0).collect())
+                .unwrap_or_default(),
+            None => vec![self.config.node_id.0],
+        }
+    }
+
+    /// A topic that a client's first Metadata, or the group coordinator, creates in a
+    /// cluster: its record goes to the controller (once a second per name, however often
+    /// clients ask), and the caller answers LEADER_NOT_AVAILABLE, which clients retry.
+    pub(crate) fn cluster_auto_create(
+        &mut self,
+        name: &str,
+        partitions: i32,
+        configs: BTreeMap<String, String>,
+    ) -> Refusal {
+        let retry = (
+            ErrorCode::LEADER_NOT_AVAILABLE,
+            format!("topic {name} is being created; retry"),
+        );
+        if self
+            .creating
+            .get(name)
+            .is_some_and(|&until| until > self.now)
+        {
+            return retry;
+        }
+        let t = CreatableTopic {
+            name: name.to_string(),
+            num_partitions: partitions,
+            replication_factor: -1,
+            ..Default::default()
+        };
+        let submitted = self
+            .new_topic_record(&t, partitions, &configs)
+            .and_then(|(record, _, _)| self.submit_to_controller(&record));
+        match submitted {
+            Ok(_) => {
+                self.creating
+                    .insert(name.to_string(), self.now + Duration::from_secs(1));
+                retry
+            }
+            Err(refusal) => refusal,
+        }
     }
 
     /// The active controller, if this broker knows one (a cluster's Metadata
@@ -229,11 +403,11 @@ impl Node {
                 error_code,
                 message,
             } => {
-                // Only registrations are forwarded so far; `register` reads their outcome
-                // from the image and retries NOT_CONTROLLER itself.
-                if error_code != ErrorCode::NONE.0 && error_code != NOT_CONTROLLER.0 {
-                    tracing::warn!(%from, id, error_code, %message, "the controller refused a request");
-                }
+                let verdict = match error_code {
+                    0 => Ok(()),
+                    code => Err((ErrorCode(code), message)),
+                };
+                self.on_controller_verdict(id, verdict);
             }
         }
     }

@@ -309,6 +309,15 @@ pub struct Node {
     pub(crate) incarnation: u64,
     /// Ids of this broker's `Forward`s to the controller.
     pub(crate) next_forward_id: u64,
+    /// Admin requests waiting for the controller's verdicts (broker/cluster_admin.rs).
+    pub(crate) admin_waits: BTreeMap<WaitId, crate::broker::cluster_admin::PendingAdmin>,
+    /// Which waiting admin request, and which of its entries, each forward answers.
+    pub(crate) forwards: BTreeMap<u64, (WaitId, usize)>,
+    /// The quorum's image version the topic table was last reconciled with.
+    pub(crate) image_version: u64,
+    /// Topics this broker asked the controller to create (auto-creation), until when it
+    /// does not ask again.
+    pub(crate) creating: BTreeMap<String, Instant>,
 }
 
 /// Bounds on what clients can make a node hold: beyond them, requests are refused rather
@@ -363,18 +372,30 @@ impl Node {
             quorum: None,
             incarnation: now.as_nanos(),
             next_forward_id: 1,
+            admin_waits: BTreeMap::new(),
+            forwards: BTreeMap::new(),
+            image_version: 0,
+            creating: BTreeMap::new(),
         };
-        node.open_quorum(seed)?;
         node.timers
             .set(NodeTimer::LogCleaner, node.log_cleaner_deadline());
         node.timers
             .set(NodeTimer::Retention, node.retention_deadline());
         node.timers
             .set(NodeTimer::Checkpoint, node.log_checkpoint_deadline());
-        node.remove_orphan_logs()?;
-        let topics: Vec<TopicMeta> = node.metadata.topics.values().cloned().collect();
-        for topic in &topics {
-            node.open_topic_logs(topic)?;
+        if node.config.cluster.is_some() {
+            // The metadata log, not the file, says which topics exist and which partitions
+            // this broker hosts (node/cluster.rs); entries past its snapshot apply once the
+            // quorum knows they are committed, so nothing is an orphan yet.
+            node.metadata = Metadata::default();
+            node.open_quorum(seed)?;
+            node.reconcile_topics();
+        } else {
+            node.remove_orphan_logs()?;
+            let topics: Vec<TopicMeta> = node.metadata.topics.values().cloned().collect();
+            for topic in &topics {
+                node.open_topic_logs(topic)?;
+            }
         }
         node.load_group_offsets()?;
         node.load_producer_ids()?;
@@ -560,6 +581,18 @@ impl Node {
                 self.timers.cancel(&NodeTimer::Parked(w));
             }
         }
+        // Admin requests already forwarded go on at the controller; only answers are dropped.
+        let admins: Vec<WaitId> = self
+            .admin_waits
+            .iter()
+            .filter(|(_, a)| a.conn == conn)
+            .map(|(w, _)| *w)
+            .collect();
+        for w in admins {
+            self.admin_waits.remove(&w);
+            self.forwards.retain(|_, (wait, _)| *wait != w);
+            self.timers.cancel(&NodeTimer::Parked(w));
+        }
     }
 
     pub(crate) fn on_flushed(&mut self, log: LogId, upto: Offset) {
@@ -674,7 +707,9 @@ impl Node {
     /// A parked request's deadline passed: a fetch answers with what it has, a produce
     /// with REQUEST_TIMED_OUT for each partition not yet durable.
     pub(crate) fn expire_parked(&mut self, wait: WaitId) {
-        if self.fetch_waits.contains_key(&wait) {
+        if self.admin_waits.contains_key(&wait) {
+            self.expire_admin(wait);
+        } else if self.fetch_waits.contains_key(&wait) {
             self.complete_fetch(wait);
         } else if let Some(mut p) = self.produce_waits.remove(&wait) {
             for &(t, i) in &p.outstanding {
@@ -711,9 +746,15 @@ impl Node {
             .count();
         assert_eq!(
             parked,
-            self.fetch_waits.len() + self.produce_waits.len(),
+            self.fetch_waits.len() + self.produce_waits.len() + self.admin_waits.len(),
             "every parked request has its deadline"
         );
+        for (forward, (wait, _)) in &self.forwards {
+            assert!(
+                self.admin_waits.contains_key(wait),
+                "forward {forward} answers no waiting request"
+            );
+        }
         for timer in [
             NodeTimer::LogCleaner,
             NodeTimer::Retention,

@@ -182,3 +182,301 @@ fn forwards_are_refused_by_a_follower_and_when_they_do_not_decode() {
         assert_eq!(replies, [(other, 77, expected.0)]);
     }
 }
+
+// ---- Topics on the controller ------------------------------------------------------------
+
+use crate::api::{DeleteTopicsRequest, TopicRef};
+use crate::broker::tests::{batch, produce, produce_result};
+use crate::testing::harness::create_topic;
+
+fn formed() -> TestCluster {
+    let mut c = TestCluster::new(3);
+    assert!(
+        c.run_until(10_000, all_registered),
+        "the cluster did not form"
+    );
+    c
+}
+
+fn follower_of(c: &TestCluster) -> NodeId {
+    let leader = c.agreed_controller().unwrap();
+    [NodeId(1), NodeId(2), NodeId(3)]
+        .into_iter()
+        .find(|&id| id != leader)
+        .unwrap()
+}
+
+fn create(c: &mut TestCluster, at: NodeId, request: Request) -> crate::api::CreateTopicsResponse {
+    match c.call(at, request, 5_000) {
+        Some(Response::CreateTopics(r)) => r,
+        other => panic!("create answered {other:?}"),
+    }
+}
+
+fn hosted(c: &TestCluster, id: NodeId, topic: &str) -> Vec<i32> {
+    let n = c.node(id);
+    let mut v: Vec<i32> = n
+        .partitions
+        .values()
+        .filter(|p| p.topic == topic)
+        .map(|p| p.id.index)
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+#[test]
+fn a_topic_created_on_any_broker_is_placed_across_the_cluster_and_served_by_its_leaders() {
+    let mut c = formed();
+    let at = follower_of(&c);
+    let r = create(&mut c, at, create_topic("orders", 6));
+    assert_eq!(
+        r.topics[0].error_code,
+        ErrorCode::NONE,
+        "{:?}",
+        r.topics[0].error_message
+    );
+    assert!(!r.topics[0].topic_id.is_zero());
+    assert_eq!(r.topics[0].replication_factor, 1);
+    c.run_for(100);
+    // Every broker reports the same placement; leaders rotate over the three.
+    let views: Vec<Vec<i32>> = [NodeId(1), NodeId(2), NodeId(3)]
+        .into_iter()
+        .map(|id| {
+            let m = metadata_of(&mut c, id, "orders");
+            m.partitions.iter().map(|p| p.leader_id).collect()
+        })
+        .collect();
+    assert_eq!(views[0].len(), 6);
+    assert!(views.iter().all(|v| *v == views[0]), "{views:?}");
+    for id in 1..=3 {
+        let leads: Vec<i32> = (0..6).filter(|&p| views[0][p as usize] == id).collect();
+        assert_eq!(leads.len(), 2, "broker {id} leads {leads:?}");
+        assert_eq!(
+            hosted(&c, NodeId(id), "orders"),
+            leads,
+            "broker {id} hosts what it leads"
+        );
+    }
+    // The leader takes the write; another broker sends the client to it.
+    let leader = NodeId(views[0][0]);
+    let other = NodeId(views[0][1]);
+    let r = c
+        .call(leader, produce("orders", 0, 1, batch(&["a"], 0)), 1_000)
+        .unwrap();
+    assert_eq!(produce_result(&r).error_code, ErrorCode::NONE);
+    let r = c
+        .call(other, produce("orders", 0, 1, batch(&["a"], 0)), 1_000)
+        .unwrap();
+    assert_eq!(
+        produce_result(&r).error_code,
+        ErrorCode::NOT_LEADER_OR_FOLLOWER
+    );
+}
+
+fn metadata_of(c: &mut TestCluster, at: NodeId, topic: &str) -> crate::api::MetadataTopic {
+    let request = Request::Metadata(MetadataRequest {
+        topics: Some(vec![TopicRef {
+            name: Some(topic.to_string()),
+            ..Default::default()
+        }]),
+        ..MetadataRequest::default()
+    });
+    match c.call(at, request, 1_000) {
+        Some(Response::Metadata(mut m)) => m.topics.remove(0),
+        other => panic!("metadata answered {other:?}"),
+    }
+}
+
+#[test]
+fn the_controller_refuses_a_taken_name_and_factors_it_cannot_hold() {
+    let mut c = formed();
+    let at = follower_of(&c);
+    assert_eq!(
+        create(&mut c, at, create_topic("t", 1)).topics[0].error_code,
+        ErrorCode::NONE
+    );
+    // Created on another broker before this one heard: the controller's verdict says so.
+    let other = c.agreed_controller().unwrap();
+    let again = create(&mut c, other, create_topic("t", 1));
+    assert_eq!(again.topics[0].error_code, ErrorCode::TOPIC_ALREADY_EXISTS);
+    for (factor, says) in [(4, "only 3 broker(s)"), (3, "does not replicate")] {
+        let mut request = create_topic("u", 1);
+        if let Request::CreateTopics(r) = &mut request {
+            r.topics[0].replication_factor = factor;
+        }
+        let r = create(&mut c, at, request);
+        assert_eq!(
+            r.topics[0].error_code,
+            ErrorCode::INVALID_REPLICATION_FACTOR
+        );
+        assert!(r.topics[0].error_message.as_ref().unwrap().contains(says));
+    }
+}
+
+#[test]
+fn a_deleted_topic_leaves_every_broker_and_a_recreated_one_starts_empty_even_on_a_broker_that_was_away(
+) {
+    let mut c = formed();
+    let at = follower_of(&c);
+    create(&mut c, at, create_topic("d", 3));
+    c.run_for(100);
+    let leader = NodeId(metadata_of(&mut c, at, "d").partitions[0].leader_id);
+    let r = c
+        .call(leader, produce("d", 0, 1, batch(&["old"], 0)), 1_000)
+        .unwrap();
+    assert_eq!(produce_result(&r).error_code, ErrorCode::NONE);
+    // The partition's leader is away while the topic is deleted and created again.
+    c.kill(leader);
+    let someone = [NodeId(1), NodeId(2), NodeId(3)]
+        .into_iter()
+        .find(|&id| id != leader)
+        .unwrap();
+    assert!(c.run_until(10_000, |c| c
+        .node(someone)
+        .controller_id()
+        .is_some_and(|l| l != leader)));
+    let delete = Request::DeleteTopics(DeleteTopicsRequest {
+        topics: vec![TopicRef {
+            name: Some("d".into()),
+            ..Default::default()
+        }],
+        timeout_ms: 5_000,
+    });
+    match c.call(someone, delete, 5_000) {
+        Some(Response::DeleteTopics(r)) => assert_eq!(r.responses[0].error_code, ErrorCode::NONE),
+        other => panic!("{other:?}"),
+    }
+    c.run_for(100);
+    assert!(hosted(&c, someone, "d").is_empty());
+    // Placed again over the same brokers, the old leader hosts partition 0 again only if
+    // the placement says so; either way no old record may come back.
+    let mut request = create_topic("d", 3);
+    if let Request::CreateTopics(r) = &mut request {
+        r.topics[0].assignments = (0..3).map(|p| (p, vec![leader.0])).collect();
+        r.topics[0].num_partitions = -1;
+    }
+    assert_eq!(
+        create(&mut c, someone, request).topics[0].error_code,
+        ErrorCode::NONE
+    );
+    c.start(leader);
+    assert!(c.run_until(10_000, |c| hosted(c, leader, "d") == [0, 1, 2]));
+    let p = c.node(leader).partition_named("d", 0).expect("hosted");
+    assert_eq!(
+        p.log.log_end_offset(),
+        0,
+        "the old topic's record came back"
+    );
+}
+
+#[test]
+fn metadata_auto_creates_through_the_controller() {
+    let mut c = formed();
+    let at = follower_of(&c);
+    let request = Request::Metadata(MetadataRequest {
+        topics: Some(vec![TopicRef {
+            name: Some("auto".to_string()),
+            ..Default::default()
+        }]),
+        allow_auto_topic_creation: true,
+        ..MetadataRequest::default()
+    });
+    let first = match c.call(at, request.clone(), 1_000) {
+        Some(Response::Metadata(m)) => m.topics[0].error_code,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(first, ErrorCode::LEADER_NOT_AVAILABLE);
+    c.run_for(100);
+    let then = match c.call(at, request, 1_000) {
+        Some(Response::Metadata(m)) => m.topics[0].clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(then.error_code, ErrorCode::NONE);
+    assert_eq!(then.partitions.len(), 1);
+}
+
+#[test]
+fn a_restarted_broker_reopens_its_partitions_with_their_data() {
+    let mut c = formed();
+    let at = follower_of(&c);
+    create(&mut c, at, create_topic("keep", 3));
+    c.run_for(100);
+    let leader = NodeId(metadata_of(&mut c, at, "keep").partitions[0].leader_id);
+    for v in ["a", "b"] {
+        let r = c
+            .call(leader, produce("keep", 0, -1, batch(&[v], 0)), 1_000)
+            .unwrap();
+        assert_eq!(produce_result(&r).error_code, ErrorCode::NONE);
+    }
+    c.kill(leader);
+    c.run_for(2_000);
+    c.start(leader);
+    assert!(c.run_until(10_000, |c| c
+        .node(leader)
+        .partition_named("keep", 0)
+        .is_some()));
+    let p = c.node(leader).partition_named("keep", 0).unwrap();
+    assert_eq!(p.log.log_end_offset(), 2);
+}
+
+#[test]
+fn find_coordinator_names_the_broker_leading_the_groups_offsets_partition() {
+    use crate::api::{FindCoordinatorRequest, FindCoordinatorResponse};
+    let mut c = formed();
+    let find = || {
+        Request::FindCoordinator(FindCoordinatorRequest {
+            key_type: 0,
+            keys: vec!["g".to_string()],
+        })
+    };
+    let answer = |c: &mut TestCluster, at: NodeId| -> FindCoordinatorResponse {
+        match c.call(at, find(), 1_000) {
+            Some(Response::FindCoordinator(r)) => r,
+            other => panic!("{other:?}"),
+        }
+    };
+    // The first ask creates the offsets topic through the controller.
+    assert_ne!(
+        answer(&mut c, NodeId(1)).coordinators[0].error_code,
+        ErrorCode::NONE
+    );
+    c.run_for(200);
+    let seen: Vec<i32> = (1..=3)
+        .map(|i| {
+            let r = answer(&mut c, NodeId(i));
+            assert_eq!(r.coordinators[0].error_code, ErrorCode::NONE, "{r:?}");
+            r.coordinators[0].node_id
+        })
+        .collect();
+    assert!(seen.iter().all(|&n| n == seen[0]), "{seen:?}");
+    let coordinator = NodeId(seen[0]);
+    assert!(!hosted(&c, coordinator, crate::group::OFFSETS_TOPIC).is_empty());
+}
+
+#[test]
+fn partition_and_config_changes_are_refused_in_a_cluster_not_made_on_one_broker() {
+    use crate::api::{CreatePartitionsRequest, CreatePartitionsTopic};
+    let mut c = formed();
+    let at = follower_of(&c);
+    create(&mut c, at, create_topic("p", 1));
+    c.run_for(100);
+    let request = Request::CreatePartitions(CreatePartitionsRequest {
+        topics: vec![CreatePartitionsTopic {
+            name: "p".into(),
+            count: 3,
+            ..Default::default()
+        }],
+        timeout_ms: 1_000,
+        validate_only: false,
+    });
+    match c.call(at, request, 1_000) {
+        Some(Response::CreatePartitions(r)) => {
+            assert_eq!(r.results[0].error_code, ErrorCode::INVALID_REQUEST)
+        }
+        other => panic!("{other:?}"),
+    }
+    for id in [NodeId(1), NodeId(2), NodeId(3)] {
+        assert_eq!(c.node(id).metadata.topics["p"].partitions, 1);
+    }
+}
