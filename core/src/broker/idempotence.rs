@@ -148,7 +148,11 @@ impl Node {
         let bump = match (r.producer_id, r.producer_epoch) {
             (-1, -1) => None,
             (id, epoch) if id >= 0 && epoch >= 0 => {
-                let ours = id < self.producer_ids.next;
+                let ours = match &self.quorum {
+                    // Any broker of the cluster may have handed it out.
+                    Some(q) => id < q.image().next_producer_id,
+                    None => id < self.producer_ids.next,
+                };
                 (ours && epoch < MAX_PRODUCER_EPOCH).then_some((id, epoch + 1))
             }
             (id, epoch) => {
@@ -162,6 +166,13 @@ impl Node {
         };
         if let Some((id, epoch)) = bump {
             return answer(ErrorCode::NONE, id, epoch);
+        }
+        if self.quorum.is_some() {
+            return match self.cluster_producer_id() {
+                Some(id) => answer(ErrorCode::NONE, id, 0),
+                // Retriable: the block is on its way from the controller.
+                None => answer(ErrorCode::COORDINATOR_NOT_AVAILABLE, -1, -1),
+            };
         }
         match self.allocate_producer_id() {
             Ok(id) => answer(ErrorCode::NONE, id, 0),
@@ -196,6 +207,11 @@ impl Node {
     /// At open, after the partitions: resumes producer ids past the stored block end and
     /// past every producer id found in the logs.
     pub(crate) fn load_producer_ids(&mut self) -> Result<(), OpenError> {
+        if self.quorum.is_some() {
+            // A cluster broker takes its blocks from the controller (node/cluster.rs).
+            self.producer_ids = ProducerIdBlock::default();
+            return Ok(());
+        }
         let stored = match self.storage.len(PRODUCER_ID_FILE)? {
             None => 0,
             Some(len) => {

@@ -50,7 +50,26 @@ pub enum MetadataRecord {
     },
     /// A topic is deleted, with every partition.
     DeleteTopic { id: TopicId },
+    /// A block of `size` producer ids for `broker`'s process `incarnation`, taken from the
+    /// cluster's next free id when it applies (Kafka's AllocateProducerIds): no two
+    /// brokers, and no two processes of one broker, hand out the same id.
+    AllocateProducerIds {
+        broker: NodeId,
+        incarnation: u64,
+        size: i64,
+    },
 }
+
+/// The producer ids a broker process may hand out: `first..end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerIdBlock {
+    pub incarnation: u64,
+    pub first: i64,
+    pub end: i64,
+}
+
+/// The most ids one block may hold.
+pub const MAX_PRODUCER_ID_BLOCK: i64 = 1_000_000;
 
 /// What the metadata log knows of one broker.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +93,10 @@ pub struct ClusterImage {
     pub topics: BTreeMap<String, TopicMeta>,
     /// Each topic's replica lists, by partition.
     pub replicas: BTreeMap<TopicId, Vec<Vec<NodeId>>>,
+    /// The first producer id no block holds yet.
+    pub next_producer_id: i64,
+    /// Each broker's latest producer-id block.
+    pub producer_blocks: BTreeMap<NodeId, ProducerIdBlock>,
 }
 
 /// Why a batch of records was refused: a Kafka error code and a message for the client.
@@ -157,6 +180,34 @@ impl ClusterImage {
                 self.replicas.insert(topic.id, replicas.clone());
                 Ok(())
             }
+            MetadataRecord::AllocateProducerIds {
+                broker,
+                incarnation,
+                size,
+            } => {
+                if !(1..=MAX_PRODUCER_ID_BLOCK).contains(size) || !self.brokers.contains_key(broker)
+                {
+                    return Err((
+                        ErrorCode::INVALID_REQUEST,
+                        format!("a block of {size} producer ids for broker {broker}"),
+                    ));
+                }
+                let first = self.next_producer_id;
+                let end = first.checked_add(*size).ok_or((
+                    ErrorCode::INVALID_REQUEST,
+                    "producer ids are exhausted".to_string(),
+                ))?;
+                self.next_producer_id = end;
+                self.producer_blocks.insert(
+                    *broker,
+                    ProducerIdBlock {
+                        incarnation: *incarnation,
+                        first,
+                        end,
+                    },
+                );
+                Ok(())
+            }
             MetadataRecord::DeleteTopic { id } => {
                 if self.replicas.remove(id).is_none() {
                     return Err((
@@ -192,6 +243,14 @@ impl ClusterImage {
                 self.replicas.get(&t.id).map_or(&[][..], Vec::as_slice),
             );
         }
+        put(&mut w, self.next_producer_id as u64);
+        put(&mut w, self.producer_blocks.len() as u64);
+        for (broker, b) in &self.producer_blocks {
+            put_i32(&mut w, broker.0);
+            put(&mut w, b.incarnation);
+            put(&mut w, b.first as u64);
+            put(&mut w, b.end as u64);
+        }
         w
     }
 
@@ -219,6 +278,16 @@ impl ClusterImage {
             let (t, replicas) = topic(&mut r)?;
             image.replicas.insert(t.id, replicas);
             image.topics.insert(t.name.clone(), t);
+        }
+        image.next_producer_id = i64_of(&mut r)?;
+        for _ in 0..r.count(4)? {
+            let broker = NodeId(i32_of(&mut r)?);
+            let block = ProducerIdBlock {
+                incarnation: r.var()?,
+                first: i64_of(&mut r)?,
+                end: i64_of(&mut r)?,
+            };
+            image.producer_blocks.insert(broker, block);
         }
         r.finish()?;
         Ok(image)
@@ -250,6 +319,16 @@ pub fn encode_records(records: &[MetadataRecord]) -> Vec<u8> {
                 w.push(2);
                 w.extend_from_slice(&id.0);
             }
+            MetadataRecord::AllocateProducerIds {
+                broker,
+                incarnation,
+                size,
+            } => {
+                w.push(3);
+                put_i32(&mut w, broker.0);
+                put(&mut w, *incarnation);
+                put(&mut w, *size as u64);
+            }
         }
     }
     w
@@ -271,6 +350,11 @@ pub fn decode_records(bytes: &[u8]) -> Result<Vec<MetadataRecord>, DecodeError> 
             2 => MetadataRecord::DeleteTopic {
                 id: topic_id(&mut r)?,
             },
+            3 => MetadataRecord::AllocateProducerIds {
+                broker: NodeId(i32_of(&mut r)?),
+                incarnation: r.var()?,
+                size: i64_of(&mut r)?,
+            },
             tag => {
                 return Err(DecodeError::Tag {
                     what: "metadata record",
@@ -291,6 +375,10 @@ fn i32_of(r: &mut Reader<'_>) -> Result<i32, DecodeError> {
     u32::try_from(r.var()?)
         .map(|v| v as i32)
         .map_err(|_| DecodeError::Varint)
+}
+
+fn i64_of(r: &mut Reader<'_>) -> Result<i64, DecodeError> {
+    i64::try_from(r.var()?).map_err(|_| DecodeError::Varint)
 }
 
 fn string(r: &mut Reader<'_>) -> Result<String, DecodeError> {
@@ -469,6 +557,9 @@ mod tests {
         fn topic_records_round_trip(records in proptest::collection::vec(prop_oneof![
             topic(),
             any::<[u8; 16]>().prop_map(|id| MetadataRecord::DeleteTopic { id: TopicId(id) }),
+            (0..9i32, any::<u64>(), 0..i64::MAX).prop_map(|(b, incarnation, size)| {
+                MetadataRecord::AllocateProducerIds { broker: NodeId(b), incarnation, size }
+            }),
         ], 0..5)) {
             let bytes = encode_records(&records);
             prop_assert_eq!(decode_records(&bytes), Ok(records.clone()));

@@ -12,6 +12,7 @@ use crate::error::ErrorCode;
 use crate::ids::{NodeId, Offset};
 use crate::metadata::TopicMeta;
 use crate::node::Output;
+use crate::producer::PRODUCER_ID_BLOCK_SIZE;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -82,6 +83,7 @@ impl Node {
         }
         if changed {
             self.reconcile_topics();
+            self.adopt_producer_block();
         }
         for (proposer, verdict) in answers {
             match proposer {
@@ -155,6 +157,55 @@ impl Node {
                 }
             }
             tracing::info!(topic = %t.name, partitions = t.partitions, "topic recorded");
+        }
+    }
+
+    /// A producer id from this process's block (node/cluster.rs keeps it topped up); `None`
+    /// while the controller has not granted one.
+    pub(crate) fn cluster_producer_id(&mut self) -> Option<i64> {
+        let id = self.producer_ids.take();
+        let left = self.producer_ids.block_end - self.producer_ids.next;
+        if left < PRODUCER_ID_BLOCK_SIZE / 2 {
+            self.request_producer_ids();
+        }
+        id
+    }
+
+    /// Asks the controller for a new block of producer ids, at most once a second.
+    fn request_producer_ids(&mut self) {
+        if self.is_registered() && self.asked_for_producer_ids.is_none_or(|t| t <= self.now) {
+            let record = MetadataRecord::AllocateProducerIds {
+                broker: self.config.node_id,
+                incarnation: self.incarnation,
+                size: PRODUCER_ID_BLOCK_SIZE,
+            };
+            if self.submit_to_controller(&record).is_ok() {
+                self.asked_for_producer_ids = Some(self.now + Duration::from_secs(1));
+            }
+        }
+    }
+
+    /// Takes up the latest block the controller granted this process, if it is new; asks
+    /// for a first one once registered. Blocks only grow, so nothing handed out from the
+    /// old block is in the new one; what the old one had left is skipped.
+    fn adopt_producer_block(&mut self) {
+        let Some(q) = &self.quorum else { return };
+        let granted = q
+            .image()
+            .producer_blocks
+            .get(&self.config.node_id)
+            .filter(|b| b.incarnation == self.incarnation)
+            .copied();
+        match granted {
+            Some(b) if b.first >= self.producer_ids.block_end => {
+                self.producer_ids = crate::producer::ProducerIdBlock {
+                    next: b.first,
+                    block_end: b.end,
+                };
+                self.asked_for_producer_ids = None;
+            }
+            Some(_) => {}
+            None => self.request_producer_ids(),
         }
     }
 

@@ -318,6 +318,8 @@ pub struct Node {
     /// Topics this broker asked the controller to create (auto-creation), until when it
     /// does not ask again.
     pub(crate) creating: BTreeMap<String, Instant>,
+    /// Until when a request for a producer-id block is outstanding (node/cluster.rs).
+    pub(crate) asked_for_producer_ids: Option<Instant>,
 }
 
 /// Bounds on what clients can make a node hold: beyond them, requests are refused rather
@@ -376,6 +378,7 @@ impl Node {
             forwards: BTreeMap::new(),
             image_version: 0,
             creating: BTreeMap::new(),
+            asked_for_producer_ids: None,
         };
         node.timers
             .set(NodeTimer::LogCleaner, node.log_cleaner_deadline());

@@ -480,3 +480,46 @@ fn partition_and_config_changes_are_refused_in_a_cluster_not_made_on_one_broker(
         assert_eq!(c.node(id).metadata.topics["p"].partitions, 1);
     }
 }
+
+#[test]
+fn producer_ids_come_from_controller_blocks_distinct_across_brokers_and_restarts() {
+    use crate::api::InitProducerIdRequest;
+    let mut c = formed();
+    c.run_for(100);
+    let init = |c: &mut TestCluster, at: NodeId| -> (ErrorCode, i64) {
+        let request = Request::InitProducerId(InitProducerIdRequest {
+            transactional_id: None,
+            transaction_timeout_ms: 60_000,
+            producer_id: -1,
+            producer_epoch: -1,
+        });
+        match c.call(at, request, 1_000) {
+            Some(Response::InitProducerId(r)) => (r.error_code, r.producer_id),
+            other => panic!("{other:?}"),
+        }
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for round in 0..3 {
+        for id in [NodeId(1), NodeId(2), NodeId(3)] {
+            let (code, pid) = init(&mut c, id);
+            assert_eq!(code, ErrorCode::NONE);
+            assert!(
+                seen.insert(pid),
+                "producer id {pid} handed out twice (round {round})"
+            );
+        }
+    }
+    // A restarted broker does not reuse its old block, whatever it handed out from it.
+    c.kill(NodeId(2));
+    c.start(NodeId(2));
+    assert!(c.run_until(10_000, all_registered));
+    c.run_for(100);
+    for _ in 0..3 {
+        let (code, pid) = init(&mut c, NodeId(2));
+        assert_eq!(code, ErrorCode::NONE);
+        assert!(
+            seen.insert(pid),
+            "producer id {pid} handed out twice after a restart"
+        );
+    }
+}
