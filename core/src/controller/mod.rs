@@ -82,6 +82,9 @@ pub struct BrokerRegistration {
     pub host: String,
     pub port: i32,
     pub rack: Option<String>,
+    /// Producer ids below this were handed out before the broker joined the cluster (a
+    /// single node's, node/upgrade.rs): no block starts below it once it registered.
+    pub producer_floor: i64,
 }
 
 /// The cluster's metadata as of some applied index: the same on every broker that applied
@@ -97,6 +100,10 @@ pub struct ClusterImage {
     pub next_producer_id: i64,
     /// Each broker's latest producer-id block.
     pub producer_blocks: BTreeMap<NodeId, ProducerIdBlock>,
+    /// The metadata quorum's voters, set by the quorum from its log's membership (not a
+    /// record): producer ids are granted only once every voter registered, so that no
+    /// block is cut below a joining single node's ids.
+    pub voters: std::collections::BTreeSet<NodeId>,
 }
 
 /// Why a batch of records was refused: a Kafka error code and a message for the client.
@@ -133,6 +140,7 @@ impl ClusterImage {
                     }
                     _ => {}
                 }
+                self.next_producer_id = self.next_producer_id.max(r.producer_floor);
                 self.brokers.insert(r.id, r.clone());
                 Ok(())
             }
@@ -190,6 +198,12 @@ impl ClusterImage {
                     return Err((
                         ErrorCode::INVALID_REQUEST,
                         format!("a block of {size} producer ids for broker {broker}"),
+                    ));
+                }
+                if let Some(v) = self.voters.iter().find(|v| !self.brokers.contains_key(v)) {
+                    return Err((
+                        ErrorCode::COORDINATOR_NOT_AVAILABLE,
+                        format!("no producer ids until every voter registered; {v} has not"),
                     ));
                 }
                 let first = self.next_producer_id;
@@ -297,8 +311,8 @@ impl ClusterImage {
 const IMAGE_VERSION: u8 = 1;
 /// name length, id, partitions, config count, compacted flag, replica list count.
 const MIN_TOPIC_BYTES: usize = 21;
-/// id, incarnation, host length, port, rack flag.
-const MIN_REGISTRATION_BYTES: usize = 5;
+/// id, incarnation, host length, port, rack flag, producer floor.
+const MIN_REGISTRATION_BYTES: usize = 6;
 
 /// Encodes one batch of records (one Raft entry, or one `Forward`).
 #[must_use]
@@ -400,6 +414,7 @@ fn put_registration(w: &mut Vec<u8>, b: &BrokerRegistration) {
             put_bytes(w, rack.as_bytes());
         }
     }
+    put(w, b.producer_floor.max(0) as u64);
 }
 
 fn put_topic(w: &mut Vec<u8>, t: &TopicMeta, replicas: &[Vec<NodeId>]) {
@@ -503,6 +518,7 @@ fn registration(r: &mut Reader<'_>) -> Result<BrokerRegistration, DecodeError> {
             1 => Some(string(r)?),
             tag => return Err(DecodeError::Tag { what: "rack", tag }),
         },
+        producer_floor: i64_of(r)?,
     })
 }
 
@@ -525,6 +541,7 @@ mod tests {
                 host,
                 port,
                 rack,
+                producer_floor: 0,
             })
     }
 
@@ -602,6 +619,7 @@ mod tests {
                     host: "h".into(),
                     port: 9092,
                     rack: None,
+                    producer_floor: 0,
                 })])
                 .unwrap();
         }
@@ -678,6 +696,7 @@ mod tests {
             host: "h".into(),
             port: 9092,
             rack: None,
+            producer_floor: 0,
         };
         let bad = BrokerRegistration {
             id: NodeId(-3),

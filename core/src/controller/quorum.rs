@@ -74,6 +74,14 @@ fn node_id(id: keel_raft::NodeId) -> NodeId {
     NodeId(i32::try_from(id.0).unwrap_or(i32::MAX))
 }
 
+fn voters_of(raft: &RaftNode<StorageLog>) -> BTreeSet<NodeId> {
+    raft.membership()
+        .voters
+        .iter()
+        .map(|&v| node_id(v))
+        .collect()
+}
+
 fn raft_now(now: Instant) -> keel_raft::Instant {
     keel_raft::Instant(now.as_nanos() / 1_000_000)
 }
@@ -121,6 +129,8 @@ impl MetadataQuorum {
                     "the metadata log refuses its durable state: {e:?}"
                 )))
             })?;
+        let mut image = image;
+        image.voters = voters_of(&raft);
         Ok(MetadataQuorum {
             raft,
             image,
@@ -283,7 +293,8 @@ impl MetadataQuorum {
                     RaftOutput::Apply { from, to } => self.apply(now, from, to, storage),
                     RaftOutput::RestoreSnapshot { .. } => {
                         match ClusterImage::decode(&self.raft.log().snapshot().data) {
-                            Ok(image) => {
+                            Ok(mut image) => {
+                                image.voters = voters_of(&self.raft);
                                 self.image = image;
                                 self.version += 1;
                             }

@@ -19,6 +19,38 @@ use std::time::Duration;
 /// The file in a partition's directory naming the topic id it belongs to.
 const PARTITION_METADATA: &str = "partition.metadata";
 
+/// Writes the `partition.metadata` of a directory that holds data but no stamp (a single
+/// node's, being imported) so that it opens as `topic`'s.
+impl Node {
+    pub(crate) fn stamp_partition_dir(
+        &mut self,
+        topic: &TopicMeta,
+        index: i32,
+    ) -> Result<(), OpenError> {
+        let dir = super::partition_dir(&topic.name, index);
+        let file = format!("{dir}/{PARTITION_METADATA}");
+        if self.storage.len(&file)?.is_none() && !self.storage.list(&dir)?.is_empty() {
+            self.storage
+                .replace(&file, partition_metadata(topic.id).as_bytes())?;
+        }
+        Ok(())
+    }
+}
+
+/// The topic id a `partition.metadata` names, if it parses.
+fn stamped_id(bytes: &[u8]) -> Option<TopicId> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let hex = text.lines().find_map(|l| l.strip_prefix("topic_id: "))?;
+    if hex.len() != 32 {
+        return None;
+    }
+    let mut id = [0u8; 16];
+    for (i, b) in id.iter_mut().enumerate() {
+        *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(TopicId(id))
+}
+
 /// The contents of a partition's `partition.metadata` (Kafka's layout, id in hex).
 fn partition_metadata(id: TopicId) -> String {
     let hex: String = id.0.iter().map(|b| format!("{b:02x}")).collect();
@@ -82,6 +114,7 @@ impl Node {
             self.fatal.get_or_insert_with(|| reason.to_string());
         }
         if changed {
+            self.drive_import();
             self.reconcile_topics();
             self.adopt_producer_block();
         }
@@ -173,6 +206,14 @@ impl Node {
 
     /// Asks the controller for a new block of producer ids, at most once a second.
     fn request_producer_ids(&mut self) {
+        if self.import.as_ref().is_some_and(|i| {
+            self.quorum
+                .as_ref()
+                .is_some_and(|q| q.image().next_producer_id < i.producer_floor())
+        }) {
+            // Not before the single node's ids are reserved (node/upgrade.rs).
+            return;
+        }
         if self.is_registered() && self.asked_for_producer_ids.is_none_or(|t| t <= self.now) {
             let record = MetadataRecord::AllocateProducerIds {
                 broker: self.config.node_id,
@@ -197,7 +238,13 @@ impl Node {
             .filter(|b| b.incarnation == self.incarnation)
             .copied();
         match granted {
-            Some(b) if b.first >= self.producer_ids.block_end => {
+            Some(b)
+                if b.first >= self.producer_ids.block_end
+                    && self
+                        .import
+                        .as_ref()
+                        .is_none_or(|i| b.first >= i.producer_floor()) =>
+            {
                 self.producer_ids = crate::producer::ProducerIdBlock {
                     next: b.first,
                     block_end: b.end,
@@ -222,6 +269,16 @@ impl Node {
             None => None,
         };
         if held.as_deref() != Some(stamp.as_bytes()) {
+            let kept = self.import.as_ref().is_some_and(|i| {
+                held.as_deref()
+                    .and_then(stamped_id)
+                    .is_some_and(|id| i.protects(id))
+            });
+            if kept {
+                return Err(OpenError::Storage(std::io::Error::other(format!(
+                    "{dir} holds a single node's data for another topic of this name; not served"
+                ))));
+            }
             let stale = self.storage.list(&dir)?;
             if !stale.is_empty() {
                 tracing::warn!(%dir, "removing the files of an older topic of the same name");
@@ -365,6 +422,11 @@ impl Node {
             return;
         };
         if self.is_registered() {
+            if self.import.as_ref().is_some_and(|i| i.pending()) {
+                self.drive_import();
+                self.timers
+                    .set(NodeTimer::Register, self.now + Duration::from_millis(500));
+            }
             return;
         }
         let retry = Duration::from_millis((cluster.election_timeout_ms / 2).max(10));
@@ -374,6 +436,7 @@ impl Node {
             host: self.config.advertised_host.clone(),
             port: self.config.advertised_port,
             rack: cluster.rack.clone(),
+            producer_floor: self.import.as_ref().map_or(0, |i| i.producer_floor()),
         });
         let records = controller::encode_records(&[record]);
         let id = self.next_forward_id;

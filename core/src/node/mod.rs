@@ -14,6 +14,7 @@ mod cluster;
 mod logs;
 #[cfg(test)]
 mod tests_cluster;
+pub(crate) mod upgrade;
 
 pub use logs::partition_dir;
 pub(crate) use logs::topic_log_config;
@@ -320,6 +321,9 @@ pub struct Node {
     pub(crate) creating: BTreeMap<String, Instant>,
     /// Until when a request for a producer-id block is outstanding (node/cluster.rs).
     pub(crate) asked_for_producer_ids: Option<Instant>,
+    /// A single node's topics on their way into the cluster's metadata log, when its data
+    /// directory starts as a cluster broker (node/upgrade.rs).
+    pub(crate) import: Option<crate::node::upgrade::Import>,
 }
 
 /// Bounds on what clients can make a node hold: beyond them, requests are refused rather
@@ -379,6 +383,7 @@ impl Node {
             image_version: 0,
             creating: BTreeMap::new(),
             asked_for_producer_ids: None,
+            import: None,
         };
         node.timers
             .set(NodeTimer::LogCleaner, node.log_cleaner_deadline());
@@ -390,8 +395,9 @@ impl Node {
             // The metadata log, not the file, says which topics exist and which partitions
             // this broker hosts (node/cluster.rs); entries past its snapshot apply once the
             // quorum knows they are committed, so nothing is an orphan yet.
-            node.metadata = Metadata::default();
+            let single_node = std::mem::take(&mut node.metadata);
             node.open_quorum(seed)?;
+            node.stage_import(single_node)?;
             node.reconcile_topics();
         } else {
             node.remove_orphan_logs()?;

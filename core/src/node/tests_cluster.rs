@@ -8,6 +8,7 @@ use crate::error::ErrorCode;
 use crate::ids::NodeId;
 use crate::node::{Input, Output, PeerMessage};
 use crate::testing::cluster::TestCluster;
+use std::collections::BTreeMap;
 
 fn all_registered(c: &TestCluster) -> bool {
     c.agreed_controller().is_some()
@@ -522,4 +523,70 @@ fn producer_ids_come_from_controller_blocks_distinct_across_brokers_and_restarts
             "producer id {pid} handed out twice after a restart"
         );
     }
+}
+
+#[test]
+fn a_single_nodes_data_directory_joins_a_cluster_with_its_topics_data_and_producer_ids() {
+    use crate::api::InitProducerIdRequest;
+    use crate::testing::Harness;
+    let mut h = Harness::new();
+    h.create("legacy", 2);
+    for v in ["a", "b", "c"] {
+        let (r, _) = h.call(produce("legacy", 1, 1, batch(&[v], 0)));
+        assert_eq!(produce_result(&r).error_code, ErrorCode::NONE);
+    }
+    h.release_flushes();
+    let (r, _) = h.call(Request::InitProducerId(InitProducerIdRequest::default()));
+    let Response::InitProducerId(old) = r else {
+        panic!()
+    };
+    assert_eq!(old.error_code, ErrorCode::NONE);
+    h.node.flush_all();
+    h.pump();
+    let disk = h.disk.clone();
+    drop(h);
+
+    let mut c = TestCluster::over(3, BTreeMap::from([(NodeId(1), disk.clone())]));
+    let imported = |c: &TestCluster| {
+        all_registered(c)
+            && [NodeId(1), NodeId(2), NodeId(3)]
+                .into_iter()
+                .all(|id| c.node(id).metadata.topics.contains_key("legacy"))
+            && c.node(NodeId(1)).partition_named("legacy", 1).is_some()
+    };
+    assert!(
+        c.run_until(10_000, imported),
+        "the single node's topic did not arrive"
+    );
+    let p = c.node(NodeId(1)).partition_named("legacy", 1).unwrap();
+    assert_eq!(
+        p.log.log_end_offset(),
+        3,
+        "its records are served as before"
+    );
+    let m = metadata_of(&mut c, NodeId(3), "legacy");
+    assert!(m.partitions.iter().all(|p| p.leader_id == 1));
+    c.run_for(1_000);
+    assert!(
+        disk.contents(crate::metadata::METADATA_FILE).is_none(),
+        "the file is gone"
+    );
+    // Ids the single node handed out are never handed out again.
+    for at in [NodeId(1), NodeId(2), NodeId(3)] {
+        let r = c.call(
+            at,
+            Request::InitProducerId(InitProducerIdRequest::default()),
+            1_000,
+        );
+        let Some(Response::InitProducerId(r)) = r else {
+            panic!()
+        };
+        assert_eq!(r.error_code, ErrorCode::NONE);
+        assert!(r.producer_id > old.producer_id, "{} reused", r.producer_id);
+    }
+    // A restart does not import it again, nor lose it.
+    c.kill(NodeId(1));
+    c.start(NodeId(1));
+    assert!(c.run_until(10_000, imported));
+    assert!(c.node(NodeId(1)).import.is_none());
 }

@@ -51,6 +51,11 @@ pub(crate) struct TestCluster {
 impl TestCluster {
     /// Brokers 1..=n, every one a voter, opened at T0.
     pub(crate) fn new(n: i32) -> TestCluster {
+        TestCluster::over(n, BTreeMap::new())
+    }
+
+    /// [`TestCluster::new`] with some brokers over files they already hold.
+    pub(crate) fn over(n: i32, mut disks: BTreeMap<NodeId, MemStorage>) -> TestCluster {
         let voters: BTreeSet<NodeId> = (1..=n).map(NodeId).collect();
         let mut members = BTreeMap::new();
         for &id in &voters {
@@ -65,7 +70,7 @@ impl TestCluster {
                 id,
                 Member {
                     node: None,
-                    disk: MemStorage::new(),
+                    disk: disks.remove(&id).unwrap_or_default(),
                     config,
                     starts: 0,
                 },
