@@ -9,7 +9,7 @@ use super::WriteClass;
 use crate::api::*;
 use crate::config::validate_topic_config;
 use crate::error::ErrorCode;
-use crate::ids::PartitionId;
+use crate::ids::{NodeId, PartitionId};
 use crate::log::LogError;
 use crate::metadata::Metadata;
 use crate::metadata::{validate_topic_name, TopicMeta};
@@ -241,13 +241,18 @@ impl Node {
                     // The leader is the first replica; a partition this broker hosts is
                     // healthy when its log is, one elsewhere as far as this broker knows.
                     let replicas = self.partition_replicas(meta.id, index);
-                    let leader = replicas.first().copied().unwrap_or(-1);
+                    let first = replicas.first().copied().unwrap_or(-1);
+                    // A fenced leader's partitions are offline until it is back.
+                    let offline = self.is_fenced(NodeId(first));
+                    let leader = if offline { -1 } else { first };
                     let healthy = match p {
                         Some(p) => !p.is_failed(),
                         None => leader != self.config.node_id.0 && leader >= 0,
                     };
                     MetadataPartition {
-                        error_code: if healthy {
+                        error_code: if offline {
+                            ErrorCode::LEADER_NOT_AVAILABLE
+                        } else if healthy {
                             ErrorCode::NONE
                         } else {
                             ErrorCode::KAFKA_STORAGE_ERROR
@@ -255,7 +260,11 @@ impl Node {
                         partition_index: index,
                         leader_id: leader,
                         leader_epoch: p.map_or(SINGLE_NODE_LEADER_EPOCH, |p| p.leader_epoch).0,
-                        offline_replicas: if healthy { vec![] } else { vec![leader] },
+                        offline_replicas: if healthy && !offline {
+                            vec![]
+                        } else {
+                            vec![first]
+                        },
                         isr_nodes: replicas.clone(),
                         replica_nodes: replicas,
                     }

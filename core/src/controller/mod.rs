@@ -58,6 +58,11 @@ pub enum MetadataRecord {
         incarnation: u64,
         size: i64,
     },
+    /// The controller has not heard from the broker's process `incarnation` within the
+    /// session timeout: clients are no longer sent to it.
+    FenceBroker { id: NodeId, incarnation: u64 },
+    /// The controller hears from a fenced broker's process again.
+    UnfenceBroker { id: NodeId, incarnation: u64 },
 }
 
 /// The producer ids a broker process may hand out: `first..end`.
@@ -104,6 +109,8 @@ pub struct ClusterImage {
     /// record): producer ids are granted only once every voter registered, so that no
     /// block is cut below a joining single node's ids.
     pub voters: std::collections::BTreeSet<NodeId>,
+    /// Registered brokers the controller does not hear from (Kafka's fenced brokers).
+    pub fenced: std::collections::BTreeSet<NodeId>,
 }
 
 /// Why a batch of records was refused: a Kafka error code and a message for the client.
@@ -142,6 +149,8 @@ impl ClusterImage {
                 }
                 self.next_producer_id = self.next_producer_id.max(r.producer_floor);
                 self.brokers.insert(r.id, r.clone());
+                // A process registering is a process alive.
+                self.fenced.remove(&r.id);
                 Ok(())
             }
             MetadataRecord::CreateTopic { topic, replicas } => {
@@ -222,6 +231,21 @@ impl ClusterImage {
                 );
                 Ok(())
             }
+            MetadataRecord::FenceBroker { id, incarnation }
+            | MetadataRecord::UnfenceBroker { id, incarnation } => {
+                if self.brokers.get(id).map(|b| b.incarnation) != Some(*incarnation) {
+                    return Err((
+                        STALE_BROKER_EPOCH,
+                        format!("broker {id} has registered since"),
+                    ));
+                }
+                if matches!(record, MetadataRecord::FenceBroker { .. }) {
+                    self.fenced.insert(*id);
+                } else {
+                    self.fenced.remove(id);
+                }
+                Ok(())
+            }
             MetadataRecord::DeleteTopic { id } => {
                 if self.replicas.remove(id).is_none() {
                     return Err((
@@ -256,6 +280,10 @@ impl ClusterImage {
                 t,
                 self.replicas.get(&t.id).map_or(&[][..], Vec::as_slice),
             );
+        }
+        put(&mut w, self.fenced.len() as u64);
+        for id in &self.fenced {
+            put_i32(&mut w, id.0);
         }
         put(&mut w, self.next_producer_id as u64);
         put(&mut w, self.producer_blocks.len() as u64);
@@ -292,6 +320,9 @@ impl ClusterImage {
             let (t, replicas) = topic(&mut r)?;
             image.replicas.insert(t.id, replicas);
             image.topics.insert(t.name.clone(), t);
+        }
+        for _ in 0..r.count(1)? {
+            image.fenced.insert(NodeId(i32_of(&mut r)?));
         }
         image.next_producer_id = i64_of(&mut r)?;
         for _ in 0..r.count(4)? {
@@ -343,6 +374,16 @@ pub fn encode_records(records: &[MetadataRecord]) -> Vec<u8> {
                 put(&mut w, *incarnation);
                 put(&mut w, *size as u64);
             }
+            MetadataRecord::FenceBroker { id, incarnation } => {
+                w.push(4);
+                put_i32(&mut w, id.0);
+                put(&mut w, *incarnation);
+            }
+            MetadataRecord::UnfenceBroker { id, incarnation } => {
+                w.push(5);
+                put_i32(&mut w, id.0);
+                put(&mut w, *incarnation);
+            }
         }
     }
     w
@@ -351,8 +392,8 @@ pub fn encode_records(records: &[MetadataRecord]) -> Vec<u8> {
 /// Decodes one batch; trailing bytes are an error.
 pub fn decode_records(bytes: &[u8]) -> Result<Vec<MetadataRecord>, DecodeError> {
     let mut r = Reader::new(bytes);
-    // The smallest record: a tag and the smallest registration.
-    let n = r.count(1 + MIN_REGISTRATION_BYTES)?;
+    // The smallest record, a fencing: a tag, an id and an incarnation.
+    let n = r.count(3)?;
     let mut records = Vec::with_capacity(n);
     for _ in 0..n {
         records.push(match r.u8()? {
@@ -368,6 +409,14 @@ pub fn decode_records(bytes: &[u8]) -> Result<Vec<MetadataRecord>, DecodeError> 
                 broker: NodeId(i32_of(&mut r)?),
                 incarnation: r.var()?,
                 size: i64_of(&mut r)?,
+            },
+            4 => MetadataRecord::FenceBroker {
+                id: NodeId(i32_of(&mut r)?),
+                incarnation: r.var()?,
+            },
+            5 => MetadataRecord::UnfenceBroker {
+                id: NodeId(i32_of(&mut r)?),
+                incarnation: r.var()?,
             },
             tag => {
                 return Err(DecodeError::Tag {
@@ -576,6 +625,14 @@ mod tests {
             any::<[u8; 16]>().prop_map(|id| MetadataRecord::DeleteTopic { id: TopicId(id) }),
             (0..9i32, any::<u64>(), 0..i64::MAX).prop_map(|(b, incarnation, size)| {
                 MetadataRecord::AllocateProducerIds { broker: NodeId(b), incarnation, size }
+            }),
+            (0..9i32, any::<u64>(), any::<bool>()).prop_map(|(b, incarnation, fence)| {
+                let id = NodeId(b);
+                if fence {
+                    MetadataRecord::FenceBroker { id, incarnation }
+                } else {
+                    MetadataRecord::UnfenceBroker { id, incarnation }
+                }
             }),
         ], 0..5)) {
             let bytes = encode_records(&records);

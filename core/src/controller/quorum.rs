@@ -64,6 +64,10 @@ pub struct MetadataQuorum {
     version: u64,
     /// Set when writing the log failed: the node must stop, as after a failed fsync.
     failed: Option<String>,
+    /// When this replica last became the leader: a broker's silence counts from then.
+    leader_since: Option<keel_raft::Instant>,
+    /// Fencings and unfencings proposed, with when they may be proposed again.
+    liveness_proposed: BTreeMap<NodeId, (bool, keel_raft::Instant)>,
 }
 
 fn raft_id(id: NodeId) -> keel_raft::NodeId {
@@ -140,6 +144,8 @@ impl MetadataQuorum {
             applied_since_snapshot: 0,
             version: 0,
             failed: None,
+            leader_since: None,
+            liveness_proposed: BTreeMap::new(),
         })
     }
 
@@ -250,6 +256,94 @@ impl MetadataQuorum {
         result
     }
 
+    /// On the active controller: fences every registered broker whose process has not
+    /// answered the metadata quorum's heartbeats for `session_timeout_ms` (each broker is a
+    /// voter, so the Raft leader hears from it every heartbeat interval), and unfences a
+    /// fenced one heard from again. A proposal is repeated at most once a second.
+    pub fn check_liveness(
+        &mut self,
+        now: Instant,
+        session_timeout_ms: u64,
+        storage: &dyn Storage,
+        out: &mut VecDeque<Output>,
+    ) {
+        let Some(since) = self.leader_since.filter(|_| self.is_leader()) else {
+            return;
+        };
+        let at = raft_now(now);
+        let me = node_id(self.raft.id());
+        let mut changes = Vec::new();
+        for b in self.image.brokers.values() {
+            let heard = if b.id == me {
+                at
+            } else {
+                let acked = self
+                    .raft
+                    .progress(raft_id(b.id))
+                    .map_or(keel_raft::Instant(0), |p| p.acked_sent_at);
+                acked.max(since)
+            };
+            let alive = at.0.saturating_sub(heard.0) <= session_timeout_ms;
+            let fenced = self.image.fenced.contains(&b.id);
+            if alive == fenced
+                && self
+                    .liveness_proposed
+                    .get(&b.id)
+                    .is_none_or(|&(fence, until)| fence == alive || until <= at)
+            {
+                changes.push((b.id, b.incarnation, !alive));
+            }
+        }
+        for (id, incarnation, fence) in changes {
+            let record = if fence {
+                tracing::warn!(broker = %id, session_timeout_ms, "fencing a broker the controller has not heard from");
+                super::MetadataRecord::FenceBroker { id, incarnation }
+            } else {
+                tracing::info!(broker = %id, "unfencing a broker heard from again");
+                super::MetadataRecord::UnfenceBroker { id, incarnation }
+            };
+            let records = super::encode_records(&[record]);
+            if self.raft.propose(at, records).is_ok() {
+                self.liveness_proposed
+                    .insert(id, (fence, keel_raft::Instant(at.0 + 1_000)));
+            }
+        }
+        self.drain(now, storage, out);
+    }
+
+    /// Each voter's replication as the active controller sees it: (id, matched index,
+    /// milliseconds since it last answered), itself included; empty on a follower.
+    pub fn voter_lags(&self, now: Instant) -> Vec<(NodeId, u64, Option<u64>)> {
+        if !self.is_leader() {
+            return Vec::new();
+        }
+        let at = raft_now(now);
+        let me = self.raft.id();
+        self.raft
+            .membership()
+            .voters
+            .iter()
+            .map(|&v| {
+                if v == me {
+                    (node_id(v), self.raft.log().last_index().0, Some(0))
+                } else {
+                    let p = self.raft.progress(v);
+                    (
+                        node_id(v),
+                        p.map_or(0, |p| p.matched.0),
+                        p.filter(|p| p.acked_sent_at.0 > 0)
+                            .map(|p| at.0.saturating_sub(p.acked_sent_at.0)),
+                    )
+                }
+            })
+            .collect()
+    }
+
+    /// The index of the last entry in this replica's log.
+    pub fn last_index(&self) -> u64 {
+        self.raft.log().last_index().0
+    }
+
     /// Verdicts of proposals, in the order they were reached.
     pub fn take_answers(&mut self) -> Vec<(Proposer, Result<(), Refusal>)> {
         std::mem::take(&mut self.answers)
@@ -308,6 +402,8 @@ impl MetadataQuorum {
                     }
                     RaftOutput::RoleChanged { role, term, leader } => {
                         tracing::info!(?role, term = term.0, leader = ?leader.map(node_id), "metadata quorum");
+                        self.leader_since = (role == Role::Leader).then(|| raft_now(now));
+                        self.liveness_proposed.clear();
                         if role != Role::Leader {
                             for (_, (_, proposer)) in std::mem::take(&mut self.proposals) {
                                 self.answers.push((

@@ -86,7 +86,23 @@ impl Node {
             .set_or_cancel(NodeTimer::Quorum, quorum.next_deadline());
         self.quorum = Some(quorum);
         self.timers.set(NodeTimer::Register, self.now);
+        self.timers.set(NodeTimer::Liveness, self.now);
         Ok(())
+    }
+
+    /// On the active controller, every quarter session timeout: fences and unfences.
+    pub(crate) fn check_liveness(&mut self) {
+        let Some(cluster) = &self.config.cluster else {
+            return;
+        };
+        let timeout = cluster.session_timeout_ms;
+        self.timers.set(
+            NodeTimer::Liveness,
+            self.now + Duration::from_millis((timeout / 4).max(10)),
+        );
+        if let Some(q) = self.quorum.as_mut() {
+            q.check_liveness(self.now, timeout, self.storage.as_ref(), &mut self.outputs);
+        }
     }
 
     pub(crate) fn tick_quorum(&mut self) {
@@ -388,6 +404,7 @@ impl Node {
                 .image()
                 .brokers
                 .values()
+                .filter(|b| !q.image().fenced.contains(&b.id))
                 .map(|b| crate::api::BrokerInfo {
                     node_id: b.id.0,
                     host: b.host.clone(),
@@ -402,6 +419,13 @@ impl Node {
                 rack: None,
             }],
         }
+    }
+
+    /// Whether the controller fenced broker `id` (never, on a single node).
+    pub(crate) fn is_fenced(&self, id: NodeId) -> bool {
+        self.quorum
+            .as_ref()
+            .is_some_and(|q| q.image().fenced.contains(&id))
     }
 
     /// Whether the metadata log holds this process's registration.

@@ -175,6 +175,9 @@ pub struct ClusterConfig {
     pub heartbeat_interval_ms: u64,
     /// Applied metadata entries between two snapshots of the cluster image.
     pub snapshot_every: u64,
+    /// How long the active controller waits to hear from a broker before fencing it
+    /// (Kafka's broker.session.timeout.ms).
+    pub session_timeout_ms: u64,
 }
 
 impl ClusterConfig {
@@ -186,6 +189,7 @@ impl ClusterConfig {
             election_timeout_ms: 1_000,
             heartbeat_interval_ms: 100,
             snapshot_every: 1_000,
+            session_timeout_ms: 2_000,
         }
     }
 }
@@ -261,6 +265,8 @@ pub(crate) enum NodeTimer {
     Quorum,
     /// The next attempt to register this broker with the controller (node/cluster.rs).
     Register,
+    /// The active controller's next check of which brokers it hears from.
+    Liveness,
 }
 
 /// A broker node: owns the topic table, the partitions it hosts, the parked requests and
@@ -455,6 +461,7 @@ impl Node {
             NodeTimer::Retention => self.retention_wanted(),
             NodeTimer::Checkpoint => self.log_checkpoint_wanted(),
             NodeTimer::Quorum | NodeTimer::Register => true,
+            NodeTimer::Liveness => self.quorum.as_ref().is_some_and(|q| q.is_leader()),
         })
     }
 
@@ -482,6 +489,7 @@ impl Node {
                 }
                 NodeTimer::Quorum => self.tick_quorum(),
                 NodeTimer::Register => self.register(),
+                NodeTimer::Liveness => self.check_liveness(),
             }
         }
     }

@@ -590,3 +590,59 @@ fn a_single_nodes_data_directory_joins_a_cluster_with_its_topics_data_and_produc
     assert!(c.run_until(10_000, imported));
     assert!(c.node(NodeId(1)).import.is_none());
 }
+
+#[test]
+fn a_broker_the_controller_stops_hearing_is_fenced_and_comes_back_unfenced() {
+    let mut c = formed();
+    let at = follower_of(&c);
+    let mut request = create_topic("f", 3);
+    if let Request::CreateTopics(r) = &mut request {
+        r.topics[0].assignments = vec![(0, vec![1]), (1, vec![2]), (2, vec![3])];
+        r.topics[0].num_partitions = -1;
+    }
+    assert_eq!(
+        create(&mut c, at, request).topics[0].error_code,
+        ErrorCode::NONE
+    );
+    c.run_for(100);
+    // Kill a broker that is not the controller: within a session timeout and a check it
+    // is no longer listed, and its partition is offline.
+    let controller = c.agreed_controller().unwrap();
+    let victim = follower_of(&c);
+    c.kill(victim);
+    let gone = |c: &TestCluster| {
+        c.node(controller)
+            .live_brokers()
+            .iter()
+            .all(|b| b.node_id != victim.0)
+    };
+    assert!(!gone(&c));
+    assert!(c.run_until(5_000, gone), "the dead broker is still listed");
+    let p = metadata_of(&mut c, controller, "f").partitions[(victim.0 - 1) as usize].clone();
+    assert_eq!(
+        (p.error_code, p.leader_id),
+        (ErrorCode::LEADER_NOT_AVAILABLE, -1)
+    );
+    // Restarted, it registers again and is listed and leads its partition again.
+    c.start(victim);
+    assert!(c.run_until(10_000, |c| !gone(c) && all_registered(c)));
+    let p = metadata_of(&mut c, controller, "f").partitions[(victim.0 - 1) as usize].clone();
+    assert_eq!((p.error_code, p.leader_id), (ErrorCode::NONE, victim.0));
+    // Cut off and healed, without a restart: unfenced by being heard from again.
+    c.isolate(victim);
+    assert!(c.run_until(5_000, |c| {
+        let q = c.node(controller).quorum.as_ref().unwrap();
+        q.is_leader() && q.image().fenced.contains(&victim)
+    }));
+    c.heal();
+    assert!(c.run_until(10_000, |c| {
+        c.agreed_controller().is_some()
+            && c.node(victim)
+                .quorum
+                .as_ref()
+                .unwrap()
+                .image()
+                .fenced
+                .is_empty()
+    }));
+}
