@@ -43,6 +43,7 @@ pub enum Request {
     DeleteRecords(DeleteRecordsRequest),
     CreatePartitions(CreatePartitionsRequest),
     DescribeCluster(DescribeClusterRequest),
+    DescribeQuorum(DescribeQuorumRequest),
     DescribeLogDirs(DescribeLogDirsRequest),
     // Topic and broker configs (broker/configs.rs).
     DescribeConfigs(DescribeConfigsRequest),
@@ -81,6 +82,7 @@ pub enum Response {
     DeleteRecords(DeleteRecordsResponse),
     CreatePartitions(CreatePartitionsResponse),
     DescribeCluster(DescribeClusterResponse),
+    DescribeQuorum(DescribeQuorumResponse),
     DescribeLogDirs(DescribeLogDirsResponse),
     DescribeConfigs(DescribeConfigsResponse),
     AlterConfigs(AlterConfigsResponse),
@@ -1057,6 +1059,40 @@ pub struct CreatePartitionsTopicResult {
     pub name: String,
     pub error_code: ErrorCode,
     pub error_message: Option<String>,
+}
+
+// ---- DescribeQuorum (node/cluster.rs) -------------------------------------------------------
+
+/// DescribeQuorum (key 55, KIP-595): the partitions asked for, by topic name.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeQuorumRequest {
+    pub topics: Vec<(String, Vec<i32>)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DescribeQuorumResponse {
+    pub error_code: ErrorCode,
+    pub topics: Vec<(String, Vec<QuorumPartition>)>,
+}
+
+/// One quorum as its leader describes it (a follower fills in only what it knows).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct QuorumPartition {
+    pub partition_index: i32,
+    pub error_code: ErrorCode,
+    pub leader_id: i32,
+    pub leader_epoch: i32,
+    pub high_watermark: i64,
+    pub voters: Vec<QuorumReplica>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct QuorumReplica {
+    pub replica_id: i32,
+    pub log_end_offset: i64,
+    /// Milliseconds since the Unix epoch, or -1.
+    pub last_fetch_timestamp: i64,
+    pub last_caught_up_timestamp: i64,
 }
 
 // ---- DescribeCluster (broker/admin.rs) ----------------------------------------------------

@@ -206,6 +206,12 @@ pub fn validate_topic_name(name: &str) -> Result<(), String> {
             "Topic name is illegal, it can't be longer than 249 characters, topic name: {name}"
         ));
     }
+    // The metadata quorum's log lives in the directory this name's partition 0 would use.
+    if name == crate::controller::METADATA_TOPIC {
+        return Err(format!(
+            "Topic name {name} is reserved for the cluster's metadata log"
+        ));
+    }
     if !name
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
@@ -321,6 +327,7 @@ mod tests {
     #[test]
     fn topic_names_follow_kafka_rules() {
         assert!(validate_topic_name("orders.v1_x-2").is_ok());
+        assert!(validate_topic_name("__cluster_metadata").is_err());
         assert!(validate_topic_name("").is_err());
         assert!(validate_topic_name("..").is_err());
         assert!(validate_topic_name("a/b").is_err());

@@ -47,6 +47,18 @@ pub fn request_from_wire(version: i16, body: RequestBody) -> Result<api::Request
         }
         // v0 has no endpoint_type and v0-1 no include_fenced_brokers: the codec defaults
         // them to brokers (1) and false, which is what those versions mean.
+        RequestBody::DescribeQuorum(r) => {
+            api::Request::DescribeQuorum(api::DescribeQuorumRequest {
+                topics: r
+                    .topics
+                    .into_iter()
+                    .map(|t| {
+                        let partitions = t.partitions.iter().map(|p| p.partition_index).collect();
+                        (t.topic_name, partitions)
+                    })
+                    .collect(),
+            })
+        }
         RequestBody::DescribeCluster(r) => {
             api::Request::DescribeCluster(api::DescribeClusterRequest {
                 include_cluster_authorized_operations: r.include_cluster_authorized_operations,
@@ -151,6 +163,9 @@ pub fn response_to_wire(version: i16, response: api::Response) -> ResponseBody {
         }
         api::Response::DescribeCluster(r) => {
             ResponseBody::DescribeCluster(describe_cluster_response(r))
+        }
+        api::Response::DescribeQuorum(r) => {
+            ResponseBody::DescribeQuorum(describe_quorum_response(r))
         }
         api::Response::DescribeLogDirs(r) => {
             ResponseBody::DescribeLogDirs(describe_log_dirs_response(r))
@@ -297,6 +312,7 @@ pub fn response_api_key(response: &api::Response) -> ApiKey {
         api::Response::DeleteRecords(_) => ApiKey::DeleteRecords,
         api::Response::CreatePartitions(_) => ApiKey::CreatePartitions,
         api::Response::DescribeCluster(_) => ApiKey::DescribeCluster,
+        api::Response::DescribeQuorum(_) => ApiKey::DescribeQuorum,
         api::Response::DescribeLogDirs(_) => ApiKey::DescribeLogDirs,
         api::Response::DescribeConfigs(_) => ApiKey::DescribeConfigs,
         api::Response::AlterConfigs(_) => ApiKey::AlterConfigs,
@@ -1354,6 +1370,41 @@ fn create_partitions_response(r: api::CreatePartitionsResponse) -> codec::Create
                 name: t.name,
                 error_code: t.error_code.0,
                 error_message: t.error_message,
+            })
+            .collect(),
+    }
+}
+
+// DescribeQuorum: the timestamps (v1+) are dropped by the codec for v0.
+fn describe_quorum_response(r: api::DescribeQuorumResponse) -> codec::DescribeQuorumResponse {
+    codec::DescribeQuorumResponse {
+        error_code: r.error_code.0,
+        topics: r
+            .topics
+            .into_iter()
+            .map(|(name, partitions)| codec::DescribeQuorumTopicData {
+                topic_name: name,
+                partitions: partitions
+                    .into_iter()
+                    .map(|p| codec::DescribeQuorumPartitionData {
+                        partition_index: p.partition_index,
+                        error_code: p.error_code.0,
+                        leader_id: p.leader_id,
+                        leader_epoch: p.leader_epoch,
+                        high_watermark: p.high_watermark,
+                        current_voters: p
+                            .voters
+                            .into_iter()
+                            .map(|v| codec::DescribeQuorumReplicaState {
+                                replica_id: v.replica_id,
+                                log_end_offset: v.log_end_offset,
+                                last_fetch_timestamp: v.last_fetch_timestamp,
+                                last_caught_up_timestamp: v.last_caught_up_timestamp,
+                            })
+                            .collect(),
+                        observers: Vec::new(),
+                    })
+                    .collect(),
             })
             .collect(),
     }

@@ -864,6 +864,27 @@ differential!(
     }
 );
 differential!(
+    describe_quorum,
+    DescribeQuorum,
+    ours::DescribeQuorumRequest,
+    theirs::DescribeQuorumRequest,
+    requests 0..=1,
+    ours::DescribeQuorumResponse,
+    theirs::DescribeQuorumResponse,
+    responses 0..=1,
+    nested
+    |t: &mut theirs::DescribeQuorumRequest| {
+        for topic in &mut t.topics {
+            unknown_tag(&mut topic.unknown_tagged_fields);
+        }
+    },
+    |t: &mut theirs::DescribeQuorumResponse| {
+        for topic in &mut t.topics {
+            unknown_tag(&mut topic.unknown_tagged_fields);
+        }
+    }
+);
+differential!(
     describe_cluster,
     DescribeCluster,
     ours::DescribeClusterRequest,
@@ -931,6 +952,7 @@ const TESTED: &[(ApiKey, Versions, Versions)] = &[
     (ApiKey::DeleteGroups, (0, 2), (0, 2)),
     (ApiKey::IncrementalAlterConfigs, (0, 1), (0, 1)),
     (ApiKey::OffsetDelete, (0, 0), (0, 0)),
+    (ApiKey::DescribeQuorum, (0, 1), (0, 1)),
     (ApiKey::DescribeCluster, (0, 2), (0, 2)),
 ];
 

@@ -124,6 +124,10 @@ impl Node {
                 let response = self.create_partitions(r);
                 self.respond(conn, id, Response::CreatePartitions(response));
             }
+            Request::DescribeQuorum(r) => {
+                let response = self.describe_quorum(r);
+                self.respond(conn, id, Response::DescribeQuorum(response));
+            }
             Request::DescribeCluster(r) => {
                 let response = self.describe_cluster(r);
                 self.respond(conn, id, Response::DescribeCluster(response));

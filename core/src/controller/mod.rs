@@ -24,9 +24,12 @@ use keel_raft::codec::{put, put_bytes, DecodeError, Reader};
 use std::collections::BTreeMap;
 
 /// The directory of the metadata quorum's Raft log (hard state, snapshot, entries), named
-/// as Kafka names its metadata log. Topic names may not start with `__cluster_metadata`
+/// as Kafka names its metadata log. No topic may be called `__cluster_metadata`
 /// (metadata.rs), so it never collides with a partition's directory.
 pub const METADATA_LOG_DIR: &str = "__cluster_metadata-0";
+
+/// The metadata log's topic name, as DescribeQuorum asks for it (partition 0).
+pub const METADATA_TOPIC: &str = "__cluster_metadata";
 
 /// Kafka's NOT_CONTROLLER: the request reached a broker that is not the active controller.
 pub const NOT_CONTROLLER: ErrorCode = ErrorCode(41);

@@ -174,6 +174,11 @@ impl MetadataQuorum {
         self.raft.term().0
     }
 
+    /// The index of the last entry known committed.
+    pub fn commit_index(&self) -> u64 {
+        self.raft.commit_index().0
+    }
+
     /// The index of the last applied entry.
     pub fn applied_index(&self) -> u64 {
         self.raft.applied_index().0

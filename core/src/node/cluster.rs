@@ -421,6 +421,74 @@ impl Node {
         }
     }
 
+    /// DescribeQuorum: the metadata quorum (`__cluster_metadata` partition 0) as this
+    /// broker sees it. The active controller answers in full: leader, epoch, commit index
+    /// and each voter's matched index and last contact; another broker answers
+    /// NOT_LEADER_OR_FOLLOWER with the leader and epoch it knows, so a client can go
+    /// there. A single node has no metadata quorum: UNKNOWN_TOPIC_OR_PARTITION.
+    pub(crate) fn describe_quorum(
+        &self,
+        request: crate::api::DescribeQuorumRequest,
+    ) -> crate::api::DescribeQuorumResponse {
+        use crate::api::{QuorumPartition, QuorumReplica};
+        let now_ms = (self.now.as_nanos() / 1_000_000) as i64;
+        let topics = request
+            .topics
+            .into_iter()
+            .map(|(name, partitions)| {
+                let described = partitions
+                    .into_iter()
+                    .map(|index| {
+                        let mut p = QuorumPartition {
+                            partition_index: index,
+                            leader_id: -1,
+                            leader_epoch: -1,
+                            high_watermark: -1,
+                            ..Default::default()
+                        };
+                        let q = match &self.quorum {
+                            Some(q) if name == controller::METADATA_TOPIC && index == 0 => q,
+                            _ => {
+                                p.error_code = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION;
+                                return p;
+                            }
+                        };
+                        p.leader_id = q.leader().map_or(-1, |l| l.0);
+                        p.leader_epoch = i32::try_from(q.term()).unwrap_or(i32::MAX);
+                        if !q.is_leader() {
+                            p.error_code = ErrorCode::NOT_LEADER_OR_FOLLOWER;
+                            return p;
+                        }
+                        p.high_watermark = i64::try_from(q.commit_index()).unwrap_or(i64::MAX);
+                        p.voters = q
+                            .voter_lags(self.now)
+                            .into_iter()
+                            .map(|(id, matched, since)| {
+                                let heard = since.map_or(-1, |ms| now_ms - ms as i64);
+                                QuorumReplica {
+                                    replica_id: id.0,
+                                    log_end_offset: i64::try_from(matched).unwrap_or(i64::MAX),
+                                    last_fetch_timestamp: heard,
+                                    last_caught_up_timestamp: if matched >= q.commit_index() {
+                                        heard
+                                    } else {
+                                        -1
+                                    },
+                                }
+                            })
+                            .collect();
+                        p
+                    })
+                    .collect();
+                (name, described)
+            })
+            .collect();
+        crate::api::DescribeQuorumResponse {
+            error_code: ErrorCode::NONE,
+            topics,
+        }
+    }
+
     /// Whether the controller fenced broker `id` (never, on a single node).
     pub(crate) fn is_fenced(&self, id: NodeId) -> bool {
         self.quorum

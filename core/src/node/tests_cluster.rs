@@ -646,3 +646,44 @@ fn a_broker_the_controller_stops_hearing_is_fenced_and_comes_back_unfenced() {
                 .is_empty()
     }));
 }
+
+#[test]
+fn describe_quorum_is_answered_in_full_by_the_controller_and_pointed_at_it_elsewhere() {
+    use crate::api::DescribeQuorumRequest;
+    let mut c = formed();
+    c.run_for(300);
+    let ask = |c: &mut TestCluster, at: NodeId| {
+        let request = Request::DescribeQuorum(DescribeQuorumRequest {
+            topics: vec![("__cluster_metadata".to_string(), vec![0, 1])],
+        });
+        match c.call(at, request, 1_000) {
+            Some(Response::DescribeQuorum(r)) => r.topics[0].1.clone(),
+            other => panic!("{other:?}"),
+        }
+    };
+    let leader = c.agreed_controller().unwrap();
+    let parts = ask(&mut c, leader);
+    let q = &parts[0];
+    assert_eq!((q.error_code, q.leader_id), (ErrorCode::NONE, leader.0));
+    assert!(q.leader_epoch >= 1 && q.high_watermark >= 4, "{q:?}");
+    let ids: Vec<i32> = q.voters.iter().map(|v| v.replica_id).collect();
+    assert_eq!(ids, [1, 2, 3]);
+    assert!(
+        q.voters
+            .iter()
+            .all(|v| v.log_end_offset == q.high_watermark),
+        "{q:?}"
+    );
+    assert!(q.voters.iter().all(|v| v.last_fetch_timestamp > 0));
+    assert_eq!(parts[1].error_code, ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
+    let follower = follower_of(&c);
+    let elsewhere = ask(&mut c, follower);
+    assert_eq!(
+        (
+            elsewhere[0].error_code,
+            elsewhere[0].leader_id,
+            elsewhere[0].leader_epoch
+        ),
+        (ErrorCode::NOT_LEADER_OR_FOLLOWER, leader.0, q.leader_epoch)
+    );
+}

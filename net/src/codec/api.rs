@@ -263,6 +263,9 @@ apis! {
         IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse;
     /// OffsetDelete (47): no flexible version.
     OffsetDelete = 47, codec 0..=0, advertised Some((0, 0)), OffsetDeleteRequest, OffsetDeleteResponse;
+    /// DescribeQuorum (55, KIP-595): the metadata quorum, answered by the active controller.
+    DescribeQuorum = 55, codec 0..=1, advertised Some((0, 1)),
+        DescribeQuorumRequest, DescribeQuorumResponse;
     /// DescribeCluster (60): flexible from v0.
     DescribeCluster = 60, codec 0..=2, advertised Some((0, 2)), DescribeClusterRequest, DescribeClusterResponse;
 }
@@ -379,6 +382,7 @@ mod tests {
                 (ApiKey::DeleteGroups, 0, 2),
                 (ApiKey::IncrementalAlterConfigs, 0, 1),
                 (ApiKey::OffsetDelete, 0, 0),
+                (ApiKey::DescribeQuorum, 0, 1),
                 (ApiKey::DescribeCluster, 0, 2),
             ]
         );

@@ -23,6 +23,7 @@ pub mod describe_configs;
 pub mod describe_delegation_token;
 pub mod describe_groups;
 pub mod describe_log_dirs;
+pub mod describe_quorum;
 pub mod expire_delegation_token;
 pub mod fetch;
 pub mod find_coordinator;
@@ -89,6 +90,10 @@ pub use describe_groups::{
 pub use describe_log_dirs::{
     DescribableLogDirTopic, DescribeLogDirsPartition, DescribeLogDirsRequest,
     DescribeLogDirsResponse, DescribeLogDirsResult, DescribeLogDirsTopic,
+};
+pub use describe_quorum::{
+    DescribeQuorumPartition, DescribeQuorumPartitionData, DescribeQuorumReplicaState,
+    DescribeQuorumRequest, DescribeQuorumResponse, DescribeQuorumTopic, DescribeQuorumTopicData,
 };
 pub use expire_delegation_token::{ExpireDelegationTokenRequest, ExpireDelegationTokenResponse};
 pub use fetch::{
