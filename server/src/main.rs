@@ -59,6 +59,8 @@ enum Command {
     Consume(cli::consume::ConsumeArgs),
     /// List, describe and delete consumer groups; reset their offsets.
     Group(cli::group::GroupArgs),
+    /// A cluster's brokers, controller, voters and unhealthy partitions: `keel cluster status`.
+    Cluster(cli::status::ClusterArgs),
     /// Print a shell completion script, e.g. `keel completions bash > /etc/bash_completion.d/keel`.
     Completions {
         /// The shell to complete for.
@@ -82,6 +84,7 @@ fn main() -> ExitCode {
         Command::Produce(args) => cli::produce::run(args),
         Command::Consume(args) => cli::consume::run(args),
         Command::Group(args) => cli::group::run(args),
+        Command::Cluster(args) => cli::status::run(args),
         Command::Completions { shell } => completions(shell),
     }
 }

@@ -746,17 +746,17 @@ impl Node {
         };
         match request.endpoint_type {
             ENDPOINT_TYPE_BROKERS => {
-                // No broker is fenced yet (a single node never is), so
-                // include_fenced_brokers changes nothing.
+                // Fenced brokers (never, on a single node) only when asked for (v2+).
                 response.brokers = self
-                    .live_brokers()
+                    .registered_brokers()
                     .into_iter()
-                    .map(|b| DescribeClusterBroker {
+                    .filter(|(_, fenced)| request.include_fenced_brokers || !fenced)
+                    .map(|(b, is_fenced)| DescribeClusterBroker {
                         broker_id: b.node_id,
                         host: b.host,
                         port: b.port,
                         rack: b.rack,
-                        is_fenced: false,
+                        is_fenced,
                     })
                     .collect();
             }

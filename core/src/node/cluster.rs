@@ -396,6 +396,30 @@ impl Node {
         }
     }
 
+    /// Every registered broker by id, with whether it is fenced (a single node: itself).
+    pub(crate) fn registered_brokers(&self) -> Vec<(crate::api::BrokerInfo, bool)> {
+        let Some(q) = &self.quorum else {
+            return self
+                .live_brokers()
+                .into_iter()
+                .map(|b| (b, false))
+                .collect();
+        };
+        q.image()
+            .brokers
+            .values()
+            .map(|b| {
+                let info = crate::api::BrokerInfo {
+                    node_id: b.id.0,
+                    host: b.host.clone(),
+                    port: b.port,
+                    rack: b.rack.clone(),
+                };
+                (info, q.image().fenced.contains(&b.id))
+            })
+            .collect()
+    }
+
     /// The brokers clients are told of, by id: in a cluster, every broker the metadata log
     /// holds a registration of; a single node is the only one.
     pub(crate) fn live_brokers(&self) -> Vec<crate::api::BrokerInfo> {

@@ -31,6 +31,7 @@ pub mod group;
 pub mod member;
 pub mod produce;
 pub mod records;
+pub mod status;
 pub mod time;
 pub mod topic;
 
