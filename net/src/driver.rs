@@ -132,6 +132,9 @@ pub const PEER_IDLE_TIMEOUT: Duration = Duration::from_millis(1_000);
 /// Wait between attempts to reach a peer that is down.
 pub const PEER_RECONNECT_BACKOFF: Duration = Duration::from_millis(100);
 
+/// The longest a clean shutdown waits for its leadership to move to another broker.
+const HAND_OVER_MAX: Duration = Duration::from_secs(2);
+
 /// Messages to one peer that may queue before more are dropped.
 const PEER_QUEUE: usize = 4096;
 
@@ -602,6 +605,35 @@ async fn drive<L: Listener, N: Network>(
         }
     }
 
+    // Leaving a cluster: hand the leadership over first, while still serving peers, so that
+    // the others need not wait an election timeout (bounded: a hand-over that does not
+    // finish is left to the election the others will hold).
+    if node.hand_over_leadership() {
+        let until = tokio::time::Instant::now() + HAND_OVER_MAX;
+        loop {
+            router.drain(&mut node);
+            if !node.leads_anything() {
+                tracing::info!("leadership handed over");
+                break;
+            }
+            let deadline = node.next_deadline().map(|at| clock.deadline(at));
+            tokio::select! {
+                biased;
+                () = tokio::time::sleep_until(until) => break,
+                input = flushed_rx.recv() => match input {
+                    Some(input) => node.handle(clock.now(), input),
+                    None => return Err(ServeError::FlusherStopped),
+                },
+                Some((from, msg)) = peer_rx.recv() => {
+                    if let (PeerMsg::Broker(message), Ok(from)) = (msg, i32::try_from(from.0)) {
+                        node.handle(clock.now(), Input::Peer { from: NodeId(from), message });
+                    }
+                }
+                () = sleep_until(deadline), if deadline.is_some() => node.handle(clock.now(), Input::Tick),
+            }
+        }
+    }
+
     // Shutting down: no new connections or requests; flush everything; deliver what the
     // flush releases.
     tracing::info!("shutting down: flushing every log");
@@ -684,6 +716,7 @@ fn node_gauges(node: &Node) -> NodeGauges {
         })
         .collect();
     NodeGauges {
+        cluster: node.cluster_stats(),
         group_offsets_omitted: total.saturating_sub(group_offsets.len()),
         partitions,
         group_offsets,

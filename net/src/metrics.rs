@@ -230,6 +230,8 @@ pub struct NodeGauges {
     pub group_offsets: Vec<GroupOffsetGauges>,
     /// Committed offsets left out of `group_offsets` by the bound.
     pub group_offsets_omitted: usize,
+    /// The cluster as this broker sees it; `None` on a single node.
+    pub cluster: Option<keel_core::node::ClusterStats>,
 }
 
 /// A scrape's question to the node task: answer with its gauges.
@@ -697,9 +699,75 @@ impl Metrics {
                 }
             }
             render_group_offsets(&mut out, node);
+            if let Some(c) = &node.cluster {
+                render_cluster(&mut out, c);
+            }
         }
         out
     }
+}
+
+/// The gauges Kafka operators alert on, as this broker sees the cluster.
+fn render_cluster(out: &mut String, c: &keel_core::node::ClusterStats) {
+    let gauges: [(&str, &str, u64); 8] = [
+        (
+            "keel_controller_active",
+            "1 on the active controller, else 0 (Kafka's ActiveControllerCount).",
+            u64::from(c.active_controller),
+        ),
+        (
+            "keel_metadata_quorum_term",
+            "The metadata quorum's Raft term: the controller epoch.",
+            c.quorum_term,
+        ),
+        (
+            "keel_metadata_quorum_commit_index",
+            "The last metadata log index known committed here.",
+            c.quorum_commit_index,
+        ),
+        (
+            "keel_metadata_quorum_applied_index",
+            "The last metadata log index applied here; commit minus applied is the lag.",
+            c.quorum_applied_index,
+        ),
+        (
+            "keel_registered_brokers",
+            "Brokers the metadata log holds a registration of.",
+            c.registered_brokers as u64,
+        ),
+        (
+            "keel_fenced_brokers",
+            "Registered brokers the controller does not hear from.",
+            c.fenced_brokers as u64,
+        ),
+        (
+            "keel_offline_partitions",
+            "Partitions whose leader is fenced (Kafka's OfflinePartitionsCount).",
+            c.offline_partitions as u64,
+        ),
+        (
+            "keel_leader_partitions",
+            "Partitions this broker leads (Kafka's LeaderCount).",
+            c.leader_partitions as u64,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        header(out, name, "gauge", help);
+        let _ = writeln!(out, "{name} {value}");
+    }
+    header(
+        out,
+        "keel_controller_id",
+        "gauge",
+        "The active controller's broker id, -1 while none is known.",
+    );
+    let _ = writeln!(out, "keel_controller_id {}", c.controller_id);
+    counter(
+        out,
+        "keel_metadata_quorum_elections_won_total",
+        "Elections of the metadata quorum this broker won.",
+        c.elections_won,
+    );
 }
 
 /// The crate's version (the workspace's) and the git commit it was built from.
@@ -1275,6 +1343,7 @@ mod tests {
     #[test]
     fn lag_is_the_high_watermark_minus_the_committed_offset_never_negative() {
         let node = NodeGauges {
+            cluster: None,
             partitions: vec![partition("t", 0, 10), partition("t", 1, 4)],
             group_offsets: vec![
                 committed("g", "t", 0, 3),

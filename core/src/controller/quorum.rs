@@ -68,6 +68,8 @@ pub struct MetadataQuorum {
     leader_since: Option<keel_raft::Instant>,
     /// Fencings and unfencings proposed, with when they may be proposed again.
     liveness_proposed: BTreeMap<NodeId, (bool, keel_raft::Instant)>,
+    /// Times this replica became the leader (for metrics: elections won here).
+    pub(crate) elections_won: u64,
 }
 
 fn raft_id(id: NodeId) -> keel_raft::NodeId {
@@ -146,6 +148,7 @@ impl MetadataQuorum {
             failed: None,
             leader_since: None,
             liveness_proposed: BTreeMap::new(),
+            elections_won: 0,
         })
     }
 
@@ -316,6 +319,36 @@ impl MetadataQuorum {
         self.drain(now, storage, out);
     }
 
+    /// Hands the controller's leadership to the voter furthest along, for a clean
+    /// shutdown; whether a hand-over started (false on a follower or with no voter to take
+    /// it).
+    pub fn hand_over(
+        &mut self,
+        now: Instant,
+        storage: &dyn Storage,
+        out: &mut VecDeque<Output>,
+    ) -> bool {
+        if !self.is_leader() {
+            return false;
+        }
+        let me = self.raft.id();
+        let best = self
+            .raft
+            .membership()
+            .voters
+            .iter()
+            .filter(|&&v| v != me)
+            .filter_map(|&v| self.raft.progress(v).map(|p| (p.matched, v)))
+            .max();
+        let Some((_, to)) = best else { return false };
+        let started = self.raft.transfer_leader(raft_now(now), to).is_ok();
+        if started {
+            tracing::info!(to = %node_id(to), "handing the controller over before shutting down");
+        }
+        self.drain(now, storage, out);
+        started
+    }
+
     /// Each voter's replication as the active controller sees it: (id, matched index,
     /// milliseconds since it last answered), itself included; empty on a follower.
     pub fn voter_lags(&self, now: Instant) -> Vec<(NodeId, u64, Option<u64>)> {
@@ -408,6 +441,7 @@ impl MetadataQuorum {
                     RaftOutput::RoleChanged { role, term, leader } => {
                         tracing::info!(?role, term = term.0, leader = ?leader.map(node_id), "metadata quorum");
                         self.leader_since = (role == Role::Leader).then(|| raft_now(now));
+                        self.elections_won += u64::from(role == Role::Leader);
                         self.liveness_proposed.clear();
                         if role != Role::Leader {
                             for (_, (_, proposer)) in std::mem::take(&mut self.proposals) {

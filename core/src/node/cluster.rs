@@ -16,6 +16,26 @@ use crate::producer::PRODUCER_ID_BLOCK_SIZE;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// The cluster as one broker sees it (its metrics).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterStats {
+    /// This broker is the active controller (Kafka's ActiveControllerCount).
+    pub active_controller: bool,
+    pub controller_id: i32,
+    /// The metadata quorum's term (the controller epoch), commit and applied index.
+    pub quorum_term: u64,
+    pub quorum_commit_index: u64,
+    pub quorum_applied_index: u64,
+    /// Elections this broker won.
+    pub elections_won: u64,
+    pub registered_brokers: usize,
+    pub fenced_brokers: usize,
+    /// Partitions whose leader is fenced (Kafka's OfflinePartitionsCount).
+    pub offline_partitions: usize,
+    /// Partitions this broker leads (Kafka's LeaderCount).
+    pub leader_partitions: usize,
+}
+
 /// The file in a partition's directory naming the topic id it belongs to.
 const PARTITION_METADATA: &str = "partition.metadata";
 
@@ -88,6 +108,45 @@ impl Node {
         self.timers.set(NodeTimer::Register, self.now);
         self.timers.set(NodeTimer::Liveness, self.now);
         Ok(())
+    }
+
+    /// For a clean shutdown (SIGTERM): hands the leadership this broker holds over to
+    /// another broker, so that the cluster need not wait an election timeout to notice it
+    /// left. Whether there is a hand-over to wait for ([`Node::leads_anything`]).
+    pub fn hand_over_leadership(&mut self) -> bool {
+        match self.quorum.as_mut() {
+            Some(q) => q.hand_over(self.now, self.storage.as_ref(), &mut self.outputs),
+            None => false,
+        }
+    }
+
+    /// Whether this broker still leads a Raft group (the metadata quorum).
+    pub fn leads_anything(&self) -> bool {
+        self.quorum.as_ref().is_some_and(MetadataQuorum::is_leader)
+    }
+
+    /// The cluster as this broker sees it, for metrics; `None` on a single node.
+    pub fn cluster_stats(&self) -> Option<ClusterStats> {
+        let q = self.quorum.as_ref()?;
+        let image = q.image();
+        let offline = image
+            .replicas
+            .values()
+            .flatten()
+            .filter(|r| r.first().is_none_or(|l| image.fenced.contains(l)))
+            .count();
+        Some(ClusterStats {
+            active_controller: q.is_leader(),
+            controller_id: q.leader().map_or(-1, |l| l.0),
+            quorum_term: q.term(),
+            quorum_commit_index: q.commit_index(),
+            quorum_applied_index: q.applied_index(),
+            elections_won: q.elections_won,
+            registered_brokers: image.brokers.len(),
+            fenced_brokers: image.fenced.len(),
+            offline_partitions: offline,
+            leader_partitions: self.partitions.len(),
+        })
     }
 
     /// On the active controller, every quarter session timeout: fences and unfences.

@@ -16,6 +16,7 @@ mod logs;
 mod tests_cluster;
 pub(crate) mod upgrade;
 
+pub use cluster::ClusterStats;
 pub use logs::partition_dir;
 pub(crate) use logs::topic_log_config;
 

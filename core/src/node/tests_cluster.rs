@@ -687,3 +687,30 @@ fn describe_quorum_is_answered_in_full_by_the_controller_and_pointed_at_it_elsew
         (ErrorCode::NOT_LEADER_OR_FOLLOWER, leader.0, q.leader_epoch)
     );
 }
+
+#[test]
+fn a_controller_shutting_down_hands_over_before_any_election_timeout() {
+    let mut c = formed();
+    c.run_for(500);
+    let old = c.agreed_controller().unwrap();
+    let n = c.members.get_mut(&old).unwrap().node.as_mut().unwrap();
+    assert!(
+        n.hand_over_leadership(),
+        "a leader with caught-up voters hands over"
+    );
+    // Well inside the 1 s minimum election timeout: only a transfer can be this fast.
+    assert!(
+        c.run_until(200, |c| !c.node(old).leads_anything()
+            && c.agreed_controller().is_some_and(|n| n != old)),
+        "the leadership did not move"
+    );
+    let stats = c
+        .node(c.agreed_controller().unwrap())
+        .cluster_stats()
+        .unwrap();
+    assert!(stats.active_controller && stats.registered_brokers == 3);
+    // A follower has nothing to hand over.
+    let follower = follower_of(&c);
+    let f = c.members.get_mut(&follower).unwrap().node.as_mut().unwrap();
+    assert!(!f.hand_over_leadership());
+}
