@@ -254,7 +254,7 @@ fn cluster_settings(
         ] {
             if set {
                 return Err(format!(
-                    "{flag} is a cluster setting: it needs --voters ID@HOST:PORT,... naming                      every broker of the metadata quorum"
+                    "{flag} is a cluster setting: it needs --voters ID@HOST:PORT,... naming every broker of the metadata quorum"
                 ));
             }
         }

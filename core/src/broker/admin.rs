@@ -622,7 +622,7 @@ impl Node {
                         if request.validate_only {
                             Ok(())
                         } else {
-                            self.add_partitions(meta, t.count)
+                            self.add_partitions(meta, t.count, t.assignments.as_deref())
                         }
                     })
                 };
@@ -699,7 +699,12 @@ impl Node {
                 ));
             }
             let node = self.config.node_id.0;
-            if let Some(bad) = assignments.iter().find(|a| a.as_slice() != [node]) {
+            // In a cluster the controller checks the brokers named (broker/cluster_admin.rs).
+            let single = self.quorum.is_none();
+            if let Some(bad) = assignments
+                .iter()
+                .find(|a| single && a.as_slice() != [node])
+            {
                 return Err((
                     ErrorCode::INVALID_REPLICA_ASSIGNMENT,
                     format!(
@@ -713,9 +718,19 @@ impl Node {
     }
 
     /// Records the larger partition count durably, then opens the new partitions' logs.
-    fn add_partitions(&mut self, meta: TopicMeta, count: i32) -> Result<(), (ErrorCode, String)> {
+    fn add_partitions(
+        &mut self,
+        meta: TopicMeta,
+        count: i32,
+        assignments: Option<&[Vec<i32>]>,
+    ) -> Result<(), (ErrorCode, String)> {
         if !self.disk.admits(WriteClass::Data) {
             return Err((super::disk::NO_SPACE, self.disk.refusal()));
+        }
+        if self.quorum.is_some() {
+            let record = self.new_partitions_record(&meta, count, assignments)?;
+            self.staged.push((meta.name.clone(), record));
+            return Ok(());
         }
         let from = meta.partitions;
         let meta = TopicMeta {

@@ -7,7 +7,8 @@
 //! which Kafka's admin clients retry.
 
 use crate::api::{
-    ConnId, CreatableTopic, CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest,
+    AlterConfigsResponse, ConnId, CreatableTopic, CreatePartitionsRequest,
+    CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest,
     DeleteTopicsResponse, RequestId, Response, TopicId,
 };
 use crate::controller::quorum::Proposer;
@@ -31,7 +32,31 @@ pub(crate) struct PendingAdmin {
 enum AdminResponse {
     Create(CreateTopicsResponse),
     Delete(DeleteTopicsResponse),
+    Staged(Staged),
 }
+
+/// The answer of a handler that staged its changes (`Node::staged`) rather than made them.
+pub(crate) enum Staged {
+    AlterConfigs(AlterConfigsResponse),
+    IncrementalAlterConfigs(AlterConfigsResponse),
+    CreatePartitions(CreatePartitionsResponse),
+}
+
+impl Staged {
+    /// The entry a staged change of `topic` answers in.
+    fn entry_of(&self, topic: &str) -> Option<usize> {
+        match self {
+            Staged::AlterConfigs(r) | Staged::IncrementalAlterConfigs(r) => r
+                .responses
+                .iter()
+                .position(|e| e.resource_type == TOPIC_RESOURCE && e.resource_name == topic),
+            Staged::CreatePartitions(r) => r.results.iter().position(|e| e.name == topic),
+        }
+    }
+}
+
+/// Kafka's ConfigResource type of a topic.
+const TOPIC_RESOURCE: i8 = 2;
 
 impl AdminResponse {
     fn set_error(&mut self, entry: usize, code: ErrorCode, message: String) {
@@ -52,6 +77,19 @@ impl AdminResponse {
                     t.error_message = Some(message);
                 }
             }
+            AdminResponse::Staged(Staged::AlterConfigs(r))
+            | AdminResponse::Staged(Staged::IncrementalAlterConfigs(r)) => {
+                if let Some(t) = r.responses.get_mut(entry) {
+                    t.error_code = code;
+                    t.error_message = Some(message);
+                }
+            }
+            AdminResponse::Staged(Staged::CreatePartitions(r)) => {
+                if let Some(t) = r.results.get_mut(entry) {
+                    t.error_code = code;
+                    t.error_message = Some(message);
+                }
+            }
         }
     }
 
@@ -59,6 +97,11 @@ impl AdminResponse {
         match self {
             AdminResponse::Create(r) => Response::CreateTopics(r),
             AdminResponse::Delete(r) => Response::DeleteTopics(r),
+            AdminResponse::Staged(Staged::AlterConfigs(r)) => Response::AlterConfigs(r),
+            AdminResponse::Staged(Staged::IncrementalAlterConfigs(r)) => {
+                Response::IncrementalAlterConfigs(r)
+            }
+            AdminResponse::Staged(Staged::CreatePartitions(r)) => Response::CreatePartitions(r),
         }
     }
 }
@@ -114,6 +157,75 @@ impl Node {
             records,
             request.timeout_ms,
         );
+    }
+
+    /// CreatePartitions in a cluster: the checks as on one node; the growth a record.
+    pub(crate) fn cluster_create_partitions(
+        &mut self,
+        conn: ConnId,
+        id: RequestId,
+        request: CreatePartitionsRequest,
+    ) {
+        let timeout_ms = request.timeout_ms;
+        let response = self.create_partitions(request);
+        self.submit_staged(conn, id, Staged::CreatePartitions(response), timeout_ms);
+    }
+
+    /// Submits what a handler staged, each record answered in its topic's entry.
+    pub(crate) fn submit_staged(
+        &mut self,
+        conn: ConnId,
+        id: RequestId,
+        staged: Staged,
+        timeout_ms: i32,
+    ) {
+        let records: Vec<(usize, MetadataRecord)> = std::mem::take(&mut self.staged)
+            .into_iter()
+            .filter_map(|(topic, record)| Some((staged.entry_of(&topic)?, record)))
+            .collect();
+        self.submit_admin(conn, id, AdminResponse::Staged(staged), records, timeout_ms);
+    }
+
+    /// The record growing `meta` to `count` partitions: as assigned, or placed round the
+    /// registered brokers with the topic's replication factor.
+    pub(crate) fn new_partitions_record(
+        &mut self,
+        meta: &TopicMeta,
+        count: i32,
+        assignments: Option<&[Vec<i32>]>,
+    ) -> Result<MetadataRecord, Refusal> {
+        let Some(q) = &self.quorum else {
+            return Err((NOT_CONTROLLER, "not a cluster broker".into()));
+        };
+        let brokers: Vec<(NodeId, Option<String>)> = q
+            .image()
+            .brokers
+            .values()
+            .map(|b| (b.id, b.rack.clone()))
+            .collect();
+        let factor = q
+            .image()
+            .replicas_of(meta.id, 0)
+            .map_or(1, |r| r.len().max(1));
+        let replicas = match assignments {
+            Some(lists) => {
+                for list in lists {
+                    check_factor(list.len() as i16, brokers.len())?;
+                }
+                lists
+                    .iter()
+                    .map(|l| l.iter().copied().map(NodeId).collect())
+                    .collect()
+            }
+            None => {
+                let start = (self.rng_u64() % brokers.len().max(1) as u64) as usize;
+                controller::place_replicas(&brokers, count - meta.partitions, factor, start)
+            }
+        };
+        Ok(MetadataRecord::CreatePartitions {
+            id: meta.id,
+            replicas,
+        })
     }
 
     /// DeleteTopics in a cluster: one `DeleteTopic` record per topic the metadata names.
@@ -312,45 +424,6 @@ impl Node {
     fn rng_u64(&mut self) -> u64 {
         use rand::RngCore;
         self.rng.next_u64()
-    }
-}
-
-const NOT_IN_A_CLUSTER_YET: &str =
-    "Keel does not yet change partition counts or configs in a cluster (issue 13); \
-     create the topic with them instead";
-
-/// CreatePartitions in a cluster: refused, entry by entry.
-pub(crate) fn refuse_create_partitions(
-    request: crate::api::CreatePartitionsRequest,
-) -> crate::api::CreatePartitionsResponse {
-    crate::api::CreatePartitionsResponse {
-        results: request
-            .topics
-            .into_iter()
-            .map(|t| crate::api::CreatePartitionsTopicResult {
-                name: t.name,
-                error_code: ErrorCode::INVALID_REQUEST,
-                error_message: Some(NOT_IN_A_CLUSTER_YET.into()),
-            })
-            .collect(),
-    }
-}
-
-/// AlterConfigs and IncrementalAlterConfigs in a cluster: refused, resource by resource.
-pub(crate) fn refuse_alter_configs(
-    resources: impl Iterator<Item = (i8, String)>,
-) -> crate::api::AlterConfigsResponse {
-    crate::api::AlterConfigsResponse {
-        responses: resources
-            .map(
-                |(resource_type, resource_name)| crate::api::AlterConfigsResult {
-                    error_code: ErrorCode::INVALID_REQUEST,
-                    error_message: Some(NOT_IN_A_CLUSTER_YET.into()),
-                    resource_type,
-                    resource_name,
-                },
-            )
-            .collect(),
     }
 }
 

@@ -356,6 +356,15 @@ impl Node {
             .filter(|(k, v)| old.configs.get(*k) != Some(*v))
             .map(|(k, _)| k.clone())
             .collect();
+        if self.quorum.is_some() {
+            // The controller records it; every broker applies it (node/cluster.rs).
+            let record = crate::controller::MetadataRecord::SetTopicConfigs {
+                id: old.id,
+                configs,
+            };
+            self.staged.push((topic.to_string(), record));
+            return Ok(());
+        }
         let meta = old.with_configs(configs);
         let mut next = self.metadata.clone();
         next.topics.insert(topic.to_string(), meta.clone());
@@ -374,7 +383,7 @@ impl Node {
     }
 
     /// Puts a topic's current configs into effect on its open partitions.
-    fn apply_topic_configs(&mut self, meta: &TopicMeta) {
+    pub(crate) fn apply_topic_configs(&mut self, meta: &TopicMeta) {
         let log_config = crate::node::topic_log_config(&self.config.log, meta);
         let limits = crate::partition::ProduceLimits::of(&self.config, meta);
         for index in 0..meta.partitions {

@@ -45,6 +45,10 @@ pub(crate) struct PendingFetch {
     pub(crate) session: fetch_session::SessionContext,
 }
 
+/// How long a config change waits for the controller in a cluster (AlterConfigs carries
+/// no timeout of its own).
+const ADMIN_TIMEOUT_MS: i32 = 30_000;
+
 impl Node {
     /// The id of partition `index` of the topic named `topic`, if the topic exists.
     pub(crate) fn partition_id(&self, topic: &str, index: i32) -> Option<PartitionId> {
@@ -98,27 +102,20 @@ impl Node {
                 let response = self.delete_records(r);
                 self.respond(conn, id, Response::DeleteRecords(response));
             }
-            // Not yet records of the metadata log: refused in a cluster rather than changed
-            // on one broker only (broker/cluster_admin.rs).
+            // In a cluster these become records the controller commits
+            // (broker/cluster_admin.rs).
             Request::CreatePartitions(r) if self.quorum.is_some() => {
-                let response = cluster_admin::refuse_create_partitions(r);
-                self.respond(conn, id, Response::CreatePartitions(response));
+                self.cluster_create_partitions(conn, id, r)
             }
             Request::AlterConfigs(r) if self.quorum.is_some() => {
-                let response = cluster_admin::refuse_alter_configs(
-                    r.resources
-                        .iter()
-                        .map(|c| (c.resource_type, c.resource_name.clone())),
-                );
-                self.respond(conn, id, Response::AlterConfigs(response));
+                let response = self.alter_configs(r);
+                let staged = cluster_admin::Staged::AlterConfigs(response);
+                self.submit_staged(conn, id, staged, ADMIN_TIMEOUT_MS);
             }
             Request::IncrementalAlterConfigs(r) if self.quorum.is_some() => {
-                let response = cluster_admin::refuse_alter_configs(
-                    r.resources
-                        .iter()
-                        .map(|c| (c.resource_type, c.resource_name.clone())),
-                );
-                self.respond(conn, id, Response::IncrementalAlterConfigs(response));
+                let response = self.incremental_alter_configs(r);
+                let staged = cluster_admin::Staged::IncrementalAlterConfigs(response);
+                self.submit_staged(conn, id, staged, ADMIN_TIMEOUT_MS);
             }
             Request::CreatePartitions(r) => {
                 let response = self.create_partitions(r);

@@ -53,6 +53,16 @@ pub enum MetadataRecord {
     },
     /// A topic is deleted, with every partition.
     DeleteTopic { id: TopicId },
+    /// A topic grows by `replicas.len()` partitions, placed as listed.
+    CreatePartitions {
+        id: TopicId,
+        replicas: Vec<Vec<NodeId>>,
+    },
+    /// A topic's own configs become `configs` (the whole set, as AlterConfigs sets it).
+    SetTopicConfigs {
+        id: TopicId,
+        configs: BTreeMap<String, String>,
+    },
     /// A block of `size` producer ids for `broker`'s process `incarnation`, taken from the
     /// cluster's next free id when it applies (Kafka's AllocateProducerIds): no two
     /// brokers, and no two processes of one broker, hand out the same id.
@@ -179,23 +189,7 @@ impl ClusterImage {
                         ),
                     ));
                 }
-                for (p, brokers) in replicas.iter().enumerate() {
-                    let mut seen = std::collections::BTreeSet::new();
-                    if brokers.is_empty()
-                        || !brokers
-                            .iter()
-                            .all(|b| self.brokers.contains_key(b) && seen.insert(*b))
-                    {
-                        return Err((
-                            ErrorCode::INVALID_REPLICA_ASSIGNMENT,
-                            format!(
-                                "partition {p} of '{}' is assigned to {brokers:?}: not distinct \
-                                 registered brokers",
-                                topic.name
-                            ),
-                        ));
-                    }
-                }
+                self.check_replicas(&topic.name, replicas)?;
                 self.topics.insert(topic.name.clone(), topic.clone());
                 self.replicas.insert(topic.id, replicas.clone());
                 Ok(())
@@ -234,6 +228,35 @@ impl ClusterImage {
                 );
                 Ok(())
             }
+            MetadataRecord::CreatePartitions { id, replicas } => {
+                let topic = self.topic_by_id(*id)?.clone();
+                self.check_replicas(&topic.name, replicas)?;
+                let count = topic.partitions as usize + replicas.len();
+                let count = i32::try_from(count).map_err(|_| {
+                    (
+                        ErrorCode::INVALID_PARTITIONS,
+                        "too many partitions".to_string(),
+                    )
+                })?;
+                self.topics.insert(
+                    topic.name.clone(),
+                    TopicMeta {
+                        partitions: count,
+                        ..topic
+                    },
+                );
+                self.replicas
+                    .entry(*id)
+                    .or_default()
+                    .extend(replicas.iter().cloned());
+                Ok(())
+            }
+            MetadataRecord::SetTopicConfigs { id, configs } => {
+                let topic = self.topic_by_id(*id)?.clone();
+                self.topics
+                    .insert(topic.name.clone(), topic.with_configs(configs.clone()));
+                Ok(())
+            }
             MetadataRecord::FenceBroker { id, incarnation }
             | MetadataRecord::UnfenceBroker { id, incarnation } => {
                 if self.brokers.get(id).map(|b| b.incarnation) != Some(*incarnation) {
@@ -260,6 +283,34 @@ impl ClusterImage {
                 Ok(())
             }
         }
+    }
+
+    fn topic_by_id(&self, id: TopicId) -> Result<&TopicMeta, Refusal> {
+        self.topics.values().find(|t| t.id == id).ok_or((
+            ErrorCode::UNKNOWN_TOPIC_ID,
+            "This server does not host this topic ID.".to_string(),
+        ))
+    }
+
+    /// Each list names distinct registered brokers, at least one.
+    fn check_replicas(&self, topic: &str, replicas: &[Vec<NodeId>]) -> Result<(), Refusal> {
+        for (p, brokers) in replicas.iter().enumerate() {
+            let mut seen = std::collections::BTreeSet::new();
+            if brokers.is_empty()
+                || !brokers
+                    .iter()
+                    .all(|b| self.brokers.contains_key(b) && seen.insert(*b))
+            {
+                return Err((
+                    ErrorCode::INVALID_REPLICA_ASSIGNMENT,
+                    format!(
+                        "replica list {p} of '{topic}' is {brokers:?}: not distinct registered \
+                         brokers"
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The replicas of partition `index` of topic `id`.
@@ -377,6 +428,16 @@ pub fn encode_records(records: &[MetadataRecord]) -> Vec<u8> {
                 put(&mut w, *incarnation);
                 put(&mut w, *size as u64);
             }
+            MetadataRecord::CreatePartitions { id, replicas } => {
+                w.push(6);
+                w.extend_from_slice(&id.0);
+                put_replicas(&mut w, replicas);
+            }
+            MetadataRecord::SetTopicConfigs { id, configs } => {
+                w.push(7);
+                w.extend_from_slice(&id.0);
+                put_configs(&mut w, configs);
+            }
             MetadataRecord::FenceBroker { id, incarnation } => {
                 w.push(4);
                 put_i32(&mut w, id.0);
@@ -420,6 +481,14 @@ pub fn decode_records(bytes: &[u8]) -> Result<Vec<MetadataRecord>, DecodeError> 
             5 => MetadataRecord::UnfenceBroker {
                 id: NodeId(i32_of(&mut r)?),
                 incarnation: r.var()?,
+            },
+            6 => MetadataRecord::CreatePartitions {
+                id: topic_id(&mut r)?,
+                replicas: replicas(&mut r)?,
+            },
+            7 => MetadataRecord::SetTopicConfigs {
+                id: topic_id(&mut r)?,
+                configs: configs(&mut r)?,
             },
             tag => {
                 return Err(DecodeError::Tag {
@@ -473,12 +542,20 @@ fn put_topic(w: &mut Vec<u8>, t: &TopicMeta, replicas: &[Vec<NodeId>]) {
     put_bytes(w, t.name.as_bytes());
     w.extend_from_slice(&t.id.0);
     put_i32(w, t.partitions);
-    put(w, t.configs.len() as u64);
-    for (k, v) in &t.configs {
+    put_configs(w, &t.configs);
+    w.push(u8::from(t.compacted_once));
+    put_replicas(w, replicas);
+}
+
+fn put_configs(w: &mut Vec<u8>, configs: &BTreeMap<String, String>) {
+    put(w, configs.len() as u64);
+    for (k, v) in configs {
         put_bytes(w, k.as_bytes());
         put_bytes(w, v.as_bytes());
     }
-    w.push(u8::from(t.compacted_once));
+}
+
+fn put_replicas(w: &mut Vec<u8>, replicas: &[Vec<NodeId>]) {
     put(w, replicas.len() as u64);
     for list in replicas {
         put(w, list.len() as u64);
@@ -486,6 +563,27 @@ fn put_topic(w: &mut Vec<u8>, t: &TopicMeta, replicas: &[Vec<NodeId>]) {
             put_i32(w, b.0);
         }
     }
+}
+
+fn configs(r: &mut Reader<'_>) -> Result<BTreeMap<String, String>, DecodeError> {
+    let mut configs = BTreeMap::new();
+    for _ in 0..r.count(2)? {
+        let k = string(r)?;
+        configs.insert(k, string(r)?);
+    }
+    Ok(configs)
+}
+
+fn replicas(r: &mut Reader<'_>) -> Result<Vec<Vec<NodeId>>, DecodeError> {
+    let mut replicas = Vec::new();
+    for _ in 0..r.count(1)? {
+        let mut list = Vec::new();
+        for _ in 0..r.count(1)? {
+            list.push(NodeId(i32_of(r)?));
+        }
+        replicas.push(list);
+    }
+    Ok(replicas)
 }
 
 fn topic_id(r: &mut Reader<'_>) -> Result<TopicId, DecodeError> {
@@ -500,20 +598,9 @@ fn topic(r: &mut Reader<'_>) -> Result<(TopicMeta, Vec<Vec<NodeId>>), DecodeErro
     let name = string(r)?;
     let id = topic_id(r)?;
     let partitions = i32_of(r)?;
-    let mut configs = BTreeMap::new();
-    for _ in 0..r.count(2)? {
-        let k = string(r)?;
-        configs.insert(k, string(r)?);
-    }
+    let configs = configs(r)?;
     let compacted_once = r.bool()?;
-    let mut replicas = Vec::new();
-    for _ in 0..r.count(1)? {
-        let mut list = Vec::new();
-        for _ in 0..r.count(1)? {
-            list.push(NodeId(i32_of(r)?));
-        }
-        replicas.push(list);
-    }
+    let replicas = replicas(r)?;
     let topic = TopicMeta {
         name,
         id,
@@ -628,6 +715,12 @@ mod tests {
             any::<[u8; 16]>().prop_map(|id| MetadataRecord::DeleteTopic { id: TopicId(id) }),
             (0..9i32, any::<u64>(), 0..i64::MAX).prop_map(|(b, incarnation, size)| {
                 MetadataRecord::AllocateProducerIds { broker: NodeId(b), incarnation, size }
+            }),
+            (any::<[u8; 16]>(), proptest::collection::btree_map("[a-z.]{1,6}", "[0-9]{0,3}", 0..3))
+                .prop_map(|(id, configs)| MetadataRecord::SetTopicConfigs { id: TopicId(id), configs }),
+            any::<[u8; 16]>().prop_map(|id| MetadataRecord::CreatePartitions {
+                id: TopicId(id),
+                replicas: vec![vec![NodeId(1)], vec![NodeId(2), NodeId(3)]],
             }),
             (0..9i32, any::<u64>(), any::<bool>()).prop_map(|(b, incarnation, fence)| {
                 let id = NodeId(b);

@@ -350,8 +350,9 @@ impl MetadataQuorum {
     }
 
     /// Each voter's replication as the active controller sees it: (id, matched index,
-    /// milliseconds since it last answered), itself included; empty on a follower.
-    pub fn voter_lags(&self, now: Instant) -> Vec<(NodeId, u64, Option<u64>)> {
+    /// milliseconds since it last answered; both unknown for a voter not heard from in
+    /// this term), itself included; empty on a follower.
+    pub fn voter_lags(&self, now: Instant) -> Vec<(NodeId, Option<u64>, Option<u64>)> {
         if !self.is_leader() {
             return Vec::new();
         }
@@ -363,14 +364,14 @@ impl MetadataQuorum {
             .iter()
             .map(|&v| {
                 if v == me {
-                    (node_id(v), self.raft.log().last_index().0, Some(0))
+                    (node_id(v), Some(self.raft.log().last_index().0), Some(0))
                 } else {
-                    let p = self.raft.progress(v);
+                    // A voter not heard from in this term: its log end is unknown.
+                    let heard = self.raft.progress(v).filter(|p| p.acked_sent_at.0 > 0);
                     (
                         node_id(v),
-                        p.map_or(0, |p| p.matched.0),
-                        p.filter(|p| p.acked_sent_at.0 > 0)
-                            .map(|p| at.0.saturating_sub(p.acked_sent_at.0)),
+                        heard.map(|p| p.matched.0),
+                        heard.map(|p| at.0.saturating_sub(p.acked_sent_at.0)),
                     )
                 }
             })

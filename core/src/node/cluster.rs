@@ -235,9 +235,17 @@ impl Node {
             .collect();
         let me = self.config.node_id;
         let mut new = Vec::new();
+        let mut changed = Vec::new();
         for t in image.topics.values() {
             match self.metadata.topics.get(&t.name) {
-                Some(held) if held.id == t.id => {}
+                Some(held) if held == t => {}
+                // More partitions or other configs (the id is the same topic).
+                Some(held) if held.id == t.id => {
+                    let hosted: Vec<i32> = (held.partitions..t.partitions)
+                        .filter(|&p| image.replicas_of(t.id, p).is_some_and(|r| r.contains(&me)))
+                        .collect();
+                    changed.push((t.clone(), hosted));
+                }
                 _ => {
                     let hosted: Vec<i32> = (0..t.partitions)
                         .filter(|&p| image.replicas_of(t.id, p).is_some_and(|r| r.contains(&me)))
@@ -245,6 +253,16 @@ impl Node {
                     new.push((t.clone(), hosted));
                 }
             }
+        }
+        for (t, hosted) in changed {
+            self.metadata.topics.insert(t.name.clone(), t.clone());
+            for index in hosted {
+                if let Err(e) = self.open_assigned_partition(&t, index) {
+                    tracing::error!(topic = %t.name, partition = index, error = %e, "could not open an assigned partition");
+                }
+            }
+            self.apply_topic_configs(&t);
+            tracing::info!(topic = %t.name, partitions = t.partitions, configs = ?t.configs, "topic changed");
         }
         for t in gone {
             self.metadata.topics.remove(&t.name);
@@ -548,15 +566,13 @@ impl Node {
                             .into_iter()
                             .map(|(id, matched, since)| {
                                 let heard = since.map_or(-1, |ms| now_ms - ms as i64);
+                                let caught_up = matched.is_some_and(|m| m >= q.commit_index());
                                 QuorumReplica {
                                     replica_id: id.0,
-                                    log_end_offset: i64::try_from(matched).unwrap_or(i64::MAX),
+                                    log_end_offset: matched
+                                        .map_or(-1, |m| i64::try_from(m).unwrap_or(i64::MAX)),
                                     last_fetch_timestamp: heard,
-                                    last_caught_up_timestamp: if matched >= q.commit_index() {
-                                        heard
-                                    } else {
-                                        -1
-                                    },
+                                    last_caught_up_timestamp: if caught_up { heard } else { -1 },
                                 }
                             })
                             .collect();

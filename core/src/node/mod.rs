@@ -331,6 +331,9 @@ pub struct Node {
     /// A single node's topics on their way into the cluster's metadata log, when its data
     /// directory starts as a cluster broker (node/upgrade.rs).
     pub(crate) import: Option<crate::node::upgrade::Import>,
+    /// In a cluster, the records an admin handler staged instead of changing the topic
+    /// table itself, by topic name (broker/cluster_admin.rs submits them).
+    pub(crate) staged: Vec<(String, crate::controller::MetadataRecord)>,
 }
 
 /// Bounds on what clients can make a node hold: beyond them, requests are refused rather
@@ -391,6 +394,7 @@ impl Node {
             creating: BTreeMap::new(),
             asked_for_producer_ids: None,
             import: None,
+            staged: Vec::new(),
         };
         node.timers
             .set(NodeTimer::LogCleaner, node.log_cleaner_deadline());

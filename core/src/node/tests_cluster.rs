@@ -456,8 +456,10 @@ fn find_coordinator_names_the_broker_leading_the_groups_offsets_partition() {
 }
 
 #[test]
-fn partition_and_config_changes_are_refused_in_a_cluster_not_made_on_one_broker() {
-    use crate::api::{CreatePartitionsRequest, CreatePartitionsTopic};
+fn partitions_and_configs_change_through_the_controller_on_every_broker() {
+    use crate::api::{
+        AlterConfigsRequest, AlterConfigsResource, CreatePartitionsRequest, CreatePartitionsTopic,
+    };
     let mut c = formed();
     let at = follower_of(&c);
     create(&mut c, at, create_topic("p", 1));
@@ -465,21 +467,56 @@ fn partition_and_config_changes_are_refused_in_a_cluster_not_made_on_one_broker(
     let request = Request::CreatePartitions(CreatePartitionsRequest {
         topics: vec![CreatePartitionsTopic {
             name: "p".into(),
-            count: 3,
+            count: 4,
             ..Default::default()
         }],
         timeout_ms: 1_000,
         validate_only: false,
     });
-    match c.call(at, request, 1_000) {
+    match c.call(at, request, 2_000) {
         Some(Response::CreatePartitions(r)) => {
-            assert_eq!(r.results[0].error_code, ErrorCode::INVALID_REQUEST)
+            assert_eq!(r.results[0].error_code, ErrorCode::NONE, "{r:?}")
         }
         other => panic!("{other:?}"),
     }
-    for id in [NodeId(1), NodeId(2), NodeId(3)] {
-        assert_eq!(c.node(id).metadata.topics["p"].partitions, 1);
+    c.run_for(100);
+    let leaders: Vec<i32> = metadata_of(&mut c, NodeId(3), "p")
+        .partitions
+        .iter()
+        .map(|p| p.leader_id)
+        .collect();
+    assert_eq!(leaders.len(), 4);
+    for id in 1..=3 {
+        let leads: Vec<i32> = (0..4).filter(|&p| leaders[p as usize] == id).collect();
+        assert_eq!(hosted(&c, NodeId(id), "p"), leads, "broker {id}");
+        assert_eq!(c.node(NodeId(id)).metadata.topics["p"].partitions, 4);
     }
+    let request = Request::AlterConfigs(AlterConfigsRequest {
+        resources: vec![AlterConfigsResource {
+            resource_type: 2,
+            resource_name: "p".into(),
+            configs: vec![("retention.ms".into(), Some("12345".into()))],
+        }],
+        validate_only: false,
+    });
+    match c.call(at, request, 2_000) {
+        Some(Response::AlterConfigs(r)) => {
+            assert_eq!(r.responses[0].error_code, ErrorCode::NONE, "{r:?}")
+        }
+        other => panic!("{other:?}"),
+    }
+    c.run_for(100);
+    for id in [NodeId(1), NodeId(2), NodeId(3)] {
+        let t = &c.node(id).metadata.topics["p"];
+        assert_eq!(
+            t.configs.get("retention.ms").map(String::as_str),
+            Some("12345")
+        );
+    }
+    // The hosted logs run with it too.
+    let leader = NodeId(leaders[0]);
+    let p = c.node(leader).partition_named("p", 0).unwrap();
+    assert_eq!(p.log.config().retention_ms, 12_345);
 }
 
 #[test]

@@ -202,7 +202,12 @@ async fn quorum(cluster: &mut Cluster, controller: i32) -> Result<Option<Quorum>
         .map(|v| Voter {
             id: v.replica_id,
             log_end_offset: v.log_end_offset,
-            lag: (p.high_watermark - v.log_end_offset).max(0),
+            // -1: the controller has not heard from it this term, so the lag is unknown.
+            lag: if v.log_end_offset < 0 {
+                -1
+            } else {
+                (p.high_watermark - v.log_end_offset).max(0)
+            },
             last_fetch_ms_ago: (v.last_fetch_timestamp >= 0)
                 .then(|| (now_ms - v.last_fetch_timestamp).max(0)),
         })
@@ -244,12 +249,16 @@ fn print_status(s: &Status) {
             let heard = v
                 .last_fetch_ms_ago
                 .map_or("never heard".to_string(), |ms| format!("heard {ms} ms ago"));
-            say!(
-                "  {}\tlog end {}\tlag {}\t{heard}",
-                v.id,
-                v.log_end_offset,
-                v.lag
-            );
+            if v.log_end_offset < 0 {
+                say!("  {}\tlog end unknown\t{heard}", v.id);
+            } else {
+                say!(
+                    "  {}\tlog end {}\tlag {}\t{heard}",
+                    v.id,
+                    v.log_end_offset,
+                    v.lag
+                );
+            }
         }
     }
     say!(
