@@ -493,6 +493,7 @@ async fn drive<L: Listener, N: Network>(
         conns: BTreeMap::new(),
         flush_tx,
         peers: BTreeMap::new(),
+        metrics: Arc::clone(metrics),
     };
     // Recovered data past a log's recovery point is served only once it is durable: finish
     // that flush before accepting clients, so the first answers already count every
@@ -573,11 +574,7 @@ async fn drive<L: Listener, N: Network>(
             },
             // Before timers and clients: a heartbeat that waits behind them may cost an
             // election.
-            Some((from, msg)) = peer_rx.recv() => {
-                if let (PeerMsg::Broker(message), Ok(from)) = (msg, i32::try_from(from.0)) {
-                    node.handle(clock.now(), Input::Peer { from: NodeId(from), message });
-                }
-            }
+            Some((from, msg)) = peer_rx.recv() => feed_peer(&mut node, metrics, clock.now(), from, msg),
             () = sleep_until(deadline), if deadline.is_some() => node.handle(clock.now(), Input::Tick),
             _ = disk_timer.tick() => sample_disk(&mut node, space.as_ref(), &clock, metrics),
             // Before client events, so a busy broker still answers a scrape.
@@ -624,11 +621,7 @@ async fn drive<L: Listener, N: Network>(
                     Some(input) => node.handle(clock.now(), input),
                     None => return Err(ServeError::FlusherStopped),
                 },
-                Some((from, msg)) = peer_rx.recv() => {
-                    if let (PeerMsg::Broker(message), Ok(from)) = (msg, i32::try_from(from.0)) {
-                        node.handle(clock.now(), Input::Peer { from: NodeId(from), message });
-                    }
-                }
+                Some((from, msg)) = peer_rx.recv() => feed_peer(&mut node, metrics, clock.now(), from, msg),
                 () = sleep_until(deadline), if deadline.is_some() => node.handle(clock.now(), Input::Tick),
             }
         }
@@ -740,6 +733,27 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
+/// Feeds a message from another broker to the node (the transport delivers only intact
+/// ones from brokers of this cluster).
+fn feed_peer(
+    node: &mut Node,
+    metrics: &Metrics,
+    now: Instant,
+    from: keel_raft::NodeId,
+    msg: PeerMsg,
+) {
+    if let (PeerMsg::Broker(message), Ok(from)) = (msg, i32::try_from(from.0)) {
+        metrics.peer_message_received();
+        node.handle(
+            now,
+            Input::Peer {
+                from: NodeId(from),
+                message,
+            },
+        );
+    }
+}
+
 /// Feeds a connection's request or disconnect to the node. An accepted stream is handed
 /// back: the serving loop starts a connection task for it, the shutdown loop drops it.
 fn feed<S>(
@@ -786,6 +800,7 @@ struct Router {
     flush_tx: mpsc::UnboundedSender<FlushJob>,
     /// Each other broker's outbound peer connection (none on a single node).
     peers: BTreeMap<NodeId, mpsc::Sender<PeerMsg>>,
+    metrics: Arc<Metrics>,
 }
 
 impl Router {
@@ -805,14 +820,16 @@ impl Router {
                 }
                 // A full queue, or a broker with no connection, drops the message, as Raft
                 // expects of an unreachable peer.
-                Output::SendPeer { to, message } => match self.peers.get(&to) {
-                    Some(tx) => {
-                        let _ = tx.try_send(PeerMsg::Broker(message));
-                    }
-                    None => {
-                        tracing::debug!(%to, "no connection to that broker: peer message dropped")
-                    }
-                },
+                Output::SendPeer { to, message } => {
+                    let queued = match self.peers.get(&to) {
+                        Some(tx) => tx.try_send(PeerMsg::Broker(message)).is_ok(),
+                        None => {
+                            tracing::debug!(%to, "no connection to that broker: peer message dropped");
+                            false
+                        }
+                    };
+                    self.metrics.peer_message_sent(queued);
+                }
             }
         }
     }

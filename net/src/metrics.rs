@@ -252,6 +252,11 @@ pub struct Metrics {
     errors: Mutex<BTreeMap<(i16, i16), u64>>,
     bytes_received: AtomicU64,
     bytes_sent: AtomicU64,
+    /// Messages the node sent to other brokers, those that could not be queued (no
+    /// connection, a full queue), and those received from them.
+    peer_sent: AtomicU64,
+    peer_dropped: AtomicU64,
+    peer_received: AtomicU64,
     connections_open: AtomicI64,
     connections_accepted: AtomicU64,
     /// Connections closed by the driver for bad input (bad frame, malformed request).
@@ -278,6 +283,9 @@ impl Default for Metrics {
             errors: Mutex::new(BTreeMap::new()),
             bytes_received: AtomicU64::new(0),
             bytes_sent: AtomicU64::new(0),
+            peer_sent: AtomicU64::new(0),
+            peer_dropped: AtomicU64::new(0),
+            peer_received: AtomicU64::new(0),
             connections_open: AtomicI64::new(0),
             connections_accepted: AtomicU64::new(0),
             connections_rejected: AtomicU64::new(0),
@@ -383,6 +391,21 @@ impl Metrics {
 
     pub fn bytes_received(&self, n: usize) {
         self.bytes_received.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// A message to another broker: queued on its connection (`queued`) or dropped.
+    pub fn peer_message_sent(&self, queued: bool) {
+        let counter = if queued {
+            &self.peer_sent
+        } else {
+            &self.peer_dropped
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A message from another broker reached the node.
+    pub fn peer_message_received(&self) {
+        self.peer_received.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn bytes_sent(&self, n: usize) {
@@ -540,6 +563,25 @@ impl Metrics {
             "Bytes of response frames written to clients (length prefixes included).",
             self.bytes_sent.load(Ordering::Relaxed),
         );
+        for (name, help, counter_value) in [
+            (
+                "keel_peer_messages_sent_total",
+                "Messages queued to other brokers (Raft, forwards to the controller).",
+                &self.peer_sent,
+            ),
+            (
+                "keel_peer_messages_dropped_total",
+                "Messages to other brokers dropped: no connection, or its queue full.",
+                &self.peer_dropped,
+            ),
+            (
+                "keel_peer_messages_received_total",
+                "Messages from other brokers handed to the node.",
+                &self.peer_received,
+            ),
+        ] {
+            counter(&mut out, name, help, counter_value.load(Ordering::Relaxed));
+        }
         header(
             &mut out,
             "keel_connections_open",
