@@ -210,14 +210,7 @@ pub async fn serve_with_metrics(
             })
     };
     let listener = bind("Kafka", config.listen).await?;
-    let peers = match &config.peers {
-        Some(p) => Some(peers_over_tcp(
-            bind("peer", p.listen).await?,
-            p,
-            &config.node,
-        )),
-        None => None,
-    };
+    let peers = bind_peers(&config).await?;
     let metrics = Metrics::new();
     // Bound before the node opens, so /health answers "starting" during recovery.
     let _http = match metrics_listen {
@@ -234,22 +227,29 @@ pub async fn serve_with_metrics(
     serve_on(config, listener, peers, storage, budget, metrics, shutdown).await
 }
 
-/// The peer transport of `keel serve` over TCP.
-fn peers_over_tcp(
-    listener: tokio::net::TcpListener,
-    config: &PeerConfig,
-    node: &NodeConfig,
-) -> Peers<Tokio> {
-    Peers {
+/// The peer transport of `keel serve` over TCP, its listener bound; `None` for a single
+/// node.
+async fn bind_peers(config: &ServeConfig) -> Result<Option<Peers<Tokio>>, ServeError> {
+    let Some(p) = &config.peers else {
+        return Ok(None);
+    };
+    let listener = tokio::net::TcpListener::bind(p.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            listener: "peer",
+            addr: p.listen,
+            source,
+        })?;
+    Ok(Some(Peers {
         net: Tokio,
         listener,
-        addrs: config.addrs.clone(),
+        addrs: p.addrs.clone(),
         options: ConnOptions {
-            cluster: peer_codec::cluster_hash(&node.cluster_id),
+            cluster: peer_codec::cluster_hash(&config.node.cluster_id),
             idle_timeout: PEER_IDLE_TIMEOUT,
             reconnect_backoff: PEER_RECONNECT_BACKOFF,
         },
-    }
+    }))
 }
 
 /// [`serve`] on an already-bound listener (`config.listen` is ignored): tests bind port 0.
@@ -273,19 +273,7 @@ pub async fn serve_with_listener_and_metrics(
     let budget = start.budget;
     let storage = FsStorage::with_max_open_files(&config.data_dir, budget.max_open_files)?;
     start.log();
-    let peers = match &config.peers {
-        Some(p) => {
-            let bound = tokio::net::TcpListener::bind(p.listen)
-                .await
-                .map_err(|source| ServeError::Bind {
-                    listener: "peer",
-                    addr: p.listen,
-                    source,
-                })?;
-            Some(peers_over_tcp(bound, p, &config.node))
-        }
-        None => None,
-    };
+    let peers = bind_peers(&config).await?;
     serve_on(config, listener, peers, storage, budget, metrics, shutdown).await
 }
 

@@ -871,36 +871,49 @@ impl Node {
     pub(crate) fn delete_topics(&mut self, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
         let mut response = DeleteTopicsResponse::default();
         for t in request.topics {
-            let meta = match (&t.name, t.id) {
-                (Some(name), _) => self.metadata.topics.get(name).cloned(),
-                (None, id) => self.metadata.by_id(id).cloned(),
-            };
-            let mut result = DeletableTopicResult {
-                name: t.name.clone(),
-                topic_id: t.id,
-                ..Default::default()
-            };
-            match meta {
-                None => {
-                    result.error_code = if t.name.is_some() {
-                        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
-                    } else {
-                        ErrorCode::UNKNOWN_TOPIC_ID
-                    };
-                    result.error_message = Some("This server does not host this topic".into());
-                }
-                Some(meta) => {
-                    result.name = Some(meta.name.clone());
-                    result.topic_id = meta.id;
-                    if let Err(e) = self.delete_topic(&meta) {
-                        result.error_code = ErrorCode::KAFKA_STORAGE_ERROR;
-                        result.error_message = Some(e);
-                    }
+            let (mut result, meta) = self.deletable(&t);
+            if let Some(meta) = meta {
+                if let Err(e) = self.delete_topic(&meta) {
+                    result.error_code = ErrorCode::KAFKA_STORAGE_ERROR;
+                    result.error_message = Some(e);
                 }
             }
             response.responses.push(result);
         }
         response
+    }
+
+    /// The topic a DeleteTopics entry names, by name or id, with the entry's result as it
+    /// stands: named back on success, UNKNOWN_TOPIC_OR_PARTITION / UNKNOWN_TOPIC_ID if no
+    /// such topic exists.
+    pub(crate) fn deletable(
+        &self,
+        t: &crate::api::TopicRef,
+    ) -> (DeletableTopicResult, Option<TopicMeta>) {
+        let meta = match (&t.name, t.id) {
+            (Some(name), _) => self.metadata.topics.get(name).cloned(),
+            (None, id) => self.metadata.by_id(id).cloned(),
+        };
+        let mut result = DeletableTopicResult {
+            name: t.name.clone(),
+            topic_id: t.id,
+            ..Default::default()
+        };
+        match &meta {
+            None => {
+                result.error_code = if t.name.is_some() {
+                    ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+                } else {
+                    ErrorCode::UNKNOWN_TOPIC_ID
+                };
+                result.error_message = Some("This server does not host this topic".into());
+            }
+            Some(meta) => {
+                result.name = Some(meta.name.clone());
+                result.topic_id = meta.id;
+            }
+        }
+        (result, meta)
     }
 
     /// Forgets a topic durably, then removes its files; a crash in between leaves orphan

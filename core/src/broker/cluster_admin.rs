@@ -194,18 +194,11 @@ impl Node {
         count: i32,
         assignments: Option<&[Vec<i32>]>,
     ) -> Result<MetadataRecord, Refusal> {
-        let Some(q) = &self.quorum else {
-            return Err((NOT_CONTROLLER, "not a cluster broker".into()));
-        };
-        let brokers: Vec<(NodeId, Option<String>)> = q
-            .image()
-            .brokers
-            .values()
-            .map(|b| (b.id, b.rack.clone()))
-            .collect();
-        let factor = q
-            .image()
-            .replicas_of(meta.id, 0)
+        let brokers = self.placement_brokers()?;
+        let factor = self
+            .quorum
+            .as_ref()
+            .and_then(|q| q.image().replicas_of(meta.id, 0))
             .map_or(1, |r| r.len().max(1));
         let replicas = match assignments {
             Some(lists) => {
@@ -238,29 +231,9 @@ impl Node {
         let mut response = DeleteTopicsResponse::default();
         let mut records = Vec::new();
         for (entry, t) in request.topics.iter().enumerate() {
-            let meta = match (&t.name, t.id) {
-                (Some(name), _) => self.metadata.topics.get(name),
-                (None, id) => self.metadata.by_id(id),
-            };
-            let mut result = crate::api::DeletableTopicResult {
-                name: t.name.clone(),
-                topic_id: t.id,
-                ..Default::default()
-            };
-            match meta {
-                None => {
-                    result.error_code = if t.name.is_some() {
-                        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
-                    } else {
-                        ErrorCode::UNKNOWN_TOPIC_ID
-                    };
-                    result.error_message = Some("This server does not host this topic".into());
-                }
-                Some(meta) => {
-                    result.name = Some(meta.name.clone());
-                    result.topic_id = meta.id;
-                    records.push((entry, MetadataRecord::DeleteTopic { id: meta.id }));
-                }
+            let (result, meta) = self.deletable(t);
+            if let Some(meta) = meta {
+                records.push((entry, MetadataRecord::DeleteTopic { id: meta.id }));
             }
             response.responses.push(result);
         }
@@ -281,15 +254,7 @@ impl Node {
         partitions: i32,
         configs: &BTreeMap<String, String>,
     ) -> Result<(MetadataRecord, TopicId, i16), Refusal> {
-        let Some(q) = &self.quorum else {
-            return Err((NOT_CONTROLLER, "not a cluster broker".into()));
-        };
-        let brokers: Vec<(NodeId, Option<String>)> = q
-            .image()
-            .brokers
-            .values()
-            .map(|b| (b.id, b.rack.clone()))
-            .collect();
+        let brokers = self.placement_brokers()?;
         let replicas = if t.assignments.is_empty() {
             let factor = if t.replication_factor == -1 {
                 DEFAULT_REPLICATION_FACTOR
@@ -419,6 +384,18 @@ impl Node {
             );
         }
         self.respond(pending.conn, pending.id, pending.response.into_response());
+    }
+
+    /// The registered brokers replicas may be placed on, with their racks.
+    fn placement_brokers(&self) -> Result<Vec<(NodeId, Option<String>)>, Refusal> {
+        let Some(q) = &self.quorum else {
+            return Err((NOT_CONTROLLER, "not a cluster broker".into()));
+        };
+        Ok(q.image()
+            .brokers
+            .values()
+            .map(|b| (b.id, b.rack.clone()))
+            .collect())
     }
 
     fn rng_u64(&mut self) -> u64 {

@@ -206,22 +206,28 @@ impl Node {
 
     /// At open, after the partitions: resumes producer ids past the stored block end and
     /// past every producer id found in the logs.
+    /// The block end the producer-id file records (0 without one): no id at or above it
+    /// was handed out by this single node.
+    pub(crate) fn stored_producer_id_block_end(&self) -> Result<i64, OpenError> {
+        match self.storage.len(PRODUCER_ID_FILE)? {
+            None => Ok(0),
+            Some(len) => {
+                let bytes = self.storage.read_at(PRODUCER_ID_FILE, 0, len as usize)?;
+                ProducerIdBlock::decode(&bytes).map_err(|reason| OpenError::Metadata {
+                    file: PRODUCER_ID_FILE.to_string(),
+                    reason,
+                })
+            }
+        }
+    }
+
     pub(crate) fn load_producer_ids(&mut self) -> Result<(), OpenError> {
         if self.quorum.is_some() {
             // A cluster broker takes its blocks from the controller (node/cluster.rs).
             self.producer_ids = ProducerIdBlock::default();
             return Ok(());
         }
-        let stored = match self.storage.len(PRODUCER_ID_FILE)? {
-            None => 0,
-            Some(len) => {
-                let bytes = self.storage.read_at(PRODUCER_ID_FILE, 0, len as usize)?;
-                ProducerIdBlock::decode(&bytes).map_err(|reason| OpenError::Metadata {
-                    file: PRODUCER_ID_FILE.to_string(),
-                    reason,
-                })?
-            }
-        };
+        let stored = self.stored_producer_id_block_end()?;
         let seen = self
             .partitions
             .values()

@@ -15,7 +15,7 @@ use super::{Node, OpenError};
 use crate::api::TopicId;
 use crate::controller::MetadataRecord;
 use crate::metadata::{Metadata, TopicMeta, METADATA_FILE};
-use crate::producer::{ProducerIdBlock, PRODUCER_ID_FILE};
+use crate::producer::PRODUCER_ID_FILE;
 use crate::time::Instant;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -54,16 +54,7 @@ impl Node {
     /// At open, in a cluster: stamps the partition directories of `single_node`'s topics
     /// with their ids and keeps the topics to import once this broker is registered.
     pub(crate) fn stage_import(&mut self, single_node: Metadata) -> Result<(), OpenError> {
-        let floor = match self.storage.len(PRODUCER_ID_FILE)? {
-            Some(len) => {
-                let bytes = self.storage.read_at(PRODUCER_ID_FILE, 0, len as usize)?;
-                ProducerIdBlock::decode(&bytes).map_err(|reason| OpenError::Metadata {
-                    file: PRODUCER_ID_FILE.to_string(),
-                    reason,
-                })?
-            }
-            None => 0,
-        };
+        let floor = self.stored_producer_id_block_end()?;
         if single_node.topics.is_empty() && floor == 0 {
             return Ok(());
         }
