@@ -274,13 +274,16 @@ fn cluster_settings(
     let mut cluster = keel_core::node::ClusterConfig::new(voters.keys().copied().collect());
     cluster.rack = rack;
     if let Some(ms) = election_timeout_ms {
-        if !(100..=60_000).contains(&ms) {
+        // Heartbeats (t/10) must stay well inside the peer connections' 1 s idle timeout.
+        if !(100..=5_000).contains(&ms) {
             return Err(format!(
-                "election_timeout_ms must be between 100 and 60000, not {ms}"
+                "election_timeout_ms must be between 100 and 5000, not {ms}"
             ));
         }
         cluster.election_timeout_ms = ms;
         cluster.heartbeat_interval_ms = (ms / 10).max(10);
+        // A broker is fenced after two election timeouts of silence, never less than 2 s.
+        cluster.session_timeout_ms = (2 * ms).max(2_000);
     }
     node.cluster = Some(cluster);
     let addrs = voters.into_iter().filter(|(id, _)| *id != me).collect();

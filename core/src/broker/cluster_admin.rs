@@ -391,9 +391,11 @@ impl Node {
         let Some(q) = &self.quorum else {
             return Err((NOT_CONTROLLER, "not a cluster broker".into()));
         };
+        // Not on fenced brokers: a partition placed there would start offline.
         Ok(q.image()
             .brokers
             .values()
+            .filter(|b| !q.image().fenced.contains(&b.id))
             .map(|b| (b.id, b.rack.clone()))
             .collect())
     }

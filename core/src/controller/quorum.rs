@@ -70,6 +70,12 @@ pub struct MetadataQuorum {
     liveness_proposed: BTreeMap<NodeId, (bool, keel_raft::Instant)>,
     /// Times this replica became the leader (for metrics: elections won here).
     pub(crate) elections_won: u64,
+    /// Persists sent to the driver as a Flush and not yet acknowledged, by seq.
+    flushing: BTreeSet<u64>,
+    /// The latest hard-state-only persist waiting behind one of them: keel-raft's
+    /// `persisted(seq)` acknowledges every seq up to it, so it may only be acknowledged
+    /// once the flushes before it are.
+    deferred: Option<u64>,
 }
 
 fn raft_id(id: NodeId) -> keel_raft::NodeId {
@@ -149,6 +155,8 @@ impl MetadataQuorum {
             leader_since: None,
             liveness_proposed: BTreeMap::new(),
             elections_won: 0,
+            flushing: BTreeSet::new(),
+            deferred: None,
         })
     }
 
@@ -229,7 +237,15 @@ impl MetadataQuorum {
         let Ok(seq) = u64::try_from(seq.0) else {
             return;
         };
-        self.raft.persisted(raft_now(now), seq);
+        self.flushing.retain(|&s| s > seq);
+        let mut ack = seq;
+        if let Some(d) = self.deferred {
+            if self.flushing.first().is_none_or(|&first| first > d) {
+                ack = ack.max(d);
+                self.deferred = None;
+            }
+        }
+        self.raft.persisted(raft_now(now), ack);
         self.drain(now, storage, out);
     }
 
@@ -413,9 +429,15 @@ impl MetadataQuorum {
                         }
                         let files = job.files_to_sync();
                         if files.is_empty() {
-                            // Only the hard state changed, and `replace` made it durable.
-                            synced = Some(seq);
+                            // Only the hard state changed, and `replace` made it durable;
+                            // but acknowledging it acknowledges every earlier seq too.
+                            if self.flushing.is_empty() {
+                                synced = Some(seq);
+                            } else {
+                                self.deferred = Some(self.deferred.map_or(seq, |d| d.max(seq)));
+                            }
                         } else {
+                            self.flushing.insert(seq);
                             out.push_back(Output::Flush {
                                 log: METADATA_LOG,
                                 files,
@@ -517,5 +539,75 @@ impl MetadataQuorum {
                 "an applied proposal is still open"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::MemStorage;
+    use keel_raft::{Entry, Message};
+
+    /// A vote (a hard-state-only persist) arriving while the entries before it are still
+    /// being flushed must not release their acknowledgement: keel-raft's `persisted(seq)`
+    /// covers every earlier seq.
+    #[test]
+    fn a_hard_state_only_persist_does_not_acknowledge_entries_still_being_flushed() {
+        let storage = MemStorage::new();
+        let config = QuorumConfig {
+            voters: [NodeId(1), NodeId(2), NodeId(3)].into_iter().collect(),
+            election_timeout_ms: 1_000,
+            heartbeat_interval_ms: 100,
+            snapshot_every: 1_000,
+        };
+        let now = Instant::from_millis(1_000_000);
+        let mut q = MetadataQuorum::open(&storage, NodeId(1), &config, 7, now).unwrap();
+        let mut out = VecDeque::new();
+        let append = Message::AppendEntries {
+            term: Term(1),
+            prev_log_index: Index(0),
+            prev_log_term: Term(0),
+            entries: vec![Entry {
+                index: Index(1),
+                term: Term(1),
+                data: EntryData::Normal(vec![0]),
+            }],
+            leader_commit: Index(0),
+            round: 1,
+            sent_at: keel_raft::Instant(1_000_000),
+        };
+        q.step(now, NodeId(2), append, &storage, &mut out);
+        let flush = out.iter().find_map(|o| match o {
+            Output::Flush { upto, .. } => Some(*upto),
+            _ => None,
+        });
+        let flush = flush.expect("the entry is flushed");
+        let vote = Message::RequestVote {
+            term: Term(2),
+            last_log_index: Index(1),
+            last_log_term: Term(1),
+            transfer: true,
+        };
+        q.step(now, NodeId(3), vote, &storage, &mut out);
+        let acks = |out: &VecDeque<Output>| {
+            out.iter()
+                .filter(|o| {
+                    matches!(
+                        o,
+                        Output::SendPeer {
+                            message: PeerMessage::Raft {
+                                message: Message::AppendEntriesResp { success: true, .. }
+                                    | Message::RequestVoteResp { granted: true, .. },
+                                ..
+                            },
+                            ..
+                        }
+                    )
+                })
+                .count()
+        };
+        assert_eq!(acks(&out), 0, "acknowledged before the flush: {out:?}");
+        q.persisted(now, flush, &storage, &mut out);
+        assert!(acks(&out) >= 1, "the flush released nothing: {out:?}");
     }
 }

@@ -438,11 +438,9 @@ impl Node {
             ErrorCode::LEADER_NOT_AVAILABLE,
             format!("topic {name} is being created; retry"),
         );
-        if self
-            .creating
-            .get(name)
-            .is_some_and(|&until| until > self.now)
-        {
+        let now = self.now;
+        self.creating.retain(|_, until| *until > now);
+        if self.creating.contains_key(name) {
             return retry;
         }
         let t = CreatableTopic {
@@ -612,7 +610,21 @@ impl Node {
         let Some(cluster) = &self.config.cluster else {
             return;
         };
+        // A clock stepped back since the last start (NTP, a VM restored) would make this
+        // process look older than the one registered, and its registration be refused.
+        if let Some(held) = self.quorum.as_ref().and_then(|q| {
+            q.image()
+                .brokers
+                .get(&self.config.node_id)
+                .map(|b| b.incarnation)
+        }) {
+            if held > self.incarnation && !self.registered_once {
+                tracing::warn!(held, ours = self.incarnation, "the registered incarnation is ahead of this process's clock; registering above it");
+                self.incarnation = held + 1;
+            }
+        }
         if self.is_registered() {
+            self.registered_once = true;
             if self.import.as_ref().is_some_and(|i| i.pending()) {
                 self.drive_import();
                 self.timers

@@ -334,6 +334,11 @@ pub struct Node {
     /// In a cluster, the records an admin handler staged instead of changing the topic
     /// table itself, by topic name (broker/cluster_admin.rs submits them).
     pub(crate) staged: Vec<(String, crate::controller::MetadataRecord)>,
+    /// A single node's topics the cluster holds under another id: kept, not served.
+    pub(crate) import_conflict_topics: Vec<TopicMeta>,
+    /// Whether this process's registration was seen in the metadata log once (after that
+    /// its incarnation never moves).
+    pub(crate) registered_once: bool,
 }
 
 /// Bounds on what clients can make a node hold: beyond them, requests are refused rather
@@ -395,6 +400,8 @@ impl Node {
             asked_for_producer_ids: None,
             import: None,
             staged: Vec::new(),
+            import_conflict_topics: Vec::new(),
+            registered_once: false,
         };
         node.timers
             .set(NodeTimer::LogCleaner, node.log_cleaner_deadline());

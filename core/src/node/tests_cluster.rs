@@ -751,3 +751,60 @@ fn a_controller_shutting_down_hands_over_before_any_election_timeout() {
     let f = c.members.get_mut(&follower).unwrap().node.as_mut().unwrap();
     assert!(!f.hand_over_leadership());
 }
+
+#[test]
+fn a_single_nodes_topic_whose_name_the_cluster_took_is_kept_on_disk_across_restarts() {
+    use crate::testing::Harness;
+    let mut h = Harness::new();
+    h.create("c", 1);
+    let (r, _) = h.call(produce("c", 0, 1, batch(&["mine"], 0)));
+    assert_eq!(produce_result(&r).error_code, ErrorCode::NONE);
+    h.release_flushes();
+    h.node.flush_all();
+    h.pump();
+    let disk = h.disk.clone();
+    drop(h);
+    let segment_files = |d: &crate::storage::MemStorage| {
+        use crate::storage::Storage;
+        d.list("c-0")
+            .unwrap()
+            .into_iter()
+            .filter(|f| f.ends_with(".log"))
+            .count()
+    };
+    assert_eq!(segment_files(&disk), 1);
+
+    // The cluster gets its own "c" while the single node's broker is still away.
+    let mut c = TestCluster::over(3, BTreeMap::from([(NodeId(1), disk.clone())]));
+    c.kill(NodeId(1));
+    let two = |c: &TestCluster| {
+        [NodeId(2), NodeId(3)].into_iter().all(|id| {
+            let n = c.node(id);
+            n.controller_id().is_some() && n.is_registered()
+        })
+    };
+    assert!(c.run_until(10_000, two));
+    let mut request = create_topic("c", 1);
+    if let Request::CreateTopics(r) = &mut request {
+        r.topics[0].assignments = vec![(0, vec![2])];
+        r.topics[0].num_partitions = -1;
+    }
+    assert_eq!(
+        create(&mut c, NodeId(2), request).topics[0].error_code,
+        ErrorCode::NONE
+    );
+    c.start(NodeId(1));
+    assert!(c.run_until(10_000, all_registered));
+    c.run_for(2_000);
+    assert_eq!(
+        segment_files(&disk),
+        1,
+        "the single node's data was removed"
+    );
+    assert!(c.node(NodeId(1)).partition_named("c", 0).is_none());
+    c.kill(NodeId(1));
+    c.start(NodeId(1));
+    assert!(c.run_until(10_000, all_registered));
+    c.run_for(2_000);
+    assert_eq!(segment_files(&disk), 1, "a restart removed the kept data");
+}

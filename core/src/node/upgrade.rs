@@ -100,10 +100,32 @@ impl Node {
         for t in conflicts {
             tracing::error!(topic = %t.name, "the cluster already has a topic of this name: this broker's own data for it is kept on disk but not served");
             import.conflicts.insert(t.id);
+            self.import_conflict_topics.push(t);
         }
         let floor_met = next_producer_id >= import.producer_floor;
         if import.topics.is_empty() && floor_met {
-            for file in [METADATA_FILE, PRODUCER_ID_FILE] {
+            // Topics kept back stay in the metadata file, so a restart still protects
+            // their directories; everything else the single node had is the cluster's now.
+            if !import.conflicts.is_empty() {
+                let kept = Metadata {
+                    topics: self
+                        .import_conflict_topics
+                        .iter()
+                        .map(|t| (t.name.clone(), t.clone()))
+                        .collect(),
+                };
+                if let Err(e) = kept.save(self.storage.as_ref()) {
+                    tracing::warn!(error = %e, "could not rewrite the metadata file of the topics kept back");
+                    self.import = Some(import);
+                    return;
+                }
+            }
+            let files: &[&str] = if import.conflicts.is_empty() {
+                &[METADATA_FILE, PRODUCER_ID_FILE]
+            } else {
+                &[PRODUCER_ID_FILE]
+            };
+            for &file in files {
                 if let Err(e) = self.storage.remove(file) {
                     if e.kind() != std::io::ErrorKind::NotFound {
                         tracing::warn!(%file, error = %e, "could not remove a single node's file after the import");
