@@ -68,10 +68,16 @@ pub enum Anomaly {
     /// Writes did not resume by themselves after the scenario's `writes_resume_after` (see
     /// `checker/resume.rs`).
     WritesStuck,
+    /// Cluster scenarios: two different brokers claimed to be the active controller (a
+    /// DescribeQuorum answered with error 0) in the same metadata-quorum epoch.
+    TwoControllers,
+    /// Cluster scenarios: after the heal the nodes never all named one controller listing
+    /// every node as a live broker and every topic on its node.
+    NoController,
 }
 
 impl Anomaly {
-    pub const ALL: [Anomaly; 18] = [
+    pub const ALL: [Anomaly; 20] = [
         Anomaly::LostWrite,
         Anomaly::Duplicate,
         Anomaly::InconsistentOffsets,
@@ -90,6 +96,8 @@ impl Anomaly {
         Anomaly::Unconsumed,
         Anomaly::AbortedRead,
         Anomaly::WritesStuck,
+        Anomaly::TwoControllers,
+        Anomaly::NoController,
     ];
 
     pub fn name(self) -> &'static str {
@@ -112,6 +120,8 @@ impl Anomaly {
             Anomaly::Unconsumed => "unconsumed",
             Anomaly::AbortedRead => "aborted-read",
             Anomaly::WritesStuck => "writes-stuck",
+            Anomaly::TwoControllers => "two-controllers",
+            Anomaly::NoController => "no-controller",
         }
     }
 }
@@ -631,6 +641,7 @@ fn check_polls(history: &History, report: &mut CheckReport) {
     }
 }
 
+pub mod cluster;
 mod groups;
 pub mod linearizable;
 pub mod resume;

@@ -21,19 +21,32 @@
 //! whose driver stops with an error (say, its disk failed during recovery) is restarted
 //! after [`SUPERVISOR_BACKOFF_MS`], as a supervisor would; one still down after the heal
 //! is reported as `node-down`.
+//!
+//! A scenario with a `[cluster]` table runs every node as one broker of a cluster
+//! (`run_cluster_member`, every node a voter, peers on [`PEER_PORT`]); the links between
+//! brokers then take the network faults too, and `isolate`, `oneway` and `flap` strike only
+//! them ([`World::sync_peer_link`] sets each from every fault in force). A fault on node 0
+//! strikes the node last seen as the active controller, resolved when it comes due and
+//! recorded with that node. The setup and the quorum observer are in
+//! [`workload::cluster`]; the observer is exempt from network faults (a crash still cuts
+//! its links, as every link of the crashed node), and what it saw is checked by
+//! [`checker::cluster`] and hashed into the trace.
 
 use crate::checker::{self, Anomaly, CheckReport, Finding};
 use crate::disk::{CrashLoss, DiskEvent, DiskFaults, SimDisk};
+use crate::history::ClusterRecord;
 use crate::history::{fmt_ms, History, Millis};
 use crate::net::Turmoil;
 use crate::scenario::{Dur, FaultSpec, RotTarget, Scenario};
 use crate::trace::Fnv64;
+use crate::workload::cluster::{ClusterTopic, ObserverCfg};
 use crate::workload::group::GroupMemberCfg;
 use crate::workload::{self, ConsumerCfg, Plan, ProducerCfg, Shared, TopicInfo, BROKER_PORT};
-use keel_core::node::NodeConfig;
+use keel_core::node::{ClusterConfig, NodeConfig};
 use keel_core::storage::Storage;
 use keel_core::time::Instant;
-use keel_net::driver::{self, DriverOptions};
+use keel_net::driver::{self, DriverOptions, Peers, PEER_IDLE_TIMEOUT, PEER_RECONNECT_BACKOFF};
+use keel_net::metrics::Metrics;
 use keel_net::network::{Network, SyncMode};
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -48,6 +61,12 @@ pub type ConfigTweak = Arc<dyn Fn(&mut NodeConfig) + Send + Sync>;
 
 /// The simulated wall clock at the start of every run: fixed, so timestamps repeat.
 pub const EPOCH_SECS: u64 = 1_700_000_000;
+
+/// The port every broker of a cluster scenario listens on for its peers.
+pub const PEER_PORT: u16 = 9093;
+
+/// The quorum observer's host (cluster scenarios).
+const OBSERVER: &str = "quorum-observer";
 
 /// How long after a node's driver stopped on its own the harness restarts it.
 pub const SUPERVISOR_BACKOFF_MS: Millis = 500;
@@ -136,6 +155,17 @@ pub enum Fault {
         faults: DiskFaults,
         for_ms: Option<Millis>,
     },
+    /// Cluster: `node` cut from every other broker, both ways, for `for_ms`.
+    Isolate { node: u32, for_ms: Millis },
+    /// Cluster: `node`'s messages to every other broker dropped for `for_ms`.
+    Oneway { node: u32, for_ms: Millis },
+    /// Cluster: `node`'s links to every other broker down, up, down... every `period_ms`
+    /// for `for_ms`.
+    Flap {
+        node: u32,
+        period_ms: Millis,
+        for_ms: Millis,
+    },
 }
 
 impl Fault {
@@ -150,6 +180,9 @@ impl Fault {
             Fault::Disconnect => "disconnect",
             Fault::BitFlip { .. } => "bit_flip",
             Fault::Disk { .. } => "disk",
+            Fault::Isolate { .. } => "isolate",
+            Fault::Oneway { .. } => "oneway",
+            Fault::Flap { .. } => "flap",
         }
     }
 
@@ -162,9 +195,30 @@ impl Fault {
             | Fault::SlowLink { node, .. }
             | Fault::FlakyLink { node, .. }
             | Fault::BitFlip { node, .. }
-            | Fault::Disk { node, .. } => Some(*node),
+            | Fault::Disk { node, .. }
+            | Fault::Isolate { node, .. }
+            | Fault::Oneway { node, .. }
+            | Fault::Flap { node, .. } => Some(*node),
             Fault::Disconnect => None,
         }
+    }
+
+    /// The same fault on node `to` (a fault aimed at the controller, once resolved).
+    fn on(mut self, to: u32) -> Fault {
+        match &mut self {
+            Fault::Crash { node, .. }
+            | Fault::Pause { node, .. }
+            | Fault::Partition { node, .. }
+            | Fault::SlowLink { node, .. }
+            | Fault::FlakyLink { node, .. }
+            | Fault::BitFlip { node, .. }
+            | Fault::Disk { node, .. }
+            | Fault::Isolate { node, .. }
+            | Fault::Oneway { node, .. }
+            | Fault::Flap { node, .. } => *node = to,
+            Fault::Disconnect => {}
+        }
+        self
     }
 
     /// The action that starts it and, for a timed fault, the one that ends it with its delay.
@@ -230,6 +284,25 @@ impl Fault {
             } => (
                 Action::DiskFaults { node, faults },
                 for_ms.map(|ms| (ms, Action::DiskRestore(node))),
+            ),
+            Fault::Isolate { node, for_ms } => (
+                Action::Isolate(node),
+                Some((for_ms, Action::Unisolate(node))),
+            ),
+            Fault::Oneway { node, for_ms } => {
+                (Action::Oneway(node), Some((for_ms, Action::Unoneway(node))))
+            }
+            Fault::Flap {
+                node,
+                period_ms,
+                for_ms,
+            } => (
+                Action::FlapStart {
+                    node,
+                    period_ms,
+                    for_ms,
+                },
+                Some((for_ms, Action::FlapEnd(node))),
             ),
         }
     }
@@ -316,6 +389,29 @@ impl InjectedFault {
                 lasts: for_ms.map(Dur::from_ms),
                 ..FaultSpec::default()
             },
+            Fault::Isolate { node, for_ms } => FaultSpec {
+                at,
+                isolate: Some(node),
+                lasts: lasts(for_ms),
+                ..FaultSpec::default()
+            },
+            Fault::Oneway { node, for_ms } => FaultSpec {
+                at,
+                oneway: Some(node),
+                lasts: lasts(for_ms),
+                ..FaultSpec::default()
+            },
+            Fault::Flap {
+                node,
+                period_ms,
+                for_ms,
+            } => FaultSpec {
+                at,
+                flap: Some(node),
+                period: lasts(period_ms),
+                lasts: lasts(for_ms),
+                ..FaultSpec::default()
+            },
         }
     }
 }
@@ -330,9 +426,13 @@ impl std::fmt::Display for InjectedFault {
         }
         match &self.fault {
             Fault::Crash { loss, down_ms, .. } => write!(f, " loss={loss:?} down={down_ms}ms")?,
-            Fault::Pause { for_ms, .. } | Fault::Partition { for_ms, .. } => {
-                write!(f, " for={for_ms}ms")?
-            }
+            Fault::Pause { for_ms, .. }
+            | Fault::Partition { for_ms, .. }
+            | Fault::Isolate { for_ms, .. }
+            | Fault::Oneway { for_ms, .. } => write!(f, " for={for_ms}ms")?,
+            Fault::Flap {
+                period_ms, for_ms, ..
+            } => write!(f, " period={period_ms}ms for={for_ms}ms")?,
             Fault::SlowLink {
                 min_ms,
                 max_ms,
@@ -424,6 +524,23 @@ enum Action {
         faults: DiskFaults,
     },
     DiskRestore(u32),
+    Isolate(u32),
+    Unisolate(u32),
+    Oneway(u32),
+    Unoneway(u32),
+    FlapStart {
+        node: u32,
+        period_ms: Millis,
+        for_ms: Millis,
+    },
+    FlapToggle {
+        node: u32,
+        until: Millis,
+        period_ms: Millis,
+    },
+    FlapEnd(u32),
+    /// A fault aimed at the controller (node 0), resolved to a node when it comes due.
+    AtController,
     Heal,
 }
 
@@ -442,6 +559,11 @@ impl Schedule {
 
     /// Schedules `fault` at `at`: its start, then (a timed fault) its end.
     fn push_fault(&mut self, at: Millis, fault: Fault) {
+        if fault.node() == Some(0) {
+            // Its node and so its end are known only when it comes due.
+            self.insert(at, Action::AtController, Some(fault));
+            return;
+        }
         let (start, end) = fault.actions();
         self.insert(at, start, Some(fault));
         if let Some((after, end)) = end {
@@ -590,7 +712,36 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> RunReport {
         shared.history().topic_nodes.insert(t.name.clone(), t.node);
     }
     let mut clients = vec!["setup".to_string()];
-    sim.client("setup", workload::setup(topics.clone(), shared.clone()));
+    let mut observer = None;
+    if let Some(spec) = &scenario.cluster {
+        let cluster_topics: Vec<ClusterTopic> = topics
+            .iter()
+            .zip(&scenario.topics)
+            .map(|(info, t)| ClusterTopic {
+                info: info.clone(),
+                node: t.node,
+            })
+            .collect();
+        shared.history().cluster = Some(ClusterRecord::default());
+        sim.client(
+            "setup",
+            workload::cluster::setup(cluster_topics.clone(), scenario.nodes, shared.clone()),
+        );
+        let cfg = ObserverCfg {
+            nodes: scenario.nodes,
+            every: spec
+                .observe_every
+                .map_or(Duration::from_millis(50), |d| d.0),
+            topics: cluster_topics,
+        };
+        sim.client(
+            OBSERVER,
+            workload::cluster::observer(cfg, shared.clone(), plan),
+        );
+        observer = Some(OBSERVER.to_string());
+    } else {
+        sim.client("setup", workload::setup(topics.clone(), shared.clone()));
+    }
     let mut producer_id = 0;
     for spec in &scenario.producers {
         for _ in 0..spec.count {
@@ -687,12 +838,29 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> RunReport {
         paused: BTreeSet::new(),
         partitioned: BTreeSet::new(),
         healed: false,
+        cluster: scenario.cluster.is_some(),
+        observer,
+        isolated: BTreeSet::new(),
+        oneway: BTreeSet::new(),
+        flap_down: BTreeSet::new(),
     };
     let mut error = None;
     let mut faults = Vec::new();
     loop {
         let now = world.sim.elapsed().as_millis() as Millis;
         while let Some((at, action, fault)) = schedule.pop_due(now) {
+            let (action, fault) = match (action, fault) {
+                (Action::AtController, Some(fault)) => {
+                    let node = world.controller(now);
+                    let fault = fault.on(node);
+                    let (start, end) = fault.actions();
+                    if let Some((after, end)) = end {
+                        schedule.push(at + after, end);
+                    }
+                    (start, Some(fault))
+                }
+                other => other,
+            };
             let applied = world.apply(now, action, &mut schedule);
             if let Some(fault) = fault {
                 faults.push(InjectedFault {
@@ -726,6 +894,9 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> RunReport {
     let mut history = std::mem::take(&mut *shared.history());
     let consumed: BTreeSet<String> = scenario.consumers.iter().map(|c| c.topic.clone()).collect();
     let mut check = checker::check(&history, &consumed);
+    check
+        .findings
+        .extend(checker::cluster::check(&history, sim_ms));
     if let Some(after) = scenario.expect.writes_resume_after {
         check.findings.extend(checker::resume::check_writes_resume(
             &history,
@@ -804,6 +975,10 @@ fn trace_hash(history: &History, check: &CheckReport) -> u64 {
     for f in &check.findings {
         h.write_str(&f.to_string());
     }
+    // Cluster runs only, so every other scenario keeps its hashes.
+    if let Some(cluster) = &history.cluster {
+        h.write_str(&format!("{cluster:?}"));
+    }
     h.finish()
 }
 
@@ -833,6 +1008,25 @@ fn node_config(scenario: &Scenario, node: u32, tweak: Option<&ConfigTweak>) -> N
     }
     if let Some(bytes) = scenario.node.min_free_bytes {
         config.min_free_bytes = Some(bytes);
+    }
+    if let Some(spec) = &scenario.cluster {
+        let voters = (1..=scenario.nodes)
+            .map(|n| keel_core::ids::NodeId(n as i32))
+            .collect();
+        let mut cluster = ClusterConfig::new(voters);
+        if let Some(d) = spec.election_timeout {
+            cluster.election_timeout_ms = d.ms();
+        }
+        if let Some(d) = spec.heartbeat_interval {
+            cluster.heartbeat_interval_ms = d.ms();
+        }
+        if let Some(d) = spec.session_timeout {
+            cluster.session_timeout_ms = d.ms();
+        }
+        if let Some(n) = spec.snapshot_every {
+            cluster.snapshot_every = n;
+        }
+        config.cluster = Some(cluster);
     }
     if let Some(tweak) = tweak {
         tweak(&mut config);
@@ -875,7 +1069,55 @@ async fn broker(
         wall_clock_at_start: Instant::from_nanos(since_epoch.as_nanos() as u64),
     };
     let storage: Arc<dyn Storage> = Arc::new(disk);
-    let result = driver::run(listener, config, storage, options, std::future::pending()).await;
+    let result = if config.cluster.is_some() {
+        let peer_listen = SocketAddr::from(([0, 0, 0, 0], PEER_PORT));
+        let peer_listener = match Turmoil.bind(peer_listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                shared.history().note(
+                    workload::now_ms(),
+                    format!("{}: cannot listen for peers: {e}", host(node)),
+                );
+                return Ok(());
+            }
+        };
+        let voters: Vec<i32> = config
+            .cluster
+            .as_ref()
+            .map(|c| c.voters.iter().map(|v| v.0).collect())
+            .unwrap_or_default();
+        let peers = Peers {
+            net: Turmoil,
+            listener: peer_listener,
+            addrs: voters
+                .into_iter()
+                .filter(|&v| v != node as i32)
+                .map(|v| {
+                    (
+                        keel_core::ids::NodeId(v),
+                        crate::net::resolve(&host(v as u32), PEER_PORT),
+                    )
+                })
+                .collect(),
+            options: keel_net::peer::transport::ConnOptions {
+                cluster: keel_net::peer::codec::cluster_hash(&config.cluster_id),
+                idle_timeout: PEER_IDLE_TIMEOUT,
+                reconnect_backoff: PEER_RECONNECT_BACKOFF,
+            },
+        };
+        driver::run_cluster_member(
+            listener,
+            peers,
+            config,
+            storage,
+            options,
+            Metrics::new(),
+            std::future::pending(),
+        )
+        .await
+    } else {
+        driver::run(listener, config, storage, options, std::future::pending()).await
+    };
     if let Err(e) = result {
         shared
             .history()
@@ -928,6 +1170,16 @@ fn schedule_fault(
             count: f.count.unwrap_or(1),
             target: f.target.unwrap_or_default(),
         }
+    } else if let Some(node) = f.isolate {
+        Fault::Isolate { node, for_ms }
+    } else if let Some(node) = f.oneway {
+        Fault::Oneway { node, for_ms }
+    } else if let Some(node) = f.flap {
+        Fault::Flap {
+            node,
+            period_ms: f.period.map_or(200, |d| d.ms()).max(1),
+            for_ms,
+        }
     } else if let (Some(node), Some(faults)) = (f.disk, &f.set) {
         Fault::Disk {
             node,
@@ -949,7 +1201,8 @@ fn schedule_random(
 ) {
     let r = &scenario.random;
     let lasts = r.lasts.ms();
-    let kinds: [(f64, u8); 8] = [
+    // New kinds go last: a scenario without them draws exactly as before.
+    let kinds: [(f64, u8); 12] = [
         (r.crash_rate, 0),
         (r.pause_rate, 1),
         (r.partition_rate, 2),
@@ -958,6 +1211,10 @@ fn schedule_random(
         (r.disconnect_rate, 5),
         (r.bit_flip_rate, 6),
         (r.disk_burst_rate, 7),
+        (r.isolate_rate, 8),
+        (r.oneway_rate, 9),
+        (r.flap_rate, 10),
+        (r.controller_crash_rate, 11),
     ];
     for (rate, kind) in kinds {
         if rate <= 0.0 {
@@ -999,10 +1256,23 @@ fn schedule_random(
                     count: 1,
                     target: RotTarget::AnySegment,
                 },
-                _ => Fault::Disk {
+                7 => Fault::Disk {
                     node,
                     faults: r.burst.clone(),
                     for_ms: Some(for_ms),
+                },
+                8 => Fault::Isolate { node, for_ms },
+                9 => Fault::Oneway { node, for_ms },
+                10 => Fault::Flap {
+                    node,
+                    period_ms: r.flap_period.ms().max(1),
+                    for_ms,
+                },
+                // Node 0: whichever node is the controller when it comes due.
+                _ => Fault::Crash {
+                    node: 0,
+                    loss: scenario.crash_loss,
+                    down_ms: r.crash_down.ms(),
                 },
             };
             schedule.push_fault(at, fault);
@@ -1023,6 +1293,17 @@ struct World<'s, 'a> {
     paused: BTreeSet<u32>,
     partitioned: BTreeSet<u32>,
     healed: bool,
+    /// A cluster scenario: the brokers talk to each other, and the links between them take
+    /// the faults too (see [`World::sync_peer_link`]).
+    cluster: bool,
+    /// The quorum observer's host: exempt from network faults, silenced with a crash.
+    observer: Option<String>,
+    /// Nodes cut from the other brokers, both ways.
+    isolated: BTreeSet<u32>,
+    /// Nodes whose messages to the other brokers are dropped.
+    oneway: BTreeSet<u32>,
+    /// Nodes whose flapping links to the other brokers are down now.
+    flap_down: BTreeSet<u32>,
 }
 
 impl World<'_, '_> {
@@ -1035,6 +1316,69 @@ impl World<'_, '_> {
             .iter()
             .map(|c| (host(node), c.clone()))
             .collect()
+    }
+
+    /// The other brokers `node` talks to (none without a cluster).
+    fn peers(&self, node: u32) -> Vec<u32> {
+        if !self.cluster {
+            return Vec::new();
+        }
+        (1..=self.scenario.nodes).filter(|&p| p != node).collect()
+    }
+
+    /// The node that last claimed to be the active controller in the highest epoch seen
+    /// (node 1 before any claim): what a fault aimed at node 0 strikes.
+    fn controller(&self, now: Millis) -> u32 {
+        let claim = self.shared.history().cluster.as_ref().and_then(|c| {
+            c.claims
+                .iter()
+                .max_by_key(|c| (c.epoch, c.at_ms))
+                .map(|c| (c.node, c.epoch))
+        });
+        let (node, why) = match claim {
+            Some((node, epoch)) => (node, format!("controller of epoch {epoch}")),
+            None => (1, "no controller seen yet".to_string()),
+        };
+        self.note(
+            now,
+            format!("fault aimed at the controller: {} ({why})", host(node)),
+        );
+        node
+    }
+
+    /// Sets the link between brokers `a` and `b` to what the faults on either call for: cut
+    /// one way or both (a partition, an isolation, a flap that is down, a one-way fault),
+    /// else held (a pause), else healthy.
+    fn sync_peer_link(&self, a: u32, b: u32) {
+        let cut = |n: u32| {
+            self.partitioned.contains(&n)
+                || self.isolated.contains(&n)
+                || self.flap_down.contains(&n)
+        };
+        let both = cut(a) || cut(b);
+        let a_to_b = both || self.oneway.contains(&a);
+        let b_to_a = both || self.oneway.contains(&b);
+        let held = self.paused.contains(&a) || self.paused.contains(&b);
+        let (ha, hb) = (host(a), host(b));
+        if held && !a_to_b && !b_to_a {
+            self.sim.hold(ha, hb);
+            return;
+        }
+        // Held messages are delivered (or dropped below, on a cut direction).
+        self.sim.release(ha.clone(), hb.clone());
+        for (from, to, cut) in [(&ha, &hb, a_to_b), (&hb, &ha, b_to_a)] {
+            if cut {
+                self.sim.partition_oneway(from.clone(), to.clone());
+            } else {
+                self.sim.repair_oneway(from.clone(), to.clone());
+            }
+        }
+    }
+
+    fn sync_peer_links(&self, node: u32) {
+        for p in self.peers(node) {
+            self.sync_peer_link(node, p);
+        }
     }
 
     /// Applies `action`; false if it did nothing (a crash of a node already down, anything
@@ -1087,6 +1431,7 @@ impl World<'_, '_> {
                 for (a, b) in self.links(node) {
                     self.sim.hold(a, b);
                 }
+                self.sync_peer_links(node);
                 self.note(now, format!("pause {}: every link held", host(node)));
             }
             Action::Unpause(node) => {
@@ -1094,6 +1439,7 @@ impl World<'_, '_> {
                 for (a, b) in self.links(node) {
                     self.sim.release(a, b);
                 }
+                self.sync_peer_links(node);
                 self.note(
                     now,
                     format!("resume {}: held messages delivered", host(node)),
@@ -1104,17 +1450,24 @@ impl World<'_, '_> {
                 for (a, b) in self.links(node) {
                     self.sim.partition(a, b);
                 }
-                self.note(now, format!("partition {} from every client", host(node)));
+                self.sync_peer_links(node);
+                let whom = if self.cluster {
+                    "every client and broker"
+                } else {
+                    "every client"
+                };
+                self.note(now, format!("partition {} from {whom}", host(node)));
             }
             Action::Unpartition(node) => {
                 self.partitioned.remove(&node);
                 for (a, b) in self.links(node) {
                     self.sim.repair(a, b);
                 }
+                self.sync_peer_links(node);
                 self.note(now, format!("repair the links of {}", host(node)));
             }
             Action::SlowLink { node, min, max } => {
-                for (a, b) in self.links(node) {
+                for (a, b) in self.links(node).into_iter().chain(self.peer_links(node)) {
                     self.sim.set_link_latency(a.clone(), b.clone(), min);
                     self.sim.set_link_max_message_latency(a, b, max);
                 }
@@ -1131,7 +1484,7 @@ impl World<'_, '_> {
                 );
             }
             Action::FlakyLink { node, fail_rate } => {
-                for (a, b) in self.links(node) {
+                for (a, b) in self.links(node).into_iter().chain(self.peer_links(node)) {
                     self.sim.set_link_fail_rate(a, b, fail_rate);
                 }
                 self.note(
@@ -1144,6 +1497,10 @@ impl World<'_, '_> {
                     self.sim.set_link_fail_rate(a.clone(), b.clone(), 0.0);
                     self.sim.repair(a, b);
                 }
+                for (a, b) in self.peer_links(node) {
+                    self.sim.set_link_fail_rate(a, b, 0.0);
+                }
+                self.sync_peer_links(node);
                 self.note(now, format!("steady links of {}", host(node)));
             }
             Action::Disconnect => {
@@ -1179,6 +1536,85 @@ impl World<'_, '_> {
                     format!("disk faults on {} back to the scenario's", host(node)),
                 );
             }
+            Action::Isolate(node) => {
+                self.isolated.insert(node);
+                self.sync_peer_links(node);
+                self.note(
+                    now,
+                    format!("isolate {} from every other broker", host(node)),
+                );
+            }
+            Action::Unisolate(node) => {
+                self.isolated.remove(&node);
+                self.sync_peer_links(node);
+                self.note(now, format!("{} rejoins the other brokers", host(node)));
+            }
+            Action::Oneway(node) => {
+                self.oneway.insert(node);
+                self.sync_peer_links(node);
+                self.note(
+                    now,
+                    format!("{}'s messages to the other brokers dropped", host(node)),
+                );
+            }
+            Action::Unoneway(node) => {
+                self.oneway.remove(&node);
+                self.sync_peer_links(node);
+                self.note(
+                    now,
+                    format!("{}'s messages reach the other brokers again", host(node)),
+                );
+            }
+            Action::FlapStart {
+                node,
+                period_ms,
+                for_ms,
+            } => {
+                self.flap_down.insert(node);
+                self.sync_peer_links(node);
+                self.note(
+                    now,
+                    format!(
+                        "{}'s links to the other brokers flap every {period_ms}ms",
+                        host(node)
+                    ),
+                );
+                schedule.push(
+                    now + period_ms,
+                    Action::FlapToggle {
+                        node,
+                        until: now + for_ms,
+                        period_ms,
+                    },
+                );
+            }
+            Action::FlapToggle {
+                node,
+                until,
+                period_ms,
+            } => {
+                if now >= until {
+                    return false;
+                }
+                if !self.flap_down.remove(&node) {
+                    self.flap_down.insert(node);
+                }
+                self.sync_peer_links(node);
+                schedule.push(
+                    now + period_ms,
+                    Action::FlapToggle {
+                        node,
+                        until,
+                        period_ms,
+                    },
+                );
+            }
+            Action::FlapEnd(node) => {
+                self.flap_down.remove(&node);
+                self.sync_peer_links(node);
+                self.note(now, format!("{}'s links stop flapping", host(node)));
+            }
+            Action::AtController => return false,
             Action::Heal => {
                 self.note(
                     now,
@@ -1196,6 +1632,15 @@ impl World<'_, '_> {
                 self.healed = true;
                 self.paused.clear();
                 self.partitioned.clear();
+                self.isolated.clear();
+                self.oneway.clear();
+                self.flap_down.clear();
+                for node in 1..=self.scenario.nodes {
+                    for (a, b) in self.peer_links(node) {
+                        self.sim.set_link_fail_rate(a, b, 0.0);
+                    }
+                    self.sync_peer_links(node);
+                }
                 let down: Vec<u32> = self.down.iter().copied().collect();
                 for node in down {
                     self.apply(now, Action::Restart { node, why: "heal" }, schedule);
@@ -1211,7 +1656,17 @@ impl World<'_, '_> {
     /// a runtime's tasks in an order that follows task ids, drawn from a process-wide
     /// counter, so a second run in the same process would send them in another order.
     fn silently(&mut self, node: u32, f: impl FnOnce(&mut turmoil::Sim<'_>)) {
-        for (a, b) in self.links(node) {
+        let observed: Vec<(String, String)> = self
+            .observer
+            .iter()
+            .map(|o| (host(node), o.clone()))
+            .collect();
+        for (a, b) in self
+            .links(node)
+            .into_iter()
+            .chain(self.peer_links(node))
+            .chain(observed.iter().cloned())
+        {
             self.sim.partition(a, b);
         }
         f(&mut self.sim);
@@ -1223,11 +1678,23 @@ impl World<'_, '_> {
                 self.sim.hold(a, b);
             }
         }
+        for (a, b) in observed {
+            self.sim.repair(a, b);
+        }
+        self.sync_peer_links(node);
+    }
+
+    /// The links between `node` and the other brokers, as host pairs.
+    fn peer_links(&self, node: u32) -> Vec<(String, String)> {
+        self.peers(node)
+            .into_iter()
+            .map(|p| (host(node), host(p)))
+            .collect()
     }
 
     fn restore_latency(&self, node: u32) {
         let net = &self.scenario.network;
-        for (a, b) in self.links(node) {
+        for (a, b) in self.links(node).into_iter().chain(self.peer_links(node)) {
             self.sim
                 .set_link_latency(a.clone(), b.clone(), net.min_latency.0);
             self.sim
@@ -1478,6 +1945,19 @@ mod tests {
                 faults: DiskFaults::default(),
                 for_ms: None,
             },
+            Fault::Isolate {
+                node: 2,
+                for_ms: 600,
+            },
+            Fault::Oneway {
+                node: 1,
+                for_ms: 300,
+            },
+            Fault::Flap {
+                node: 2,
+                period_ms: 120,
+                for_ms: 900,
+            },
         ];
         #[derive(serde::Serialize)]
         struct File {
@@ -1496,7 +1976,7 @@ mod tests {
             faults: injected.iter().map(InjectedFault::to_spec).collect(),
         };
         let text = format!(
-            "name = \"x\"\nduration = \"5s\"\nnodes = 2\ncrash_loss = \"KeepAll\"\n{}",
+            "name = \"x\"\nduration = \"5s\"\nnodes = 2\ncrash_loss = \"KeepAll\"\n[cluster]\n{}",
             toml::to_string(&file).unwrap()
         );
         let scenario = Scenario::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));

@@ -171,6 +171,32 @@ pub struct History {
     /// restart after a crash, each supervisor restart. An acknowledgement after a start came
     /// from that incarnation.
     pub node_starts: Vec<(Millis, u32)>,
+    /// Cluster scenarios: what the quorum observer saw.
+    pub cluster: Option<ClusterRecord>,
+}
+
+/// What the quorum observer of a cluster scenario recorded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterRecord {
+    /// Every distinct claim to be the active controller: a DescribeQuorum answered with
+    /// error 0, in the order first seen.
+    pub claims: Vec<QuorumClaim>,
+    /// After the heal: when every node first named one controller and listed every node as
+    /// a live broker (and every topic on its node), and that controller.
+    pub converged: Option<(Millis, i32)>,
+    /// Each node's last Metadata view after the heal, one line each (for the report when
+    /// the nodes never agreed).
+    pub last_views: Vec<String>,
+}
+
+/// `node` answered DescribeQuorum with error 0: `leader_id` leads the metadata quorum in
+/// `epoch`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumClaim {
+    pub at_ms: Millis,
+    pub node: u32,
+    pub epoch: i32,
+    pub leader_id: i32,
 }
 
 impl History {

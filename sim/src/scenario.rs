@@ -111,6 +111,33 @@ pub struct Scenario {
     /// What must hold.
     #[serde(default)]
     pub expect: Expect,
+    /// Present: the nodes form one Keel cluster (see [`ClusterSpec`]). Absent: each node is
+    /// an independent single-node broker.
+    #[serde(default)]
+    pub cluster: Option<ClusterSpec>,
+}
+
+/// The `[cluster]` table: every node `keel-1..=nodes` runs as one broker of a cluster whose
+/// metadata quorum (Raft) is all the nodes, with a peer listener on
+/// [`crate::harness::PEER_PORT`]. Topics are created through the controller with every
+/// partition assigned to the topic's `node` (replication factor 1), so the workloads talk to
+/// the same host as without a cluster. A quorum observer asks every node DescribeQuorum every
+/// `observe_every` (the claims to be the active controller feed the `two-controllers` check)
+/// and, after the heal, Metadata until every node names one controller and lists every node
+/// (otherwise `no-controller`). Unset timings are Keel's defaults (`ClusterConfig::new`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterSpec {
+    /// The metadata quorum's minimum election timeout.
+    pub election_timeout: Option<Dur>,
+    /// How often the active controller heartbeats its followers.
+    pub heartbeat_interval: Option<Dur>,
+    /// How long the controller waits to hear from a broker before fencing it.
+    pub session_timeout: Option<Dur>,
+    /// Applied metadata entries between two snapshots of the cluster image.
+    pub snapshot_every: Option<u64>,
+    /// The observer's polling interval (50 ms when unset).
+    pub observe_every: Option<Dur>,
 }
 
 fn one() -> u32 {
@@ -321,6 +348,8 @@ fn default_max_bytes() -> i32 {
 }
 
 /// A fault at a fixed time. Exactly one action field is set; `for` bounds the timed ones.
+/// In a cluster scenario node 0 names the active controller as last observed when the fault
+/// comes due (crash, pause, partition, slow_link, flaky_link, isolate, oneway, flap).
 /// Serializes back to the entry it was read from (unset fields left out): `keel-sim shrink`
 /// writes every fault a run injected this way (`harness::InjectedFault::to_spec`).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -365,6 +394,20 @@ pub struct FaultSpec {
     /// Where a `bit_flip` strikes; any segment file by default.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<RotTarget>,
+    /// Cluster scenarios: cut this node from every other broker, both ways, for `for`
+    /// (clients still reach it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub isolate: Option<u32>,
+    /// Cluster scenarios: drop this node's messages to every other broker for `for` (theirs
+    /// still arrive).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oneway: Option<u32>,
+    /// Cluster scenarios: take the links between this node and every other broker down and
+    /// up every `period` for `for`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flap: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub period: Option<Dur>,
     /// Replace this node's disk faults by `set` for `for`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disk: Option<u32>,
@@ -405,6 +448,14 @@ pub struct RandomFaults {
     /// Bursts of `burst` disk faults (fsync and read errors, as set) for `lasts`.
     pub disk_burst_rate: f64,
     pub burst: DiskFaults,
+    /// Cluster scenarios: a node cut from the other brokers (both ways), its messages to
+    /// them dropped (one way), its links to them flapping every `flap_period`, each for
+    /// `lasts`; and crashes of whichever node was last seen as the active controller.
+    pub isolate_rate: f64,
+    pub oneway_rate: f64,
+    pub flap_rate: f64,
+    pub flap_period: Dur,
+    pub controller_crash_rate: f64,
     /// How long timed random faults last.
     #[serde(rename = "for")]
     pub lasts: Dur,
@@ -425,6 +476,11 @@ impl Default for RandomFaults {
             bit_flip_rate: 0.0,
             disk_burst_rate: 0.0,
             burst: DiskFaults::default(),
+            isolate_rate: 0.0,
+            oneway_rate: 0.0,
+            flap_rate: 0.0,
+            flap_period: Dur::from_ms(200),
+            controller_crash_rate: 0.0,
             lasts: Dur::from_ms(500),
             after: Dur::from_ms(500),
         }
@@ -542,6 +598,35 @@ impl Scenario {
                 return Err(format!("a consumer reads unknown topic {}", c.topic));
             }
         }
+        let cluster = self.cluster.is_some();
+        if cluster && !self.groups.is_empty() {
+            return Err(
+                "[[groups]] are not supported in a [cluster] scenario yet (group coordination \
+                 across brokers is not verified by the simulator)"
+                    .into(),
+            );
+        }
+        let r = &self.random;
+        if !cluster
+            && (r.isolate_rate > 0.0
+                || r.oneway_rate > 0.0
+                || r.flap_rate > 0.0
+                || r.controller_crash_rate > 0.0)
+        {
+            return Err(
+                "random isolate/oneway/flap/controller_crash rates need a [cluster] table".into(),
+            );
+        }
+        if let Some(c) = &self.cluster {
+            if c.election_timeout.is_some_and(|d| d.0.is_zero())
+                || c.heartbeat_interval.is_some_and(|d| d.0.is_zero())
+                || c.session_timeout.is_some_and(|d| d.0.is_zero())
+                || c.observe_every.is_some_and(|d| d.0.is_zero())
+                || c.snapshot_every == Some(0)
+            {
+                return Err("[cluster] timings and snapshot_every must be positive".into());
+            }
+        }
         let mut group_names = std::collections::BTreeSet::new();
         for g in &self.groups {
             if !topic(&g.topic) {
@@ -583,27 +668,54 @@ impl Scenario {
                 f.disconnect.is_some(),
                 f.bit_flip.is_some(),
                 f.disk.is_some(),
+                f.isolate.is_some(),
+                f.oneway.is_some(),
+                f.flap.is_some(),
             ];
             if actions.iter().filter(|a| **a).count() != 1 {
                 return Err(format!(
                     "fault #{} (at {:?}) must name exactly one of crash, pause, partition, \
-                     slow_link, flaky_link, disconnect, bit_flip, disk",
+                     slow_link, flaky_link, disconnect, bit_flip, disk, isolate, oneway, flap",
                     i + 1,
                     f.at.0
                 ));
             }
+            if !cluster && (f.isolate.is_some() || f.oneway.is_some() || f.flap.is_some()) {
+                return Err(format!(
+                    "fault #{}: isolate, oneway and flap need a [cluster] table",
+                    i + 1
+                ));
+            }
+            if f.period.is_some() && f.flap.is_none() {
+                return Err(format!("fault #{}: period needs flap", i + 1));
+            }
+            // Node 0: the active controller when the fault comes due (cluster only).
             for n in [
                 f.crash,
                 f.pause,
                 f.partition,
                 f.slow_link,
                 f.flaky_link,
-                f.bit_flip,
-                f.disk,
+                f.isolate,
+                f.oneway,
+                f.flap,
             ]
             .into_iter()
             .flatten()
             {
+                if !(node_ok(n) || (cluster && n == 0)) {
+                    return Err(format!(
+                        "fault #{} names node {n}, which does not exist{}",
+                        i + 1,
+                        if cluster {
+                            ""
+                        } else {
+                            " (node 0, the controller, needs [cluster])"
+                        }
+                    ));
+                }
+            }
+            for n in [f.bit_flip, f.disk].into_iter().flatten() {
                 if !node_ok(n) {
                     return Err(format!(
                         "fault #{} names node {n}, which does not exist",
@@ -701,6 +813,59 @@ mod tests {
         }
         let twice = format!("{ok}\n[[groups]]\nname = \"g\"\ntopic = \"t\"\n");
         assert!(Scenario::parse(&twice).is_err());
+    }
+
+    #[test]
+    fn a_cluster_table_enables_peer_faults_and_the_controller_target_and_refuses_groups() {
+        let base = r#"
+            name = "x"
+            duration = "2s"
+            nodes = 3
+            [[topics]]
+            name = "t"
+            node = 2
+        "#;
+        let plain = Scenario::parse(base).unwrap();
+        assert!(plain.cluster.is_none());
+        let cluster =
+            format!("{base}\n[cluster]\nelection_timeout = \"300ms\"\nsession_timeout = \"1s\"\n");
+        let s = Scenario::parse(&cluster).unwrap();
+        let c = s.cluster.as_ref().unwrap();
+        assert_eq!(c.election_timeout.map(Dur::ms), Some(300));
+        assert_eq!(c.session_timeout.map(Dur::ms), Some(1_000));
+        assert_eq!(c.heartbeat_interval, None);
+        for fault in [
+            "isolate = 0\nfor = \"1s\"",
+            "oneway = 3",
+            "flap = 1\nperiod = \"100ms\"",
+            "crash = 0",
+        ] {
+            let with = format!("{cluster}\n[[faults]]\nat = \"1s\"\n{fault}\n");
+            assert!(Scenario::parse(&with).is_ok(), "{fault}");
+            let without = format!("{base}\n[[faults]]\nat = \"1s\"\n{fault}\n");
+            assert!(
+                Scenario::parse(&without).is_err(),
+                "{fault} without [cluster]"
+            );
+        }
+        let bad = [
+            "[[faults]]\nat = \"1s\"\nbit_flip = 0",
+            "[[faults]]\nat = \"1s\"\ncrash = 1\nperiod = \"1s\"",
+            "[[groups]]\nname = \"g\"\ntopic = \"t\"",
+        ];
+        for b in bad {
+            assert!(
+                Scenario::parse(&format!("{cluster}\n{b}\n")).is_err(),
+                "{b}"
+            );
+        }
+        let groups = format!("{cluster}\n[[groups]]\nname = \"g\"\ntopic = \"t\"\n");
+        let err = Scenario::parse(&groups).unwrap_err().to_string();
+        assert!(err.contains("[[groups]]"), "{err}");
+        let random = format!("{base}\n[random]\ncontroller_crash_rate = 0.5\n");
+        assert!(Scenario::parse(&random).is_err());
+        let typo = format!("{base}\n[cluster]\nelection_timout = \"1s\"\n");
+        assert!(Scenario::parse(&typo).is_err());
     }
 
     #[test]

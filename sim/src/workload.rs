@@ -7,6 +7,7 @@
 //! may or may not have been written. A disconnect fault makes every client abandon its
 //! request in flight at once (`select!` with `biased;`, the fault first).
 
+pub mod cluster;
 pub mod group;
 
 use crate::batch;

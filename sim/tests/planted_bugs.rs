@@ -166,3 +166,15 @@ fn a_fetch_session_stuck_at_its_first_position_stalls_a_consumer() {
         &[Anomaly::Unseen, Anomaly::PollSkip],
     );
 }
+
+/// Cluster mode keeps each partition on its broker's own log: an acks=-1 answer before the
+/// fsync loses acknowledged records there too (the slow syncs of cluster-unflushed-loss keep
+/// the window open; cluster-controller-crash's instant syncs all but close it).
+#[test]
+fn ack_before_flush_loses_acknowledged_writes_in_a_cluster() {
+    catches(
+        PlantedBug::AckBeforeFlush,
+        "cluster-unflushed-loss.toml",
+        &[Anomaly::LostWrite],
+    );
+}

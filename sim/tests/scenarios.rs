@@ -169,3 +169,21 @@ fn idempotent_retries() {
 fn fetch_sessions() {
     check("fetch-sessions.toml");
 }
+
+// Cluster scenarios (a `[cluster]` table): every node a broker of one cluster, with a
+// quorum observer; `two-controllers` and `no-controller` are checked besides the records.
+
+#[test]
+fn cluster_controller_crash() {
+    check("cluster-controller-crash.toml");
+}
+
+#[test]
+fn cluster_partitions_5() {
+    check("cluster-partitions-5.toml");
+}
+
+#[test]
+fn cluster_unflushed_loss() {
+    check("cluster-unflushed-loss.toml");
+}
