@@ -175,14 +175,43 @@ pub async fn setup(topics: Vec<TopicInfo>, shared: Arc<Shared>) -> turmoil::Resu
 }
 
 async fn create_topic(topic: &TopicInfo) -> Result<(), String> {
-    let mut client = connect("setup", &topic.host, Duration::from_secs(1))
+    create_topic_via(topic, &topic.host, None).await
+}
+
+/// Creates `topic` through the broker at `via`; with `on`, every partition is assigned to
+/// that broker (a cluster's topics stay on the node their spec names). TOPIC_ALREADY_EXISTS
+/// counts as done: a retry of a create that landed.
+pub(crate) async fn create_topic_via(
+    topic: &TopicInfo,
+    via: &str,
+    on: Option<i32>,
+) -> Result<(), String> {
+    // A cluster's first creates wait for its controller's election: longer deadlines.
+    let (connect_timeout, timeout_ms) = match on {
+        None => (Duration::from_secs(1), 1_000),
+        Some(_) => (Duration::from_secs(2), 1_500),
+    };
+    let mut client = connect("setup", via, connect_timeout)
         .await
         .map_err(|e| e.to_string())?;
+    let (num_partitions, assignments) = match on {
+        None => (topic.partitions, Vec::new()),
+        Some(broker) => (
+            -1,
+            (0..topic.partitions)
+                .map(|p| codec::CreatableReplicaAssignment {
+                    partition_index: p,
+                    broker_ids: vec![broker],
+                })
+                .collect(),
+        ),
+    };
     let request = codec::CreateTopicsRequest {
         topics: vec![codec::CreatableTopic {
             name: topic.name.clone(),
-            num_partitions: topic.partitions,
+            num_partitions,
             replication_factor: -1,
+            assignments,
             configs: topic
                 .configs
                 .iter()
@@ -191,9 +220,8 @@ async fn create_topic(topic: &TopicInfo) -> Result<(), String> {
                     value: Some(value.clone()),
                 })
                 .collect(),
-            ..Default::default()
         }],
-        timeout_ms: 1_000,
+        timeout_ms,
         validate_only: false,
     };
     match client
@@ -204,7 +232,12 @@ async fn create_topic(topic: &TopicInfo) -> Result<(), String> {
             Some(t) if t.error_code == 0 || t.error_code == ErrorCode::TOPIC_ALREADY_EXISTS.0 => {
                 Ok(())
             }
-            Some(t) => Err(format!("error {} {:?}", t.error_code, t.error_message)),
+            Some(t) => Err(format!(
+                "error {} ({}) {:?}",
+                t.error_code,
+                ErrorCode(t.error_code).name().unwrap_or("?"),
+                t.error_message
+            )),
             None => Err("no topic in the response".into()),
         },
         Ok(other) => Err(format!(

@@ -12,7 +12,6 @@
 use super::{connect, now_ms, Shared, SimClient, TopicInfo};
 use crate::history::{Millis, QuorumClaim};
 use crate::workload::Plan;
-use keel_core::error::ErrorCode;
 use keel_net::codec::{self, RequestBody, ResponseBody};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -80,55 +79,7 @@ pub async fn setup(topics: Vec<ClusterTopic>, nodes: u32, shared: Arc<Shared>) -
 }
 
 async fn create_assigned(topic: &ClusterTopic, via: &str) -> Result<(), String> {
-    let mut client = connect("setup", via, Duration::from_secs(2))
-        .await
-        .map_err(|e| e.to_string())?;
-    let request = codec::CreateTopicsRequest {
-        topics: vec![codec::CreatableTopic {
-            name: topic.info.name.clone(),
-            num_partitions: -1,
-            replication_factor: -1,
-            assignments: (0..topic.info.partitions)
-                .map(|p| codec::CreatableReplicaAssignment {
-                    partition_index: p,
-                    broker_ids: vec![topic.node as i32],
-                })
-                .collect(),
-            configs: topic
-                .info
-                .configs
-                .iter()
-                .map(|(name, value)| codec::CreatableTopicConfig {
-                    name: name.clone(),
-                    value: Some(value.clone()),
-                })
-                .collect(),
-        }],
-        timeout_ms: 1_500,
-        validate_only: false,
-    };
-    match client
-        .call(RequestBody::CreateTopics(request), Duration::ZERO)
-        .await
-    {
-        Ok(Some(ResponseBody::CreateTopics(r))) => match r.topics.first() {
-            Some(t) if t.error_code == 0 || t.error_code == ErrorCode::TOPIC_ALREADY_EXISTS.0 => {
-                Ok(())
-            }
-            Some(t) => Err(format!(
-                "error {} ({}) {:?}",
-                t.error_code,
-                ErrorCode(t.error_code).name().unwrap_or("?"),
-                t.error_message
-            )),
-            None => Err("no topic in the response".into()),
-        },
-        Ok(other) => Err(format!(
-            "unexpected response {:?}",
-            other.map(|b| b.api_key())
-        )),
-        Err(e) => Err(e.to_string()),
-    }
+    super::create_topic_via(&topic.info, via, Some(topic.node as i32)).await
 }
 
 /// Whether the topic's node lists it with every partition led by itself.
